@@ -1,0 +1,68 @@
+"""Input validation shared by every public entry point.
+
+Each check raises ``ValueError`` whose message names the array (or file) and what is
+wrong with it, so that bad input never turns into a silent NaN further down.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+ArrayLike = "np.ndarray | torch.Tensor"
+
+
+def as_features(x, name: str = "features", *, min_rows: int = 1, dim: int | None = None) -> np.ndarray:
+    """Return ``x`` as a C-contiguous 2-D float array after checking it.
+
+    Raises ``ValueError`` naming ``name`` if ``x`` is not 2-D, has fewer than
+    ``min_rows`` rows, has ``dim`` set and a different number of columns, or holds NaN
+    or infinite values (the message gives the first offending row and column).
+    A 1-D array is *not* silently reshaped: the caller must say whether it is one
+    point or many scalars.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name}: needs at least {min_rows} rows, got {arr.shape[0]} (shape {arr.shape})")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name}: has zero feature columns (shape {arr.shape})")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name}: expected {dim} feature columns, got {arr.shape[1]} (shape {arr.shape})")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row, col = np.argwhere(~finite)[0]
+        bad = arr[row, col]
+        count = int((~finite).sum())
+        raise ValueError(
+            f"{name}: {count} non-finite value(s); first is {bad} at row {row}, column {col}"
+        )
+    return np.ascontiguousarray(arr)
+
+
+def check_same_dim(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    """Raise ``ValueError`` if two feature arrays have different numbers of columns."""
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{name_a} has {a.shape[1]} feature columns but {name_b} has {b.shape[1]}; "
+            "they must come from the same feature extractor"
+        )
+
+
+def check_k(k: int, n: int, name: str, *, self_excluded: bool = True) -> None:
+    """Raise ``ValueError`` unless ``1 <= k`` and the set of ``n`` points has k neighbours."""
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    need = k + 1 if self_excluded else k
+    if n < need:
+        raise ValueError(
+            f"{name}: has {n} points, but k={k} nearest neighbours "
+            f"{'(self excluded) ' if self_excluded else ''}need at least {need}"
+        )

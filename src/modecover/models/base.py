@@ -1,0 +1,51 @@
+"""The one small protocol every model family implements (DESIGN.md section 1).
+
+A model owns its networks *and* its optimizers, so that the trainer can checkpoint and
+resume any family the same way (``state_dict`` of the model and of each optimizer).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from modecover.plugins import Hooks
+
+
+class GenerativeModel(nn.Module):
+    """Base class: GAN, VAE, flow and diffusion models subclass it.
+
+    Subclasses set ``family`` and implement the four methods below. ``config`` holds
+    the constructor arguments (plain JSON values) so that a checkpoint can rebuild the
+    model and reject a checkpoint of another model.
+    """
+
+    family: ClassVar[str] = "base"
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.config = dict(config)
+
+    def train_step(self, real: Tensor, hooks: Hooks, step: int, weights: Tensor | None = None) -> dict[str, float]:
+        """One optimisation step on a real batch; returns scalars to log.
+
+        ``weights`` (B,), when given, are per-sample loss weights (VAE, flow, diffusion
+        use them directly; GANs apply them to the real term of the discriminator loss).
+        """
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample(self, n: int, hooks: Hooks | None = None) -> Tensor:
+        """Draw n samples from the model (through the latents hooks where it has latents)."""
+        raise NotImplementedError
+
+    def perception_features(self, x: Tensor) -> Tensor | None:
+        """Features of x as the model perceives them (GAN: D's penultimate layer), or
+        None when the family has none and a real-vs-generated classifier must be used."""
+        return None
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Named optimizers, for checkpointing."""
+        raise NotImplementedError
