@@ -122,7 +122,7 @@ def log_volumes(
     latent (a GAN generator, a VAE decoder, a flow's inverse). ``top_k`` keeps the
     largest singular values (default: all min(d, D)); ``projection_dim`` uses P.G with P
     random orthonormal rows (seeded by ``seed``). ``batch_size`` latents go through one
-    vmapped Jacobian (default: about 4096 Jacobian columns per batch). Returns float64
+    vmapped Jacobian (default: about 1024 Jacobian columns per batch). Returns float64
     (n,); -inf where a kept singular value is exactly zero.
     """
     if not isinstance(latents, Tensor):
@@ -167,7 +167,7 @@ def log_volumes(
         jac = jacfwd(single, randomness="same") if d <= rows else jacrev(single)
         batched = vmap(jac, randomness=randomness)
         if batch_size is None:
-            batch_size = max(1, 4096 // rank)
+            batch_size = max(1, 1024 // rank)
 
         out = []
         for start in range(0, latents.shape[0], batch_size):
