@@ -1,0 +1,70 @@
+"""Common Feature Training (DESIGN.md section 5; Song & Kim 2023, section 3.1, Eq. 1).
+
+The prior draws z ~ N(0, I_n) and a learnable Linear(n, n + FD) maps it to the
+generator's latent, trained together with G (its parameters are returned by
+``parameters()``, which the model adds to the generator's optimizer). With a generator of
+latent size ``latent_dim``, the prior therefore has ``latent_dim - FD`` dimensions
+(``prior_dim``). FD >= 1, default 1 (the paper starts at 1 and raises it while training
+is unstable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from modecover.plugins import Plugin
+
+
+@dataclass
+class CFTConfig:
+    latent_dim: int  # the generator's latent size, n + FD
+    feature_differences: int = 1  # FD
+
+    def __post_init__(self):
+        if not isinstance(self.feature_differences, int) or self.feature_differences < 1:
+            raise ValueError(f"CFT feature_differences (FD) must be an integer >= 1, got {self.feature_differences!r}")
+        if not isinstance(self.latent_dim, int) or self.latent_dim <= self.feature_differences:
+            raise ValueError(
+                f"CFT latent_dim must be an integer > feature_differences={self.feature_differences}, "
+                f"got {self.latent_dim!r}"
+            )
+
+
+class CommonFeatureTraining(Plugin):
+    """z (n) -> Linear(n, n + FD) -> generator latent (latent_dim = n + FD)."""
+
+    name = "cft"
+
+    def __init__(self, config: CFTConfig | None = None, **kwargs):
+        self.config = config or CFTConfig(**kwargs)
+        n = self.config.latent_dim - self.config.feature_differences
+        self.layer = nn.Linear(n, self.config.latent_dim)
+
+    def to(self, device) -> "CommonFeatureTraining":
+        self.layer.to(device)
+        return self
+
+    def parameters(self):
+        return list(self.layer.parameters())
+
+    def prior_dim(self, latent_dim: int) -> int:
+        if latent_dim != self.config.latent_dim:
+            raise ValueError(f"CFT was built for latent_dim={self.config.latent_dim}, the model asks for {latent_dim}")
+        return latent_dim - self.config.feature_differences
+
+    def latents(self, z: Tensor) -> Tensor:
+        if z.ndim != 2 or z.shape[1] != self.layer.in_features:
+            raise ValueError(
+                f"CFT expects prior latents of shape (B, {self.layer.in_features}), got {tuple(z.shape)}"
+            )
+        return self.layer(z.to(self.layer.weight))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v.detach().cpu() for k, v in self.layer.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.layer.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})

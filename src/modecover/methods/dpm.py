@@ -1,0 +1,111 @@
+"""DPM: diversity penalty module (DESIGN.md section 4; Pan et al., AAAI 2021, abstract).
+
+For a batch of latents Z and features F = phi(G(Z)) the normalized Gram matrices (cosine
+similarities) are G_F = F^ F^T and G_Z = Z^ Z^T. Two forms:
+
+* ``relu`` (default): mean over pairs i != j of relu(G_F[i,j] - G_Z[i,j]); zero unless two
+  outputs are more alike than their latents.
+* ``ratio`` (a published re-implementation): mean over pairs i != j of
+  sigmoid(s * G_F[i,j]) / sigmoid(s * G_Z[i,j]), s = 5. Its minimum is not 0; it only
+  pushes the output similarities down relative to the latent ones.
+
+The only paper text is the abstract, so both forms are readings of "the normalized Gram
+matrix is used to measure the similarity"; the diagonal (each sample with itself) is
+left out because it is 1 in both matrices and carries no information.
+
+:class:`DPM` adds ``weight * penalty`` to the generator loss. phi defaults to the model's
+perception features (a GAN's discriminator penultimate layer). Gradients flow *through*
+phi into G, but phi's own parameters are frozen while the features are computed, so this
+term never leaves gradients on the discriminator.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from modecover.plugins import GeneratorContext, Plugin
+
+Form = Literal["relu", "ratio"]
+
+
+def normalized_gram(x: Tensor) -> Tensor:
+    """Cosine-similarity matrix of the rows of x flattened to (B, -1)."""
+    x = x.reshape(x.shape[0], -1)
+    x = F.normalize(x, dim=1, eps=1e-12)
+    return x @ x.T
+
+
+def diversity_penalty(features: Tensor, latents: Tensor, *, form: Form = "relu", scale: float = 5.0) -> Tensor:
+    """DPM penalty of a batch (scalar tensor); see the module docstring for the forms."""
+    if features.shape[0] != latents.shape[0]:
+        raise ValueError(
+            f"DPM: features have {features.shape[0]} rows but latents have {latents.shape[0]}; they must pair up"
+        )
+    b = features.shape[0]
+    if b < 2:
+        raise ValueError(f"DPM: needs a batch of at least 2 samples to compare pairs, got {b}")
+    gram_f = normalized_gram(features)
+    gram_z = normalized_gram(latents).to(gram_f.dtype)
+    off_diagonal = ~torch.eye(b, dtype=torch.bool, device=gram_f.device)
+    if form == "relu":
+        values = torch.relu(gram_f - gram_z)
+    elif form == "ratio":
+        values = torch.sigmoid(scale * gram_f) / torch.sigmoid(scale * gram_z)
+    else:
+        raise ValueError(f"DPM form must be 'relu' or 'ratio', got {form!r}")
+    return values[off_diagonal].mean()
+
+
+@contextmanager
+def frozen_parameters(module: torch.nn.Module):
+    """Temporarily stop gradients into ``module``'s parameters (inputs still get them)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+@dataclass
+class DPMConfig:
+    weight: float = 1.0  # lambda
+    form: Form = "relu"
+    scale: float = 5.0  # s of the ratio form
+
+    def __post_init__(self):
+        if not self.weight >= 0:
+            raise ValueError(f"DPM weight (lambda) must be >= 0, got {self.weight!r}")
+        if self.form not in ("relu", "ratio"):
+            raise ValueError(f"DPM form must be 'relu' or 'ratio', got {self.form!r}")
+        if not self.scale > 0:
+            raise ValueError(f"DPM scale must be > 0, got {self.scale!r}")
+
+
+class DPM(Plugin):
+    """Adds lambda * diversity_penalty(phi(G(z)), z) to the generator loss."""
+
+    name = "dpm"
+
+    def __init__(self, config: DPMConfig | None = None, features: Callable[[Tensor], Tensor] | None = None, **kwargs):
+        self.config = config or DPMConfig(**kwargs)
+        self.features = features
+
+    def generator_loss(self, ctx: GeneratorContext) -> Tensor:
+        with frozen_parameters(ctx.model):
+            phi = self.features(ctx.fake) if self.features is not None else ctx.model.perception_features(ctx.fake)
+        if phi is None:
+            raise ValueError(
+                f"DPM: model family '{ctx.model.family}' gives no perception features; pass features=<callable>"
+            )
+        penalty = diversity_penalty(phi, ctx.z, form=self.config.form, scale=self.config.scale)
+        ctx.log["dpm_penalty"] = float(penalty.detach())
+        return self.config.weight * penalty

@@ -1,0 +1,67 @@
+"""Top-k training (DESIGN.md section 7; Sinha et al., NeurIPS 2020).
+
+The generator loss uses only the k fakes of the batch that the discriminator finds most
+real-looking (largest D output). k starts at the batch size b and decays once per epoch,
+k <- max(gamma * k, nu * b), gamma = 0.99, nu = 0.5; in closed form at epoch e:
+k_e = max(floor(gamma^e * b), ceil(nu * b)), at least 1. Ties in D are broken by lower
+batch index. Implemented as per-sample generator weights: b/k on the kept fakes, 0 on
+the rest, so a batch-mean loss becomes the mean over the kept k.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from modecover.plugins import GeneratorContext, Plugin
+
+
+def topk_count(batch_size: int, epoch: int, gamma: float = 0.99, nu: float = 0.5) -> int:
+    """k at ``epoch`` (0-based) for a batch of ``batch_size``."""
+    if batch_size < 1:
+        raise ValueError(f"Top-k: batch_size must be >= 1, got {batch_size}")
+    k = max(math.floor(gamma**epoch * batch_size + 1e-9), math.ceil(nu * batch_size - 1e-9))
+    return max(1, min(batch_size, k))
+
+
+def topk_mask(scores: Tensor, k: int) -> Tensor:
+    """Boolean mask of the k largest scores; ties go to the lower index."""
+    if not 1 <= k <= scores.shape[0]:
+        raise ValueError(f"Top-k: k={k} must be in [1, batch size {scores.shape[0]}]")
+    order = torch.sort(scores.detach().reshape(-1), descending=True, stable=True).indices
+    mask = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
+    mask[order[:k]] = True
+    return mask
+
+
+@dataclass
+class TopKConfig:
+    steps_per_epoch: int = 100
+    gamma: float = 0.99
+    nu: float = 0.5
+
+    def __post_init__(self):
+        if not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1:
+            raise ValueError(f"Top-k steps_per_epoch must be a positive integer, got {self.steps_per_epoch!r}")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"Top-k gamma must be in (0, 1], got {self.gamma!r}")
+        if not 0 < self.nu <= 1:
+            raise ValueError(f"Top-k nu must be in (0, 1], got {self.nu!r}")
+
+
+class TopK(Plugin):
+    """Per-sample generator weights that keep the k most real-looking fakes."""
+
+    name = "topk"
+
+    def __init__(self, config: TopKConfig | None = None, **kwargs):
+        self.config = config or TopKConfig(**kwargs)
+
+    def generator_weights(self, ctx: GeneratorContext) -> Tensor:
+        b = ctx.d_fake.shape[0]
+        k = topk_count(b, ctx.step // self.config.steps_per_epoch, self.config.gamma, self.config.nu)
+        ctx.log["topk_k"] = float(k)
+        return topk_mask(ctx.d_fake.reshape(b), k).to(ctx.per_sample_loss.dtype) * (b / k)
