@@ -1,0 +1,171 @@
+"""The report's figures, each a small function that writes one PNG.
+
+Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot
+global state, no display needed). Every function takes plain numpy arrays, writes
+``path`` and returns it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+MAX_SCATTER_POINTS = 20_000  # more points than this are drawn as a seeded random subsample
+DPI = 100
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
+    return path
+
+
+def subsample(points: np.ndarray, limit: int = MAX_SCATTER_POINTS, seed: int = 0) -> np.ndarray:
+    """At most ``limit`` rows of ``points`` (a seeded random subset, order kept)."""
+    if len(points) <= limit:
+        return points
+    keep = np.sort(np.random.default_rng(seed).choice(len(points), size=limit, replace=False))
+    return points[keep]
+
+
+def scatter_against_data(
+    samples: np.ndarray,
+    data: np.ndarray | None,
+    means: np.ndarray | None,
+    minority_modes: list[int],
+    path: Path,
+    title: str,
+) -> Path:
+    """Generated 2D samples (blue) over the training data (grey), mode means as crosses.
+
+    Minority modes' means are drawn in red.
+    """
+    fig = Figure(figsize=(4.2, 4.2))
+    ax = fig.add_subplot()
+    if data is not None:
+        d = subsample(data)
+        ax.scatter(d[:, 0], d[:, 1], s=2, c="0.75", label="data", rasterized=True)
+    s = subsample(samples)
+    ax.scatter(s[:, 0], s[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated", rasterized=True)
+    if means is not None:
+        minority = np.zeros(len(means), dtype=bool)
+        minority[list(minority_modes)] = True
+        ax.scatter(means[~minority, 0], means[~minority, 1], marker="x", c="k", s=30, label="mode")
+        if minority.any():
+            ax.scatter(means[minority, 0], means[minority, 1], marker="x", c="tab:red", s=40, label="minority mode")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper right", fontsize=7, markerscale=2)
+    return _save(fig, path)
+
+
+def to_image_grid(images: np.ndarray, columns: int = 8) -> np.ndarray:
+    """Tile images (N,C,H,W) with C in {1,3} or (N,H,W) into one (rows*H, columns*W, 3) array in [0,1].
+
+    Values are mapped to [0,1] by the convention of generative models: data with any
+    value below 0 is taken to be in [-1,1], otherwise in [0,1] (or [0,255] when the
+    maximum exceeds 1); values outside are clipped.
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
+        raise ValueError(f"images: expected shape (N,C,H,W) with C in {{1,3}} or (N,H,W), got {np.shape(images)}")
+    if x.min() < 0:
+        x = (x + 1) / 2
+    elif x.max() > 1:
+        x = x / 255.0
+    x = np.clip(x, 0, 1)
+    if x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    n, _, h, w = x.shape
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    grid = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1, 3))
+    for i in range(n):
+        r, c = divmod(i, columns)
+        grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = x[i].transpose(1, 2, 0)
+    return grid
+
+
+def image_grid(images: np.ndarray, path: Path, title: str, max_images: int = 64) -> Path:
+    """The first ``max_images`` images as a grid (see :func:`to_image_grid`)."""
+    grid = to_image_grid(np.asarray(images)[:max_images])
+    fig = Figure(figsize=(4.2, 4.2 * grid.shape[0] / grid.shape[1] + 0.3))
+    ax = fig.add_subplot()
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def mode_share_bars(
+    data_weights: np.ndarray | None,
+    shares: dict[str, np.ndarray],
+    minority_modes: list[int],
+    path: Path,
+) -> Path:
+    """Grouped bars: per mode, the data's weight and each run's share of generated samples.
+
+    Minority modes get a red tick label.
+    """
+    n_modes = len(next(iter(shares.values()))) if shares else len(data_weights)
+    groups = ({"data": np.asarray(data_weights)} if data_weights is not None else {}) | dict(shares)
+    width = 0.8 / len(groups)
+    fig = Figure(figsize=(max(5.0, 0.45 * n_modes * len(groups) ** 0.5 + 2), 3.2))
+    ax = fig.add_subplot()
+    x = np.arange(n_modes)
+    for i, (name, values) in enumerate(groups.items()):
+        color = "0.6" if name == "data" and data_weights is not None else None
+        ax.bar(x + (i - (len(groups) - 1) / 2) * width, values, width, label=name, color=color)
+    ax.set_xticks(x, [str(j) for j in x])
+    for j in minority_modes:
+        ax.get_xticklabels()[j].set_color("tab:red")
+    ax.set_xlabel("mode (red: minority)")
+    ax.set_ylabel("share")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def round_curves(curves: dict[str, dict[int, dict[str, float]]], path: Path, columns: int = 3) -> Path:
+    """One panel per metric: its value across DMPRA rounds, one line per run.
+
+    ``curves[run][round][metric] = value``.
+    """
+    metrics = list(dict.fromkeys(m for rounds in curves.values() for values in rounds.values() for m in values))
+    columns = max(1, min(columns, len(metrics)))
+    rows = -(-len(metrics) // columns)
+    fig = Figure(figsize=(3.3 * columns, 2.6 * rows), layout="constrained")
+    for i, metric in enumerate(metrics):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        for run, rounds in curves.items():
+            points = sorted((r, v[metric]) for r, v in rounds.items() if metric in v)
+            if points:
+                r, v = zip(*points)
+                ax.plot(r, v, marker="o", ms=3, label=run)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("round", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        if i == 0:
+            ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def perception_projection(proj: np.ndarray, minority: np.ndarray, path: Path, title: str) -> Path:
+    """A 2D projection of the perception space, minority-flagged samples in red on top."""
+    fig = Figure(figsize=(3.6, 3.6))
+    ax = fig.add_subplot()
+    main = proj[~minority]
+    ax.scatter(main[:, 0], main[:, 1], s=3, c="0.55", label=f"main ({len(main)})", rasterized=True)
+    minor = proj[minority]
+    ax.scatter(minor[:, 0], minor[:, 1], s=9, c="tab:red", label=f"minority ({len(minor)})")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, markerscale=1.5)
+    ax.tick_params(labelsize=7)
+    return _save(fig, path)
