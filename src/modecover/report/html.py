@@ -221,7 +221,7 @@ def samples_section(results: Results, run_dir: Path, figures: Figures) -> Sectio
             shown = min(len(samples), plots.MAX_SCATTER_POINTS)
             extra = f" ({shown} of {len(samples)} drawn, random subset)" if shown < len(samples) else ""
             section.body.append(_figure(href, f"{run.name}: {len(samples)} generated samples (blue) over the data (grey){extra}."))
-        elif samples.ndim == 4 and samples.shape[1] in (1, 3) or samples.ndim == 3:
+        elif (samples.ndim == 4 and samples.shape[1] in (1, 3)) or samples.ndim == 3:
             path, href = figures.path(f"samples_{run.name}")
             plots.image_grid(samples, path, run.name)
             section.body.append(_figure(href, f"{run.name}: first {min(64, len(samples))} of {len(samples)} samples."))

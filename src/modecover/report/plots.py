@@ -158,11 +158,16 @@ def round_curves(curves: dict[str, dict[int, dict[str, float]]], path: Path, col
 
 
 def perception_projection(proj: np.ndarray, minority: np.ndarray, path: Path, title: str) -> Path:
-    """A 2D projection of the perception space, minority-flagged samples in red on top."""
+    """A 2D projection of the perception space, minority-flagged samples in red on top.
+
+    Main samples beyond ``MAX_SCATTER_POINTS`` are drawn as a random subset; every
+    minority sample is drawn.
+    """
     fig = Figure(figsize=(3.6, 3.6))
     ax = fig.add_subplot()
     main = proj[~minority]
-    ax.scatter(main[:, 0], main[:, 1], s=3, c="0.55", label=f"main ({len(main)})", rasterized=True)
+    drawn = subsample(main)
+    ax.scatter(drawn[:, 0], drawn[:, 1], s=3, c="0.55", label=f"main ({len(main)})", rasterized=True)
     minor = proj[minority]
     ax.scatter(minor[:, 0], minor[:, 1], s=9, c="tab:red", label=f"minority ({len(minor)})")
     ax.set_title(title, fontsize=9)
