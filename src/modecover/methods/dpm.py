@@ -14,9 +14,10 @@ matrix is used to measure the similarity"; the diagonal (each sample with itself
 left out because it is 1 in both matrices and carries no information.
 
 :class:`DPM` adds ``weight * penalty`` to the generator loss. phi defaults to the model's
-perception features (a GAN's discriminator penultimate layer). Gradients flow *through*
-phi into G, but phi's own parameters are frozen while the features are computed, so this
-term never leaves gradients on the discriminator.
+perception features (a GAN's discriminator penultimate layer); any callable may be given.
+Gradients flow *through* phi into G, but phi's own parameters (the model's, or those of
+an ``nn.Module`` phi) are frozen while the features are computed, so this term never
+leaves gradients on the discriminator.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class DPM(Plugin):
         self.features = features
 
     def generator_loss(self, ctx: GeneratorContext) -> Tensor:
-        with frozen_parameters(ctx.model):
+        frozen = self.features if isinstance(self.features, torch.nn.Module) else ctx.model
+        with frozen_parameters(frozen):
             phi = self.features(ctx.fake) if self.features is not None else ctx.model.perception_features(ctx.fake)
         if phi is None:
             raise ValueError(
