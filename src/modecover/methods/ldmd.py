@@ -18,7 +18,9 @@ size b like the base loss (so a fake's term weighs as much as its base term):
   is weighted instead.
 * nRFI replay (Eq. 8): (1/b) sum_{j in nRFI} l_G(D(G(z_j + delta_j))),
   delta ~ N(mu_delta, sigma_delta^2 I), defaults mu_delta = 0, sigma_delta = 0.5 (the
-  paper calls 0.5 both a mean and a variance; both are configurable). Replayed once.
+  paper calls 0.5 both a mean and a variance; both are configurable). Replayed once, as
+  a full batch through G and D (nRFI rows perturbed, RFI rows unchanged but not counted)
+  so that batch-norm layers see batch statistics like those of the normal step.
 
 The share of reliable fakes is logged per step as ``ldmd_rfi_share``.
 """
@@ -150,10 +152,14 @@ class LDMD(Plugin):
         reuse = (ctx.per_sample_loss * weights * reliable_t).sum() / b
         if reliable.all():
             return reuse
-        z = ctx.z.detach()[~reliable_t]
+        # The whole batch goes through G again (nRFI rows perturbed, the rest as they were)
+        # so that batch-norm statistics match the normal step; only nRFI rows count.
+        z = ctx.z.detach()
         delta = self.config.replay_mean + self.config.replay_std * torch.randn_like(z)
-        replay = ctx.model.generator_loss_per_sample(ctx.model.discriminate(ctx.model.generator(z + delta)))
-        return reuse + replay.sum() / b
+        nrfi = ~reliable_t.reshape((-1,) + (1,) * (z.ndim - 1))
+        replayed = ctx.model.generator(torch.where(nrfi, z + delta, z))
+        replay = ctx.model.generator_loss_per_sample(ctx.model.discriminate(replayed))
+        return reuse + (replay * ~reliable_t).sum() / b
 
     def state_dict(self) -> dict[str, Any]:
         return {}

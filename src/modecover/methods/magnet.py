@@ -219,6 +219,8 @@ class LatentPool:
         return self.latents.shape[0]
 
     def save(self, path: str | Path) -> None:
+        if Path(path).suffix != ".npz":
+            raise ValueError(f"MaGNET pool path must end in .npz, got {path}")
         meta = {f"meta_{k}": np.asarray(-1 if v is None else v) for k, v in self.meta.items()}
         np.savez(path, latents=self.latents, log_volumes=self.log_volumes, log_prior=self.log_prior, **meta)
 
