@@ -112,3 +112,21 @@ def test_instance_selection_degenerate_features_stay_finite():
     assert np.isfinite(gaussian_log_likelihood(x)).all()
     with pytest.raises(ValueError, match="instance selection features"):
         gaussian_log_likelihood(np.array([[np.inf, 1.0], [0.0, 1.0]]))
+
+
+def test_topk_gradient_comes_only_from_kept_fakes():
+    from test_ldmd import RingGAN, ring  # the wiring stand-in for the project GAN
+    from modecover.plugins import Hooks
+
+    torch.manual_seed(0)
+    fake = torch.randn(8, 2, requires_grad=True)
+    d_fake = fake.sum(1)
+    per_sample = torch.nn.functional.softplus(-d_fake)
+    ctx = GeneratorContext(10_000, None, None, None, fake, d_fake, per_sample, None)
+    w = TopK(steps_per_epoch=1).generator_weights(ctx)  # k = 4 of 8
+    (per_sample * w).mean().backward()
+    kept = topk_mask(d_fake, 4)
+    assert (fake.grad[~kept] == 0).all() and (fake.grad[kept] != 0).all()
+    model = RingGAN(Hooks([TopK(steps_per_epoch=1)]))
+    logs = [model.train_step(ring()[:32], step) for step in range(3)]
+    assert [log["topk_k"] for log in logs] == [32, 31, 31]  # floor(.99 * 32) = 31, floor(.99^2 * 32) = 31

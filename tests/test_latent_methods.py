@@ -97,3 +97,19 @@ def test_deligan_state_and_bad_input():
         DeLiGAN(latent_dim=2, sigma_init=0.0)
     with pytest.raises(ValueError, match=r"\(B, 2\)"):
         a.latents(torch.randn(4, 3))
+
+
+def test_latent_plugins_train_with_the_generator_on_the_ring():
+    from test_ldmd import RingGAN, ring  # the wiring stand-in for the project GAN
+
+    torch.manual_seed(0)
+    data = ring()
+    cft, deligan = CommonFeatureTraining(latent_dim=4, feature_differences=1), DeLiGAN(latent_dim=4, components=3)
+    for plugins in ([cft, MeanRescaling()], [deligan]):
+        model = RingGAN(Hooks(plugins))
+        before = [p.detach().clone() for p in model.hooks.parameters()]
+        for step in range(3):
+            model.train_step(data[torch.randint(400, (32,))], step)
+        after = model.hooks.parameters()
+        assert len(after) == len(before) > 0
+        assert all(not torch.equal(a, p) for a, p in zip(before, after))  # stepped by G's optimizer

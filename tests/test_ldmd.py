@@ -139,3 +139,78 @@ def test_plugin_reuse_weights_and_replay(rng):
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     loss.backward()
     assert model.generator.weight.grad is not None and model.generator.weight.grad.abs().sum() > 0
+
+
+class RingGAN(torch.nn.Module):
+    """A tiny non-saturating GAN on 2D points calling the hooks in plugins.py's order.
+
+    Stands in for modecover.models.gan in the wiring tests of the method plug-ins.
+    """
+
+    family = "gan"
+
+    def __init__(self, hooks, latent_dim=4):
+        super().__init__()
+        self.config = {"latent_dim": latent_dim}
+        self.hooks = hooks
+        self.generator = torch.nn.Sequential(torch.nn.Linear(latent_dim, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+        self.body = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.LeakyReLU(0.2))
+        self.head = torch.nn.Linear(32, 1)
+        self.opt_g = torch.optim.Adam([*self.generator.parameters(), *hooks.parameters()], 1e-3)
+        self.opt_d = torch.optim.Adam([*self.body.parameters(), *self.head.parameters()], 1e-3)
+
+    def discriminate(self, x):
+        return self.head(self.body(x)).reshape(-1)
+
+    def perception_features(self, x):
+        return self.body(x)
+
+    @staticmethod
+    def generator_loss_per_sample(d_fake):
+        return torch.nn.functional.softplus(-d_fake)
+
+    def train_step(self, real, step):
+        from modecover.plugins import DiscriminatorContext
+
+        sp = torch.nn.functional.softplus
+        b, hooks = real.shape[0], self.hooks
+        with torch.no_grad():
+            fake = self.generator(hooks.latents(torch.randn(b, hooks.prior_dim(self.config["latent_dim"]))))
+        d_real, d_fake = self.discriminate(real), self.discriminate(fake)
+        dctx = DiscriminatorContext(step, real, fake, d_real, d_fake, self)
+        loss_d = sp(-d_real).mean() + sp(d_fake).mean() + hooks.discriminator_loss(dctx)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        prior = torch.randn(b, hooks.prior_dim(self.config["latent_dim"]))
+        z = hooks.latents(prior)
+        fake = self.generator(z)
+        d_fake = self.discriminate(fake)
+        per_sample = self.generator_loss_per_sample(d_fake)
+        ctx = GeneratorContext(step, real, z, prior, fake, d_fake, per_sample, self)
+        w = hooks.generator_weights(ctx)
+        loss_g = (per_sample if w is None else per_sample * w).mean() + hooks.generator_loss(ctx)
+        self.opt_g.zero_grad(set_to_none=True)
+        d_before = [p.detach().clone() for p in self.head.parameters()]
+        loss_g.backward()
+        self.opt_g.step()
+        assert all(torch.equal(a, p) for a, p in zip(d_before, self.head.parameters()))  # G step leaves D
+        return ctx.log
+
+
+def ring(n=400, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    angles = torch.randint(8, (n,), generator=gen) * (2 * np.pi / 8)
+    return torch.stack([angles.cos(), angles.sin()], 1) + 0.01 * torch.randn(n, 2, generator=gen)
+
+
+def test_ldmd_trains_on_the_ring_and_logs_rfi_share():
+    from modecover.plugins import Hooks
+
+    torch.manual_seed(0)
+    data = ring()
+    model = RingGAN(Hooks([LDMD(data, k=5)]))
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    shares = [model.train_step(data[torch.randint(400, (32,))], step)["ldmd_rfi_share"] for step in range(3)]
+    assert all(0.0 <= s <= 1.0 for s in shares)
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.generator.parameters()))
