@@ -49,3 +49,8 @@ class GenerativeModel(nn.Module):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Named optimizers, for checkpointing."""
         raise NotImplementedError
+
+    def latent_generator(self):
+        """``(g, latent_dim)`` with ``g`` the deterministic map from latents (B, latent_dim) to
+        samples (GAN generator, VAE decoder, flow inverse), for MaGNET; None without latents."""
+        return None
