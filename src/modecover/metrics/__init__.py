@@ -1,0 +1,3 @@
+"""Evaluation metrics computed from feature arrays (DESIGN.md section 8)."""
+
+from modecover.metrics.modes import mode_metrics, nearest_modes
