@@ -1,0 +1,132 @@
+"""InceptionV3 features (pool 2048-d) and logits through torch-fidelity, offline only.
+
+The network and its TensorFlow-compatible resizing come from torch-fidelity (the
+optional extra ``modecover[inception]``), so the features equal the ones torch-fidelity
+uses for FID, KID and IS (DESIGN.md section 8). modecover never downloads at run time:
+the weights file must already be on disk and is given by path or by the environment
+variable ``MODECOVER_INCEPTION_WEIGHTS``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from modecover._checks import as_features
+from modecover.features.base import as_tensor_batch
+
+WEIGHTS_ENV = "MODECOVER_INCEPTION_WEIGHTS"
+WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
+WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + WEIGHTS_FILE
+
+# torch-fidelity's names for the two outputs we use.
+OUTPUTS = {"pool": "2048", "logits": "logits_unbiased"}
+
+_INSTALL_HINT = (
+    "the 'inception' extractor needs torch-fidelity (and the torchvision it imports): "
+    "install them with  pip install 'modecover[inception]'  (or pip install torch-fidelity torchvision)"
+)
+
+
+def missing_weights_message(path: str | os.PathLike | None) -> str:
+    """The error text when the weights file is not where the user said (or nowhere)."""
+    where = f"no file at {path}" if path is not None else f"no path given and ${WEIGHTS_ENV} is not set"
+    return (
+        f"InceptionV3 weights not found ({where}). modecover never downloads at run time. "
+        f"It needs torch-fidelity's 'pt_inception-2015-12-05' weights, the file {WEIGHTS_FILE} "
+        f"(from {WEIGHTS_URL}). Download it once on a machine with internet, copy it here, and pass "
+        f"its path with --inception-weights PATH (Python: InceptionV3(weights_path=PATH)) or set "
+        f"{WEIGHTS_ENV}=PATH."
+    )
+
+
+def resolve_weights_path(weights_path: str | os.PathLike | None) -> Path:
+    """Return the weights file: ``weights_path``, else ``$MODECOVER_INCEPTION_WEIGHTS``.
+
+    Raises ``FileNotFoundError`` saying which file is needed and where to put it.
+    """
+    if weights_path is None:
+        weights_path = os.environ.get(WEIGHTS_ENV) or None
+    if weights_path is None or not Path(weights_path).is_file():
+        raise FileNotFoundError(missing_weights_message(weights_path))
+    return Path(weights_path)
+
+
+def _inception_class():
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except ImportError as err:
+        raise ImportError(f"{_INSTALL_HINT} (import failed: {err})") from err
+    return FeatureExtractorInceptionV3
+
+
+def _checked_state_dict(path: Path) -> dict:
+    """Load the weights with ``weights_only=True`` so a file that is not a plain state
+    dict (or is truncated) fails here, with the file named, before torch-fidelity loads it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for bad files
+        raise ValueError(f"{path}: not a readable InceptionV3 state dict ({type(err).__name__}: {err})") from err
+    if not isinstance(state, dict) or "fc.weight" not in state:
+        raise ValueError(f"{path}: not torch-fidelity's InceptionV3 state dict (no 'fc.weight' entry)")
+    return state
+
+
+class InceptionV3:
+    """Feature extractor returning InceptionV3 pool features (2048-d) or IS logits (1008).
+
+    Input: images ``(N, C, H, W)`` with C = 1 (repeated to RGB) or 3, values in
+    ``value_range`` (default ``(0, 1)``; use ``(-1, 1)`` for tanh outputs). They are
+    quantised to uint8 as torch-fidelity expects, then resized by torch-fidelity to 299x299.
+    ``output``: ``"pool"`` (FID/KID/PRDC features) or ``"logits"`` (torch-fidelity's
+    ``logits_unbiased``, used for the Inception Score).
+    """
+
+    def __init__(self, weights_path: str | os.PathLike | None = None, *, output: str = "pool",
+                 value_range: tuple[float, float] = (0.0, 1.0), device: str | torch.device = "cpu"):
+        if output not in OUTPUTS:
+            raise ValueError(f"InceptionV3 output must be one of {sorted(OUTPUTS)}, got {output!r}")
+        low, high = value_range
+        if not high > low:
+            raise ValueError(f"InceptionV3 value_range must be (low, high) with high > low, got {value_range!r}")
+        self.output = output
+        self.value_range = (float(low), float(high))
+        self.name = "inception" if output == "pool" else "inception-logits"
+        cls = _inception_class()
+        self.weights_path = resolve_weights_path(weights_path)
+        _checked_state_dict(self.weights_path)
+        self.device = torch.device(device)
+        self.model = cls("inception-v3-compat", list(OUTPUTS.values()),
+                         feature_extractor_weights_path=str(self.weights_path)).to(self.device)
+
+    def to_uint8(self, x: Tensor) -> Tensor:
+        """Map images in ``value_range`` to uint8 RGB ``(N, 3, H, W)``; refuse other shapes."""
+        x = as_tensor_batch(x, "inception input")
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise ValueError(
+                f"inception input: expected images (N, C, H, W) with C = 1 or 3, got shape {tuple(x.shape)}"
+            )
+        if not torch.isfinite(x).all():
+            raise ValueError("inception input: holds NaN or infinite pixel values")
+        low, high = self.value_range
+        scaled = ((x.detach().float() - low) / (high - low)).clamp(0.0, 1.0)
+        images = torch.round(scaled * 255.0).to(torch.uint8)
+        if images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        return images
+
+    def features_and_logits(self, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Both outputs from one forward pass: pool features (N, 2048), logits (N, 1008)."""
+        images = self.to_uint8(x).to(self.device)
+        with torch.no_grad():
+            pool, logits = self.model(images)
+        return (as_features(pool.double().cpu(), "inception pool features"),
+                as_features(logits.double().cpu(), "inception logits"))
+
+    def __call__(self, x: Tensor) -> np.ndarray:
+        pool, logits = self.features_and_logits(x)
+        return pool if self.output == "pool" else logits
