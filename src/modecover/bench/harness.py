@@ -1,0 +1,165 @@
+"""Run a benchmark suite: many (row, data set, seed) jobs, in parallel, resumable.
+
+A *job* is one training run plus its evaluation, described by a plain JSON spec; its
+result is one JSON file ``OUT/<suite>/<dataset>/<row>/seed<k>.json``. A suite that was
+interrupted resumes by skipping every job whose result file exists (files are written
+atomically, so a killed job leaves none). The summary groups results by data set and row
+and gives mean ± standard error over seeds (Markdown and CSV), keeping every row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+JobFn = Callable[[dict[str, Any]], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Job:
+    suite: str
+    dataset: str
+    row: str
+    seed: int
+    spec: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def result_path(self, out_dir: Path) -> Path:
+        return Path(out_dir) / self.suite / self.dataset / _safe(self.row) / f"seed{self.seed}.json"
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1))
+    os.replace(tmp, path)
+
+
+def _run_one(job_fn: JobFn, job: Job, out_dir: str) -> tuple[Job, dict]:
+    import torch
+
+    torch.set_num_threads(1)  # tiny models: one thread per process is fastest (README)
+    start = time.perf_counter()
+    metrics = job_fn(dict(job.spec, seed=job.seed, out_dir=str(job.result_path(Path(out_dir)).parent)))
+    record = {"suite": job.suite, "dataset": job.dataset, "row": job.row, "seed": job.seed,
+              "metrics": metrics, "seconds": round(time.perf_counter() - start, 2), "spec": job.spec}
+    _write_json_atomic(job.result_path(Path(out_dir)), record)
+    return job, record
+
+
+def run_suite(jobs: Sequence[Job], job_fn: JobFn, out_dir: str | Path, *, workers: int = 2,
+              progress: bool = True) -> list[dict]:
+    """Run every job whose result file is missing (``workers`` processes); return all records."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    out_dir = Path(out_dir)
+    todo = [job for job in jobs if not job.result_path(out_dir).exists()]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=not progress) as bar:
+        task = bar.add_task(f"{len(jobs) - len(todo)} done before, running", total=len(jobs),
+                            completed=len(jobs) - len(todo))
+        if workers <= 1:
+            for job in todo:
+                _run_one(job_fn, job, str(out_dir))
+                bar.advance(task)
+        else:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                pending = {pool.submit(_run_one, job_fn, job, str(out_dir)) for job in todo}
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()  # re-raise a failed job here, naming it below
+                        bar.advance(task)
+    return [load_record(job.result_path(out_dir)) for job in jobs]
+
+
+def load_record(path: Path) -> dict:
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: unreadable benchmark result ({err}); delete it to re-run the job") from err
+    for key in ("dataset", "row", "seed", "metrics"):
+        if key not in record:
+            raise ValueError(f"{path}: benchmark result lacks key {key!r}; delete it to re-run the job")
+    return record
+
+
+@dataclass
+class SummaryRow:
+    dataset: str
+    row: str
+    n_seeds: int
+    mean: dict[str, float]
+    sem: dict[str, float]
+    seconds: float
+    source: str = "measured"
+
+
+def summarise(records: Sequence[dict], row_order: Sequence[str] | None = None) -> list[SummaryRow]:
+    """Mean ± standard error (sample std / sqrt(n); 0 for one seed) per (data set, row)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for record in records:
+        groups.setdefault((record["dataset"], record["row"]), []).append(record)
+    order = {name: i for i, name in enumerate(row_order or [])}
+    rows = []
+    for (dataset, row), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], len(order)), kv[0][1])):
+        names = sorted({m for r in recs for m in r["metrics"]})
+        mean, sem = {}, {}
+        for name in names:
+            values = [float(r["metrics"][name]) for r in recs if name in r["metrics"]]
+            mean[name] = sum(values) / len(values)
+            if len(values) > 1:
+                var = sum((v - mean[name]) ** 2 for v in values) / (len(values) - 1)
+                sem[name] = math.sqrt(var / len(values))
+            else:
+                sem[name] = 0.0
+        seconds = sum(float(r.get("seconds", 0.0)) for r in recs) / len(recs)
+        rows.append(SummaryRow(dataset, row, len(recs), mean, sem, seconds))
+    return rows
+
+
+def write_summary(rows: Sequence[SummaryRow], metrics: Sequence[str], out_stem: Path, title: str = "") -> tuple[Path, Path]:
+    """Write ``<stem>.md`` (mean ± s.e.) and ``<stem>.csv`` (mean and s.e. columns)."""
+    out_stem = Path(out_stem)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"### {title}", ""] if title else []
+    lines.append("| data | row | seeds | " + " | ".join(metrics) + " | s/run |")
+    lines.append("|---|---|---|" + "---|" * len(metrics) + "---|")
+    for r in rows:
+        cells = [_pm(r.mean.get(m), r.sem.get(m), r.source) for m in metrics]
+        seeds = str(r.n_seeds) if r.source == "measured" else r.source
+        secs = f"{r.seconds:.0f}" if r.source == "measured" else ""
+        lines.append(f"| {r.dataset} | {r.row} | {seeds} | " + " | ".join(cells) + f" | {secs} |")
+    md = out_stem.with_suffix(".md")
+    md.write_text("\n".join(lines) + "\n")
+    csv_path = out_stem.with_suffix(".csv")
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["dataset", "row", "source", "n_seeds", *[c for m in metrics for c in (m, f"{m}_sem")], "seconds"])
+        for r in rows:
+            writer.writerow([r.dataset, r.row, r.source, r.n_seeds,
+                             *[c for m in metrics for c in (r.mean.get(m, ""), r.sem.get(m, ""))], round(r.seconds, 2)])
+    return md, csv_path
+
+
+def _pm(mean: float | None, sem: float | None, source: str) -> str:
+    if mean is None:
+        return "—"
+    if source != "measured":
+        return f"{mean:.3g}"
+    return f"{mean:.3g} ± {sem:.2g}"
+
+
+__all__ = ["Job", "SummaryRow", "load_record", "run_suite", "summarise", "write_summary"]

@@ -1,0 +1,115 @@
+"""The benchmark protocols of DESIGN.md §9 as lists of jobs.
+
+Every job is a run config (the same ``data`` / ``model`` / ``methods`` / ``train``
+sections as ``modecover train``) plus the evaluation it needs. Budgets are scaled to the
+2-core CPU machine and said in ``docs/RESULTS.md``; ``--steps`` and ``--seeds`` change
+them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .harness import Job
+
+# PacGAN paper, Table 1 (DESIGN.md §9): modes, HQ %, reverse KL. Labelled as published.
+PUBLISHED_B1 = {
+    ("ring", "GAN (published)"): {"modes": 6.3, "hq_percent": 98.2, "reverse_kl": 0.45},
+    ("ring", "PacGAN4 (published)"): {"modes": 7.8, "hq_percent": 95.9, "reverse_kl": 0.07},
+    ("grid", "GAN (published)"): {"modes": 17.3, "hq_percent": 94.8, "reverse_kl": 0.70},
+    ("grid", "PacGAN4 (published)"): {"modes": 24.8, "hq_percent": 93.6, "reverse_kl": 0.04},
+}
+
+GAN_2D = {"family": "gan", "hidden": 128, "depth": 3, "latent_dim": 2}
+
+# row -> (model overrides, methods)
+B1_ROWS: dict[str, tuple[dict, list[dict]]] = {
+    "GAN": ({}, []),
+    "PacGAN2": ({"pack": 2}, []),
+    "PacGAN4": ({"pack": 4}, []),
+    "Top-k": ({}, [{"name": "topk"}]),
+    "DPM": ({}, [{"name": "dpm"}]),
+    "LDMD": ({}, [{"name": "ldmd"}]),
+    "CFT+MR": ({}, [{"name": "cft"}, {"name": "mean_rescaling"}]),
+    "DeLiGAN": ({}, [{"name": "deligan"}]),
+    "DMPRA": ({}, [{"name": "dmpra"}]),
+}
+
+B2_FAMILIES = {
+    "GAN": GAN_2D,
+    "VAE": {"family": "vae"},
+    "Flow": {"family": "flow"},
+    "Diffusion": {"family": "diffusion"},
+}
+B2_VARIANTS: dict[str, list[dict]] = {
+    "": [],
+    " + DMPRA": [{"name": "dmpra"}],
+    " + DMPRA (no informative weights)": [{"name": "dmpra", "informative": False}],
+}
+
+METRICS_2D = ["modes", "hq_percent", "reverse_kl", "minority_captured", "share_error",
+              "precision", "recall", "density", "coverage"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    steps: int
+    batch_size: int = 256
+    n_train: int = 20_000
+    n_eval: int = 2500
+    rounds: int = 5
+
+
+def _spec(dataset: str, model: dict, methods: list[dict], budget: Budget, rounds: int) -> dict[str, Any]:
+    return {
+        "data": {"name": dataset, "n": budget.n_train},
+        "model": dict(model),
+        "methods": [dict(m) for m in methods],
+        "train": {"steps": budget.steps, "batch_size": budget.batch_size, "rounds": rounds},
+        "n_eval": budget.n_eval,
+    }
+
+
+def b1_jobs(seeds: int = 10, budget: Budget = Budget(steps=3000), datasets=("ring", "grid"),
+            rows: dict[str, tuple[dict, list[dict]]] | None = None) -> list[Job]:
+    """B1: balanced ring and grid (PacGAN protocol), every baseline and method row.
+
+    DMPRA rows train in ``budget.rounds`` rounds of the same total budget; the others in one.
+    """
+    jobs = []
+    for dataset in datasets:
+        for row, (overrides, methods) in (rows or B1_ROWS).items():
+            rounds = budget.rounds if any(m["name"] == "dmpra" for m in methods) else 1
+            spec = _spec(dataset, {**GAN_2D, **overrides}, methods, budget, rounds)
+            jobs += [Job("B1", dataset, row, seed, spec) for seed in range(seeds)]
+    return jobs
+
+
+def b1_combined_row(best_row: str) -> dict[str, tuple[dict, list[dict]]]:
+    """The row 'DMPRA + <best of the others>' once B1 has chosen the best other row."""
+    overrides, methods = B1_ROWS[best_row]
+    return {f"DMPRA + {best_row}": (overrides, [*methods, {"name": "dmpra"}])}
+
+
+def b2_jobs(seeds: int = 5, budget: Budget = Budget(steps=3000), datasets=("ring-imbalanced", "grid-imbalanced"),
+            families: dict[str, dict] | None = None) -> list[Job]:
+    """B2: imbalanced ring and grid, each family without and with DMPRA (and the ablation).
+
+    Every row trains ``budget.rounds`` rounds of the same total budget, so the plain row is
+    the same schedule without re-weighting.
+    """
+    jobs = []
+    for dataset in datasets:
+        for family, model in (families or B2_FAMILIES).items():
+            for suffix, methods in B2_VARIANTS.items():
+                spec = _spec(dataset, model, methods, budget, budget.rounds)
+                jobs += [Job("B2", dataset, family + suffix, seed, spec) for seed in range(seeds)]
+    return jobs
+
+
+def row_order(jobs: list[Job]) -> list[str]:
+    seen: dict[str, None] = {}
+    for job in jobs:
+        seen.setdefault(job.row, None)
+    return list(seen)
