@@ -1,0 +1,142 @@
+"""Reading sample / feature arrays from files: ``.npy``, ``.npz``, ``.pt`` / ``.pth``.
+
+Accepted forms (a key picks one array from a file that holds several):
+
+- ``x.npy``                    one array (loaded with ``allow_pickle=False``)
+- ``x.npz`` or ``x.npz:key``   the only array in the archive, or the one called ``key``
+- ``x.pt`` / ``x.pth`` (``:key``)  a tensor, or a dict holding exactly one tensor (or the
+  entry ``key``); loaded with ``torch.load(weights_only=True)``, so no code runs
+
+Every error (missing file, empty file, unknown key, non-numeric data, wrong number of
+dimensions, NaN or infinite values) is a ``ValueError`` or ``FileNotFoundError`` whose
+message starts with the file (and key) it is about.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from modecover._checks import as_features
+
+NUMPY_SUFFIXES = (".npy", ".npz")
+TORCH_SUFFIXES = (".pt", ".pth")
+SUFFIXES = NUMPY_SUFFIXES + TORCH_SUFFIXES
+
+
+def split_key(spec: str | os.PathLike) -> tuple[Path, str | None]:
+    """Split ``"file.npz:key"`` into ``(Path("file.npz"), "key")``; no key -> ``None``.
+
+    Only a colon after a known suffix starts a key, so other colons in a path are kept.
+    """
+    text = os.fspath(spec)
+    if not Path(text).exists():
+        head, sep, key = text.rpartition(":")
+        if sep and head.lower().endswith(SUFFIXES) and key:
+            return Path(head), key
+    return Path(text), None
+
+
+def _label(path: Path, key: str | None) -> str:
+    return f"{path}:{key}" if key is not None else str(path)
+
+
+def _pick(arrays: dict, key: str | None, label: str, what: str):
+    if key is not None:
+        if key not in arrays:
+            raise ValueError(f"{label}: no {what} called {key!r}; it holds {sorted(arrays)}")
+        return arrays[key]
+    if len(arrays) != 1:
+        raise ValueError(
+            f"{label}: holds {len(arrays)} {what}s {sorted(arrays)}; name one as '{label}:KEY'"
+        )
+    return next(iter(arrays.values()))
+
+
+def _read_numpy(path: Path, key: str | None) -> np.ndarray:
+    label = _label(path, key)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{label}: cannot read as a numpy file ({err})") from err
+    if isinstance(loaded, np.ndarray):
+        if key is not None:
+            raise ValueError(f"{label}: a .npy file holds one array; drop the ':{key}' part")
+        return loaded
+    with loaded:
+        try:
+            return np.asarray(_pick({k: loaded[k] for k in loaded.files}, key, label, "array"))
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{label}: cannot read the archive ({err})") from err
+
+
+def _read_torch(path: Path, key: str | None) -> np.ndarray:
+    label = _label(path, key)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several exception types for bad files
+        raise ValueError(f"{label}: cannot read as a torch file with weights_only=True ({err})") from err
+    if isinstance(loaded, dict):
+        tensors = {k: v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+        if key is not None and key in loaded and key not in tensors:
+            raise ValueError(f"{label}: entry {key!r} is a {type(loaded[key]).__name__}, not a tensor")
+        loaded = _pick(tensors, key, label, "tensor")
+    elif key is not None:
+        raise ValueError(f"{label}: the file holds one {type(loaded).__name__}, not a dict; drop the ':{key}' part")
+    if not isinstance(loaded, torch.Tensor):
+        raise ValueError(f"{label}: expected a tensor or a dict of tensors, got {type(loaded).__name__}")
+    return loaded.detach().cpu().numpy()
+
+
+def load_array(spec: str | os.PathLike, *, min_ndim: int = 1) -> np.ndarray:
+    """Load one numeric array (any number of dimensions >= ``min_ndim``) from ``spec``.
+
+    The array must be non-empty, numeric and finite; errors name the file (and key).
+    Use it for samples that are images ``(N, C, H, W)``; :func:`load_features` for
+    feature vectors ``(N, D)``.
+    """
+    path, key = split_key(spec)
+    label = _label(path, key)
+    if not path.exists():
+        raise FileNotFoundError(f"{label}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{label}: is a folder, expected a {'/'.join(SUFFIXES)} file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"{label}: unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{label}: the file is empty (0 bytes)")
+    arr = _read_numpy(path, key) if suffix in NUMPY_SUFFIXES else _read_torch(path, key)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{label}: expected numeric data, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{label}: expected real numbers, got complex dtype {arr.dtype}")
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{label}: expected at least {min_ndim} dimension(s), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{label}: holds an empty array (shape {arr.shape})")
+    if np.issubdtype(arr.dtype, np.floating):
+        finite = np.isfinite(arr)
+        if not finite.all():
+            first = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise ValueError(
+                f"{label}: {int((~finite).sum())} non-finite value(s); first is {arr[first]} at index {first}"
+            )
+    return arr
+
+
+def load_features(spec: str | os.PathLike, *, min_rows: int = 1, dim: int | None = None) -> np.ndarray:
+    """Load a 2-D feature array ``(n_samples, n_features)`` from ``spec`` (see module doc).
+
+    Checked with :func:`modecover._checks.as_features` under the file's name: 2-D, at
+    least ``min_rows`` rows, ``dim`` columns when given, finite values.
+    """
+    path, key = split_key(spec)
+    return as_features(load_array(spec), _label(path, key), min_rows=min_rows, dim=dim)
+
+
+__all__ = ["SUFFIXES", "load_array", "load_features", "split_key"]
