@@ -1,0 +1,144 @@
+"""Image folders read with Pillow (no torchvision): ``(N, C, H, W)`` float in [0, 1].
+
+Rules (DESIGN.md section 1, ``data/``):
+
+- Files: every file under the folder, recursively, whose extension (any case) is in
+  :data:`IMAGE_EXTENSIONS`; names starting with ``.`` (and hidden folders) are ignored.
+  Order: sorted by path relative to the folder, so the order is the same on every machine.
+- Mode: each image is converted with Pillow's ``Image.convert`` to ``mode`` ("RGB" -> 3
+  channels, "L" -> 1 channel). RGBA -> RGB drops the alpha channel; RGB -> L uses
+  Pillow's ITU-R 601-2 luma. Animated files give their first frame.
+- Size: with ``size=(H, W)`` every image is resized to it. Without, images keep their
+  size when all agree; when they differ, all are resized to the most common size (ties:
+  the size of the first file in sorted order) unless ``resize=False``, which makes mixed
+  sizes an error naming a file. Resizing uses Pillow's bicubic filter (antialiased when
+  shrinking); it does not keep the aspect ratio.
+- A file Pillow cannot decode is an error naming it; with ``skip_corrupt=True`` it is
+  skipped, listed in the result's ``skipped`` and reported in a ``UserWarning`` with the count.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+MODES = {"RGB": 3, "L": 1}
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+class ImageFolder(NamedTuple):
+    """What :func:`load_image_folder` returns."""
+
+    images: Tensor  # (N, C, H, W) float32 in [0, 1]
+    files: list[Path]  # one per image, same order
+    skipped: list[Path]  # unreadable files left out (only with skip_corrupt=True)
+
+
+def list_image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted, hidden names ignored)."""
+    root = Path(folder)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise ValueError(f"{root}: is not a folder")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
+                files.append(Path(dirpath) / name)
+    return sorted(files, key=lambda p: p.relative_to(root).parts)
+
+
+def _decode(path: Path, mode: str) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        return img.convert(mode)
+
+
+def _target_size(images: list[Image.Image], files: list[Path], size, resize: bool) -> tuple[int, int]:
+    """(H, W) every image gets, per the module rules."""
+    if size is not None:
+        return size
+    sizes = [(img.height, img.width) for img in images]
+    counts = Counter(sizes)
+    if len(counts) == 1:
+        return sizes[0]
+    best = max(counts.values())
+    common = next(s for s in sizes if counts[s] == best)
+    if not resize:
+        odd = next(i for i, s in enumerate(sizes) if s != common)
+        raise ValueError(
+            f"{files[odd]}: size {sizes[odd][0]}x{sizes[odd][1]} (HxW) differs from the folder's common "
+            f"size {common[0]}x{common[1]}; pass a size or allow resizing"
+        )
+    return common
+
+
+def _check_size(size) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)):
+        size = (int(size), int(size))
+    size = tuple(size)
+    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
+        raise ValueError(f"image size must be a positive int or (H, W) of positive ints, got {size!r}")
+    return (int(size[0]), int(size[1]))
+
+
+def load_image_folder(folder: str | os.PathLike, *, mode: str = "RGB", size: int | tuple[int, int] | None = None,
+                      resize: bool = True, skip_corrupt: bool = False) -> ImageFolder:
+    """Read every image under ``folder`` into one float tensor (see the module rules).
+
+    Returns ``ImageFolder(images (N, C, H, W) float32 in [0, 1], files, skipped)``.
+    Raises ``ValueError``/``FileNotFoundError`` naming the folder (missing, no images,
+    nothing readable) or the file (corrupt, odd size with ``resize=False``).
+    """
+    if mode not in MODES:
+        raise ValueError(f"image mode must be one of {sorted(MODES)}, got {mode!r}")
+    size = _check_size(size)
+    root = Path(folder)
+    files = list_image_files(root)
+    if not files:
+        raise ValueError(
+            f"{root}: no image files found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    images, kept, skipped = [], [], []
+    for path in files:
+        try:
+            images.append(_decode(path, mode))
+        except _DECODE_ERRORS as err:
+            if not skip_corrupt:
+                raise ValueError(
+                    f"{path}: cannot read this image ({type(err).__name__}: {err}); "
+                    "fix or remove it, or skip unreadable files (skip_corrupt=True / --skip-corrupt)"
+                ) from err
+            skipped.append(path)
+            continue
+        kept.append(path)
+    if skipped:
+        names = ", ".join(str(p) for p in skipped[:10]) + (" ..." if len(skipped) > 10 else "")
+        warnings.warn(f"{root}: skipped {len(skipped)} unreadable image(s): {names}", UserWarning, stacklevel=2)
+    if not images:
+        raise ValueError(f"{root}: none of the {len(files)} image file(s) could be read")
+    height, width = _target_size(images, kept, size, resize)
+    arrays = []
+    for img in images:
+        if (img.height, img.width) != (height, width):
+            img = img.resize((width, height), Image.Resampling.BICUBIC)
+        arr = np.asarray(img, dtype=np.uint8)
+        arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+    batch = torch.from_numpy(np.stack(arrays)).to(torch.float32).div_(255.0)
+    return ImageFolder(batch, kept, skipped)
+
+
+__all__ = ["IMAGE_EXTENSIONS", "MODES", "ImageFolder", "list_image_files", "load_image_folder"]
