@@ -1,0 +1,288 @@
+"""``modecover evaluate``: precision, recall, density, coverage and FID of fake vs real
+(plus KID, IS and 2D mode metrics when asked), from feature files or image folders.
+
+Metric definitions: DESIGN.md section 8; usage and JSON layout: docs/evaluate.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+EXTRACTOR_CHOICES = ("auto", "identity", "pixels", "inception")
+MIXTURE_CHOICES = ("ring", "grid", "ring-imbalanced", "grid-imbalanced")
+EXAMPLE_MIXTURE = "ring-imbalanced"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How inputs are read: image-folder rules (modecover.data.images) and the extractor."""
+
+    extractor: str = "auto"
+    inception_weights: str | None = None
+    image_mode: str = "RGB"
+    image_size: int | None = None
+    skip_corrupt: bool = False
+    batch_size: int = 256
+
+
+@dataclass
+class Loaded:
+    """One input set after feature extraction."""
+
+    features: np.ndarray  # (n, d)
+    source: str  # file, folder or "example"
+    extractor: str
+    logits: np.ndarray | None = None  # Inception logits (n, 1008), inception extractor only
+    skipped: tuple[str, ...] = ()
+
+
+def read_samples(spec: str, options: LoadOptions):
+    """An image folder -> (images (N,C,H,W) in [0,1], skipped files); a file -> (array, ())."""
+    from modecover.data.images import load_image_folder
+    from modecover.io import load_array
+
+    if Path(spec).is_dir():
+        with warnings.catch_warnings():  # skipped files are reported by the command itself
+            warnings.simplefilter("ignore", UserWarning)
+            folder = load_image_folder(spec, mode=options.image_mode, size=options.image_size,
+                                       skip_corrupt=options.skip_corrupt)
+        return folder.images, tuple(str(p) for p in folder.skipped)
+    return load_array(spec), ()
+
+
+def choose_extractor(name: str, samples) -> str:
+    """``auto``: identity for vectors (N, D), pixels for anything with more axes."""
+    if name != "auto":
+        return name
+    return "identity" if samples.ndim == 2 else "pixels"
+
+
+def to_features(spec: str, options: LoadOptions, extractors: dict) -> Loaded:
+    """Read ``spec`` and run the chosen feature extractor over it (built once, shared)."""
+    from modecover.features import extract, get_extractor
+
+    samples, skipped = read_samples(spec, options)
+    name = choose_extractor(options.extractor, samples)
+    if name not in extractors:
+        kw = {"weights_path": options.inception_weights} if name == "inception" else {}
+        extractors[name] = get_extractor(name, **kw)
+    extractor = extractors[name]
+    if name == "inception":
+        pool, logits = inception_outputs(extractor, samples, options.batch_size)
+        return Loaded(pool, spec, name, logits, skipped)
+    feats = extract(extractor, samples, batch_size=options.batch_size, name=spec)
+    return Loaded(feats, spec, name, None, skipped)
+
+
+def inception_outputs(extractor, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pool features and logits of ``samples`` in batches (one forward pass each)."""
+    from modecover.features import as_tensor_batch
+
+    batch = as_tensor_batch(samples, "inception input")
+    parts = [extractor.features_and_logits(batch[i:i + batch_size]) for i in range(0, len(batch), batch_size)]
+    return np.concatenate([p for p, _ in parts]), np.concatenate([lg for _, lg in parts])
+
+
+def example_sets(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The built-in example: ``n`` real points of the imbalanced ring (2 of 8 modes at
+    1/20 weight) against ``n`` fakes that drop both minority modes and are 1.5x blurrier
+    (sigma 0.015 instead of 0.01), so recall, coverage, modes and HQ% all show the loss."""
+    from modecover.data.mixtures import Mixture, get_mixture
+
+    real_mix = get_mixture(EXAMPLE_MIXTURE)
+    weights = np.array(real_mix.weights, dtype=np.float64)
+    weights[list(real_mix.minority)] = 0.0
+    fake_mix = Mixture("ring-dropped", real_mix.means, np.asarray(real_mix.sigmas) * 1.5, weights / weights.sum())
+    real, _ = real_mix.sample(n, seed=seed)
+    fake, _ = fake_mix.sample(n, seed=seed + 1)
+    return real, fake
+
+
+def compute_metrics(real: Loaded, fake: Loaded, *, k_pr: int, k_dc: int, strict: bool, want_kid: bool,
+                    kid_subsets: int, kid_subset_size: int, want_is: bool, is_splits: int,
+                    fake_logits: np.ndarray | None, mixture: str | None, seed: int) -> dict:
+    """All requested metrics as one flat, JSON-able dict (see docs/evaluate.md)."""
+    from modecover._checks import check_same_dim
+    from modecover.metrics.fid import fid
+    from modecover.metrics.prdc import precision_recall, density_coverage
+
+    check_same_dim(real.features, fake.features, f"real ({real.source})", f"fake ({fake.source})")
+    results: dict = {}
+    results.update(precision_recall(real.features, fake.features, k=k_pr, strict=strict))
+    results.update(density_coverage(real.features, fake.features, k=k_dc, strict=strict))
+    results["fid"] = fid(real.features, fake.features)
+    if want_kid:
+        from modecover.metrics.kid import kid
+
+        size = min(kid_subset_size, len(real.features), len(fake.features))
+        results["kid"], results["kid_std"] = kid(real.features, fake.features, subsets=kid_subsets,
+                                                 subset_size=size, seed=seed)
+        results["kid_subset_size"] = size
+    if want_is:
+        from modecover.metrics.inception_score import inception_score
+
+        logits = fake_logits if fake_logits is not None else fake.logits
+        if logits is None:
+            raise ValueError(
+                "--is needs class logits of the fakes: use --extractor inception on images, "
+                "or pass --fake-logits FILE (an (n, classes) array)"
+            )
+        results["is"], results["is_std"] = inception_score(logits, splits=is_splits)
+    if mixture is not None:
+        results.update(mode_results(fake.features, mixture, fake.source))
+    return {k: _plain(v) for k, v in results.items()}
+
+
+def mode_results(fake: np.ndarray, mixture: str, source: str) -> dict:
+    """2D mode metrics of the fakes against the named mixture's modes."""
+    from modecover.data.mixtures import get_mixture
+    from modecover.metrics.modes import mode_metrics
+
+    mix = get_mixture(mixture)
+    if fake.shape[1] != mix.means.shape[1]:
+        raise ValueError(
+            f"--mixture {mixture}: fake ({source}) has {fake.shape[1]} feature columns, "
+            f"mode metrics need {mix.means.shape[1]}-D points"
+        )
+    return mode_metrics(fake, mix.means, mix.sigmas, mix.weights, minority=mix.minority)
+
+
+def _plain(value):
+    """numpy scalars/arrays -> Python numbers/lists for JSON."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def report_view(results: dict, mixture: str | None) -> dict:
+    """The same numbers in the run layout ``modecover report`` reads (docs/report.md)."""
+    scalars = {k: v for k, v in results.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    run: dict = {"metrics": scalars}
+    view: dict = {"runs": {"evaluate": run}}
+    if mixture is not None:
+        from modecover.data.mixtures import get_mixture
+
+        mix = get_mixture(mixture)
+        view["data"] = {"name": mixture, "means": mix.means.tolist(), "weights": mix.weights.tolist(),
+                        "minority": list(mix.minority)}
+        run["per_mode_share"] = results["generated_shares"]
+    return view
+
+
+def print_table(results: dict, config: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"modecover evaluate: {config['fake']} vs {config['real']}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        if isinstance(value, float):
+            shown = "nan" if math.isnan(value) else f"{value:.6g}"
+        elif isinstance(value, list):
+            shown = "[" + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + "]"
+        else:
+            shown = str(value)
+        table.add_row(key, shown)
+    Console().print(table)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write atomically (temp file + rename) so a failed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+@click.command("evaluate")
+@click.option("--real", "real_spec", metavar="R", help="Real set: .npy/.npz[:key]/.pt[:key] file or image folder.")
+@click.option("--fake", "fake_spec", metavar="F", help="Fake set: .npy/.npz[:key]/.pt[:key] file or image folder.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the results as JSON here (default: only print the table).")
+@click.option("--example", is_flag=True,
+              help="Built-in example, no files: imbalanced 2D ring vs a mode-dropping fake (implies --mixture ring-imbalanced).")
+@click.option("--extractor", type=click.Choice(EXTRACTOR_CHOICES), default="auto", show_default=True,
+              help="Feature space. auto: identity for (N, D) arrays, pixels for images.")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="Local InceptionV3 weights file (else $MODECOVER_INCEPTION_WEIGHTS).")
+@click.option("--k-pr", type=int, default=3, show_default=True, help="k of precision/recall.")
+@click.option("--k-dc", type=int, default=5, show_default=True, help="k of density/coverage.")
+@click.option("--inclusive", is_flag=True, help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
+@click.option("--kid", "want_kid", is_flag=True, help="Also compute KID (mean and std over subsets).")
+@click.option("--kid-subsets", type=int, default=100, show_default=True)
+@click.option("--kid-subset-size", type=int, default=1000, show_default=True,
+              help="Capped at the smaller set size.")
+@click.option("--is", "want_is", is_flag=True, help="Also compute the Inception Score of the fakes (needs logits).")
+@click.option("--is-splits", type=int, default=10, show_default=True)
+@click.option("--fake-logits", default=None, metavar="FILE",
+              help="Class logits (n, classes) of the fakes for --is when not using --extractor inception.")
+@click.option("--mixture", type=click.Choice(MIXTURE_CHOICES), default=None,
+              help="Also compute 2D mode metrics of the fakes against this built-in mixture.")
+@click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
+              help="Colour mode image folders are converted to.")
+@click.option("--image-size", type=int, default=None, help="Resize folder images to SIZE x SIZE.")
+@click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted and listed) instead of failing.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID subsets and of --example data.")
+def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, want_kid,
+            kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, image_mode, image_size,
+            skip_corrupt, seed):
+    """Compare a fake set with a real set: precision, recall, density, coverage, FID.
+
+    R and F are feature files (.npy, .npz[:key], .pt/.pth[:key]) or image folders. Prints a
+    table; --out writes JSON with top-level keys precision, recall, density, coverage, fid
+    (+ kid, is and the mode metrics when asked). See docs/evaluate.md.
+    """
+    try:
+        if example:
+            if real_spec or fake_spec:
+                raise click.UsageError("--example takes no --real/--fake")
+            real_pts, fake_pts = example_sets(seed=seed)
+            real = Loaded(real_pts.astype(np.float64), "example real (ring-imbalanced)", "identity")
+            fake = Loaded(fake_pts.astype(np.float64), "example fake (minority modes dropped)", "identity")
+            mixture = mixture or EXAMPLE_MIXTURE
+        else:
+            if not real_spec or not fake_spec:
+                raise click.UsageError("give both --real R and --fake F (or --example)")
+            options = LoadOptions(extractor=extractor, inception_weights=inception_weights, image_mode=image_mode,
+                                  image_size=image_size, skip_corrupt=skip_corrupt)
+            extractors: dict = {}
+            real = to_features(real_spec, options, extractors)
+            fake = to_features(fake_spec, options, extractors)
+        logits = None
+        if fake_logits is not None:
+            from modecover.io import load_features
+
+            logits = load_features(fake_logits)
+            if len(logits) != len(fake.features):
+                raise ValueError(f"{fake_logits}: {len(logits)} rows of logits but {len(fake.features)} fakes")
+        results = compute_metrics(real, fake, k_pr=k_pr, k_dc=k_dc, strict=not inclusive, want_kid=want_kid,
+                                  kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, want_is=want_is,
+                                  is_splits=is_splits, fake_logits=logits, mixture=mixture, seed=seed)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        raise click.ClickException(str(err)) from err
+    config = {"real": real.source, "fake": fake.source, "extractor": real.extractor, "n_real": len(real.features),
+              "n_fake": len(fake.features), "dim": int(real.features.shape[1]), "k_pr": k_pr, "k_dc": k_dc,
+              "boundary": "<=" if inclusive else "<", "mixture": mixture,
+              "skipped": {"real": list(real.skipped), "fake": list(fake.skipped)}}
+    print_table(results, config)
+    for label, loaded in (("real", real), ("fake", fake)):
+        if loaded.skipped:
+            click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {label} {loaded.source}: "
+                       + ", ".join(loaded.skipped), err=True)
+    if out is not None:
+        write_json(out, {**results, "config": config, **report_view(results, mixture)})
+        click.echo(f"wrote {out}")
