@@ -1,0 +1,468 @@
+"""Exact nearest-neighbour engine shared by DMPRA, LDMD and the metrics (issue 2).
+
+Every answer here equals a float64 brute force on the same inputs: the distance between
+two points is ``sqrt(sum((a - b) ** 2))`` evaluated by numpy in float64 from the inputs
+(:func:`exact_distances`), k-NN lists are ordered by that distance and then by index, and
+a point is inside a ball of radius ``r`` when that distance is ``< r`` (``<= r`` with
+``strict=False``).
+
+How it is fast and still exact (docs/metrics.md, "Neighbour engine"):
+
+1. The points are centred (shared centre) and cast to float32; squared distances come
+   from blocked matrix products ``|a|^2 + |b|^2 - 2 a.b`` (``torch.addmm``), one block of
+   query rows against all data rows at a time, so memory is O(block x n), never n x n.
+2. The float32 value of every squared distance is within a rigorous bound ``E_i`` of the
+   exact one: ``E_i = 2 (d + 16) u (|a_i|^2 + max_j |b_j|^2) + 32 u (max|a|^2 + max|b|^2 + 1)``
+   with ``u = 2^-24`` (worst-case dot-product error ``d u |a||b|`` [Higham, Thm 3.1],
+   plus the roundings of the norms, of the input cast and of the thresholds; factor 2 of
+   safety).
+3. Every comparison the bound cannot decide (a k-NN candidate within ``2 E_i`` of the
+   k-th float32 value; a pair within ``E_i`` of a radius) is recomputed in float64 from the
+   original inputs and decided there.
+
+Backends: ``"torch"`` (default) and ``"faiss"`` (``faiss-cpu``, for :func:`knn` and
+:func:`kth_distances`; its candidate lists go through the same float64 re-check, so the
+answers are the same). Counting functions always use the torch block products.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from modecover._checks import as_features, check_k, check_same_dim
+
+__all__ = [
+    "knn",
+    "kth_distances",
+    "radius_counts",
+    "ball_counts",
+    "pair_counts",
+    "PairCounts",
+    "exact_distances",
+    "BACKENDS",
+]
+
+BACKENDS = ("auto", "torch", "faiss")
+
+_U32 = 2.0**-24  # float32 unit roundoff
+_BLOCK_BYTES = 192 * 2**20  # working memory per block (float32 products + masks)
+_EXTRA_CANDIDATES = 8  # top-k keeps k + this many float32 candidates per row
+_BIG_WORK = 2e8  # multiply-adds above which all cores are used
+_EXACT_CHUNK_BYTES = 32 * 2**20  # float64 scratch for the exact re-check
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _as_points(x, name: str, *, min_rows: int = 1) -> np.ndarray:
+    """Validated 2-D float array (float16/bfloat16 widened exactly to float32)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+    arr = as_features(x, name, min_rows=min_rows)
+    if arr.dtype == np.float16 or arr.dtype == np.longdouble:
+        arr = arr.astype(np.float64 if arr.dtype == np.longdouble else np.float32)
+    return arr
+
+
+def _as_radii(radii, n: int, name: str) -> np.ndarray:
+    if isinstance(radii, torch.Tensor):
+        radii = radii.detach().cpu().double().numpy()
+    r = np.asarray(radii, dtype=np.float64)
+    if r.ndim == 0:
+        r = np.full(n, float(r))
+    if r.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},), got {r.shape}")
+    if not np.isfinite(r).all():
+        bad = int(np.flatnonzero(~np.isfinite(r))[0])
+        raise ValueError(f"{name}: non-finite radius {r[bad]} at index {bad}")
+    if (r < 0).any():
+        bad = int(np.flatnonzero(r < 0)[0])
+        raise ValueError(f"{name}: negative radius {r[bad]} at index {bad}")
+    return r
+
+
+def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise float64 Euclidean distances ``|a_i - b_i|`` — the reference every answer equals."""
+    diff = a.astype(np.float64, copy=False) - b.astype(np.float64, copy=False)
+    return np.sqrt((diff * diff).sum(axis=-1))
+
+
+def _exact_pair_distances(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Float64 distances of the pairs ``(a[rows[t]], b[cols[t]])``, in bounded-memory chunks."""
+    out = np.empty(len(rows), dtype=np.float64)
+    chunk = max(1, _EXACT_CHUNK_BYTES // (8 * a.shape[1]))
+    for s in range(0, len(rows), chunk):
+        out[s : s + chunk] = exact_distances(a[rows[s : s + chunk]], b[cols[s : s + chunk]])
+    return out
+
+
+# --------------------------------------------------------------------------- machine settings
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def _choose_threads(threads: int | None, work: float) -> int | None:
+    """Threads for the products: all cores for big work, the caller's setting otherwise."""
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        return int(threads)
+    return available_cores() if work >= _BIG_WORK else None
+
+
+def _choose_block(block_size: int | None, n_cols: int) -> int:
+    """Query rows per block so that the block's buffers take about ``_BLOCK_BYTES``."""
+    if block_size is not None:
+        if block_size < 1:
+            raise ValueError(f"block_size must be >= 1, got {block_size}")
+        return int(block_size)
+    per_row = 12 * max(n_cols, 1)  # two float32 buffers + boolean masks
+    return int(min(8192, max(16, _BLOCK_BYTES // per_row)))
+
+
+@contextlib.contextmanager
+def _torch_settings(threads: int | None) -> Iterator[None]:
+    """Set torch's thread count and full-precision float32 matmul; restore both after."""
+    old_threads = torch.get_num_threads()
+    old_precision = torch.get_float32_matmul_precision()
+    try:
+        if threads is not None and threads != old_threads:
+            torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision("highest")
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old_precision)
+        if torch.get_num_threads() != old_threads:
+            torch.set_num_threads(old_threads)
+
+
+# --------------------------------------------------------------------------- float32 copies
+
+
+@dataclass
+class _Float32Points:
+    """Centred float32 copy of a point set with its squared norms (float32 and float64)."""
+
+    x: torch.Tensor  # (n, d) float32, centred
+    sq: torch.Tensor  # (n,) float32 squared norms of x
+    sq64: np.ndarray  # (n,) float64 squared norms of x
+
+    @property
+    def max_sq(self) -> float:
+        return float(self.sq64.max()) if len(self.sq64) else 0.0
+
+
+def _centre(*sets: np.ndarray) -> np.ndarray | None:
+    """Shared centre, or None when centring would not shrink the error bound enough to pay a copy.
+
+    Float32 inputs are used in place (no copy) unless their mean is large next to their
+    spread; other dtypes are cast anyway, so they are always centred on the way.
+    """
+    total = sum(len(s) for s in sets)
+    mean = sum(s.sum(axis=0, dtype=np.float64) for s in sets) / total
+    if all(s.dtype == np.float32 for s in sets):
+        spread = sum(float(np.square(s[: min(len(s), 2048)], dtype=np.float64).sum(axis=1).mean()) for s in sets)
+        if float(mean @ mean) * len(sets) < 0.25 * spread:
+            return None
+    return mean
+
+
+def _to_float32(x: np.ndarray, centre: np.ndarray | None) -> _Float32Points:
+    if centre is None:
+        x32 = x if x.dtype == np.float32 else x.astype(np.float32)
+    else:
+        x32 = np.empty(x.shape, dtype=np.float32)
+        chunk = max(1, (16 * 2**20) // (8 * x.shape[1]))
+        for s in range(0, len(x), chunk):
+            x32[s : s + chunk] = x[s : s + chunk] - centre
+    t = torch.from_numpy(np.ascontiguousarray(x32))
+    sq64 = np.empty(len(x32), dtype=np.float64)
+    chunk = max(1, (16 * 2**20) // (8 * x.shape[1]))
+    for s in range(0, len(x32), chunk):
+        part = x32[s : s + chunk].astype(np.float64)
+        sq64[s : s + chunk] = np.einsum("ij,ij->i", part, part)
+    return _Float32Points(t, torch.from_numpy(sq64.astype(np.float32)), sq64)
+
+
+def _prepare(a: np.ndarray, b: np.ndarray | None) -> tuple[_Float32Points, _Float32Points]:
+    centre = _centre(a) if b is None else _centre(a, b)
+    pa = _to_float32(a, centre)
+    pb = pa if b is None else _to_float32(b, centre)
+    return pa, pb
+
+
+def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice) -> np.ndarray:
+    """Bound ``E_i`` on |float32 key - exact| of the squared distances of block rows (module doc, step 2)."""
+    d = pa.x.shape[1]
+    c = 2.0 * (d + 16) * _U32
+    return c * (pa.sq64[rows] + pb.max_sq) + 32.0 * _U32 * (pa.max_sq + pb.max_sq + 1.0)
+
+
+def _block_keys(pa: _Float32Points, pb: _Float32Points, rows: slice, out: torch.Tensor | None) -> torch.Tensor:
+    """``|b_j|^2 - 2 a_i.b_j`` for the block rows (the squared distance minus ``|a_i|^2``)."""
+    a = pa.x[rows]
+    if out is None or out.shape[0] != a.shape[0]:
+        out = torch.empty(a.shape[0], pb.x.shape[0], dtype=torch.float32)
+    torch.addmm(pb.sq, a, pb.x.T, alpha=-2.0, out=out)
+    return out
+
+
+def _blocks(n: int, size: int) -> Iterator[slice]:
+    for s in range(0, n, size):
+        yield slice(s, min(n, s + size))
+
+
+# --------------------------------------------------------------------------- k nearest neighbours
+
+
+def _select_exact(
+    a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray, n_rows: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """From candidate pairs (each row has >= k), the k nearest per row by (float64 distance, index)."""
+    dist = _exact_pair_distances(a, b, rows, cols)
+    order = np.lexsort((cols, dist, rows))
+    rows, cols, dist = rows[order], cols[order], dist[order]
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    pos = np.arange(len(rows)) - starts[rows]
+    keep = pos < k
+    return dist[keep].reshape(n_rows, k), cols[keep].reshape(n_rows, k).astype(np.int64)
+
+
+def _knn_torch(a, b, pa, pb, k, exclude_self, block):
+    n, m = len(a), len(b)
+    kk = min(k + _EXTRA_CANDIDATES + int(exclude_self), m)
+    out_d = np.empty((n, k), dtype=np.float64)
+    out_i = np.empty((n, k), dtype=np.int64)
+    buf = None
+    for rows in _blocks(n, block):
+        keys = buf = _block_keys(pa, pb, rows, buf)
+        nb = keys.shape[0]
+        if exclude_self:
+            r = torch.arange(nb)
+            keys[r, r + rows.start] = float("inf")
+        vals, idx = torch.topk(keys, kk, dim=1, largest=False, sorted=True)
+        thr = vals[:, k - 1].double().numpy() + 2.0 * _error_bounds(pa, pb, rows)
+        cand_rows, cand_cols = _candidates_from_topk(vals.double().numpy(), idx.numpy(), thr, kk < m, keys)
+        d_blk, i_blk = _select_exact(a[rows], b, cand_rows, cand_cols, nb, k)
+        out_d[rows], out_i[rows] = d_blk, i_blk
+    return out_d, out_i
+
+
+def _candidates_from_topk(vals, idx, thr, may_overflow, keys):
+    """Candidate (row, col) pairs: float32 key <= threshold; rows whose top-k list is all
+    below the threshold are rescanned over their full key row."""
+    inside = vals <= thr[:, None]
+    full = np.flatnonzero(inside[:, -1]) if may_overflow else np.empty(0, dtype=np.int64)
+    inside[full] = False
+    rows, pos = np.nonzero(inside)
+    cols = idx[rows, pos]
+    if len(full):
+        sub = keys[torch.from_numpy(full)].double().numpy()
+        fr, fc = np.nonzero(sub <= thr[full, None])
+        rows = np.concatenate([rows, full[fr]])
+        cols = np.concatenate([cols, fc])
+    return rows, cols.astype(np.int64)
+
+
+def _knn_faiss(a, b, pa, pb, k, exclude_self, block, threads):
+    try:
+        import faiss
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("backend='faiss' needs the faiss-cpu package: pip install faiss-cpu") from err
+    if threads is not None:
+        faiss.omp_set_num_threads(threads)
+    index = faiss.IndexFlatL2(pb.x.shape[1])
+    index.add(pb.x.numpy())
+    n, m = len(a), len(b)
+    kk = min(k + _EXTRA_CANDIDATES + int(exclude_self), m)
+    out_d = np.empty((n, k), dtype=np.float64)
+    out_i = np.empty((n, k), dtype=np.int64)
+    for rows in _blocks(n, block):
+        sq, idx = index.search(pa.x[rows].numpy(), kk)
+        nb = sq.shape[0]
+        sq = sq.astype(np.float64)
+        if exclude_self:
+            self_idx = np.arange(rows.start, rows.stop)[:, None]
+            sq[idx == self_idx] = np.inf
+            order = np.argsort(sq, axis=1, kind="stable")
+            sq, idx = np.take_along_axis(sq, order, 1), np.take_along_axis(idx, order, 1)
+        bound = 2.0 * _error_bounds(pa, pb, rows)
+        thr = sq[:, k - 1] + bound
+        inside = sq <= thr[:, None]
+        full = np.flatnonzero(inside[:, -1]) if kk < m else np.empty(0, dtype=np.int64)
+        inside[full] = False
+        cr, pos = np.nonzero(inside)
+        cc = idx[cr, pos].astype(np.int64)
+        if len(full):  # rescan those rows with torch keys (threshold shifted by |a_i|^2)
+            sub_rows = np.arange(rows.start, rows.stop)[full]
+            keys = torch.addmm(pb.sq, pa.x[torch.from_numpy(sub_rows)], pb.x.T, alpha=-2.0).double().numpy()
+            if exclude_self:
+                keys[np.arange(len(full)), sub_rows] = np.inf
+            fr, fc = np.nonzero(keys <= (thr[full] - pa.sq64[sub_rows] + bound[full])[:, None])
+            cr, cc = np.concatenate([cr, full[fr]]), np.concatenate([cc, fc.astype(np.int64)])
+        d_blk, i_blk = _select_exact(a[rows], b, cr, cc, nb, k)
+        out_d[rows], out_i[rows] = d_blk, i_blk
+    return out_d, out_i
+
+
+def knn(query, data=None, k: int = 1, *, backend: str = "auto", block_size: int | None = None,
+        threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of each query row among ``data`` rows.
+
+    Returns ``(dist, idx)``: float64 ``(n, k)`` distances ascending and int64 ``(n, k)``
+    indices into ``data``; ties are ordered by index. With ``data=None`` the neighbours are
+    searched within ``query`` and each point itself is excluded by index (an exact
+    duplicate of it still counts, at distance 0). Inputs are numpy arrays or torch tensors
+    of any float dtype. ``backend`` is ``"auto"``/``"torch"`` or ``"faiss"``; ``block_size``
+    (query rows per block) and ``threads`` override the machine-derived defaults.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    within = data is None
+    q = _as_points(query, "query")
+    x = q if within else _as_points(data, "data")
+    if not within:
+        check_same_dim(q, x, "query", "data")
+    check_k(k, len(x), "query" if within else "data", self_excluded=within)
+    k = int(k)
+    pa, pb = _prepare(q, None if within else x)
+    block = _choose_block(block_size, len(x))
+    n_threads = _choose_threads(threads, float(len(q)) * len(x) * q.shape[1])
+    with _torch_settings(n_threads):
+        if backend == "faiss":
+            return _knn_faiss(q, x, pa, pb, k, within, block, n_threads)
+        return _knn_torch(q, x, pa, pb, k, within, block)
+
+
+def kth_distances(x, k: int, **kw) -> np.ndarray:
+    """Float64 ``(n,)`` distance of each row of ``x`` to its k-th nearest *other* row (exact).
+
+    Keyword arguments go to :func:`knn` (``backend``, ``block_size``, ``threads``).
+    """
+    dist, _ = knn(x, None, k, **kw)
+    return dist[:, -1].copy()
+
+
+# --------------------------------------------------------------------------- radius counting
+
+
+@dataclass
+class PairCounts:
+    """Ball-membership counts between point sets A (rows) and B (columns).
+
+    For each radius vector given for A (``a_radii[t]``, one radius per A point):
+    ``a_ball_members[t][i] = #{j : d(a_i, b_j) < r_i}`` and
+    ``b_in_a_balls[t][j] = #{i : d(a_i, b_j) < r_i}``.
+    For each radius vector given for B (``b_radii[t]``):
+    ``b_ball_members[t][j] = #{i : d(a_i, b_j) < s_j}`` and
+    ``a_in_b_balls[t][i] = #{j : d(a_i, b_j) < s_j}``. (``<=`` when ``strict=False``.)
+    """
+
+    a_ball_members: list[np.ndarray]
+    b_in_a_balls: list[np.ndarray]
+    b_ball_members: list[np.ndarray]
+    a_in_b_balls: list[np.ndarray]
+
+
+def _capped_squares(r: np.ndarray, cap: float) -> np.ndarray:
+    """Squared radii, capped above every possible squared distance (so float32 never overflows)."""
+    return np.minimum(r * r, cap)
+
+
+def pair_counts(a, b, *, a_radii: Sequence = (), b_radii: Sequence = (), strict: bool = True,
+                block_size: int | None = None, threads: int | None = None) -> PairCounts:
+    """All ball-membership counts between ``a`` and ``b`` in one pass over the block products.
+
+    Each entry of ``a_radii`` is an ``(len(a),)`` radius vector centred on the A points and
+    each entry of ``b_radii`` an ``(len(b),)`` vector centred on the B points; see
+    :class:`PairCounts` for what is counted. Exact (equals a float64 brute force).
+    """
+    a_np, b_np = _as_points(a, "a"), _as_points(b, "b")
+    check_same_dim(a_np, b_np, "a", "b")
+    ra = [_as_radii(r, len(a_np), f"a_radii[{t}]") for t, r in enumerate(a_radii)]
+    rb = [_as_radii(r, len(b_np), f"b_radii[{t}]") for t, r in enumerate(b_radii)]
+    return _pair_counts(a_np, b_np, ra, rb, strict, block_size, threads)
+
+
+def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCounts:
+    pa, pb = _prepare(pa_np, pb_np)
+    cap = 8.0 * (pa.max_sq + pb.max_sq) + 1.0
+    ra2 = [_capped_squares(r, cap) for r in ra]
+    rb2 = [torch.from_numpy(_capped_squares(r, cap).astype(np.float32)) for r in rb]
+    n, m = len(pa_np), len(pb_np)
+    out = PairCounts(
+        [np.zeros(n, np.int64) for _ in ra], [np.zeros(m, np.int64) for _ in ra],
+        [np.zeros(m, np.int64) for _ in rb], [np.zeros(n, np.int64) for _ in rb],
+    )
+    if not ra and not rb:
+        return out
+    inside = np.less if strict else np.less_equal
+    block = _choose_block(block_size, m)
+    with _torch_settings(_choose_threads(threads, float(n) * m * pa_np.shape[1])):
+        buf = shifted = None
+        for rows in _blocks(n, block):
+            keys = buf = _block_keys(pa, pb, rows, buf)
+            bound = _error_bounds(pa, pb, rows)
+            for t, r2 in enumerate(ra2):
+                thr = r2[rows] - pa.sq64[rows]
+                rr, cc = _count_block(keys, thr - bound, thr + bound, out.a_ball_members[t][rows],
+                                      out.b_in_a_balls[t])
+                hit = inside(_exact_pair_distances(pa_np, pb_np, rr + rows.start, cc), ra[t][rows][rr])
+                np.add.at(out.a_ball_members[t][rows], rr[hit], 1)
+                np.add.at(out.b_in_a_balls[t], cc[hit], 1)
+            for t, s2 in enumerate(rb2):
+                if shifted is None or shifted.shape != keys.shape:
+                    shifted = torch.empty_like(keys)
+                torch.sub(keys, s2, out=shifted)
+                thr = -pa.sq64[rows]
+                rr, cc = _count_block(shifted, thr - bound, thr + bound, out.a_in_b_balls[t][rows],
+                                      out.b_ball_members[t])
+                hit = inside(_exact_pair_distances(pa_np, pb_np, rr + rows.start, cc), rb[t][cc])
+                np.add.at(out.a_in_b_balls[t][rows], rr[hit], 1)
+                np.add.at(out.b_ball_members[t], cc[hit], 1)
+    return out
+
+
+def _count_block(keys: torch.Tensor, lo: np.ndarray, hi: np.ndarray, row_counts: np.ndarray,
+                 col_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Add the certain members (key < lo_i) to the counts; return the undecided pairs (lo_i <= key <= hi_i)."""
+    lo_t = torch.from_numpy(lo.astype(np.float32)[:, None])
+    hi_t = torch.from_numpy(hi.astype(np.float32)[:, None])
+    certain = torch.lt(keys, lo_t)
+    maybe = torch.le(keys, hi_t)
+    row_counts += certain.sum(dim=1).numpy()
+    col_counts += certain.sum(dim=0).numpy()
+    undecided = torch.nonzero(maybe.logical_xor_(certain)).numpy()
+    return undecided[:, 0].astype(np.int64), undecided[:, 1].astype(np.int64)
+
+
+def radius_counts(query, data, radii, *, strict: bool = True, block_size: int | None = None,
+                  threads: int | None = None) -> np.ndarray:
+    """int64 ``(nq,)``: ``#{j : d(query_i, data_j) < radii_i}`` (``<=`` if ``strict=False``), exact."""
+    q, x = _as_points(query, "query"), _as_points(data, "data")
+    check_same_dim(q, x, "query", "data")
+    res = _pair_counts(q, x, [_as_radii(radii, len(q), "radii")], [], strict, block_size, threads)
+    return res.a_ball_members[0]
+
+
+def ball_counts(query, centers, radii, *, strict: bool = True, block_size: int | None = None,
+                threads: int | None = None) -> np.ndarray:
+    """int64 ``(nq,)``: ``#{c : d(query_i, centers_c) < radii_c}`` (``<=`` if ``strict=False``), exact."""
+    q, c = _as_points(query, "query"), _as_points(centers, "centers")
+    check_same_dim(q, c, "query", "centers")
+    res = _pair_counts(q, c, [], [_as_radii(radii, len(c), "radii")], strict, block_size, threads)
+    return res.a_in_b_balls[0]
