@@ -1,0 +1,308 @@
+"""Checkpoints: one safetensors file per checkpoint, written atomically, loaded without
+executing code (issue 4).
+
+Layout of a ``.ckpt`` file (a standard safetensors file, readable by any safetensors tool):
+
+* tensors: model parameters and buffers under ``model/<name>``, optimizer tensors under
+  ``optimizers/<name>/...``, plug-in tensors under ``hooks/<plugin>/...``, RNG and sampler
+  states under ``state/...``;
+* header metadata ``modecover``: a JSON document holding everything else (format version,
+  model family and config, plug-in names and configs, step, round, optimizer
+  hyper-parameters, ...) where each tensor is replaced by ``{"__tensor__": "<key>"}``;
+* header metadata ``sha256``: a digest of every tensor's key, dtype, shape and bytes, so a
+  flipped bit is reported as corruption instead of being loaded.
+
+Writing goes to a temporary file in the same directory, is fsync'ed, then renamed over
+the target (``os.replace``), so a crash leaves either the old or the new checkpoint,
+never a half-written one; a failed load changes no file. Nothing is unpickled: tensors
+come from safetensors, everything else from JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from modecover.models.base import GenerativeModel
+from modecover.plugins import Hooks
+
+FORMAT = "modecover-checkpoint"
+VERSION = 1
+
+__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "restore_checkpoint"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: missing, truncated, corrupt, or of another model."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt model, the plug-ins' saved state, and the run state
+    (step, round, RNG and sampler states, the run config when the CLI wrote it)."""
+
+    model: GenerativeModel | None
+    hooks_state: dict[str, dict[str, Any]]
+    state: dict[str, Any]
+    family: str = ""
+    model_config: dict[str, Any] = field(default_factory=dict)
+    plugins: list[dict[str, Any]] = field(default_factory=list)
+    optimizers: dict[str, Any] = field(default_factory=dict)
+    model_state: dict[str, Tensor] = field(default_factory=dict)
+    path: Path | None = None
+
+
+# ----------------------------------------------------------------------------- tree <-> JSON + tensors
+
+
+def _flatten(value: Any, key: str, tensors: dict[str, Tensor]) -> Any:
+    """JSON-able copy of ``value`` with tensors / arrays moved into ``tensors`` under ``key``."""
+    if isinstance(value, Tensor):
+        tensors[key] = value.detach().cpu().contiguous().clone()
+        return {"__tensor__": key}
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        stored = arr.astype(np.int64) if arr.dtype.kind == "u" and arr.dtype.itemsize > 1 else arr
+        tensors[key] = torch.from_numpy(stored.copy())
+        return {"__ndarray__": key, "dtype": arr.dtype.str}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        plain = all(isinstance(k, str) and not k.startswith("__") for k in value)
+        if plain:
+            return {k: _flatten(v, f"{key}/{k}", tensors) for k, v in value.items()}
+        return {"__items__": [[k, _flatten(v, f"{key}/{k}", tensors)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_flatten(v, f"{key}/{i}", tensors) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_flatten(v, f"{key}/{i}", tensors) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"checkpoint: cannot store value of type {type(value).__name__} at '{key}'")
+
+
+def _unflatten(value: Any, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_unflatten(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tensor__" in value:
+        return tensors[value["__tensor__"]]
+    if "__ndarray__" in value:
+        return tensors[value["__ndarray__"]].numpy().astype(np.dtype(value["dtype"]))
+    if "__tuple__" in value:
+        return tuple(_unflatten(v, tensors) for v in value["__tuple__"])
+    if "__items__" in value:
+        return {k: _unflatten(v, tensors) for k, v in value["__items__"]}
+    return {k: _unflatten(v, tensors) for k, v in value.items()}
+
+
+def _digest(tensors: dict[str, Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key]
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _json_config(config: Any) -> Any:
+    """A plug-in or model config as plain JSON values (dataclasses, tuples, paths...)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    return json.loads(json.dumps(config, default=str))
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def plugin_records(hooks: Hooks) -> list[dict[str, Any]]:
+    """``[{"name", "config"}]`` of the installed plug-ins, as stored in a checkpoint."""
+    return [{"name": p.name, "config": _json_config(getattr(p, "config", None))} for p in hooks.plugins]
+
+
+def save_checkpoint(path, model: GenerativeModel, hooks: Hooks, state: dict[str, Any]) -> Path:
+    """Write model, optimizers, plug-in states and ``state`` (step, round, RNG states, ...)
+    atomically to ``path``; returns the path."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    tensors: dict[str, Tensor] = {}
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "family": model.family,
+        "model_config": _json_config(model.config),
+        "plugins": plugin_records(hooks),
+        "model": _flatten(dict(model.state_dict()), "model", tensors),
+        "optimizers": _flatten({k: o.state_dict() for k, o in model.optimizers().items()}, "optimizers", tensors),
+        "hooks": _flatten(hooks.state_dict(), "hooks", tensors),
+        "state": _flatten(state, "state", tensors),
+    }
+    metadata = {"modecover": json.dumps(document), "sha256": _digest(tensors)}
+    _atomic_write(path, save(tensors, metadata=metadata))
+    return path
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _read_header(path: Path, data: bytes) -> dict[str, Any]:
+    if len(data) < 8:
+        raise CheckpointError(f"{path}: truncated checkpoint ({len(data)} bytes)")
+    (size,) = struct.unpack("<Q", data[:8])
+    if size > len(data) - 8:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint (header of {size} bytes, file has {len(data)})")
+    try:
+        header = json.loads(data[8 : 8 + size])
+        meta = header["__metadata__"]
+        document = json.loads(meta["modecover"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: not a modecover checkpoint (unreadable header: {err})") from err
+    if document.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a modecover checkpoint (format {document.get('format')!r})")
+    if document.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {document.get('version')}, this modecover reads {VERSION}")
+    document["sha256"] = meta.get("sha256")
+    return document
+
+
+def read_checkpoint(path) -> Checkpoint:
+    """Read and verify a checkpoint file without building the model (``model`` is None)."""
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    data = path.read_bytes()
+    document = _read_header(path, data)
+    try:
+        tensors = load(data)
+    except Exception as err:  # safetensors raises its own error type for truncation / bad offsets
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({err})") from err
+    if _digest(tensors) != document["sha256"]:
+        raise CheckpointError(f"{path}: corrupt checkpoint (tensor checksum mismatch)")
+    return Checkpoint(
+        model=None,
+        hooks_state=_unflatten(document["hooks"], tensors),
+        state=_unflatten(document["state"], tensors),
+        family=document["family"],
+        model_config=document["model_config"],
+        plugins=document["plugins"],
+        optimizers=_unflatten(document["optimizers"], tensors),
+        model_state=_unflatten(document["model"], tensors),
+        path=path,
+    )
+
+
+def _config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    keys = sorted(set(saved) | set(current))
+    return [f"{k}: checkpoint {saved.get(k, '<absent>')!r} vs this run {current.get(k, '<absent>')!r}"
+            for k in keys if saved.get(k, "<absent>") != current.get(k, "<absent>")]
+
+
+def restore_checkpoint(path, model: GenerativeModel, hooks: Hooks, *, optimizers: bool = True) -> dict[str, Any]:
+    """Load a checkpoint into an existing ``model`` and ``hooks`` (for ``--resume``).
+
+    Checks first that the checkpoint holds the same family, model config and plug-ins,
+    naming what differs; nothing is modified unless every check passes. Returns the saved
+    run state (step, round, RNG and sampler states).
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    if ckpt.family != model.family:
+        raise CheckpointError(f"{path}: checkpoint of a '{ckpt.family}' model, this run trains a '{model.family}' model")
+    diffs = _config_differences(ckpt.model_config, _json_config(model.config))
+    if diffs:
+        raise CheckpointError(f"{path}: checkpoint of another '{model.family}' config; differs in " + "; ".join(diffs))
+    saved_names = [p["name"] for p in ckpt.plugins]
+    current = plugin_records(hooks)
+    if saved_names != [p["name"] for p in current]:
+        raise CheckpointError(f"{path}: checkpoint written with plug-ins {saved_names}, this run has {[p['name'] for p in current]}")
+    for saved, now in zip(ckpt.plugins, current):
+        diffs = _config_differences(saved["config"] or {}, now["config"] or {}) if isinstance(now["config"], dict) else []
+        if diffs:
+            raise CheckpointError(f"{path}: plug-in '{now['name']}' config differs: " + "; ".join(diffs))
+    model_state = ckpt.model_state
+    missing = set(model.state_dict()) ^ set(model_state)
+    if missing:
+        raise CheckpointError(f"{path}: model tensors do not match this model (keys {sorted(missing)[:5]})")
+    opts = model.optimizers()
+    if optimizers and set(opts) != set(ckpt.optimizers):
+        raise CheckpointError(f"{path}: checkpoint optimizers {sorted(ckpt.optimizers)}, model has {sorted(opts)}")
+    if optimizers:
+        for name, opt in opts.items():
+            saved = [len(g["params"]) for g in ckpt.optimizers[name]["param_groups"]]
+            now = [len(g["params"]) for g in opt.param_groups]
+            if saved != now:
+                raise CheckpointError(
+                    f"{path}: optimizer '{name}' had parameter groups of sizes {saved}, this run has {now} "
+                    "(were the plug-ins with parameters, e.g. CFT or DeLiGAN, the same?)"
+                )
+    model.load_state_dict(model_state)
+    hooks.load_state_dict(ckpt.hooks_state)
+    if optimizers:
+        for name, opt in opts.items():
+            opt.load_state_dict(ckpt.optimizers[name])
+    return ckpt.state
+
+
+def load_checkpoint(path, expect_family: str | None = None, *, hooks: Hooks | None = None) -> Checkpoint:
+    """Rebuild the model of a checkpoint from its stored config and load its weights.
+
+    ``expect_family``: raise :class:`CheckpointError` when the checkpoint holds another
+    family. ``hooks``: the run's plug-ins (rebuilt by the caller, e.g. with
+    :func:`modecover.methods.registry.build_plugins`); their parameters join the model's
+    optimizers and their state and the optimizer states are loaded. Without hooks only
+    the model weights are loaded (enough to sample when no plug-in changes the latents).
+    """
+    from modecover.models import build_model
+
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    if expect_family is not None and ckpt.family != expect_family:
+        raise CheckpointError(f"{path}: checkpoint of a '{ckpt.family}' model, expected a '{expect_family}' model")
+    try:
+        model = build_model(ckpt.family, ckpt.model_config, hooks.parameters() if hooks is not None else ())
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: cannot rebuild the '{ckpt.family}' model from its stored config: {err}") from err
+    if hooks is not None:
+        restore_checkpoint(path, model, hooks)
+    else:
+        model.load_state_dict(ckpt.model_state)
+    ckpt.model = model
+    return ckpt
