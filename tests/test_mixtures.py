@@ -1,0 +1,126 @@
+"""2D mixtures: geometry, weights, sampling statistics, and bad input."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from modecover.data.mixtures import (
+    MIXTURES,
+    Mixture,
+    get_mixture,
+    grid,
+    imbalanced,
+    imbalanced_grid,
+    imbalanced_ring,
+    ring,
+)
+
+
+def test_ring_geometry():
+    mix = ring()
+    assert mix.n_modes == 8 and mix.name == "ring"
+    np.testing.assert_allclose(np.linalg.norm(mix.means, axis=1), 1.0)
+    np.testing.assert_allclose(mix.means[0], [1, 0], atol=1e-12)
+    np.testing.assert_allclose(mix.means[2], [0, 1], atol=1e-12)
+    angles = np.sort(np.mod(np.arctan2(mix.means[:, 1], mix.means[:, 0]), 2 * np.pi))
+    np.testing.assert_allclose(np.diff(angles), 2 * np.pi / 8)
+    np.testing.assert_array_equal(mix.sigmas, 0.01)
+    np.testing.assert_allclose(mix.weights, 1 / 8)
+    assert mix.minority == ()
+
+
+def test_grid_geometry_matches_brute_force_product():
+    mix = grid()
+    assert mix.n_modes == 25
+    expected = {(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)}
+    assert {tuple(p) for p in mix.means.tolist()} == expected
+    np.testing.assert_array_equal(mix.means[0], [-4, -4])
+    np.testing.assert_array_equal(mix.means[1], [-2, -4])  # x fastest
+    np.testing.assert_array_equal(mix.means[24], [4, 4])
+    np.testing.assert_array_equal(mix.sigmas, 0.05)
+    np.testing.assert_allclose(mix.weights, 1 / 25)
+
+
+@pytest.mark.parametrize("base,minority", [(ring(), (1, 5)), (grid(), (0, 6, 12, 18, 24)), (ring(), (3,))])
+def test_imbalanced_minority_weight_is_ratio_of_common(base, minority):
+    mix = imbalanced(base, minority, ratio=1 / 20)
+    common = [i for i in range(base.n_modes) if i not in minority]
+    assert mix.weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(mix.weights[list(minority)], mix.weights[common[0]] / 20)
+    np.testing.assert_allclose(mix.weights[common], mix.weights[common[0]])
+    # closed form: common weight = 1 / (K - m + m/20)
+    k, m = base.n_modes, len(minority)
+    assert mix.weights[common[0]] == pytest.approx(1 / (k - m + m / 20))
+    assert mix.minority == tuple(sorted(minority))
+    np.testing.assert_array_equal(mix.means, base.means)
+
+
+def test_named_imbalanced_defaults_and_registry():
+    assert imbalanced_ring().minority == (1, 5)
+    assert imbalanced_grid().minority == (0, 6, 12, 18, 24)
+    assert set(MIXTURES) == {"ring", "grid", "ring-imbalanced", "grid-imbalanced"}
+    for name, make in MIXTURES.items():
+        assert make().name == name
+        assert get_mixture(name).name == name
+    with pytest.raises(ValueError, match="'rng'.*choose one of"):
+        get_mixture("rng")
+
+
+def test_sample_dtypes_seed_and_statistics():
+    mix = imbalanced_ring()
+    pts, labels = mix.sample(40000, seed=3)
+    assert pts.shape == (40000, 2) and pts.dtype == np.float32 and labels.dtype == np.int64
+    again, labels2 = mix.sample(40000, seed=3)
+    np.testing.assert_array_equal(pts, again)
+    np.testing.assert_array_equal(labels, labels2)
+    assert not np.array_equal(mix.sample(100, seed=4)[0], pts[:100])
+    counts = np.bincount(labels, minlength=8)
+    assert stats.chisquare(counts, 40000 * mix.weights).pvalue > 1e-3
+    # each mode's offsets are N(0, sigma^2) per coordinate
+    for j in (0, 1):
+        off = (pts[labels == j] - mix.means[j]) / mix.sigmas[j]
+        assert stats.kstest(off.ravel(), "norm").pvalue > 1e-3
+    gen = np.random.default_rng(7)
+    a = mix.sample(10, gen)[0]
+    b = mix.sample(10, gen)[0]
+    assert not np.array_equal(a, b)  # a Generator is advanced, not reseeded
+    empty, empty_labels = mix.sample(0)
+    assert empty.shape == (0, 2) and empty_labels.shape == (0,)
+
+
+def test_mixture_is_immutable():
+    mix = ring()
+    with pytest.raises(ValueError):
+        mix.means[0, 0] = 5.0
+    with pytest.raises(AttributeError):
+        mix.name = "other"
+
+
+def test_bad_input_is_named():
+    means = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="weights must sum to 1"):
+        Mixture("m", means, np.ones(2), np.array([0.5, 0.6]))
+    with pytest.raises(ValueError, match="sigmas must be > 0"):
+        Mixture("m", means, np.array([1.0, 0.0]), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match=r"means must have shape \(K, 2\)"):
+        Mixture("m", np.zeros((2, 3)), np.ones(2), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="weights must have shape"):
+        Mixture("m", means, np.ones(2), np.array([1.0]))
+    with pytest.raises(ValueError, match="non-finite"):
+        Mixture("m", np.array([[0.0, np.nan], [1, 1]]), np.ones(2), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="minority mode indices \\[2\\]"):
+        Mixture("m", means, np.ones(2), np.array([0.5, 0.5]), minority=(2,))
+    with pytest.raises(ValueError, match="outside 0..7"):
+        imbalanced(ring(), (8,))
+    with pytest.raises(ValueError, match="repeat"):
+        imbalanced(ring(), (1, 1))
+    with pytest.raises(ValueError, match="ratio"):
+        imbalanced(ring(), (1,), ratio=0)
+    with pytest.raises(ValueError, match="every mode"):
+        imbalanced(ring(2), (0, 1))
+    with pytest.raises(ValueError, match="n must be"):
+        ring().sample(-1)
+    with pytest.raises(ValueError, match="n_modes"):
+        ring(0)
+    with pytest.raises(ValueError, match="side"):
+        grid(0)
