@@ -380,7 +380,8 @@ class PairCounts:
 
 def _capped_squares(r: np.ndarray, cap: float) -> np.ndarray:
     """Squared radii, capped above every possible squared distance (so float32 never overflows)."""
-    return np.minimum(r * r, cap)
+    clipped = np.minimum(r, np.sqrt(cap))
+    return np.minimum(clipped * clipped, cap)
 
 
 def pair_counts(a, b, *, a_radii: Sequence = (), b_radii: Sequence = (), strict: bool = True,

@@ -1,0 +1,188 @@
+"""modecover.neighbors equals a float64 brute force exactly (values, indices, tie order, counts)."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from modecover import neighbors as nb
+from modecover.neighbors import ball_counts, kth_distances, knn, pair_counts, radius_counts
+
+
+def brute_distances(q, x):
+    q = np.asarray(q, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    return np.sqrt(((q[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+
+
+def brute_knn(q, x, k, within=False):
+    dist = brute_distances(q, x)
+    if within:
+        np.fill_diagonal(dist, np.inf)
+    cols = np.arange(dist.shape[1])
+    order = np.stack([np.lexsort((cols, row)) for row in dist])[:, :k]
+    return np.take_along_axis(dist, order, 1), order
+
+
+def assert_knn_equal(got, want):
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[0].dtype == np.float64 and got[1].dtype == np.int64
+
+
+@pytest.mark.parametrize("d", [1, 2, 7, 300])
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_knn_random_matches_brute_force(rng, d, backend):
+    q = rng.normal(size=(150, d)).astype(np.float32)
+    x = rng.normal(size=(230, d))
+    for k in (1, 5):
+        assert_knn_equal(knn(q, x, k, backend=backend, block_size=64), brute_knn(q, x, k))
+        assert_knn_equal(knn(x, None, k, backend=backend, block_size=50), brute_knn(x, x, k, within=True))
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_knn_duplicates_and_ties_ordered_by_index(backend):
+    # integer grid: many exactly equal distances, and exact duplicates of points
+    g = np.array([[i, j] for i in range(5) for j in range(5)], dtype=np.float64)
+    x = np.concatenate([g, g[:7], g[3:4], g[3:4]])
+    for k in (1, 4, 12, len(x) - 1):
+        got = knn(x, None, k, backend=backend, block_size=7)
+        assert_knn_equal(got, brute_knn(x, x, k, within=True))
+    # a duplicate of a point is its neighbour at distance 0; itself (by index) is not
+    d, i = knn(x, None, 1, backend=backend)
+    assert d[3, 0] == 0.0 and i[3, 0] == 25 + 3  # the copy of g[3] inside g[:7]
+    assert (i[:, 0] != np.arange(len(x))).all()
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_knn_k_close_to_n_and_tiny_sets(backend):
+    x = np.array([[0.0], [1.0], [1.0], [3.0]])
+    assert_knn_equal(knn(x, None, 3, backend=backend), brute_knn(x, x, 3, within=True))
+    assert_knn_equal(knn(x[:2], x, 4, backend=backend), brute_knn(x[:2], x, 4))
+    assert_knn_equal(knn(x[:2], None, 1, backend=backend), brute_knn(x[:2], x[:2], 1, within=True))
+
+
+def test_knn_far_from_origin_and_near_ties():
+    # points 1e4 away from the origin differing by 1e-3: float32 alone cannot order them
+    rng = np.random.default_rng(3)
+    x = 1e4 + rng.normal(scale=1e-3, size=(120, 3))
+    x[10] = x[11] + np.array([1e-9, 0, 0])  # nearly a duplicate
+    assert_knn_equal(knn(x, None, 6), brute_knn(x, x, 6, within=True))
+    q = x[:30] + 1e-7
+    assert_knn_equal(knn(q, x, 3), brute_knn(q, x, 3))
+
+
+def test_knn_accepts_torch_and_half_precision(rng):
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    t = torch.from_numpy(x).to(torch.bfloat16)
+    want = brute_knn(t.float().numpy(), t.float().numpy(), 2, within=True)
+    assert_knn_equal(knn(t, None, 2), want)
+    assert_knn_equal(knn(torch.from_numpy(x).double(), None, 2), brute_knn(x, x, 2, within=True))
+
+
+def test_kth_distances(rng):
+    x = rng.normal(size=(90, 5))
+    want = brute_knn(x, x, 4, within=True)[0][:, -1]
+    np.testing.assert_array_equal(kth_distances(x, 4), want)
+    np.testing.assert_array_equal(kth_distances(x, 4, backend="faiss", block_size=13), want)
+
+
+def test_counts_random(rng):
+    q = rng.normal(size=(140, 6)).astype(np.float32)
+    x = rng.normal(size=(170, 6)).astype(np.float32)
+    dist = brute_distances(q, x)
+    r = rng.uniform(1, 4, size=len(q))
+    c = rng.uniform(1, 4, size=len(x))
+    np.testing.assert_array_equal(radius_counts(q, x, r, block_size=33), (dist < r[:, None]).sum(1))
+    np.testing.assert_array_equal(ball_counts(q, x, c, block_size=33), (dist < c[None, :]).sum(1))
+    np.testing.assert_array_equal(radius_counts(q, x, r, strict=False), (dist <= r[:, None]).sum(1))
+
+
+def test_counts_exact_ties_at_radius():
+    # grid points: distances 1, sqrt2, 2 ... occur exactly; radii set to those very values
+    g = np.array([[i, j] for i in range(6) for j in range(6)], dtype=np.float32)
+    dist = brute_distances(g, g)
+    r = np.tile([0.0, 1.0, np.sqrt(2.0), 2.0], 9)
+    for strict, op in ((True, np.less), (False, np.less_equal)):
+        np.testing.assert_array_equal(radius_counts(g, g, r, strict=strict), op(dist, r[:, None]).sum(1))
+        np.testing.assert_array_equal(ball_counts(g, g, r, strict=strict), op(dist, r[None, :]).sum(1))
+    # radius equal to a kth distance computed by the engine itself
+    kth = kth_distances(g, 4)
+    np.testing.assert_array_equal(radius_counts(g, g, kth), (dist < kth[:, None]).sum(1))
+
+
+def test_pair_counts_all_four_directions(rng):
+    a = rng.normal(size=(50, 3))
+    b = rng.normal(size=(70, 3))
+    ra, rb = rng.uniform(0.3, 1.5, 50), rng.uniform(0.3, 1.5, 70)
+    dist = brute_distances(a, b)
+    res = pair_counts(a, b, a_radii=[ra, ra * 0.5], b_radii=[rb], block_size=16)
+    np.testing.assert_array_equal(res.a_ball_members[0], (dist < ra[:, None]).sum(1))
+    np.testing.assert_array_equal(res.b_in_a_balls[0], (dist < ra[:, None]).sum(0))
+    np.testing.assert_array_equal(res.a_ball_members[1], (dist < 0.5 * ra[:, None]).sum(1))
+    np.testing.assert_array_equal(res.b_ball_members[0], (dist < rb[None, :]).sum(0))
+    np.testing.assert_array_equal(res.a_in_b_balls[0], (dist < rb[None, :]).sum(1))
+
+
+def test_huge_radii_count_everything(rng):
+    q = rng.normal(size=(20, 2))
+    np.testing.assert_array_equal(radius_counts(q, q, np.full(20, 1e300)), np.full(20, 20))
+
+
+def test_threads_restored_and_overridable(rng):
+    before = torch.get_num_threads()
+    x = rng.normal(size=(40, 3))
+    knn(x, None, 2, threads=2)
+    radius_counts(x, x, np.ones(40), threads=2)
+    assert torch.get_num_threads() == before
+
+
+def test_block_size_default_bounded():
+    assert 16 <= nb._choose_block(None, 50_000) <= 8192
+    assert nb._choose_block(None, 10) == 8192
+    with pytest.raises(ValueError, match="block_size"):
+        nb._choose_block(0, 10)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda x: knn(x, None, 10), "need at least 11"),
+        (lambda x: knn(x, x[:, :2], 1), "feature columns"),
+        (lambda x: knn(x, None, 0), "positive integer"),
+        (lambda x: knn(x, None, 1, backend="annoy"), "backend"),
+        (lambda x: knn(np.where(x > 1, np.nan, x), None, 1), "query: .*non-finite"),
+        (lambda x: knn(x[0], None, 1), "query: expected a 2-D"),
+        (lambda x: radius_counts(x, x, np.ones(3)), r"radii: expected shape \(10,\)"),
+        (lambda x: radius_counts(x, x, -np.ones(10)), "radii: negative"),
+        (lambda x: ball_counts(x, x, np.full(10, np.inf)), "radii: non-finite"),
+        (lambda x: ball_counts(x, x[:, :1], np.ones(10)), "centers has 1"),
+    ],
+)
+def test_bad_input_names_the_problem(call, match):
+    x = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=match):
+        call(x)
+
+
+points = hnp.arrays(
+    np.float64,
+    st.tuples(st.integers(2, 25), st.integers(1, 3)),
+    elements=st.integers(-3, 3).map(float) | st.floats(-3, 3, width=32),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=points, k=st.integers(1, 6), data=st.data())
+def test_property_knn_and_counts_equal_brute_force(x, k, data):
+    k = min(k, len(x) - 1)
+    assert_knn_equal(knn(x, None, k, block_size=data.draw(st.integers(1, 30))), brute_knn(x, x, k, within=True))
+    dist = brute_distances(x, x)
+    # radii drawn from the actual distances: exact ties everywhere
+    r = dist[np.arange(len(x)), data.draw(st.lists(st.integers(0, len(x) - 1), min_size=len(x), max_size=len(x)))]
+    strict = data.draw(st.booleans())
+    op = np.less if strict else np.less_equal
+    np.testing.assert_array_equal(radius_counts(x, x, r, strict=strict), op(dist, r[:, None]).sum(1))
+    np.testing.assert_array_equal(ball_counts(x, x, r, strict=strict), op(dist, r[None, :]).sum(1))
