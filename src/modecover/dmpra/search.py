@@ -1,0 +1,353 @@
+"""DMPRA search: minority ("minor group") samples by extended neighbourhood sampling.
+
+DESIGN.md section 2; paper Eq. 5 read as LOCI's test (Papadimitriou et al., 2003).
+For a sample s and a radius r (Euclidean distances, ``<=`` everywhere):
+
+- N(s, r)   = the points p with d(s, p) <= r, s itself included;
+- n(p, rho) = #{q : d(p, q) <= rho}, p itself included (so every count is >= 1);
+- n_hat(s, r)     = mean of n(p, alpha r) over p in N(s, r)                (Eq. 5)
+- sigma_hat(s, r) = population standard deviation of the same counts      (Eq. 5)
+- score(s, r) = (n_hat - n(s, alpha r)) / sigma_hat, and 0 where sigma_hat = 0.
+
+s is a minor-group sample when max_r score(s, r) > k_sigma (one-sided, LOCI's test;
+``two_sided=True`` uses |n_hat - n(s, alpha r)| / sigma_hat, the paper's literal reading
+of Eq. 4 once its typo is fixed). CV(s) = sigma_hat / n_hat at the radius of the maximum
+(Eq. 6; ties go to the smallest radius).
+
+**Radius ladder.** Per sample s, the radii r_j(s) = distance from s to its m_j-th
+nearest point (s included, so m = 1 is radius 0), for m_j = n_min * 2**j <= K, where
+K = ``max_neighbors`` (default ``min(n, max(1024, 2 * n_min))``). With ties N(s, r_j)
+may hold more than m_j points.
+
+**Algorithm.** One exact k-NN graph (:func:`modecover.neighbors.knn`) with the K nearest
+other points of every sample; each row is sorted, so every count n(p, rho) is a binary
+search in p's row (vectorised over all queries at once, no loop over samples). A count
+is known exactly when it is <= K. When it would exceed K (rho reaches p's K-th
+neighbour distance) it is *censored*: it is never guessed. A ladder level whose
+neighbourhood N(s, r_j) or any of whose counts n(p, alpha r_j) is censored is skipped
+for s (it is not scored) and reported: ``censored[s]`` is True and
+``n_censored_levels[s]`` counts those levels. A sample with no uncensored level gets
+score, radius, cv, n_hat and sigma_hat NaN, count and level -1, and is not flagged.
+``max_neighbors = n`` (or any K >= n - 1) makes the search exact on every level of the
+ladder: nothing is censored.
+
+Means and variances are computed from integer sums, so sigma_hat = 0 is detected
+exactly and the score is one float division of exact integers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from modecover._checks import as_features
+
+DEFAULT_MAX_NEIGHBORS = 1024
+"""Default cap K on the neighbourhood size (and the k-NN graph width): min(n, max(1024, 2 n_min))."""
+
+_QUERIES_PER_CHUNK = 1 << 22
+
+
+@dataclass
+class SearchConfig:
+    """Parameters of the search (DESIGN.md section 2)."""
+
+    alpha: float = 0.5
+    """Counting radius alpha * r for the sub-spheres, 0 < alpha <= 1 (LOCI: 1/2)."""
+    n_min: int = 20
+    """Smallest neighbourhood scanned (first ladder level), >= 1."""
+    k_sigma: float = 3.0
+    """Flag threshold on the score, > 0 (LOCI and the paper: 3)."""
+    two_sided: bool = False
+    """Flag |n_hat - n(s, alpha r)| > k_sigma sigma_hat instead of the one-sided test."""
+    max_neighbors: int | None = None
+    """Cap K on the neighbourhood size and on exact counts; None: min(n, max(1024, 2 n_min))."""
+
+    def __post_init__(self):
+        if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha <= 1):
+            raise ValueError(f"SearchConfig.alpha must be in (0, 1], got {self.alpha!r}")
+        if not isinstance(self.n_min, (int, np.integer)) or isinstance(self.n_min, bool) or self.n_min < 1:
+            raise ValueError(f"SearchConfig.n_min must be a positive integer, got {self.n_min!r}")
+        if not (isinstance(self.k_sigma, (int, float)) and math.isfinite(self.k_sigma) and self.k_sigma > 0):
+            raise ValueError(f"SearchConfig.k_sigma must be a finite number > 0, got {self.k_sigma!r}")
+        if self.max_neighbors is not None:
+            if not isinstance(self.max_neighbors, (int, np.integer)) or isinstance(self.max_neighbors, bool):
+                raise ValueError(f"SearchConfig.max_neighbors must be an integer or None, got {self.max_neighbors!r}")
+            if self.max_neighbors < self.n_min:
+                raise ValueError(
+                    f"SearchConfig.max_neighbors={self.max_neighbors} is smaller than n_min={self.n_min}: "
+                    "no neighbourhood size on the radius ladder"
+                )
+
+
+def resolve_max_neighbors(config: SearchConfig, n: int) -> int:
+    """The cap K used for ``n`` samples: ``config.max_neighbors`` or the default, at most n."""
+    k = config.max_neighbors if config.max_neighbors is not None else max(DEFAULT_MAX_NEIGHBORS, 2 * config.n_min)
+    return int(min(n, k))
+
+
+def ladder_sizes(n_min: int, max_neighbors: int) -> tuple[int, ...]:
+    """Neighbourhood sizes scanned: n_min, 2 n_min, 4 n_min, ... up to ``max_neighbors``."""
+    sizes = []
+    m = int(n_min)
+    while m <= max_neighbors:
+        sizes.append(m)
+        m *= 2
+    return tuple(sizes)
+
+
+@dataclass
+class Ladder:
+    """What the radius ladder did, per level (JSON-able lists)."""
+
+    sizes: tuple[int, ...]
+    """m_j: the neighbourhood size (s included) defining each level's radius."""
+    max_neighbors: int
+    """K: counts above it are censored; K >= n - 1 means nothing is."""
+    scored: list[int]
+    """Per level: how many samples it was evaluated for (not censored)."""
+    censored: list[int]
+    """Per level: how many samples it was skipped for (a censored count)."""
+    flagged: list[int]
+    """Per level: how many samples pass the test at that level."""
+    chosen: list[int]
+    """Per level: how many samples have their maximum score there."""
+    median_radius: list[float]
+    """Per level: median of r_j(s) over the samples it was evaluated for (NaN if none)."""
+
+
+@dataclass
+class SearchResult:
+    """Per-sample arrays (length n) of one search, plus the ladder summary.
+
+    Values are taken at the ladder level where the test statistic peaks; NaN (and -1 for
+    the integer ``count`` and ``level``) for a sample none of whose levels could be
+    evaluated without a censored count.
+    """
+
+    score: np.ndarray
+    """float64: max over levels of (n_hat - n(s, alpha r)) / sigma_hat (absolute value if two-sided)."""
+    radius: np.ndarray
+    """float64: r at the maximum."""
+    cv: np.ndarray
+    """float64: sigma_hat / n_hat at the maximum (Eq. 6)."""
+    n_hat: np.ndarray
+    """float64: mean count n(p, alpha r) over N(s, r) at the maximum."""
+    sigma_hat: np.ndarray
+    """float64: population std of those counts at the maximum."""
+    count: np.ndarray
+    """int64: n(s, alpha r) at the maximum (-1 if unscored)."""
+    minority: np.ndarray
+    """bool: flagged as a minor-group sample (score > k_sigma)."""
+    censored: np.ndarray
+    """bool: at least one ladder level was skipped for this sample because of a censored count."""
+    neighborhood_size: np.ndarray
+    """int64: |N(s, r)| at the maximum (-1 if unscored)."""
+    level: np.ndarray
+    """int64: ladder level index of the maximum (-1 if unscored)."""
+    n_censored_levels: np.ndarray
+    """int64: number of ladder levels skipped for this sample."""
+    ladder: Ladder
+    config: SearchConfig = field(default_factory=SearchConfig)
+
+    @property
+    def scored(self) -> np.ndarray:
+        """bool: samples with at least one evaluated level (finite score)."""
+        return self.level >= 0
+
+    def summary(self) -> dict:
+        """JSON-able summary: how many were flagged, censored, unscored, and per-level counts."""
+        n = int(self.score.shape[0])
+        n_minor = int(self.minority.sum())
+        return {
+            "n": n,
+            "n_minority": n_minor,
+            "minority_fraction": n_minor / n if n else 0.0,
+            "n_censored": int(self.censored.sum()),
+            "n_unscored": int((~self.scored).sum()),
+            "alpha": float(self.config.alpha),
+            "n_min": int(self.config.n_min),
+            "k_sigma": float(self.config.k_sigma),
+            "two_sided": bool(self.config.two_sided),
+            "max_neighbors": int(self.ladder.max_neighbors),
+            "ladder_sizes": [int(m) for m in self.ladder.sizes],
+            "scored_per_level": list(self.ladder.scored),
+            "censored_per_level": list(self.ladder.censored),
+            "flagged_per_level": list(self.ladder.flagged),
+            "chosen_per_level": list(self.ladder.chosen),
+            "median_radius_per_level": list(self.ladder.median_radius),
+            "minority_radius_median": float(np.median(self.radius[self.minority])) if n_minor else None,
+        }
+
+
+def _neighbor_graph(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distances (float64) and indices of the k nearest *other* points of every row."""
+    from modecover.neighbors import knn
+
+    dist, idx = knn(x, None, k=k)
+    return np.ascontiguousarray(dist, dtype=np.float64), np.ascontiguousarray(idx, dtype=np.int64)
+
+
+def _count_within(dist: np.ndarray, rows: np.ndarray, rho: np.ndarray, exact_everywhere: bool):
+    """n(p, rho) for p = rows: 1 (p itself) + #{t : dist[p, t] <= rho}, and whether it is censored.
+
+    ``dist`` holds each row's k nearest other distances, ascending. The count is a
+    right-bisection in row p, vectorised over all queries. It is censored (only known to
+    exceed k) when rho reaches the row's last known distance and the graph is not complete.
+    """
+    k = dist.shape[1]
+    flat = dist.reshape(-1)
+    base = rows.astype(np.int64) * k
+    lo = np.zeros(rows.shape[0], dtype=np.int64)
+    hi = np.full(rows.shape[0], k, dtype=np.int64)
+    for _ in range(max(1, k.bit_length())):
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) >> 1
+        right = flat[base + np.minimum(mid, k - 1)] <= rho
+        go_right = active & right
+        lo = np.where(go_right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
+    counts = lo + 1
+    if exact_everywhere:
+        censored = np.zeros(rows.shape[0], dtype=bool)
+    else:
+        censored = lo == k
+    return counts, censored
+
+
+def _radius_at(dist: np.ndarray, m: int) -> np.ndarray:
+    """Distance from each sample to its m-th nearest point, itself included (m = 1: 0)."""
+    if m == 1:
+        return np.zeros(dist.shape[0], dtype=np.float64)
+    return dist[:, m - 2].copy()
+
+
+@dataclass
+class _LevelSums:
+    size: np.ndarray  # |N(s, r)|
+    s1: np.ndarray  # sum of counts over N(s, r)
+    s2: np.ndarray  # sum of squared counts
+    own: np.ndarray  # n(s, alpha r)
+    ok: np.ndarray  # level evaluated (nothing censored)
+    radius: np.ndarray
+
+
+def _level_sums(dist: np.ndarray, idx: np.ndarray, m: int, alpha: float, exact_everywhere: bool) -> _LevelSums:
+    """Integer sums of n(p, alpha r_m(s)) over p in N(s, r_m(s)) for every sample s."""
+    n = dist.shape[0]
+    radius = _radius_at(dist, m)
+    all_rows = np.arange(n, dtype=np.int64)
+    size, size_censored = _count_within(dist, all_rows, radius, exact_everywhere)
+    rho = alpha * radius
+    own, _ = _count_within(dist, all_rows, rho, exact_everywhere)  # rho <= radius: exact when size is
+    s1 = np.zeros(n, dtype=np.int64)
+    s2 = np.zeros(n, dtype=np.int64)
+    ok = ~size_censored
+    cand = np.flatnonzero(ok)
+    others = size - 1  # members besides s: the prefix of row s
+    per_chunk = max(1, _QUERIES_PER_CHUNK // max(1, int(others[cand].max(initial=1))))
+    for start in range(0, cand.shape[0], per_chunk):
+        s = cand[start : start + per_chunk]
+        lengths = others[s]
+        total = int(lengths.sum())
+        owner = np.repeat(np.arange(s.shape[0], dtype=np.int64), lengths)
+        offsets = np.cumsum(lengths) - lengths
+        col = np.arange(total, dtype=np.int64) - np.repeat(offsets, lengths)
+        members = idx[s[owner], col]
+        counts, cens = _count_within(dist, members, rho[s][owner], exact_everywhere)
+        s1[s] = own[s] + np.bincount(owner, weights=counts, minlength=s.shape[0]).astype(np.int64)
+        s2[s] = own[s] ** 2 + np.bincount(owner, weights=counts * counts, minlength=s.shape[0]).astype(np.int64)
+        ok[s] = np.bincount(owner, weights=cens, minlength=s.shape[0]) == 0
+    return _LevelSums(size=size, s1=s1, s2=s2, own=own, ok=ok, radius=radius)
+
+
+def _level_statistics(sums: _LevelSums, two_sided: bool) -> dict[str, np.ndarray]:
+    """n_hat, sigma_hat and the test statistic of one level from its exact integer sums.
+
+    N * (n_hat - n(s)) and N^2 * variance are formed as exact integers (Python integers
+    if int64 could overflow), so sigma_hat = 0 is exact and the score is one division.
+    """
+    size, s1, s2, own = sums.size, sums.s1, sums.s2, sums.own
+    if float(size.max(initial=1)) * float(s2.max(initial=1)) >= 2.0**62:
+        size, s1, s2, own = (a.astype(object) for a in (size, s1, s2, own))
+    numerator = np.asarray(s1 - size * own, dtype=np.float64)
+    spread = np.sqrt(np.asarray(size * s2 - s1 * s1, dtype=np.float64))  # N^2 var >= 0 exactly
+    n_points = sums.size.astype(np.float64)
+    score = np.divide(numerator, spread, out=np.zeros_like(numerator), where=spread > 0)
+    return {
+        "score": np.abs(score) if two_sided else score,
+        "n_hat": sums.s1 / n_points,
+        "sigma_hat": spread / n_points,
+    }
+
+
+def search(features, config: SearchConfig | None = None) -> SearchResult:
+    """Search ``features`` (n, d) for minor-group samples (DESIGN.md section 2, paper Eq. 4-6).
+
+    Raises ``ValueError`` for fewer than ``max(n_min, 2)`` samples or non-finite features.
+    All-identical features give sigma_hat = 0 everywhere: every score 0, nobody flagged.
+    """
+    config = SearchConfig() if config is None else config
+    x = as_features(features, "DMPRA search features", min_rows=max(config.n_min, 2))
+    n = x.shape[0]
+    big_k = resolve_max_neighbors(config, n)
+    sizes = ladder_sizes(config.n_min, big_k)
+    graph_k = min(n - 1, big_k)  # K other points per row: counts n(p, rho) <= K are exact
+    exact_everywhere = graph_k >= n - 1
+    dist, idx = _neighbor_graph(x, graph_k)
+
+    columns = {key: [] for key in ("score", "n_hat", "sigma_hat", "radius", "own", "size", "ok")}
+    for m in sizes:
+        sums = _level_sums(dist, idx, m, float(config.alpha), exact_everywhere)
+        stats = _level_statistics(sums, config.two_sided)
+        for key, value in (*stats.items(), ("radius", sums.radius), ("own", sums.own),
+                           ("size", sums.size), ("ok", sums.ok)):
+            columns[key].append(value)
+    table = {key: np.stack(values, axis=1) for key, values in columns.items()}  # (n, levels)
+    del dist, idx
+
+    ok = table["ok"]
+    stat = np.where(ok, table["score"], -np.inf)
+    scored = ok.any(axis=1)
+    level = np.where(scored, np.argmax(stat, axis=1), -1)  # first maximum: smallest radius
+
+    def at_max(key, missing):
+        picked = np.take_along_axis(table[key], np.maximum(level, 0)[:, None], axis=1)[:, 0]
+        return np.where(scored, picked, missing)
+
+    score = at_max("score", np.nan)
+    n_hat = at_max("n_hat", np.nan)
+    sigma_hat = at_max("sigma_hat", np.nan)
+    minority = np.zeros(n, dtype=bool)
+    minority[scored] = score[scored] > config.k_sigma
+    ladder = Ladder(
+        sizes=sizes,
+        max_neighbors=big_k,
+        scored=[int(v) for v in ok.sum(axis=0)],
+        censored=[int(v) for v in (~ok).sum(axis=0)],
+        flagged=[int(v) for v in (stat > config.k_sigma).sum(axis=0)],
+        chosen=[int((level == j).sum()) for j in range(len(sizes))],
+        median_radius=[
+            float(np.median(table["radius"][ok[:, j], j])) if ok[:, j].any() else float("nan")
+            for j in range(len(sizes))
+        ],
+    )
+    return SearchResult(
+        score=score,
+        radius=at_max("radius", np.nan),
+        cv=sigma_hat / n_hat,  # n_hat >= 1 wherever scored: every count includes the point itself
+        n_hat=n_hat,
+        sigma_hat=sigma_hat,
+        count=at_max("own", -1).astype(np.int64),
+        minority=minority,
+        censored=(~ok).any(axis=1),
+        neighborhood_size=at_max("size", -1).astype(np.int64),
+        level=level.astype(np.int64),
+        n_censored_levels=(~ok).sum(axis=1).astype(np.int64),
+        ladder=ladder,
+        config=config,
+    )
