@@ -292,7 +292,7 @@ def train(
         out_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. seeds, or the state of an interrupted run
-    start_step, first_round, sampler_state = 0, 0, None
+    start_step, first_round, sampler_state, pending = 0, 0, None, []
     last = out_dir / "last.ckpt"
     if resume and last.is_file():
         state = restore_checkpoint(last, model, hooks)
@@ -302,6 +302,7 @@ def train(
                 f"this run asks for steps={config.steps}, rounds={config.rounds} (use the same schedule to resume)"
             )
         start_step, first_round, sampler_state = state["step"], state["rounds_finished"], state["sampler"]
+        pending = state["pending_logs"]  # step logs not yet averaged into a log.csv row
         set_rng_state(state["rng"])
         if dist_ctx.rank > 0:  # rank 0's RNG streams are in the checkpoint; others get fresh distinct ones
             torch.manual_seed(_sampler_seed(config.seed + dist_ctx.rank, start_step))
@@ -315,7 +316,7 @@ def train(
     log = CsvLog(out_dir / "log.csv", keep_until_step=start_step) if dist_ctx.is_main else None
     sample_dir = out_dir / "samples"
 
-    def checkpoint(path: Path, step: int, rounds_finished: int, sampler) -> None:
+    def checkpoint(path: Path, step: int, rounds_finished: int, sampler, pending_logs=()) -> None:
         if dist_ctx.active:
             _broadcast_from_main(list(model.buffers()))
         if dist_ctx.is_main:
@@ -327,6 +328,7 @@ def train(
                 "seed": config.seed,
                 "rng": rng_state(),
                 "sampler": None if sampler is None else sampler.state_dict(),
+                "pending_logs": list(pending_logs),
             }
             save_checkpoint(path, model, hooks, state)
 
@@ -345,7 +347,8 @@ def train(
             sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
             if sampler_state is not None and start_step > start:
                 sampler.load_state_dict(sampler_state)
-            pending: list[dict[str, float]] = []
+            else:
+                pending = []
             bar.update(task, description=f"round {r + 1}/{config.rounds}")
             for step in range(max(start, start_step), stop):
                 batch = data[sampler.take(config.batch_size)].to(device)
@@ -360,7 +363,7 @@ def train(
                 if dist_ctx.is_main and config.sample_every and done % config.sample_every == 0:
                     plot_samples(model, hooks, data, sample_dir / f"step{done:07d}.png", f"step {done}")
                 if config.checkpoint_every and done % config.checkpoint_every == 0 and done != stop:
-                    checkpoint(last, done, r, sampler)
+                    checkpoint(last, done, r, sampler, pending)
                 bar.advance(task)
 
             # 3. between rounds: the plug-ins adjust (DMPRA searches), then round checkpoints

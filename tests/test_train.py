@@ -1,0 +1,213 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from modecover.checkpoint import CheckpointError, read_checkpoint
+from modecover.data.mixtures import ring
+from modecover.models import build_model
+from modecover.plugins import Hooks, Plugin
+from modecover.train import TrainConfig, round_bounds, train
+
+GAN = {"data_shape": [2], "hidden": 16, "depth": 1, "latent_dim": 4}
+
+
+def ring_data(n=300, seed=0):
+    return torch.as_tensor(ring().sample(n, seed=seed)[0])
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class Reweigh(Plugin):
+    """Weights the data by distance to the generator's mean output at each round end
+    (state: the weights), records every real batch the model sees, and can crash at a step."""
+
+    name = "reweigh"
+
+    def __init__(self, crash_at=None):
+        self.weights = None
+        self.crash_at = crash_at
+        self.batches = []
+        self.calls = []
+
+    def data_weights(self, n):
+        self.calls.append(("data_weights", n))
+        return self.weights
+
+    def generator_loss(self, ctx):
+        if ctx.step == self.crash_at:
+            raise Crash(f"crash at step {ctx.step}")
+        self.batches.append(ctx.real.detach().clone())
+        return None
+
+    def on_round_end(self, model, data, round_index, out_dir=None):
+        self.calls.append(("on_round_end", round_index, out_dir.name))
+        with torch.no_grad():
+            centre = model.sample(64, None).mean(0)
+        w = (data - centre).norm(dim=1).double()
+        w[: len(w) // 3] = 0.0  # never draw the first third afterwards
+        self.weights = w
+
+    def state_dict(self):
+        return {"weights": self.weights}
+
+    def load_state_dict(self, state):
+        self.weights = state["weights"]
+
+
+def run(out_dir, config, *, crash_at=None, resume=False, data=None):
+    torch.manual_seed(config.seed)
+    plugin = Reweigh(crash_at)
+    hooks = Hooks([plugin])
+    model = build_model("gan", GAN, hooks.parameters())
+    result = train(model, ring_data() if data is None else data, hooks, config, out_dir, resume=resume, progress=False)
+    return model, plugin, result
+
+
+def params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("crash_at", [7, 12, 17])
+def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(tmp_path, crash_at):
+    config = TrainConfig(steps=24, batch_size=16, rounds=2, seed=3, log_every=4, checkpoint_every=5)
+    reference, _, ref_result = run(tmp_path / "ref", config)
+    with pytest.raises(Crash):
+        run(tmp_path / "cut", config, crash_at=crash_at)
+    assert not (tmp_path / "cut" / "final.ckpt").exists()
+    resumed, plugin, result = run(tmp_path / "cut", config, resume=True)
+    for a, b in zip(params(reference), params(resumed)):
+        assert torch.equal(a, b)
+    for name, opt in reference.optimizers().items():
+        for pid, entry in opt.state_dict()["state"].items():
+            other = resumed.optimizers()[name].state_dict()["state"][pid]
+            assert all(torch.equal(torch.as_tensor(v), torch.as_tensor(other[k])) for k, v in entry.items())
+    assert result["step"] == ref_result["step"] == 24
+    with open(tmp_path / "ref" / "log.csv") as f_ref, open(tmp_path / "cut" / "log.csv") as f_cut:
+        ref_rows, cut_rows = list(csv.DictReader(f_ref)), list(csv.DictReader(f_cut))
+    assert [r["step"] for r in cut_rows] == [r["step"] for r in ref_rows]
+    assert [r["loss_d"] for r in cut_rows] == [r["loss_d"] for r in ref_rows]
+
+
+def test_rounds_weights_and_round_end_are_called_in_order(tmp_path):
+    data = ring_data()
+    config = TrainConfig(steps=9, batch_size=32, rounds=3, seed=0, log_every=0, checkpoint_every=0)
+    model, plugin, _ = run(tmp_path, config, data=data)
+    assert plugin.calls == [
+        ("data_weights", 300), ("on_round_end", 0, "round0"),
+        ("data_weights", 300), ("on_round_end", 1, "round1"),
+        ("data_weights", 300),
+    ]
+    assert len(plugin.batches) == 9
+    # rounds 2 and 3 draw only samples of non-zero weight: never the first third of the data
+    excluded = data[:100]
+    for batch in plugin.batches[3:]:
+        assert not (torch.cdist(batch, excluded) == 0).any()
+    first_round = torch.cat(plugin.batches[:3])
+    assert (torch.cdist(first_round, excluded) == 0).any()  # round 1 is uniform
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final.ckpt", "last.ckpt", "log.csv",
+                                                           "round0.ckpt", "round1.ckpt", "round2.ckpt"]
+    assert read_checkpoint(tmp_path / "round1.ckpt").state["step"] == 6
+
+
+def test_uniform_rounds_see_every_sample_once_per_epoch(tmp_path):
+    data = torch.arange(64, dtype=torch.float32).reshape(32, 2)
+    config = TrainConfig(steps=4, batch_size=8, seed=1, log_every=0, checkpoint_every=0)
+    _, plugin, _ = run(tmp_path, config, data=data)
+    seen = torch.cat(plugin.batches)[:, 0].div(2).long().sort().values
+    assert seen.tolist() == list(range(32))
+
+
+def test_log_csv_has_mean_losses_and_hook_logs_at_log_every(tmp_path):
+    class Logs(Plugin):
+        name = "logs"
+
+        def generator_loss(self, ctx):
+            ctx.log["hook_value"] = float(ctx.step)
+
+    torch.manual_seed(0)
+    hooks = Hooks([Logs()])
+    model = build_model("gan", GAN)
+    config = TrainConfig(steps=10, batch_size=8, log_every=4, checkpoint_every=0, sample_every=5)
+    result = train(model, ring_data(), hooks, config, tmp_path, progress=False)
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [4, 8, 10]
+    assert [float(r["hook_value"]) for r in rows] == [1.5, 5.5, 8.5]  # mean over the steps since the last row
+    assert {"loss_d", "loss_g", "round", "seconds"} <= set(rows[0])
+    assert result["checkpoint"] == str(tmp_path / "final.ckpt") and result["step"] == 10
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step0000005.png", "step0000010.png"]
+
+
+def test_resume_without_checkpoint_starts_fresh_and_other_schedule_is_refused(tmp_path):
+    config = TrainConfig(steps=6, batch_size=8, seed=2, log_every=0, checkpoint_every=0)
+    a, _, _ = run(tmp_path / "a", config, resume=True)
+    b, _, _ = run(tmp_path / "b", config)
+    assert all(torch.equal(x, y) for x, y in zip(params(a), params(b)))
+    with pytest.raises(ValueError, match="steps=6, rounds=1.*steps=8, rounds=1"):
+        run(tmp_path / "a", TrainConfig(steps=8, batch_size=8, seed=2), resume=True)
+
+
+def test_resume_into_another_model_config_is_refused(tmp_path):
+    config = TrainConfig(steps=4, batch_size=8, log_every=0)
+    run(tmp_path, config)
+    hooks = Hooks([Reweigh()])
+    model = build_model("gan", {**GAN, "hidden": 8}, hooks.parameters())
+    with pytest.raises(CheckpointError, match="hidden: checkpoint 16 vs this run 8"):
+        train(model, ring_data(), hooks, config, tmp_path, resume=True, progress=False)
+
+
+def test_round_bounds_split_steps_evenly():
+    assert round_bounds(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    assert round_bounds(5, 5) == [(i, i + 1) for i in range(5)]
+    for steps in range(1, 30):
+        for rounds in range(1, steps + 1):
+            sizes = [b - a for a, b in round_bounds(steps, rounds)]
+            assert sum(sizes) == steps and max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 0}, "train.steps"),
+    ({"batch_size": -1}, "train.batch_size"),
+    ({"rounds": 20}, "rounds=20 exceeds"),
+    ({"log_every": -1}, "train.log_every"),
+    ({"seed": 1.5}, "train.seed"),
+    ({"steps": True}, "train.steps"),
+])
+def test_train_config_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{"steps": 10, "batch_size": 4, **kwargs})
+
+
+def test_bad_data_and_bad_weights_are_named(tmp_path):
+    class Negative(Plugin):
+        name = "negative"
+
+        def data_weights(self, n):
+            return -torch.ones(n)
+
+    model = build_model("gan", GAN)
+    with pytest.raises(ValueError, match="training data"):
+        train(model, torch.empty(0, 2), Hooks(), TrainConfig(steps=1, batch_size=2), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="data weights from the plug-ins: 300 negative"):
+        train(model, ring_data(), Hooks([Negative()]), TrainConfig(steps=1, batch_size=2), tmp_path, progress=False)
+
+
+def test_gan_trained_by_the_trainer_captures_most_ring_modes(tmp_path):
+    from modecover.data.mixtures import ring as ring_mixture
+
+    mixture = ring_mixture()
+    data = torch.as_tensor(mixture.sample(4000, seed=0)[0])
+    torch.manual_seed(0)
+    model = build_model("gan", {"data_shape": [2], "hidden": 64, "depth": 2, "latent_dim": 4, "lr_g": 2e-3, "lr_d": 2e-3})
+    train(model, data, Hooks(), TrainConfig(steps=1200, batch_size=128, log_every=0, checkpoint_every=0), tmp_path,
+          progress=False)
+    torch.manual_seed(1)
+    samples = model.sample(2000).numpy()
+    dist = np.linalg.norm(samples[:, None, :] - mixture.means[None], axis=2)
+    nearest, close = dist.argmin(1), dist.min(1) < 3 * 0.05  # within a loose 3 * 5 sigma of a mode
+    captured = len(set(nearest[close].tolist()))
+    assert captured >= 6, f"only {captured} of 8 modes captured ({close.mean():.0%} of samples near a mode)"
