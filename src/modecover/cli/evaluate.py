@@ -284,5 +284,10 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
             click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {label} {loaded.source}: "
                        + ", ".join(loaded.skipped), err=True)
     if out is not None:
+        if example:  # beside the JSON, where `modecover report` looks for them (docs/report.md)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.save(out.parent / "data.npy", real.features)
+            (out.parent / "evaluate").mkdir(exist_ok=True)
+            np.save(out.parent / "evaluate" / "samples.npy", fake.features)
         write_json(out, {**results, "config": config, **report_view(results, mixture)})
         click.echo(f"wrote {out}")
