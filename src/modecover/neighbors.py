@@ -45,6 +45,8 @@ __all__ = [
     "pair_counts",
     "PairCounts",
     "exact_distances",
+    "as_points",
+    "available_cores",
     "BACKENDS",
 ]
 
@@ -60,8 +62,11 @@ _EXACT_CHUNK_BYTES = 32 * 2**20  # float64 scratch for the exact re-check
 # --------------------------------------------------------------------------- inputs
 
 
-def _as_points(x, name: str, *, min_rows: int = 1) -> np.ndarray:
-    """Validated 2-D float array (float16/bfloat16 widened exactly to float32)."""
+def as_points(x, name: str, *, min_rows: int = 1) -> np.ndarray:
+    """Validated 2-D float numpy array from numpy or torch (float16/bfloat16 widened exactly to float32).
+
+    Errors (``ValueError``) name ``name``: not 2-D, too few rows, NaN/inf values.
+    """
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu()
         if x.dtype in (torch.float16, torch.bfloat16):
@@ -333,8 +338,8 @@ def knn(query, data=None, k: int = 1, *, backend: str = "auto", block_size: int 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     within = data is None
-    q = _as_points(query, "query")
-    x = q if within else _as_points(data, "data")
+    q = as_points(query, "query")
+    x = q if within else as_points(data, "data")
     if not within:
         check_same_dim(q, x, "query", "data")
     check_k(k, len(x), "query" if within else "data", self_excluded=within)
@@ -392,7 +397,7 @@ def pair_counts(a, b, *, a_radii: Sequence = (), b_radii: Sequence = (), strict:
     each entry of ``b_radii`` an ``(len(b),)`` vector centred on the B points; see
     :class:`PairCounts` for what is counted. Exact (equals a float64 brute force).
     """
-    a_np, b_np = _as_points(a, "a"), _as_points(b, "b")
+    a_np, b_np = as_points(a, "a"), as_points(b, "b")
     check_same_dim(a_np, b_np, "a", "b")
     ra = [_as_radii(r, len(a_np), f"a_radii[{t}]") for t, r in enumerate(a_radii)]
     rb = [_as_radii(r, len(b_np), f"b_radii[{t}]") for t, r in enumerate(b_radii)]
@@ -454,7 +459,7 @@ def _count_block(keys: torch.Tensor, lo: np.ndarray, hi: np.ndarray, row_counts:
 def radius_counts(query, data, radii, *, strict: bool = True, block_size: int | None = None,
                   threads: int | None = None) -> np.ndarray:
     """int64 ``(nq,)``: ``#{j : d(query_i, data_j) < radii_i}`` (``<=`` if ``strict=False``), exact."""
-    q, x = _as_points(query, "query"), _as_points(data, "data")
+    q, x = as_points(query, "query"), as_points(data, "data")
     check_same_dim(q, x, "query", "data")
     res = _pair_counts(q, x, [_as_radii(radii, len(q), "radii")], [], strict, block_size, threads)
     return res.a_ball_members[0]
@@ -463,7 +468,7 @@ def radius_counts(query, data, radii, *, strict: bool = True, block_size: int | 
 def ball_counts(query, centers, radii, *, strict: bool = True, block_size: int | None = None,
                 threads: int | None = None) -> np.ndarray:
     """int64 ``(nq,)``: ``#{c : d(query_i, centers_c) < radii_c}`` (``<=`` if ``strict=False``), exact."""
-    q, c = _as_points(query, "query"), _as_points(centers, "centers")
+    q, c = as_points(query, "query"), as_points(centers, "centers")
     check_same_dim(q, c, "query", "centers")
     res = _pair_counts(q, c, [], [_as_radii(radii, len(c), "radii")], strict, block_size, threads)
     return res.a_in_b_balls[0]
