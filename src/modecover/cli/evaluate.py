@@ -112,12 +112,11 @@ def compute_metrics(real: Loaded, fake: Loaded, *, k_pr: int, k_dc: int, strict:
     """All requested metrics as one flat, JSON-able dict (see docs/evaluate.md)."""
     from modecover._checks import check_same_dim
     from modecover.metrics.fid import fid
-    from modecover.metrics.prdc import precision_recall, density_coverage
+    from modecover.metrics.prdc import prdc
 
     check_same_dim(real.features, fake.features, f"real ({real.source})", f"fake ({fake.source})")
-    results: dict = {}
-    results.update(precision_recall(real.features, fake.features, k=k_pr, strict=strict))
-    results.update(density_coverage(real.features, fake.features, k=k_dc, strict=strict))
+    scores = prdc(real.features, fake.features, k_pr=k_pr, k_dc=k_dc, strict=strict)
+    results: dict = {key: scores[key] for key in ("precision", "recall", "density", "coverage")}
     results["fid"] = fid(real.features, fake.features)
     if want_kid:
         from modecover.metrics.kid import kid
