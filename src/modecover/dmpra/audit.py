@@ -1,0 +1,357 @@
+"""The data audit: DMPRA's search alone on a data set (DESIGN.md section 2, last sentence).
+
+"Which of my samples are rare?" - before any training, run the search (extended
+neighbourhood sampling) and the informative weights on the samples' features and write:
+
+- ``audit.csv``: one row per sample, columns ``index`` (feature files) or ``file`` (image
+  folders, path relative to the folder), ``score``, ``minority`` (0/1), ``weight``, then
+  ``radius``, ``cv`` and ``censored`` (0/1);
+- ``summary.json``: how many samples were flagged, the radii they were flagged at
+  (min / median / max of the radius of largest score), censored counts, delta-bar, the
+  search's own summary and the settings used;
+- ``audit.png``: a 2D projection of the features (raw when 2D, else PCA) with minority
+  samples highlighted;
+- ``gallery.png`` (images only): the most isolated samples, highest score first.
+
+The same helpers write the per-round files of the DMPRA plug-in
+(:mod:`modecover.methods.dmpra`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from modecover._checks import as_features
+
+MAX_SCATTER_POINTS = 20_000  # larger sets are drawn as a seeded random subset (all minority points kept)
+GALLERY_SIZE = 32
+POINT_SUFFIXES = (".csv", ".txt")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with numpy scalars/arrays, tuples and dataclasses turned into plain JSON values
+    (non-finite floats become None, so the file stays valid JSON)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return json_safe(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def score_columns(result, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample columns of a search result and its weights (flags as 0/1 integers)."""
+    return {
+        "score": np.asarray(result.score, dtype=np.float64),
+        "radius": np.asarray(result.radius, dtype=np.float64),
+        "cv": np.asarray(result.cv, dtype=np.float64),
+        "minority": np.asarray(result.minority, dtype=bool).astype(np.int8),
+        "weight": np.asarray(weights, dtype=np.float64),
+        "censored": np.asarray(result.censored, dtype=bool).astype(np.int8),
+    }
+
+
+def write_csv(path: Path, key_name: str, keys: Sequence, columns: dict[str, np.ndarray]) -> Path:
+    """A CSV with header ``key_name, *columns``; floats written with full precision (repr)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(columns)
+    as_lists = [np.asarray(columns[c]).tolist() for c in names]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([key_name, *names])
+        for i, key in enumerate(keys):
+            writer.writerow([key, *(repr(col[i]) if isinstance(col[i], float) else col[i] for col in as_lists)])
+    return path
+
+
+def project_2d(features) -> np.ndarray:
+    """(n, 2) float64: the features themselves when 2D, ``(x, 0)`` when 1D, else the first two
+    principal components (PCA).
+
+    PCA is the eigendecomposition of the (d, d) covariance (``numpy.linalg.eigh``, float64),
+    each axis signed so that its largest-magnitude loading is positive (deterministic);
+    scikit-learn's PCA gives the same axes up to sign but costs seconds to import.
+    """
+    x = as_features(features, "features to project").astype(np.float64)
+    if x.shape[1] == 2:
+        return x.copy()
+    if x.shape[1] == 1:
+        return np.concatenate([x, np.zeros_like(x)], axis=1)
+    centred = x - x.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1][:, :2]  # eigenvalues ascending: take the two largest
+    signs = np.sign(axes[np.abs(axes).argmax(axis=0), [0, 1]])
+    return np.ascontiguousarray(centred @ (axes * np.where(signs == 0, 1.0, signs)))
+
+
+def _figure(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def _save(fig, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
+    return path
+
+
+def save_projection_plot(path: Path, proj: np.ndarray, minority: np.ndarray, title: str) -> Path:
+    """Scatter of a 2D projection: main samples grey, minority samples red (drawn on top).
+
+    More than :data:`MAX_SCATTER_POINTS` main samples are drawn as a seeded random subset
+    (said in the legend); every minority sample is drawn.
+    """
+    proj = np.asarray(proj, dtype=np.float64)
+    minority = np.asarray(minority, dtype=bool)
+    main = proj[~minority]
+    note = ""
+    if len(main) > MAX_SCATTER_POINTS:
+        keep = np.sort(np.random.default_rng(0).choice(len(main), MAX_SCATTER_POINTS, replace=False))
+        main, note = main[keep], f", {MAX_SCATTER_POINTS} drawn"
+    fig = _figure((4.6, 4.2))
+    ax = fig.add_subplot()
+    ax.scatter(main[:, 0], main[:, 1], s=3, c="0.6", label=f"main ({int((~minority).sum())}{note})", rasterized=True)
+    if minority.any():
+        ax.scatter(proj[minority, 0], proj[minority, 1], s=12, c="tab:red", label=f"minority ({int(minority.sum())})")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="best", fontsize=7, markerscale=2)
+    return _save(fig, path)
+
+
+def _to_display(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) or (N, H, W) -> (N, H, W, 3) in [0, 1] (values < 0 mean [-1, 1] data, > 1 mean [0, 255])."""
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"gallery images: expected shape (N, C, H, W) with C in {{1, 3}} or (N, H, W), got {x.shape}")
+    if x.min() < 0:
+        x = (x + 1) / 2
+    elif x.max() > 1:
+        x = x / 255.0
+    x = np.clip(x, 0, 1).transpose(0, 2, 3, 1)
+    return np.repeat(x, 3, axis=3) if x.shape[3] == 1 else x
+
+
+def most_isolated(scores: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` highest scores, highest first (ties: lower index first)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.lexsort((np.arange(len(scores)), -np.nan_to_num(scores, nan=-np.inf)))
+    return order[:count]
+
+
+def save_gallery(path: Path, images, scores: np.ndarray, minority: np.ndarray, *,
+                 names: Sequence[str] | None = None, count: int = GALLERY_SIZE, columns: int = 8) -> Path:
+    """Grid of the ``count`` most isolated images (highest score first), each titled with its
+    score (and name); minority images framed in red."""
+    chosen = most_isolated(scores, count)
+    shown = _to_display(np.asarray(images)[chosen])
+    rows = max(1, math.ceil(len(chosen) / columns))
+    cols = min(columns, max(1, len(chosen)))
+    fig = _figure((1.3 * cols, 1.45 * rows + 0.3))
+    for slot, (i, img) in enumerate(zip(chosen, shown)):
+        ax = fig.add_subplot(rows, cols, slot + 1)
+        ax.imshow(img, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label = f"{names[i]}" if names is not None else f"#{i}"
+        ax.set_title(f"{label[-14:]}\n{scores[i]:.3g}", fontsize=6)
+        color = "tab:red" if minority[i] else "0.7"
+        for spine in ax.spines.values():
+            spine.set_edgecolor(color)
+            spine.set_linewidth(2.0 if minority[i] else 0.5)
+    fig.suptitle("most isolated samples (score; red frame: minority)", fontsize=8)
+    return _save(fig, path)
+
+
+@dataclass
+class AuditData:
+    """What :func:`load_audit_data` read: features, and for images the images and file names."""
+
+    features: np.ndarray  # (n, d)
+    source: str  # the path, as given
+    kind: str  # "features", "points" or "images"
+    extractor: str
+    files: list[str] | None = None  # image files relative to the folder
+    images: np.ndarray | None = None  # (n, C, H, W) in [0, 1]
+
+
+def _load_points(path: Path) -> np.ndarray:
+    """2D (or any-D) points from a CSV/whitespace text file; a non-numeric first line is a header."""
+    text = path.read_text()
+    if not text.strip():
+        raise ValueError(f"{path}: the file is empty")
+    first = text.lstrip().splitlines()[0]
+    delimiter = "," if "," in first else None
+    try:
+        float((first.split(delimiter) if delimiter else first.split())[0])
+        skip = 0
+    except ValueError:
+        skip = 1
+    try:
+        arr = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+    except ValueError as err:
+        raise ValueError(f"{path}: cannot read as numeric columns ({err})") from err
+    return arr
+
+
+def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
+                    batch_size: int = 256) -> AuditData:
+    """Read a feature file (.npy/.npz[:key]/.pt/.pth), a points file (.csv/.txt) or an image
+    folder, and turn it into features.
+
+    ``extractor``: ``identity`` (default for files: the rows are the features) or
+    ``pixels`` (default for image folders: flattened pixels in [0, 1]); any other name of
+    :func:`modecover.features.get_extractor` works for image folders (e.g. ``inception``).
+    Errors name the path.
+    """
+    from modecover.features import extract, get_extractor
+
+    path = Path(str(source))
+    from modecover.io import split_key
+
+    file_path, _ = split_key(source)
+    if path.is_dir():
+        from modecover.data.images import load_image_folder
+
+        name = extractor or "pixels"
+        if name == "identity":
+            raise ValueError(f"{path}: an image folder needs an image extractor (pixels or inception), not identity")
+        folder = load_image_folder(path)
+        features = extract(get_extractor(name), folder.images, batch_size=batch_size, name=str(path))
+        files = [p.relative_to(path).as_posix() for p in folder.files]
+        data = AuditData(features, str(source), "images", name, files, folder.images.numpy())
+    elif file_path.suffix.lower() in POINT_SUFFIXES:
+        if not file_path.exists():
+            raise FileNotFoundError(f"{file_path}: no such file")
+        data = AuditData(_load_points(file_path), str(source), "points", extractor or "identity")
+    else:
+        from modecover.io import load_array
+
+        name = extractor or "identity"
+        if name not in ("identity", "pixels"):
+            raise ValueError(f"{source}: a feature file takes the identity or pixels extractor, not {name!r}")
+        arr = load_array(source, min_ndim=2)
+        if name == "identity" and arr.ndim != 2:
+            raise ValueError(
+                f"{source}: identity needs a 2-D array (n_samples, n_features), got shape {arr.shape}; "
+                "use --extractor pixels for images"
+            )
+        images = arr if arr.ndim in (3, 4) else None
+        data = AuditData(arr.reshape(arr.shape[0], -1), str(source), "images" if images is not None else "features",
+                         name, None, images)
+    data.features = as_features(data.features, str(source), min_rows=min_rows)
+    return data
+
+
+@dataclass
+class Audit:
+    """The outcome of :func:`audit`."""
+
+    result: Any  # modecover.dmpra.SearchResult
+    weights: np.ndarray
+    summary: dict[str, Any]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def audit_summary(result, weights: np.ndarray, delta: float) -> dict[str, Any]:
+    """How many were flagged, at which radii, censored counts, delta-bar, weight range."""
+    minority = np.asarray(result.minority, dtype=bool)
+    radius = np.asarray(result.radius, dtype=np.float64)[minority]
+    radius = radius[np.isfinite(radius)]
+    n = int(minority.size)
+    summary = {
+        "n": n,
+        "n_minority": int(minority.sum()),
+        "minority_share": float(minority.mean()) if n else 0.0,
+        "minority_radius": None if radius.size == 0 else {
+            "min": float(radius.min()), "median": float(np.median(radius)), "max": float(radius.max())},
+        "n_censored": int(np.asarray(result.censored, dtype=bool).sum()),
+        "n_censored_minority": int((np.asarray(result.censored, dtype=bool) & minority).sum()),
+        "delta_bar": float(delta),
+        "weight": {"min": float(weights.min()), "max": float(weights.max()), "sum": float(weights.sum())},
+        "search": json_safe(result.summary()),
+    }
+    if summary["n_minority"] == 0:
+        summary["note"] = "no sample flagged: all weights 1"
+    return summary
+
+
+def audit(features, out_dir, search_config=None, *, informative: bool = True, names: Sequence[str] | None = None,
+          images=None, gallery_size: int = GALLERY_SIZE, plot: bool = True, source: str = "features",
+          stage: Callable[[str], None] | None = None, extra_summary: dict | None = None) -> Audit:
+    """Search ``features`` (n, d), weigh, and write ``audit.csv``, ``summary.json``,
+    ``audit.png`` and (with ``images``) ``gallery.png`` into ``out_dir``.
+
+    ``names`` (one per row) replaces the ``index`` column by a ``file`` column. ``stage``
+    is called with a short message before each step (for progress display).
+    """
+    from modecover.dmpra import SearchConfig, delta_bar, informative_weights, search
+
+    config = search_config or SearchConfig()
+    step = stage or (lambda message: None)
+    x = as_features(features, source, min_rows=int(config.n_min))
+    if names is not None and len(names) != len(x):
+        raise ValueError(f"audit: {len(names)} names for {len(x)} samples of {source}")
+    if images is not None and len(images) != len(x):
+        raise ValueError(f"audit: {len(images)} images for {len(x)} samples of {source}")
+    step(f"searching {len(x)} samples of dimension {x.shape[1]}")
+    result = search(x, config)
+    step("weighing")
+    weights = np.asarray(informative_weights(result, informative=informative), dtype=np.float64)
+    if not np.isfinite(weights).all():
+        raise ValueError("audit: the informative weights hold non-finite values")
+    summary = {"source": source, **audit_summary(result, weights, delta_bar(result)),
+               "settings": {**json_safe(config), "informative": bool(informative)}, **(extra_summary or {})}
+    step("writing files")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = score_columns(result, weights)
+    order = ("score", "minority", "weight", "radius", "cv", "censored")
+    key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
+    paths = {"csv": write_csv(out / "audit.csv", key_name, keys, {c: columns[c] for c in order})}
+    if plot:
+        step("drawing")
+        flags = columns["minority"].astype(bool)
+        paths["png"] = save_projection_plot(
+            out / "audit.png", project_2d(x), flags,
+            f"{Path(source).name}: {summary['n_minority']} of {summary['n']} minority"
+            + (" (PCA)" if x.shape[1] > 2 else ""),
+        )
+        if images is not None:
+            paths["gallery"] = save_gallery(out / "gallery.png", images, columns["score"], flags,
+                                            names=names, count=gallery_size)
+    summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
+    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
+    paths["summary"] = out / "summary.json"
+    return Audit(result, weights, summary, paths)
+
+
+__all__ = [
+    "Audit", "AuditData", "audit", "audit_summary", "json_safe", "load_audit_data", "most_isolated",
+    "project_2d", "save_gallery", "save_projection_plot", "score_columns", "write_csv",
+]
