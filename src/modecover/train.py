@@ -269,6 +269,7 @@ def train(
     *,
     resume: bool = False,
     progress: bool = True,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``data`` (N, ...) with the plug-ins of ``hooks``; write logs,
     plots and checkpoints under ``out_dir``; return the final log row (with the path of
@@ -278,6 +279,8 @@ def train(
     same plug-ins; see :func:`modecover.checkpoint.restore_checkpoint`) and reaches the
     same final state as an uninterrupted run with the same seed; without a checkpoint the
     run starts from scratch. The caller seeds before building the model (the CLI does).
+    ``metadata`` (plain JSON values, e.g. the run config) is stored in every checkpoint's
+    state under ``"metadata"``.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -329,6 +332,7 @@ def train(
                 "rng": rng_state(),
                 "sampler": None if sampler is None else sampler.state_dict(),
                 "pending_logs": list(pending_logs),
+                "metadata": metadata,
             }
             save_checkpoint(path, model, hooks, state)
 

@@ -1,0 +1,46 @@
+"""``modecover train CONFIG --out DIR``: train a model from a TOML/YAML run config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory: log.csv, samples/, round checkpoints, last.ckpt and final.ckpt.")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last.ckpt.")
+@click.option("--steps", type=int, default=None, help="Override [train] steps.")
+@click.option("--seed", type=int, default=None, help="Override [train] seed.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def command(config_path: Path, out_dir: Path, resume: bool, steps: int | None, seed: int | None, progress: bool) -> None:
+    """Train the model of CONFIG with its method plug-ins; write checkpoints to --out.
+
+    Under torchrun (e.g. ``torchrun --nproc_per_node 2 --no-python modecover train ...``)
+    the run is data-parallel; rank 0 writes the files.
+    """
+    from modecover.checkpoint import CheckpointError
+    from modecover.config import ConfigError, build_run, load_config
+    from modecover.train import init_distributed, seed_everything, train
+
+    try:
+        config = load_config(config_path)
+        overrides = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
+        if overrides:
+            config.train = dataclasses.replace(config.train, **overrides)
+        ctx = init_distributed()
+        seed_everything(config.train.seed)
+        run = build_run(config)
+        if ctx.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        result = train(run.model, run.data.x, run.hooks, config.train, out_dir, resume=resume, progress=progress,
+                       metadata={"run_config": config.to_dict()})
+    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from err
+    if ctx.is_main:
+        click.echo(f"final checkpoint: {result['checkpoint']}")

@@ -1,0 +1,168 @@
+"""Method plug-ins by name: ``[[methods]]`` entries of a run config -> :class:`Plugin` objects.
+
+Each entry of :data:`METHODS` names the module, plug-in class and typed config class of
+one method, and what the plug-in needs besides its config (:class:`BuildContext`): the
+training data (LDMD's memory bank, instance selection's features) or the model's latent
+size (CFT, DeLiGAN). Modules are imported only when their method is asked for.
+
+Post-hoc samplers (MaGNET, DRS) are not training plug-ins: ``modecover sample`` runs
+MaGNET; PacGAN packing and the WGAN-GP / hinge losses are GAN config fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from modecover.plugins import Hooks, Plugin
+
+__all__ = ["METHODS", "BuildContext", "MethodSpec", "method_config", "build_plugin", "build_plugins", "sampling_hooks", "shapes_latents"]
+
+
+@dataclass
+class BuildContext:
+    """What a plug-in may need besides its config."""
+
+    data: Tensor | None  # the training set (N, ...)
+    model_config: dict[str, Any]  # the model's config as plain values (``latent_dim``, ``data_shape``)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    module: str
+    plugin: str  # class name in the module
+    config: str  # config class name in the module
+    # context-derived config values (e.g. latent_dim) filled in unless the user gives them
+    config_from_context: Callable[[BuildContext], dict[str, Any]] = lambda ctx: {}
+    # keyword arguments of the plug-in besides its config, from the context and the
+    # non-config options of the entry (e.g. LDMD's ``features``)
+    extra_args: Callable[[BuildContext, dict[str, Any]], dict[str, Any]] = lambda ctx, extra: {}
+    extra_options: tuple[str, ...] = ()  # option names that are not config fields
+
+
+def _latent_dim(ctx: BuildContext) -> dict[str, Any]:
+    if "latent_dim" not in ctx.model_config:
+        raise ValueError("this method needs a model with latents (model config has no 'latent_dim')")
+    return {"latent_dim": int(ctx.model_config["latent_dim"])}
+
+
+def _needs_data(ctx: BuildContext, what: str) -> Tensor:
+    if ctx.data is None:
+        raise ValueError(f"{what} needs the training data to build")
+    return ctx.data
+
+
+def _ldmd_args(ctx: BuildContext, extra: dict[str, Any]) -> dict[str, Any]:
+    features = extra.get("features", "flat")
+    if features not in ("flat", "perception"):
+        raise ValueError(f"[[methods]] 'ldmd': features must be 'flat' or 'perception', got {features!r}")
+    return {"real": _needs_data(ctx, "LDMD (memory bank)"), "features": None if features == "flat" else "perception"}
+
+
+def _instance_selection_args(ctx: BuildContext, extra: dict[str, Any]) -> dict[str, Any]:
+    data = _needs_data(ctx, "instance selection")
+    return {"features": data.reshape(data.shape[0], -1).double().numpy()}
+
+
+METHODS: dict[str, MethodSpec] = {
+    "dmpra": MethodSpec("modecover.methods.dmpra", "DMPRA", "DMPRAConfig"),
+    "ldmd": MethodSpec("modecover.methods.ldmd", "LDMD", "LDMDConfig", extra_args=_ldmd_args,
+                       extra_options=("features",)),
+    "dpm": MethodSpec("modecover.methods.dpm", "DPM", "DPMConfig"),
+    "cft": MethodSpec("modecover.methods.cft", "CommonFeatureTraining", "CFTConfig", config_from_context=_latent_dim),
+    "mean_rescaling": MethodSpec("modecover.methods.mean_rescaling", "MeanRescaling", "MeanRescalingConfig"),
+    "deligan": MethodSpec("modecover.methods.deligan", "DeLiGAN", "DeLiGANConfig", config_from_context=_latent_dim),
+    "edge": MethodSpec("modecover.methods.edge", "EdgeLoss", "EdgeLossConfig"),
+    "topk": MethodSpec("modecover.methods.topk", "TopK", "TopKConfig"),
+    "instance_selection": MethodSpec("modecover.methods.instance_selection", "InstanceSelection",
+                                     "InstanceSelectionConfig", extra_args=_instance_selection_args),
+}
+
+
+def _spec(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise ValueError(f"[[methods]]: unknown method {name!r}; choose one of {sorted(METHODS)}")
+    return METHODS[name]
+
+
+def _classes(spec: MethodSpec) -> tuple[type[Plugin], type]:
+    module = importlib.import_module(spec.module)
+    return getattr(module, spec.plugin), getattr(module, spec.config)
+
+
+def method_config(name: str, options: dict[str, Any], context: BuildContext | None = None):
+    """The typed config of method ``name`` from the options of its ``[[methods]]`` entry.
+
+    Unknown keys are errors naming the key and the method; values the context supplies
+    (``latent_dim``) are filled in when the entry does not set them.
+    """
+    spec = _spec(name)
+    _, config_cls = _classes(spec)
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(options) - fields - set(spec.extra_options))
+    if unknown:
+        raise ValueError(
+            f"[[methods]] '{name}': unknown key(s) {unknown}; known keys: {sorted(fields | set(spec.extra_options))}"
+        )
+    values = {k: v for k, v in options.items() if k in fields}
+    if context is not None:
+        values = {**spec.config_from_context(context), **values}
+    try:
+        return config_cls(**values)
+    except TypeError as err:  # a missing required field or a bad nested key
+        raise ValueError(f"[[methods]] '{name}': {err}") from err
+
+
+def build_plugin(name: str, options: dict[str, Any], context: BuildContext) -> Plugin:
+    """One plug-in from its ``[[methods]]`` entry (``name`` and options)."""
+    spec = _spec(name)
+    plugin_cls, _ = _classes(spec)
+    config = method_config(name, options, context)
+    extra = {k: v for k, v in options.items() if k in spec.extra_options}
+    return plugin_cls(config=config, **spec.extra_args(context, extra))
+
+
+def build_plugins(methods: list[dict[str, Any]], context: BuildContext) -> Hooks:
+    """:class:`Hooks` over the plug-ins of ``methods`` (``[{"name": ..., **options}]``), in order."""
+    plugins = []
+    for entry in methods:
+        options = {k: v for k, v in entry.items() if k != "name"}
+        plugins.append(build_plugin(entry["name"], options, context))
+    return Hooks(plugins)
+
+
+def shapes_latents(name: str) -> bool:
+    """Whether method ``name``'s plug-in changes what the generator is fed (latents hooks or
+    trained parameters), so that sampling a trained model needs it."""
+    plugin_cls, _ = _classes(_spec(name))
+    return any(getattr(plugin_cls, hook) is not getattr(Plugin, hook) for hook in ("latents", "prior_dim", "parameters"))
+
+
+def sampling_hooks(checkpoint) -> Hooks:
+    """The plug-ins of a :class:`modecover.checkpoint.Checkpoint` that sampling needs (CFT,
+    mean rescaling, DeLiGAN...), rebuilt from the run config stored in it and loaded with
+    their saved state; training-only plug-ins (DMPRA, LDMD, DPM, ...) are left out, so no
+    training data is needed."""
+    names = [p["name"] for p in checkpoint.plugins]
+    needed = [n for n in names if n in METHODS and shapes_latents(n)]
+    if not needed:
+        return Hooks()
+    run_config = (checkpoint.state.get("metadata") or {}).get("run_config")
+    if run_config is None:
+        raise ValueError(
+            f"{checkpoint.path}: plug-ins {needed} shape the latents, but the checkpoint holds no run config "
+            "to rebuild them (it was not written by `modecover train`)"
+        )
+    entries = {e["name"]: e for e in run_config["methods"]}
+    context = BuildContext(data=None, model_config=checkpoint.model_config)
+    plugins = []
+    for name in needed:
+        plugin = build_plugin(name, {k: v for k, v in entries[name].items() if k != "name"}, context)
+        plugin.load_state_dict(checkpoint.hooks_state[name])
+        plugins.append(plugin)
+    return Hooks(plugins)
