@@ -115,6 +115,12 @@ def compute_metrics(real: Loaded, fake: Loaded, *, k_pr: int, k_dc: int, strict:
     from modecover.metrics.prdc import prdc
 
     check_same_dim(real.features, fake.features, f"real ({real.source})", f"fake ({fake.source})")
+    logits = fake_logits if fake_logits is not None else fake.logits
+    if want_is and logits is None:
+        raise ValueError(
+            "--is needs class logits of the fakes: use --extractor inception on images, "
+            "or pass --fake-logits FILE (an (n, classes) array)"
+        )
     scores = prdc(real.features, fake.features, k_pr=k_pr, k_dc=k_dc, strict=strict)
     results: dict = {key: scores[key] for key in ("precision", "recall", "density", "coverage")}
     results["fid"] = fid(real.features, fake.features)
@@ -128,12 +134,6 @@ def compute_metrics(real: Loaded, fake: Loaded, *, k_pr: int, k_dc: int, strict:
     if want_is:
         from modecover.metrics.inception_score import inception_score
 
-        logits = fake_logits if fake_logits is not None else fake.logits
-        if logits is None:
-            raise ValueError(
-                "--is needs class logits of the fakes: use --extractor inception on images, "
-                "or pass --fake-logits FILE (an (n, classes) array)"
-            )
         results["is"], results["is_std"] = inception_score(logits, splits=is_splits)
     if mixture is not None:
         results.update(mode_results(fake.features, mixture, fake.source))
