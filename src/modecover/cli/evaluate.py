@@ -273,7 +273,8 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
                                   is_splits=is_splits, fake_logits=logits, mixture=mixture, seed=seed)
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise click.ClickException(str(err)) from err
-    config = {"real": real.source, "fake": fake.source, "extractor": real.extractor, "n_real": len(real.features),
+    used = real.extractor if real.extractor == fake.extractor else f"{real.extractor} (real), {fake.extractor} (fake)"
+    config = {"real": real.source, "fake": fake.source, "extractor": used, "n_real": len(real.features),
               "n_fake": len(fake.features), "dim": int(real.features.shape[1]), "k_pr": k_pr, "k_dc": k_dc,
               "boundary": "<=" if inclusive else "<", "mixture": mixture,
               "skipped": {"real": list(real.skipped), "fake": list(fake.skipped)}}
