@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -136,7 +137,8 @@ def save_projection_plot(path: Path, proj: np.ndarray, minority: np.ndarray, tit
     ax = fig.add_subplot()
     ax.scatter(main[:, 0], main[:, 1], s=3, c="0.6", label=f"main ({int((~minority).sum())}{note})", rasterized=True)
     if minority.any():
-        ax.scatter(proj[minority, 0], proj[minority, 1], s=12, c="tab:red", label=f"minority ({int(minority.sum())})")
+        ax.scatter(proj[minority, 0], proj[minority, 1], s=9, facecolors="none", edgecolors="tab:red", linewidths=0.8,
+                   label=f"minority ({int(minority.sum())})")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="best", fontsize=7, markerscale=2)
     return _save(fig, path)
@@ -220,14 +222,15 @@ def _load_points(path: Path) -> np.ndarray:
 
 
 def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
-                    batch_size: int = 256) -> AuditData:
+                    batch_size: int = 256, image_mode: str = "RGB") -> AuditData:
     """Read a feature file (.npy/.npz[:key]/.pt/.pth), a points file (.csv/.txt) or an image
     folder, and turn it into features.
 
     ``extractor``: ``identity`` (default for files: the rows are the features) or
     ``pixels`` (default for image folders: flattened pixels in [0, 1]); any other name of
     :func:`modecover.features.get_extractor` works for image folders (e.g. ``inception``).
-    Errors name the path.
+    Image folders are read by :func:`modecover.data.images.load_image_folder` in
+    ``image_mode`` ("RGB" or "L"). Errors name the path.
     """
     from modecover.features import extract, get_extractor
 
@@ -241,7 +244,7 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
         name = extractor or "pixels"
         if name == "identity":
             raise ValueError(f"{path}: an image folder needs an image extractor (pixels or inception), not identity")
-        folder = load_image_folder(path)
+        folder = load_image_folder(path, mode=image_mode)
         features = extract(get_extractor(name), folder.images, batch_size=batch_size, name=str(path))
         files = [p.relative_to(path).as_posix() for p in folder.files]
         data = AuditData(features, str(source), "images", name, files, folder.images.numpy())
@@ -322,11 +325,19 @@ def audit(features, out_dir, search_config=None, *, informative: bool = True, na
     step(f"searching {len(x)} samples of dimension {x.shape[1]}")
     result = search(x, config)
     step("weighing")
-    weights = np.asarray(informative_weights(result, informative=informative), dtype=np.float64)
+    with warnings.catch_warnings(record=True) as caught:  # kept in the summary, then re-emitted
+        warnings.simplefilter("always")
+        weights = np.asarray(informative_weights(result, informative=informative), dtype=np.float64)
+        delta = delta_bar(result)
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
     if not np.isfinite(weights).all():
         raise ValueError("audit: the informative weights hold non-finite values")
-    summary = {"source": source, **audit_summary(result, weights, delta_bar(result)),
+    summary = {"source": source, **audit_summary(result, weights, delta),
                "settings": {**json_safe(config), "informative": bool(informative)}, **(extra_summary or {})}
+    if notes:
+        summary["warnings"] = notes
     step("writing files")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,211 @@
+"""`modecover audit` and the audit helpers, on generated data; bad input gives clear errors."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from modecover.cli import main
+from modecover.dmpra import SearchConfig, informative_weights, search
+from modecover.dmpra.audit import audit, json_safe, most_isolated, project_2d, write_csv
+
+
+def planted(seed=0):
+    """Two big blobs and one small distant cluster (the planted minority), shuffled."""
+    rng = np.random.default_rng(seed)
+    big = np.concatenate([rng.normal(0, 1, (150, 3)), rng.normal((8, 0, 0), 1, (150, 3))])
+    small = rng.normal((4, 9, 0), 0.2, (6, 3))
+    x = np.concatenate([big, small])
+    truth = np.r_[np.zeros(len(big), bool), np.ones(len(small), bool)]
+    order = rng.permutation(len(x))
+    return x[order], truth[order]
+
+
+def read_csv(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["audit", *map(str, args), "--quiet"])
+
+
+def test_feature_file_audit_matches_the_search(tmp_path):
+    x, truth = planted()
+    np.save(tmp_path / "x.npy", x)
+    res = invoke(tmp_path / "x.npy", "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    assert list(rows[0])[:4] == ["index", "score", "minority", "weight"]
+    assert list(rows[0])[4:] == ["radius", "cv", "censored"]
+    result = search(x, SearchConfig())
+    np.testing.assert_array_equal([int(r["index"]) for r in rows], np.arange(len(x)))
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], result.score)
+    np.testing.assert_array_equal([int(r["minority"]) for r in rows], result.minority.astype(int))
+    np.testing.assert_array_equal([float(r["weight"]) for r in rows], informative_weights(result))
+    flagged = result.minority
+    assert flagged[truth].all()  # the planted cluster is found
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n"] == len(x) and summary["n_minority"] == int(flagged.sum())
+    radii = result.radius[flagged]
+    assert summary["minority_radius"] == {"min": radii.min(), "median": np.median(radii), "max": radii.max()}
+    assert summary["n_censored"] == int(result.censored.sum())
+    assert summary["kind"] == "features" and summary["settings"]["alpha"] == 0.5
+    assert (tmp_path / "out" / "audit.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "out" / "gallery.png").exists()
+    assert f"{int(flagged.sum())} of {len(x)} samples flagged" in res.output
+
+
+def test_options_reach_the_search_and_other_file_kinds(tmp_path):
+    x, _ = planted(1)
+    np.savez(tmp_path / "x.npz", feats=x, other=np.zeros(3))
+    torch.save({"f": torch.as_tensor(x)}, tmp_path / "x.pt")
+    np.savetxt(tmp_path / "x.csv", x[:, :2], delimiter=",", header="a,b", comments="")
+    args = ("--alpha", 0.25, "--n-min", 10, "--k-sigma", 2.5, "--two-sided", "--max-neighbors", 80, "--no-informative")
+    res = invoke(f"{tmp_path / 'x.npz'}:feats", "--out", tmp_path / "a", *args)
+    assert res.exit_code == 0, res.output
+    config = SearchConfig(alpha=0.25, n_min=10, k_sigma=2.5, two_sided=True, max_neighbors=80)
+    result = search(x, config)
+    rows = read_csv(tmp_path / "a" / "audit.csv")
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], result.score)
+    np.testing.assert_array_equal([float(r["weight"]) for r in rows], informative_weights(result, informative=False))
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["settings"]["informative"] is False
+    res = invoke(tmp_path / "x.pt", "--out", tmp_path / "b", "--max-neighbors", 80)
+    assert res.exit_code == 0, res.output
+    res = invoke(tmp_path / "x.csv", "--out", tmp_path / "c")
+    assert res.exit_code == 0, res.output
+    rows = read_csv(tmp_path / "c" / "audit.csv")
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], search(x[:, :2]).score)
+
+
+def test_image_folder_audit_writes_files_and_gallery(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    images = {}
+    for i in range(40):  # dark noisy images, and 2 bright ones (the rare kind)
+        value = 230 if i in (5, 17) else 20
+        name = ("sub/" if i % 2 else "") + f"im{i:02d}.png"
+        images[name] = np.clip(value + rng.normal(0, 5, (6, 6)), 0, 255).astype(np.uint8)
+        Image.fromarray(images[name], "L").save(folder / name)
+    res = invoke(folder, "--out", tmp_path / "out", "--n-min", 8, "--image-mode", "L", "--gallery", 5)
+    assert res.exit_code == 0, res.output
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    assert list(rows[0])[:4] == ["file", "score", "minority", "weight"]
+    names = [r["file"] for r in rows]
+    assert names == sorted(images, key=lambda n: n.split("/"))  # sorted by path parts: root files first
+    pixels = np.stack([images[n].reshape(-1).astype(np.float32) / np.float32(255) for n in names])
+    result = search(pixels, SearchConfig(n_min=8))
+    np.testing.assert_array_equal([float(r["score"]) for r in rows], result.score)
+    flagged = {r["file"] for r in rows if r["minority"] == "1"}
+    assert {"sub/im05.png", "sub/im17.png"} <= flagged
+    assert {names[i] for i in most_isolated(result.score, 2)} == {"sub/im05.png", "sub/im17.png"}
+    assert (tmp_path / "out" / "gallery.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # every dark image has sigma_hat = 0 at its peak: the weights' documented fallback, reported
+    assert summary["warnings"] and "undefined" in summary["warnings"][0]
+    assert "warning: DMPRA weights" in res.output
+    assert summary["kind"] == "images" and summary["extractor"] == "pixels"
+    assert summary["files"]["gallery"] == "gallery.png"
+
+
+def test_no_sample_flagged_is_reported(tmp_path):
+    np.save(tmp_path / "same.npy", np.ones((30, 2)))
+    res = invoke(tmp_path / "same.npy", "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    assert "no sample flagged: all weights 1" in res.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_minority"] == 0 and summary["note"] == "no sample flagged: all weights 1"
+    assert {r["weight"] for r in read_csv(tmp_path / "out" / "audit.csv")} == {"1.0"}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("nan", r"x\.npy: 1 non-finite value"),
+    ("few", r"x\.npy: needs at least 20 rows, got 5"),
+    ("missing", r"nothere\.npy: no such file"),
+    ("alpha", r"alpha must be in \(0, 1\]"),
+    ("identity-images", r"image folder needs an image extractor"),
+    ("images-3d", r"identity needs a 2-D array"),
+    ("bad-csv", r"x\.csv: cannot read as numeric columns"),
+])
+def test_bad_input_gives_clear_errors(tmp_path, case, message):
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    target, extra = tmp_path / "x.npy", []
+    if case == "nan":
+        x[3, 1] = np.nan
+    elif case == "few":
+        x = x[:5]
+    elif case == "missing":
+        target = tmp_path / "nothere.npy"
+    elif case == "alpha":
+        extra = ["--alpha", "1.5"]
+    elif case == "identity-images":
+        target = tmp_path / "imgs"
+        target.mkdir()
+        Image.fromarray(np.zeros((4, 4), np.uint8), "L").save(target / "a.png")
+        extra = ["--extractor", "identity"]
+    elif case == "images-3d":
+        x = np.zeros((40, 4, 4))
+    elif case == "bad-csv":
+        target = tmp_path / "x.csv"
+        target.write_text("1,2\n3,abc\n")
+    if case not in ("missing", "identity-images", "bad-csv"):
+        np.save(target, x)
+    res = invoke(target, "--out", tmp_path / "out", *extra)
+    assert res.exit_code != 0
+    assert "Error" in res.output and __import__("re").search(message, res.output), res.output
+    assert not (tmp_path / "out" / "audit.csv").exists()
+
+
+def test_pixels_extractor_on_an_image_array(tmp_path):
+    x = np.random.default_rng(0).random((30, 1, 4, 4))
+    np.save(tmp_path / "imgs.npy", x)
+    res = invoke(tmp_path / "imgs.npy", "--out", tmp_path / "out", "--extractor", "pixels", "--n-min", 5)
+    assert res.exit_code == 0, res.output
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    np.testing.assert_array_equal([float(r["score"]) for r in rows],
+                                  search(x.reshape(30, -1), SearchConfig(n_min=5)).score)
+    assert (tmp_path / "out" / "gallery.png").exists()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def test_project_2d_is_pca(rng):
+    x = rng.normal(size=(200, 5)) * [4, 2, 1, 0.5, 0.1] + 3
+    proj = project_2d(x)
+    centred = x - x.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    reference = centred @ vt[:2].T
+    np.testing.assert_allclose(np.abs(proj), np.abs(reference), atol=1e-9)  # same axes up to sign
+    np.testing.assert_array_equal(project_2d(x[:, :2]), x[:, :2])
+    np.testing.assert_array_equal(project_2d(x[:, :1]), np.c_[x[:, 0], np.zeros(200)])
+    np.testing.assert_array_equal(project_2d(np.ones((4, 3))), np.zeros((4, 2)))
+
+
+def test_most_isolated_orders_by_score_then_index():
+    scores = np.array([1.0, 3.0, np.nan, 3.0, 2.0])
+    np.testing.assert_array_equal(most_isolated(scores, 4), [1, 3, 4, 0])
+    np.testing.assert_array_equal(most_isolated(scores, 10), [1, 3, 4, 0, 2])
+
+
+def test_write_csv_and_json_safe(tmp_path):
+    values = np.array([0.1, 1 / 3, np.nan, 1e-300])
+    write_csv(tmp_path / "t.csv", "file", ["a", "b,c", "d", "e"], {"v": values, "flag": np.array([0, 1, 0, 1])})
+    rows = read_csv(tmp_path / "t.csv")
+    assert [r["file"] for r in rows] == ["a", "b,c", "d", "e"]
+    np.testing.assert_array_equal([float(r["v"]) for r in rows], values)
+    assert json_safe({"a": np.float64(np.nan), "b": (np.int64(2), np.bool_(True)), "c": np.arange(2)}) == \
+        {"a": None, "b": [2, True], "c": [0, 1]}
+
+
+def test_audit_api_checks_lengths(tmp_path):
+    x, _ = planted()
+    with pytest.raises(ValueError, match="3 names for 306 samples"):
+        audit(x, tmp_path, names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="needs at least 20 rows"):
+        audit(x[:10], tmp_path)
