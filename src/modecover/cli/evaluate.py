@@ -110,11 +110,13 @@ def compute_metrics(real: Loaded, fake: Loaded, *, k_pr: int, k_dc: int, strict:
                     kid_subsets: int, kid_subset_size: int, want_is: bool, is_splits: int,
                     fake_logits: np.ndarray | None, mixture: str | None, seed: int) -> dict:
     """All requested metrics as one flat, JSON-able dict (see docs/evaluate.md)."""
-    from modecover._checks import check_same_dim
+    from modecover._checks import check_k, check_same_dim
     from modecover.metrics.fid import fid
     from modecover.metrics.prdc import prdc
 
     check_same_dim(real.features, fake.features, f"real ({real.source})", f"fake ({fake.source})")
+    check_k(max(k_pr, k_dc), len(real.features), f"real ({real.source})")
+    check_k(k_pr, len(fake.features), f"fake ({fake.source})")
     logits = fake_logits if fake_logits is not None else fake.logits
     if want_is and logits is None:
         raise ValueError(
@@ -185,7 +187,7 @@ def print_table(results: dict, config: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"modecover evaluate: {config['fake']} vs {config['real']}")
+    table = Table(title="modecover evaluate")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in results.items():
@@ -196,7 +198,11 @@ def print_table(results: dict, config: dict) -> None:
         else:
             shown = str(value)
         table.add_row(key, shown)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(f"fake: {config['fake']} (n={config['n_fake']})", highlight=False, soft_wrap=True)
+    console.print(f"real: {config['real']} (n={config['n_real']}), {config['extractor']} features, "
+                  f"d={config['dim']}", highlight=False, soft_wrap=True)
 
 
 def write_json(path: Path, payload: dict) -> None:
