@@ -1,1 +1,3 @@
 from .mixtures import MIXTURES, Mixture, get_mixture, grid, imbalanced, imbalanced_grid, imbalanced_ring, ring  # noqa: F401
+from .datasets import load_cifar10, load_digits, load_mnist, make_imbalanced  # noqa: F401
+from .images import ImageFolder, load_image_folder  # noqa: F401
