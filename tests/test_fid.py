@@ -1,0 +1,171 @@
+"""FID from features: against pytorch-fid's calculate_frechet_distance (scipy sqrtm), and
+against an independent exact formula for singular covariances (fewer samples than
+dimensions), where sqrtm itself loses accuracy."""
+
+import sys
+import types
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from modecover.metrics import feature_stats, fid, frechet_distance
+from modecover.metrics.fid import trace_sqrt_product
+
+# pytorch-fid's own sqrtm call warns (scipy deprecation, singular products); not ours.
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")]
+
+
+def _stub_torchvision(mp: pytest.MonkeyPatch) -> None:
+    """pytorch-fid imports torchvision at module level (which does not import here); only
+    its numpy function is used, so empty stand-ins are enough."""
+    names = ["torchvision", "torchvision.transforms", "torchvision.transforms.functional",
+             "torchvision.datasets", "torchvision.models", "torchvision.models.inception"]
+    for name in names:
+        if name not in sys.modules:
+            mp.setitem(sys.modules, name, types.ModuleType(name))
+    inception = sys.modules["torchvision.models.inception"]
+    for cls in ("InceptionA", "InceptionC", "InceptionE"):
+        if not hasattr(inception, cls):
+            mp.setattr(inception, cls, torch.nn.Module, raising=False)
+    if not hasattr(sys.modules["torchvision"], "models"):
+        mp.setattr(sys.modules["torchvision"], "models", sys.modules["torchvision.models"], raising=False)
+    if not hasattr(sys.modules["torchvision.models"], "inception"):
+        mp.setattr(sys.modules["torchvision.models"], "inception", inception, raising=False)
+
+
+@pytest.fixture(scope="module")
+def reference_fid():
+    """pytorch-fid's calculate_frechet_distance, or the same scipy sqrtm formula written
+    out here when pytorch-fid is not installed."""
+    mp = pytest.MonkeyPatch()
+    _stub_torchvision(mp)
+    try:
+        from pytorch_fid.fid_score import calculate_frechet_distance
+
+        yield calculate_frechet_distance
+    except ImportError:
+
+        def sqrtm_formula(mu1, s1, mu2, s2):
+            covmean = scipy.linalg.sqrtm(s1 @ s2).real
+            diff = mu1 - mu2
+            return diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+
+        yield sqrtm_formula
+    finally:
+        mp.undo()
+
+
+def correlated(rng, n, d, scale=1.0, shift=0.0):
+    mixing = rng.normal(size=(d, d)) / np.sqrt(d)
+    return (rng.normal(size=(n, d)) * scale + shift) @ mixing
+
+
+@pytest.mark.parametrize("n, d", [(200, 2), (300, 16), (1000, 128)])
+def test_equals_pytorch_fid(reference_fid, n, d):
+    rng = np.random.default_rng(d)
+    real = correlated(rng, n, d)
+    fake = correlated(rng, n + 17, d, scale=1.3, shift=0.2).astype(np.float32)
+    mu1, s1 = feature_stats(real)
+    mu2, s2 = feature_stats(fake)
+    want = float(reference_fid(mu1, s1, mu2, s2))
+    assert fid(real, fake) == pytest.approx(want, rel=1e-6)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(want, rel=1e-6)
+
+
+def test_one_dimension_closed_form():
+    # d = 1: FID = (mu1 - mu2)^2 + (sd1 - sd2)^2 (pytorch-fid's sqrtm call breaks on 1x1
+    # with current scipy, so this is the reference)
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(200, 1)), rng.normal(size=(150, 1)) * 2 + 1
+    want = (real.mean() - fake.mean()) ** 2 + (real.std(ddof=1) - fake.std(ddof=1)) ** 2
+    assert fid(real, fake) == pytest.approx(want, rel=1e-12)
+
+
+def test_feature_stats_match_numpy_cov():
+    x = np.random.default_rng(1).normal(size=(50, 7)).astype(np.float32)
+    mu, sigma = feature_stats(x)
+    assert mu.dtype == np.float64 and sigma.dtype == np.float64
+    np.testing.assert_allclose(mu, x.astype(np.float64).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(sigma, np.cov(x.astype(np.float64), rowvar=False), rtol=1e-10, atol=1e-14)
+
+
+def nuclear_norm_trace(real, fake):
+    """tr sqrt(S1 S2) for sample covariances S1 = X^T X, S2 = Y^T Y (X, Y centred and
+    scaled): the eigenvalues of X^T X Y^T Y are the squared singular values of X Y^T, so
+    the trace is the nuclear norm of X Y^T. Exact for any rank."""
+    x = (real - real.mean(0)) / np.sqrt(len(real) - 1)
+    y = (fake - fake.mean(0)) / np.sqrt(len(fake) - 1)
+    return np.linalg.svd(x @ y.T, compute_uv=False).sum()
+
+
+@pytest.mark.parametrize("n1, n2, d", [(10, 12, 40), (3, 50, 30), (40, 5, 30), (60, 60, 30)])
+def test_singular_covariances_against_nuclear_norm(n1, n2, d):
+    rng = np.random.default_rng(n1 + n2)
+    real, fake = correlated(rng, n1, d), correlated(rng, n2, d, 0.7, 1.0)
+    mu1, s1 = feature_stats(real)
+    mu2, s2 = feature_stats(fake)
+    trace = nuclear_norm_trace(real, fake)
+    assert trace_sqrt_product(s1, s2) == pytest.approx(trace, rel=1e-9)
+    diff = mu1 - mu2
+    want = diff @ diff + np.trace(s1) + np.trace(s2) - 2 * trace
+    assert fid(real, fake) == pytest.approx(want, rel=1e-9)
+
+
+def test_identical_sets_give_zero():
+    x = correlated(np.random.default_rng(3), 500, 20)
+    assert fid(x, x) == pytest.approx(0.0, abs=1e-9)
+    # rank-deficient: more dimensions than samples; the clamp keeps the result finite
+    y = correlated(np.random.default_rng(4), 8, 20)
+    assert fid(y, y) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_constant_feature_column_is_fine(reference_fid):
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(100, 6)), rng.normal(size=(120, 6)) + 0.5
+    real[:, 2] = 1.0  # zero variance: S1 singular, Cholesky fails, eigh factor is used
+    mu1, s1 = feature_stats(real)
+    mu2, s2 = feature_stats(fake)
+    assert fid(real, fake) == pytest.approx(float(reference_fid(mu1, s1, mu2, s2)), rel=1e-6)
+
+
+def test_symmetric_in_its_arguments():
+    rng = np.random.default_rng(6)
+    a, b = correlated(rng, 300, 10), correlated(rng, 200, 10, 2.0)
+    assert fid(a, b) == pytest.approx(fid(b, a), rel=1e-10)
+
+
+def test_torch_input():
+    rng = np.random.default_rng(7)
+    a, b = correlated(rng, 100, 5), correlated(rng, 100, 5, 1.5)
+    assert fid(torch.from_numpy(a), torch.from_numpy(b).float()) == pytest.approx(fid(a, b.astype(np.float32)))
+
+
+@pytest.mark.parametrize(
+    "real, fake, match",
+    [
+        (np.ones((1, 3)), np.ones((5, 3)), "real: needs at least 2 rows"),
+        (np.ones((5, 3)), np.ones((1, 3)), "fake: needs at least 2 rows"),
+        (np.ones((5, 3)), np.ones((5, 4)), "feature columns"),
+        (np.array([[0.0, np.nan], [1.0, 2.0]]), np.ones((5, 2)), "real: 1 non-finite"),
+        (np.ones((5, 2)), np.array([[0.0, np.inf], [1.0, 2.0]]), "fake: 1 non-finite"),
+        (np.ones(5), np.ones((5, 1)), "real: expected a 2-D array"),
+    ],
+)
+def test_bad_features(real, fake, match):
+    with pytest.raises(ValueError, match=match):
+        fid(real, fake)
+
+
+def test_bad_statistics():
+    mu, s = np.zeros(3), np.eye(3)
+    with pytest.raises(ValueError, match="different dimensions"):
+        frechet_distance(mu, s, np.zeros(4), np.eye(4))
+    with pytest.raises(ValueError, match="covariance must have shape"):
+        frechet_distance(mu, np.eye(4), mu, s)
+    with pytest.raises(ValueError, match="second .* covariance holds non-finite"):
+        frechet_distance(mu, s, mu, np.full((3, 3), np.nan))
+    with pytest.raises(ValueError, match="first .* mean holds non-finite"):
+        frechet_distance(np.array([0.0, np.inf, 0.0]), s, mu, s)
