@@ -373,3 +373,26 @@ def test_inception_matches_torch_fidelity_network(inception_weights, monkeypatch
     assert torch.equal(sym.to_uint8(2 * x - 1), expected_uint8)
     with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\) with C = 1 or 3"):
         sym.to_uint8(torch.zeros(2, 2, 4, 4))
+
+
+def test_pixel_ranges_of_image_arrays(tmp_path, rng):
+    unit = rng.random((20, 1, 4, 4)).astype(np.float32)
+    np.save(tmp_path / "unit.npy", unit)
+    np.save(tmp_path / "sym.npy", 2 * unit - 1)
+    np.save(tmp_path / "byte.npy", np.round(unit * 255).astype(np.uint8))
+    out = tmp_path / "r.json"
+    result = run("--real", tmp_path / "unit.npy", "--fake", tmp_path / "sym.npy")
+    assert result.exit_code == 1
+    assert "sym.npy: image values span" in result.output and "pass --fake-range symmetric" in result.output
+    assert run("--real", tmp_path / "unit.npy", "--fake", tmp_path / "sym.npy", "--fake-range", "symmetric",
+               "--out", out).exit_code == 0
+    data = json.loads(out.read_text())
+    assert data["precision"] == data["recall"] == 1.0 and abs(data["fid"]) < 1e-8  # same images after mapping
+    result = run("--real", tmp_path / "byte.npy", "--fake", tmp_path / "unit.npy")
+    assert result.exit_code == 1 and "pass --real-range byte" in result.output
+    assert run("--real", tmp_path / "byte.npy", "--real-range", "byte", "--fake", tmp_path / "unit.npy",
+               "--out", out).exit_code == 0
+    assert json.loads(out.read_text())["precision"] == 1.0
+    np.save(tmp_path / "vec.npy", rng.random((20, 3)))
+    result = run("--real", tmp_path / "vec.npy", "--real-range", "byte", "--fake", tmp_path / "vec.npy")
+    assert result.exit_code == 1 and "--real-range applies to image arrays" in result.output

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -31,6 +31,13 @@ class LoadOptions:
     image_size: int | None = None
     skip_corrupt: bool = False
     batch_size: int = 256
+    pixel_range: str | None = None  # of image arrays read from files: see PIXEL_RANGES
+    role: str = "real"  # "real" or "fake": names the matching --<role>-range option in errors
+
+
+# Pixel range of an image array in a file -> (low, high) mapped onto [0, 1] (folders are [0, 1]).
+PIXEL_RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0), "byte": (0.0, 255.0)}
+RANGE_SLACK = 1e-3  # rounding slack allowed outside the declared range
 
 
 @dataclass
@@ -54,8 +61,34 @@ def read_samples(spec: str, options: LoadOptions):
             warnings.simplefilter("ignore", UserWarning)
             folder = load_image_folder(spec, mode=options.image_mode, size=options.image_size,
                                        skip_corrupt=options.skip_corrupt)
+        if options.pixel_range is not None:
+            raise ValueError(f"{spec}: an image folder is always read as [0, 1]; drop --{options.role}-range")
         return folder.images, tuple(str(p) for p in folder.skipped)
-    return load_array(spec), ()
+    array = load_array(spec)
+    if array.ndim > 2:
+        return to_unit_range(array, options.pixel_range or "unit", spec, options.role), ()
+    if options.pixel_range is not None:
+        raise ValueError(f"{spec}: --{options.role}-range applies to image arrays (N, C, H, W), "
+                         f"not to {array.ndim}-D features")
+    return array, ()
+
+
+def to_unit_range(images: np.ndarray, pixel_range: str, spec: str, role: str = "real") -> np.ndarray:
+    """Map an image array from its declared range onto [0, 1]; values outside the range
+    (beyond rounding) are an error, so [-1, 1] or 0..255 data is never silently compared
+    with [0, 1] images."""
+    low, high = PIXEL_RANGES[pixel_range]
+    lo, hi = float(images.min()), float(images.max())
+    slack = RANGE_SLACK * (high - low)
+    if lo < low - slack or hi > high + slack:
+        guess = next((name for name, (a, b) in PIXEL_RANGES.items()
+                      if lo >= a - RANGE_SLACK * (b - a) and hi <= b + RANGE_SLACK * (b - a)), None)
+        hint = f"; if it is {guess!r} data pass --{role}-range {guess}" if guess else ""
+        raise ValueError(
+            f"{spec}: image values span [{lo:.4g}, {hi:.4g}], outside the {pixel_range!r} range "
+            f"[{low:g}, {high:g}]{hint}"
+        )
+    return (images.astype(np.float32) - np.float32(low)) / np.float32(high - low)
 
 
 def choose_extractor(name: str, samples) -> str:
@@ -237,14 +270,18 @@ def write_json(path: Path, payload: dict) -> None:
               help="Class logits (n, classes) of the fakes for --is when not using --extractor inception.")
 @click.option("--mixture", type=click.Choice(MIXTURE_CHOICES), default=None,
               help="Also compute 2D mode metrics of the fakes against this built-in mixture.")
+@click.option("--real-range", type=click.Choice(sorted(PIXEL_RANGES)), default=None,
+              help="Pixel range of a real image array file: unit [0,1] (default), symmetric [-1,1], byte 0..255.")
+@click.option("--fake-range", type=click.Choice(sorted(PIXEL_RANGES)), default=None,
+              help="Pixel range of a fake image array file (e.g. symmetric for tanh generators).")
 @click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
               help="Colour mode image folders are converted to.")
 @click.option("--image-size", type=int, default=None, help="Resize folder images to SIZE x SIZE.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted and listed) instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID subsets and of --example data.")
 def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, want_kid,
-            kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, image_mode, image_size,
-            skip_corrupt, seed):
+            kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, real_range, fake_range,
+            image_mode, image_size, skip_corrupt, seed):
     """Compare a fake set with a real set: precision, recall, density, coverage, FID.
 
     R and F are feature files (.npy, .npz[:key], .pt/.pth[:key]) or image folders. Prints a
@@ -265,8 +302,8 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
             options = LoadOptions(extractor=extractor, inception_weights=inception_weights, image_mode=image_mode,
                                   image_size=image_size, skip_corrupt=skip_corrupt)
             extractors: dict = {}
-            real = to_features(real_spec, options, extractors)
-            fake = to_features(fake_spec, options, extractors)
+            real = to_features(real_spec, replace(options, pixel_range=real_range, role="real"), extractors)
+            fake = to_features(fake_spec, replace(options, pixel_range=fake_range, role="fake"), extractors)
         logits = None
         if fake_logits is not None:
             from modecover.io import load_features
