@@ -345,3 +345,24 @@ def test_config():
         DMPRAConfig(feature_batch=0)
     with pytest.raises(ValueError, match="max_neighbors"):
         DMPRA(max_neighbors=5)
+
+
+def test_with_the_trainer_gan_and_checkpoint(ring_data, tmp_path):
+    """The real round loop (modecover.train) on the project GAN; the checkpoint restores the weights."""
+    from modecover.checkpoint import load_checkpoint
+    from modecover.methods.registry import BuildContext, build_plugins
+    from modecover.models import build_model
+    from modecover.train import TrainConfig, train
+
+    data, _, _ = ring_data
+    torch.manual_seed(0)
+    model = build_model("gan", {"data_shape": [2], "hidden": 32, "depth": 2})
+    methods = [{"name": "dmpra", **FAST_SEARCH}]
+    hooks = build_plugins(methods, BuildContext(data, dict(model.config)))
+    train(model, data, hooks, TrainConfig(steps=60, batch_size=64, rounds=2), tmp_path, progress=False)
+    plugin = hooks.plugins[0]
+    assert plugin.rounds_searched == 1 and (tmp_path / "round0" / "dmpra_scores.csv").exists()
+    fresh = build_plugins(methods, BuildContext(data, dict(model.config)))
+    load_checkpoint(tmp_path / "final.ckpt", hooks=fresh)
+    torch.testing.assert_close(fresh.data_weights(len(data)), plugin.data_weights(len(data)))
+    assert fresh.plugins[0].history == plugin.history

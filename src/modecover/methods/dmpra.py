@@ -190,7 +190,8 @@ def write_round(out_dir: Path, result, weights: np.ndarray, features: np.ndarray
     if plot:
         paths["png"] = save_projection_plot(
             out_dir / PERCEPTION_PNG, proj, columns["minority"].astype(bool),
-            f"perception space, round {summary['round']}: {summary['n_minority']} of {summary['n']} minority",
+            f"perception space{' (PCA)' if features.shape[1] > 2 else ''}, round {summary['round']}: "
+            f"{summary['n_minority']} of {summary['n']} minority",
         )
     return paths
 
