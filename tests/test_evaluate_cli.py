@@ -229,10 +229,13 @@ def test_bad_invocations(tmp_path, feature_files):
     assert result.exit_code == 1 and "k must be a positive integer" in result.output
 
 
-def test_identity_refuses_images(tmp_path):
+def test_extractor_shape_errors_name_the_file(tmp_path):
     np.save(tmp_path / "imgs.npy", np.zeros((10, 1, 4, 4)))
     result = run("--real", tmp_path / "imgs.npy", "--fake", tmp_path / "imgs.npy", "--extractor", "identity")
-    assert result.exit_code == 1 and "identity extractor: expected vectors (N, D)" in result.output
+    assert result.exit_code == 1 and "imgs.npy: the identity extractor needs vectors (N, D)" in result.output
+    np.save(tmp_path / "vec.npy", np.zeros((10, 4)))
+    result = run("--real", tmp_path / "vec.npy", "--fake", tmp_path / "vec.npy", "--extractor", "inception")
+    assert result.exit_code == 1 and "vec.npy: the inception extractor needs images (N, C, H, W)" in result.output
 
 
 # ------------------------------------------------------------------ extractors

@@ -98,12 +98,23 @@ def choose_extractor(name: str, samples) -> str:
     return "identity" if samples.ndim == 2 else "pixels"
 
 
+def check_shape_for(extractor: str, shape: tuple[int, ...], spec: str) -> None:
+    """Refuse, naming the file, samples the extractor cannot take."""
+    if extractor == "identity" and len(shape) != 2:
+        raise ValueError(f"{spec}: the identity extractor needs vectors (N, D), got shape {shape}; "
+                         "use --extractor pixels or inception for images")
+    if extractor == "inception" and (len(shape) != 4 or shape[1] not in (1, 3)):
+        raise ValueError(f"{spec}: the inception extractor needs images (N, C, H, W) with C = 1 or 3, "
+                         f"got shape {shape}")
+
+
 def to_features(spec: str, options: LoadOptions, extractors: dict) -> Loaded:
     """Read ``spec`` and run the chosen feature extractor over it (built once, shared)."""
     from modecover.features import extract, get_extractor
 
     samples, skipped = read_samples(spec, options)
     name = choose_extractor(options.extractor, samples)
+    check_shape_for(name, tuple(samples.shape), spec)
     if name not in extractors:
         kw = {"weights_path": options.inception_weights} if name == "inception" else {}
         extractors[name] = get_extractor(name, **kw)
