@@ -3,3 +3,5 @@
 from modecover.metrics.modes import mode_metrics, nearest_modes
 from modecover.metrics.prdc import density_coverage, prdc, precision_recall
 from modecover.metrics.fid import feature_stats, fid, frechet_distance
+from modecover.metrics.kid import kid
+from modecover.metrics.inception_score import inception_score
