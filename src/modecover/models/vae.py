@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modecover.models.base import GenerativeModel
+from modecover.models.nets import mlp
 from modecover.plugins import Hooks
 
 OUTPUT_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -40,6 +41,7 @@ OUTPUT_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
 }
+SAMPLE_CHUNK = 4096  # samples drawn per decoder call
 
 
 @dataclass
@@ -80,17 +82,6 @@ def logcosh(residual: Tensor, alpha: float) -> Tensor:
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(mu, diag(exp(logvar))) || N(0, I)) per sample, (B,)."""
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(dim=1)
-
-
-def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: Callable[[], nn.Module] = nn.SiLU) -> nn.Sequential:
-    """in -> [Linear, activation] x depth -> Linear -> out."""
-    layers: list[nn.Module] = []
-    width = in_dim
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), activation()]
-        width = hidden
-    layers.append(nn.Linear(width, out_dim))
-    return nn.Sequential(*layers)
 
 
 def halvings(height: int, width: int, smallest: int = 4) -> int:
@@ -147,7 +138,7 @@ class VectorDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, dim: int, hidden: int, depth: int, output: nn.Module):
         super().__init__()
-        self.net = nn.Sequential(mlp(latent_dim, dim, hidden, depth), output)
+        self.net = nn.Sequential(mlp(latent_dim, dim, hidden, depth, nn.SiLU), output)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
@@ -164,7 +155,7 @@ class VAE(GenerativeModel):
         shape = tuple(config.data_shape)
         output = OUTPUT_ACTIVATIONS[config.output_activation]()
         if len(shape) == 1:
-            self.encoder = mlp(shape[0], 2 * config.latent_dim, config.hidden, config.depth)
+            self.encoder = mlp(shape[0], 2 * config.latent_dim, config.hidden, config.depth, nn.SiLU)
             self.decoder = VectorDecoder(config.latent_dim, shape[0], config.hidden, config.depth, output)
         else:
             self.encoder = ConvEncoder(shape, config.channels, 2 * config.latent_dim)
@@ -187,7 +178,9 @@ class VAE(GenerativeModel):
         kl = gaussian_kl(mu, logvar)
         return reconstruction + self.settings.beta * kl, reconstruction, kl
 
-    def train_step(self, real: Tensor, hooks: Hooks, step: int, weights: Tensor | None = None) -> dict[str, float]:
+    def train_step(self, real: Tensor, hooks: Hooks | None, step: int, weights: Tensor | None = None) -> dict[str, float]:
+        """One Adam step on mean_i(w_i * loss_i); the hooks have no say in the ELBO."""
+        self.train()
         x = check_real_batch("vae", real, self.settings.data_shape, self._device_dtype())
         loss_i, reconstruction, kl = self.per_sample_loss(x)
         loss = weighted_mean(loss_i, weights)
@@ -198,12 +191,15 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n: int, hooks: Hooks | None = None) -> Tensor:
+        """Decoder means of prior draws passed through ``hooks.latents``, (n, *data_shape)."""
         check_sample_count(n)
         device, dtype = self._device_dtype()
-        hooks = hooks or Hooks()
-        z = torch.randn(n, hooks.prior_dim(self.settings.latent_dim), device=device, dtype=dtype)
-        z = hooks.latents(z)
-        return self.decoder(z.to(device, dtype))
+        hooks = hooks if hooks is not None else Hooks()
+        chunks = []
+        for start in range(0, n, SAMPLE_CHUNK):
+            z = torch.randn(min(SAMPLE_CHUNK, n - start), hooks.prior_dim(self.settings.latent_dim), device=device, dtype=dtype)
+            chunks.append(self.decoder(hooks.latents(z).to(device, dtype)))
+        return torch.cat(chunks) if chunks else torch.empty(0, *self.settings.data_shape, device=device, dtype=dtype)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"vae": self._optimizer}
@@ -257,8 +253,8 @@ def check_real_batch(family: str, real: Tensor, data_shape, device_dtype) -> Ten
 
 
 def check_sample_count(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"sample: n must be a positive integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"sample: n must be a non-negative integer, got {n!r}")
 
 
 def check_data_shape(family: str, data_shape: Any) -> None:
