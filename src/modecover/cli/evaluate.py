@@ -150,53 +150,80 @@ def example_sets(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return real, fake
 
 
-def compute_metrics(real: Loaded, fake: Loaded, *, k_pr: int, k_dc: int, strict: bool, want_kid: bool,
-                    kid_subsets: int, kid_subset_size: int, want_is: bool, is_splits: int,
-                    fake_logits: np.ndarray | None, mixture: str | None, seed: int) -> dict:
-    """All requested metrics as one flat, JSON-able dict (see docs/evaluate.md)."""
+@dataclass(frozen=True)
+class MetricOptions:
+    """Which metrics to compute and their parameters (DESIGN.md section 8)."""
+
+    k_pr: int = 3
+    k_dc: int = 5
+    strict: bool = True  # prdc's "<" boundary; False counts points on a ball's boundary as inside
+    kid: bool = False
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000  # capped at the smaller set size
+    inception_score: bool = False
+    is_splits: int = 10
+    mixture: str | None = None  # built-in mixture for the 2D mode metrics
+    seed: int = 0  # KID subsets
+
+
+def check_inputs(real: Loaded, fake: Loaded, options: MetricOptions, logits: np.ndarray | None) -> None:
+    """Every check that can fail, before any metric is computed."""
     from modecover._checks import check_k, check_same_dim
-    from modecover.metrics.fid import fid
-    from modecover.metrics.prdc import prdc
 
     check_same_dim(real.features, fake.features, f"real ({real.source})", f"fake ({fake.source})")
-    check_k(max(k_pr, k_dc), len(real.features), f"real ({real.source})")
-    check_k(k_pr, len(fake.features), f"fake ({fake.source})")
-    logits = fake_logits if fake_logits is not None else fake.logits
-    if want_is and logits is None:
+    check_k(max(options.k_pr, options.k_dc), len(real.features), f"real ({real.source})")
+    check_k(options.k_pr, len(fake.features), f"fake ({fake.source})")
+    if options.inception_score and logits is None:
         raise ValueError(
             "--is needs class logits of the fakes: use --extractor inception on images, "
             "or pass --fake-logits FILE (an (n, classes) array)"
         )
-    scores = prdc(real.features, fake.features, k_pr=k_pr, k_dc=k_dc, strict=strict)
+    if logits is not None and len(logits) != len(fake.features):
+        raise ValueError(f"{len(logits)} rows of logits but {len(fake.features)} fakes ({fake.source})")
+    if options.mixture is not None and fake.features.shape[1] != 2:
+        raise ValueError(
+            f"--mixture {options.mixture}: fake ({fake.source}) has {fake.features.shape[1]} feature columns, "
+            "mode metrics need 2-D points"
+        )
+
+
+def compute_metrics(real: Loaded, fake: Loaded, options: MetricOptions,
+                    fake_logits: np.ndarray | None = None) -> dict:
+    """All requested metrics as one flat, JSON-able dict (see docs/evaluate.md).
+
+    ``fake_logits`` (n_fake, classes) for the Inception Score; default: the logits the
+    inception extractor produced for the fakes.
+    """
+    from modecover.metrics.fid import fid
+    from modecover.metrics.prdc import prdc
+
+    logits = fake_logits if fake_logits is not None else fake.logits
+    check_inputs(real, fake, options, logits)
+    scores = prdc(real.features, fake.features, k_pr=options.k_pr, k_dc=options.k_dc, strict=options.strict)
     results: dict = {key: scores[key] for key in ("precision", "recall", "density", "coverage")}
     results["fid"] = fid(real.features, fake.features)
-    if want_kid:
+    if options.kid:
         from modecover.metrics.kid import kid
 
-        size = min(kid_subset_size, len(real.features), len(fake.features))
-        results["kid"], results["kid_std"] = kid(real.features, fake.features, subsets=kid_subsets,
-                                                 subset_size=size, seed=seed)
+        size = min(options.kid_subset_size, len(real.features), len(fake.features))
+        results["kid"], results["kid_std"] = kid(real.features, fake.features, subsets=options.kid_subsets,
+                                                 subset_size=size, seed=options.seed)
         results["kid_subset_size"] = size
-    if want_is:
+    if options.inception_score:
         from modecover.metrics.inception_score import inception_score
 
-        results["is"], results["is_std"] = inception_score(logits, splits=is_splits)
-    if mixture is not None:
-        results.update(mode_results(fake.features, mixture, fake.source))
+        results["is"], results["is_std"] = inception_score(logits, splits=options.is_splits)
+    if options.mixture is not None:
+        results.update(mode_results(fake.features, options.mixture))
     return {k: _plain(v) for k, v in results.items()}
 
 
-def mode_results(fake: np.ndarray, mixture: str, source: str) -> dict:
+def mode_results(fake: np.ndarray, mixture: str) -> dict:
     """2D mode metrics of the fakes against the named mixture's modes."""
     from modecover.data.mixtures import get_mixture
     from modecover.metrics.modes import mode_metrics
 
     mix = get_mixture(mixture)
-    if fake.shape[1] != mix.means.shape[1]:
-        raise ValueError(
-            f"--mixture {mixture}: fake ({source}) has {fake.shape[1]} feature columns, "
-            f"mode metrics need {mix.means.shape[1]}-D points"
-        )
     return mode_metrics(fake, mix.means, mix.sigmas, mix.weights, minority=mix.minority)
 
 
@@ -310,11 +337,11 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
         else:
             if not real_spec or not fake_spec:
                 raise click.UsageError("give both --real R and --fake F (or --example)")
-            options = LoadOptions(extractor=extractor, inception_weights=inception_weights, image_mode=image_mode,
-                                  image_size=image_size, skip_corrupt=skip_corrupt)
+            load = LoadOptions(extractor=extractor, inception_weights=inception_weights, image_mode=image_mode,
+                               image_size=image_size, skip_corrupt=skip_corrupt)
             extractors: dict = {}
-            real = to_features(real_spec, replace(options, pixel_range=real_range, role="real"), extractors)
-            fake = to_features(fake_spec, replace(options, pixel_range=fake_range, role="fake"), extractors)
+            real = to_features(real_spec, replace(load, pixel_range=real_range, role="real"), extractors)
+            fake = to_features(fake_spec, replace(load, pixel_range=fake_range, role="fake"), extractors)
         logits = None
         if fake_logits is not None:
             from modecover.io import load_features
@@ -322,9 +349,10 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
             logits = load_features(fake_logits)
             if len(logits) != len(fake.features):
                 raise ValueError(f"{fake_logits}: {len(logits)} rows of logits but {len(fake.features)} fakes")
-        results = compute_metrics(real, fake, k_pr=k_pr, k_dc=k_dc, strict=not inclusive, want_kid=want_kid,
-                                  kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, want_is=want_is,
-                                  is_splits=is_splits, fake_logits=logits, mixture=mixture, seed=seed)
+        options = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, kid=want_kid, kid_subsets=kid_subsets,
+                                kid_subset_size=kid_subset_size, inception_score=want_is, is_splits=is_splits,
+                                mixture=mixture, seed=seed)
+        results = compute_metrics(real, fake, options, logits)
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise click.ClickException(str(err)) from err
     used = real.extractor if real.extractor == fake.extractor else f"{real.extractor} (real), {fake.extractor} (fake)"
