@@ -247,3 +247,27 @@ def test_make_imbalanced_tensors_and_errors():
             make_imbalanced(x, y, [1], bad)
     with pytest.raises(ValueError, match="x has 1797 samples but labels has 3"):
         make_imbalanced(x, y[:3], [1], 0.5)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 4), min_size=1, max_size=60),
+    fraction=st.floats(0.01, 1.0),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_make_imbalanced_property(labels, fraction, seed, data):
+    labels = np.array(labels)
+    present = sorted(set(labels.tolist()))
+    rare = data.draw(st.lists(st.sampled_from(present), min_size=1, unique=True))
+    x = np.arange(len(labels))
+    xs, ls, kept = make_imbalanced(x, labels, rare, fraction, seed=seed)
+    before, after = np.bincount(labels, minlength=5), np.bincount(ls, minlength=5)
+    for c in range(5):
+        expected = max(1, round(fraction * before[c])) if c in rare and before[c] else before[c]
+        assert after[c] == expected
+    assert np.array_equal(xs, kept) and np.all(np.diff(kept) > 0)  # x = index, so x_kept = kept_index
