@@ -8,6 +8,8 @@ import struct
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from modecover.data.datasets import load_cifar10, load_digits, load_mnist, make_imbalanced, read_idx
@@ -247,10 +249,6 @@ def test_make_imbalanced_tensors_and_errors():
             make_imbalanced(x, y, [1], bad)
     with pytest.raises(ValueError, match="x has 1797 samples but labels has 3"):
         make_imbalanced(x, y[:3], [1], 0.5)
-
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 @settings(max_examples=60, deadline=None)
