@@ -341,6 +341,8 @@ def test_config():
     assert config.search_config() == SearchConfig()
     with pytest.raises(ValueError, match="alpha"):
         DMPRAConfig(alpha=1.5)
+    with pytest.raises(ValueError, match=r"classifier: unknown key\(s\) \['step'\]"):
+        DMPRAConfig(classifier={"step": 7})
     with pytest.raises(ValueError, match="feature_batch"):
         DMPRAConfig(feature_batch=0)
     with pytest.raises(ValueError, match="max_neighbors"):

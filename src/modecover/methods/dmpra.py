@@ -27,10 +27,9 @@ returned by ``on_round_end``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,10 @@ class DMPRAConfig:
 
     def __post_init__(self):
         if isinstance(self.classifier, dict):
+            known = {f.name for f in fields(PerceptionClassifierConfig)}
+            unknown = sorted(set(self.classifier) - known)
+            if unknown:
+                raise ValueError(f"DMPRA classifier: unknown key(s) {unknown}; known keys: {sorted(known)}")
             self.classifier = PerceptionClassifierConfig(**self.classifier)
         if not isinstance(self.classifier, PerceptionClassifierConfig):
             raise ValueError(f"DMPRA classifier must be a PerceptionClassifierConfig or a dict, got {self.classifier!r}")
