@@ -372,3 +372,26 @@ def test_ns_mlp_gan_learns_the_eight_mode_ring():
     result = mode_metrics(model.sample(2500).numpy(), mix.means, mix.sigmas)
     assert result["modes_captured"] >= 6
     assert result["hq_percent"] >= 30
+
+
+@pytest.mark.parametrize("shape", [(2,), (1, 8, 8)])
+def test_post_hoc_samplers_run_on_the_gan(shape):
+    """MaGNET's Jacobian volumes (eval-mode batch norm under vmap) and DRS (odd batches
+    with PacGAN's cyclic fill) work on the real model."""
+    from modecover.methods.drs import DRSConfig, drs_sample
+    from modecover.methods.magnet import log_volumes
+
+    torch.manual_seed(0)
+    model = GAN(GANConfig(data_shape=shape, latent_dim=3, hidden=16, base_channels=8, pack=2))
+    model.train_step(torch.randn(8, *shape).clamp(-1, 1), Hooks(), 0)
+    g, dim = model.latent_generator()
+    z = torch.randn(5, dim)
+    volumes = log_volumes(g, z)
+    assert volumes.shape == (5,) and np.isfinite(volumes).all()
+    # per-sample autograd Jacobian of the first latent, volume = sum of log singular values
+    model.eval()
+    jac = torch.autograd.functional.jacobian(lambda v: g(v[None]).reshape(-1), z[0])
+    assert volumes[0] == pytest.approx(torch.linalg.svdvals(jac.double()).log().sum().item(), rel=1e-4)
+    model.train()
+    out = drs_sample(lambda b: model.sample(b), model.discriminate, 7, DRSConfig(burn_in=9, batch_size=9), seed=0)
+    assert out.shape == (7, *shape) and model.training
