@@ -131,6 +131,8 @@ def test_no_sample_flagged_is_reported(tmp_path):
     ("identity-images", r"image folder needs an image extractor"),
     ("images-3d", r"identity needs a 2-D array"),
     ("bad-csv", r"x\.csv: cannot read as numeric columns"),
+    ("weights-without-inception", r"apply to the inception extractor"),
+    ("inception-weights-missing", r"torch-fidelity|nothere\.pth"),  # whichever is missing first
 ])
 def test_bad_input_gives_clear_errors(tmp_path, case, message):
     x = np.random.default_rng(0).normal(size=(40, 2))
@@ -150,10 +152,17 @@ def test_bad_input_gives_clear_errors(tmp_path, case, message):
         extra = ["--extractor", "identity"]
     elif case == "images-3d":
         x = np.zeros((40, 4, 4))
+    elif case == "weights-without-inception":
+        extra = ["--inception-weights", str(tmp_path / "w.pth")]
+    elif case == "inception-weights-missing":
+        target = tmp_path / "imgs"
+        target.mkdir()
+        Image.fromarray(np.zeros((4, 4), np.uint8), "L").save(target / "a.png")
+        extra = ["--extractor", "inception", "--inception-weights", str(tmp_path / "nothere.pth")]
     elif case == "bad-csv":
         target = tmp_path / "x.csv"
         target.write_text("1,2\n3,abc\n")
-    if case not in ("missing", "identity-images", "bad-csv"):
+    if case not in ("missing", "identity-images", "bad-csv", "inception-weights-missing"):
         np.save(target, x)
     res = invoke(target, "--out", tmp_path / "out", *extra)
     assert res.exit_code != 0

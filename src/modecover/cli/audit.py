@@ -15,20 +15,23 @@ import click
               help="Features of the samples: identity (rows of a feature/points file; the default for files), "
                    "pixels (flattened images; the default for image folders) or inception (image folders, "
                    "needs the optional extra and a local weights file).")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="Local InceptionV3 weights file for --extractor inception (else $MODECOVER_INCEPTION_WEIGHTS).")
 @click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
               help="Colour mode image folders are read in (L: one grey channel).")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Counting radius alpha*r of the sub-spheres.")
 @click.option("--n-min", type=int, default=20, show_default=True, help="Smallest neighbourhood of the radius ladder.")
 @click.option("--k-sigma", type=float, default=3.0, show_default=True, help="Flag when the score exceeds this.")
-@click.option("--two-sided", is_flag=True, help="Flag |n - n_hat| > k_sigma * sigma_hat (also unusually dense samples).")
+@click.option("--two-sided", is_flag=True,
+              help="Flag |n - n_hat| > k_sigma * sigma_hat (also unusually dense samples).")
 @click.option("--max-neighbors", type=int, default=None, help="Cap K of the ladder (default: the search's).")
 @click.option("--no-informative", is_flag=True, help="Every flagged sample gets delta-bar (the paper's ablation).")
 @click.option("--gallery", "gallery_size", type=click.IntRange(min=1), default=32, show_default=True,
               help="How many of the most isolated images gallery.png shows.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def command(data: str, out_dir: Path, extractor: str | None, image_mode: str, alpha: float, n_min: int,
-            k_sigma: float, two_sided: bool, max_neighbors: int | None, no_informative: bool, gallery_size: int,
-            quiet: bool) -> None:
+def command(data: str, out_dir: Path, extractor: str | None, inception_weights: str | None, image_mode: str,
+            alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
+            no_informative: bool, gallery_size: int, quiet: bool) -> None:
     """Find the minority (low-density) samples of DATA with DMPRA's search.
 
     DATA is a feature file (.npy, .npz or .npz:KEY, .pt/.pth), a points file (.csv/.txt,
@@ -48,7 +51,9 @@ def command(data: str, out_dir: Path, extractor: str | None, image_mode: str, al
         config = SearchConfig(alpha=alpha, n_min=n_min, k_sigma=k_sigma, two_sided=two_sided,
                               max_neighbors=max_neighbors)
         with console.status(f"reading {data}") as status:
-            loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode)
+            options = {"weights_path": inception_weights} if inception_weights else {}
+            loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
+                                     extractor_options=options)
             console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
                         f"{loaded.features.shape[1]} features ({loaded.extractor})")
 
@@ -63,7 +68,7 @@ def command(data: str, out_dir: Path, extractor: str | None, image_mode: str, al
                     images=loaded.images, gallery_size=gallery_size, source=loaded.source, stage=stage,
                     extra_summary={"kind": loaded.kind, "extractor": loaded.extractor},
                 )
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ImportError) as err:  # ImportError: an optional extractor's package
         raise click.ClickException(str(err)) from err
     s = report.summary
     for note in s.get("warnings", []):

@@ -222,7 +222,8 @@ def _load_points(path: Path) -> np.ndarray:
 
 
 def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
-                    batch_size: int = 256, image_mode: str = "RGB") -> AuditData:
+                    batch_size: int = 256, image_mode: str = "RGB",
+                    extractor_options: dict | None = None) -> AuditData:
     """Read a feature file (.npy/.npz[:key]/.pt/.pth), a points file (.csv/.txt) or an image
     folder, and turn it into features.
 
@@ -230,12 +231,17 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
     ``pixels`` (default for image folders: flattened pixels in [0, 1]); any other name of
     :func:`modecover.features.get_extractor` works for image folders (e.g. ``inception``).
     Image folders are read by :func:`modecover.data.images.load_image_folder` in
-    ``image_mode`` ("RGB" or "L"). Errors name the path.
+    ``image_mode`` ("RGB" or "L"); ``extractor_options`` go to ``get_extractor`` (e.g.
+    ``weights_path`` of ``inception``). Errors name the path.
     """
     from modecover.features import extract, get_extractor
 
-    path = Path(str(source))
     from modecover.io import split_key
+
+    if extractor_options and extractor != "inception":
+        raise ValueError(f"extractor options {sorted(extractor_options)} apply to the inception extractor, "
+                         f"not {extractor or 'the default'!r}")
+    path = Path(str(source))
 
     file_path, _ = split_key(source)
     if path.is_dir():
@@ -245,7 +251,8 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
         if name == "identity":
             raise ValueError(f"{path}: an image folder needs an image extractor (pixels or inception), not identity")
         folder = load_image_folder(path, mode=image_mode)
-        features = extract(get_extractor(name), folder.images, batch_size=batch_size, name=str(path))
+        extractor_fn = get_extractor(name, **(extractor_options or {}))
+        features = extract(extractor_fn, folder.images, batch_size=batch_size, name=str(path))
         files = [p.relative_to(path).as_posix() for p in folder.files]
         data = AuditData(features, str(source), "images", name, files, folder.images.numpy())
     elif file_path.suffix.lower() in POINT_SUFFIXES:
