@@ -12,10 +12,12 @@ How it is fast and still exact (docs/metrics.md, "Neighbour engine"):
    from blocked matrix products ``|a|^2 + |b|^2 - 2 a.b`` (``torch.addmm``), one block of
    query rows against all data rows at a time, so memory is O(block x n), never n x n.
 2. The float32 value of every squared distance is within a rigorous bound ``E_i`` of the
-   exact one: ``E_i = 2 (d + 16) u (|a_i|^2 + max_j |b_j|^2) + 32 u (max|a|^2 + max|b|^2 + 1)``
-   with ``u = 2^-24`` (worst-case dot-product error ``d u |a||b|`` [Higham, Thm 3.1],
-   plus the roundings of the norms, of the input cast and of the thresholds; factor 2 of
-   safety).
+   exact one: ``E_i = (d + 16) u (|a_i|^2 + max_j |b_j|^2) + 32 u (max|a|^2 + max|b|^2 + 1)``
+   with ``u = 2^-24``: the worst-case error of a length-d float32 dot product in any
+   summation order, ``gamma_d sum|a_k b_k| <= d u |a||b|`` (Higham, Accuracy and Stability
+   of Numerical Algorithms, eq. 3.5), doubled by the factor -2 and bounded by
+   ``|a|^2 + |b|^2``, plus the roundings of the norms, of the sum, of the float32 cast of
+   the inputs and of the thresholds (the ``+16`` and the last term).
 3. Every comparison the bound cannot decide (a k-NN candidate within ``2 E_i`` of the
    k-th float32 value; a pair within ``E_i`` of a radius) is recomputed in float64 from the
    original inputs and decided there.
@@ -56,7 +58,7 @@ _U32 = 2.0**-24  # float32 unit roundoff
 _BLOCK_BYTES = 192 * 2**20  # working memory per block (float32 products + masks)
 _EXTRA_CANDIDATES = 8  # top-k keeps k + this many float32 candidates per row
 _BIG_WORK = 2e8  # multiply-adds above which all cores are used
-_EXACT_CHUNK_BYTES = 32 * 2**20  # float64 scratch for the exact re-check
+_EXACT_CHUNK_BYTES = 2**18  # float64 scratch for the exact re-check (stays in cache)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -95,13 +97,18 @@ def _as_radii(radii, n: int, name: str) -> np.ndarray:
 
 
 def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise float64 Euclidean distances ``|a_i - b_i|`` — the reference every answer equals."""
-    diff = a.astype(np.float64, copy=False) - b.astype(np.float64, copy=False)
-    return np.sqrt((diff * diff).sum(axis=-1))
+    """Row-wise float64 Euclidean distances ``|a_i - b_i|`` — the reference every answer equals.
+
+    ``sqrt(sum((a - b) ** 2))`` with numpy's summation along the last axis, in float64.
+    """
+    diff = a.astype(np.float64)  # a fresh copy, so the in-place steps below touch no input
+    np.subtract(diff, b, out=diff)
+    np.multiply(diff, diff, out=diff)
+    return np.sqrt(diff.sum(axis=-1))
 
 
 def _exact_pair_distances(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Float64 distances of the pairs ``(a[rows[t]], b[cols[t]])``, in bounded-memory chunks."""
+    """Float64 distances of the pairs ``(a[rows[t]], b[cols[t]])``, in cache-sized chunks."""
     out = np.empty(len(rows), dtype=np.float64)
     chunk = max(1, _EXACT_CHUNK_BYTES // (8 * a.shape[1]))
     for s in range(0, len(rows), chunk):
@@ -213,7 +220,7 @@ def _prepare(a: np.ndarray, b: np.ndarray | None) -> tuple[_Float32Points, _Floa
 def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice) -> np.ndarray:
     """Bound ``E_i`` on |float32 key - exact| of the squared distances of block rows (module doc, step 2)."""
     d = pa.x.shape[1]
-    c = 2.0 * (d + 16) * _U32
+    c = (d + 16) * _U32
     return c * (pa.sq64[rows] + pb.max_sq) + 32.0 * _U32 * (pa.max_sq + pb.max_sq + 1.0)
 
 
@@ -404,6 +411,39 @@ def pair_counts(a, b, *, a_radii: Sequence = (), b_radii: Sequence = (), strict:
     return _pair_counts(a_np, b_np, ra, rb, strict, block_size, threads)
 
 
+class _CountScratch:
+    """Preallocated per-block buffers (fresh allocations page-fault and cost more than the work)."""
+
+    def __init__(self, rows: int, cols: int):
+        self.shifted = torch.empty(rows, cols, dtype=torch.float32)
+        self.as_float = torch.empty(rows, cols, dtype=torch.float32)
+        self.certain = torch.empty(rows, cols, dtype=torch.bool)
+        self.maybe = torch.empty(rows, cols, dtype=torch.bool)
+        self.ones_cols = torch.ones(cols, dtype=torch.float32)
+        self.ones_rows = torch.ones(rows, dtype=torch.float32)
+
+    def count(self, keys: torch.Tensor, lo: np.ndarray, hi: np.ndarray, row_counts: np.ndarray,
+              col_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add the certain members (key < lo_i) to the counts; return the undecided pairs (lo_i <= key <= hi_i).
+
+        Counts are float32 matrix-vector products of the 0/1 mask (exact: every partial
+        sum is an integer below 2^24).
+        """
+        nb = keys.shape[0]
+        certain, maybe, as_float = self.certain[:nb], self.maybe[:nb], self.as_float[:nb]
+        torch.lt(keys, torch.from_numpy(lo.astype(np.float32)[:, None]), out=certain)
+        torch.le(keys, torch.from_numpy(hi.astype(np.float32)[:, None]), out=maybe)
+        as_float.copy_(certain)
+        row_counts += torch.mv(as_float, self.ones_cols).numpy().astype(np.int64)
+        col_counts += torch.mv(as_float.T, self.ones_rows[:nb]).numpy().astype(np.int64)
+        maybe.logical_xor_(certain)
+        rows = torch.nonzero(maybe.view(torch.uint8).amax(dim=1)).flatten()
+        if len(rows) == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        sub = torch.nonzero(maybe[rows]).numpy()
+        return rows.numpy()[sub[:, 0]].astype(np.int64), sub[:, 1].astype(np.int64)
+
+
 def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCounts:
     pa, pb = _prepare(pa_np, pb_np)
     cap = 8.0 * (pa.max_sq + pb.max_sq) + 1.0
@@ -417,43 +457,30 @@ def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCount
     if not ra and not rb:
         return out
     inside = np.less if strict else np.less_equal
-    block = _choose_block(block_size, m)
+    block = min(_choose_block(block_size, m), n)
     with _torch_settings(_choose_threads(threads, float(n) * m * pa_np.shape[1])):
-        buf = shifted = None
+        scratch = _CountScratch(block, m)
+        buf = None
         for rows in _blocks(n, block):
             keys = buf = _block_keys(pa, pb, rows, buf)
             bound = _error_bounds(pa, pb, rows)
             for t, r2 in enumerate(ra2):
                 thr = r2[rows] - pa.sq64[rows]
-                rr, cc = _count_block(keys, thr - bound, thr + bound, out.a_ball_members[t][rows],
-                                      out.b_in_a_balls[t])
+                rr, cc = scratch.count(keys, thr - bound, thr + bound, out.a_ball_members[t][rows],
+                                       out.b_in_a_balls[t])
                 hit = inside(_exact_pair_distances(pa_np, pb_np, rr + rows.start, cc), ra[t][rows][rr])
                 np.add.at(out.a_ball_members[t][rows], rr[hit], 1)
                 np.add.at(out.b_in_a_balls[t], cc[hit], 1)
             for t, s2 in enumerate(rb2):
-                if shifted is None or shifted.shape != keys.shape:
-                    shifted = torch.empty_like(keys)
+                shifted = scratch.shifted[: keys.shape[0]]
                 torch.sub(keys, s2, out=shifted)
                 thr = -pa.sq64[rows]
-                rr, cc = _count_block(shifted, thr - bound, thr + bound, out.a_in_b_balls[t][rows],
-                                      out.b_ball_members[t])
+                rr, cc = scratch.count(shifted, thr - bound, thr + bound, out.a_in_b_balls[t][rows],
+                                       out.b_ball_members[t])
                 hit = inside(_exact_pair_distances(pa_np, pb_np, rr + rows.start, cc), rb[t][cc])
                 np.add.at(out.a_in_b_balls[t][rows], rr[hit], 1)
                 np.add.at(out.b_ball_members[t], cc[hit], 1)
     return out
-
-
-def _count_block(keys: torch.Tensor, lo: np.ndarray, hi: np.ndarray, row_counts: np.ndarray,
-                 col_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Add the certain members (key < lo_i) to the counts; return the undecided pairs (lo_i <= key <= hi_i)."""
-    lo_t = torch.from_numpy(lo.astype(np.float32)[:, None])
-    hi_t = torch.from_numpy(hi.astype(np.float32)[:, None])
-    certain = torch.lt(keys, lo_t)
-    maybe = torch.le(keys, hi_t)
-    row_counts += certain.sum(dim=1).numpy()
-    col_counts += certain.sum(dim=0).numpy()
-    undecided = torch.nonzero(maybe.logical_xor_(certain)).numpy()
-    return undecided[:, 0].astype(np.int64), undecided[:, 1].astype(np.int64)
 
 
 def radius_counts(query, data, radii, *, strict: bool = True, block_size: int | None = None,
