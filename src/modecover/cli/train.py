@@ -16,17 +16,24 @@ import click
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last.ckpt.")
 @click.option("--steps", type=int, default=None, help="Override [train] steps.")
 @click.option("--seed", type=int, default=None, help="Override [train] seed.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch CPU threads (small models often train fastest with 1).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def command(config_path: Path, out_dir: Path, resume: bool, steps: int | None, seed: int | None, progress: bool) -> None:
+def command(config_path: Path, out_dir: Path, resume: bool, steps: int | None, seed: int | None,
+            threads: int | None, progress: bool) -> None:
     """Train the model of CONFIG with its method plug-ins; write checkpoints to --out.
 
     Under torchrun (e.g. ``torchrun --nproc_per_node 2 --no-python modecover train ...``)
     the run is data-parallel; rank 0 writes the files.
     """
+    import torch
+
     from modecover.checkpoint import CheckpointError
     from modecover.config import ConfigError, build_run, load_config
     from modecover.train import init_distributed, seed_everything, train
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         config = load_config(config_path)
         overrides = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
