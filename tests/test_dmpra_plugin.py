@@ -294,6 +294,7 @@ def test_second_round_uses_weights_and_plot_can_be_off(ring_data, tmp_path):
     run_rounds(StandInGAN(seed=1), hooks, data, rounds=2, steps=40, out_dir=tmp_path)
     assert seen[0] is None and seen[1] is not None and len(seen[1]) == len(data)
     assert plugin.rounds_searched == 2 and [h["round"] for h in plugin.history] == [0, 1]
+    assert plugin.flag_counts == [h["n_minority"] for h in plugin.history]
     assert (tmp_path / "round1" / "dmpra_scores.csv").exists()
     assert not (tmp_path / "round1" / "dmpra_perception.png").exists()
     # ablation: every minority sample gets delta_bar

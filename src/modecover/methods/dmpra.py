@@ -97,6 +97,11 @@ class DMPRA(Plugin):
         self.classifier: PerceptionClassifier | None = None  # non-GAN families only
         self.history: list[dict[str, Any]] = []  # one summary per search
 
+    @property
+    def flag_counts(self) -> list[int]:
+        """How many samples each search so far flagged (one entry per round end)."""
+        return [int(h["n_minority"]) for h in self.history]
+
     def data_weights(self, n: int) -> Tensor | None:
         if self.weights is None:
             return None
