@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modecover.dmpra import search as search_module
+import importlib
+search_module = importlib.import_module("modecover.dmpra.search")  # the package attribute `search` is the function
 from modecover.dmpra.search import SearchConfig, _count_within, ladder_sizes, resolve_max_neighbors, search
 
 try:  # the neighbour engine (helper A); a brute-force stand-in until it lands

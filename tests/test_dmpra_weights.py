@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from modecover.dmpra import SearchConfig, delta_bar, informative_weights, search
-from modecover.dmpra import search as search_module
+import importlib
+search_module = importlib.import_module("modecover.dmpra.search")  # the package attribute `search` is the function
 
 try:
     import modecover.neighbors  # noqa: F401

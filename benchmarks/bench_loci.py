@@ -1,0 +1,163 @@
+"""DMPRA search vs PyOD's LOCI on the same data, in the same process (docs/dmpra.md, "Benchmarks").
+
+Data: a few big Gaussian clusters with small, distant micro-clusters planted beside them
+(:func:`planted_clusters`). For each n: wall time of ``modecover.dmpra.search`` and of
+``pyod.models.loci.LOCI().fit`` (their ratio), and how far the flags agree: ours
+(max score > 3 over the radius ladder) against PyOD's two flag rules, its score > 3
+(LOCI's k-sigma rule, PyOD's early-stop test) and its ``labels_`` (the top
+``contamination`` share of scores). Also precision/recall of each against the planted
+micro-clusters, and the Spearman correlation of the scores.
+
+    .venv/bin/python benchmarks/bench_loci.py --n 500 1000
+    .venv/bin/python benchmarks/bench_loci.py --scale --n 50000 --d 64
+
+``--scale`` runs only our search (PyOD's LOCI is O(n^3) or worse and needs the n x n
+distance matrix) on n points of dimension d, reporting wall time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import resource
+import time
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from modecover.dmpra import SearchConfig, search
+
+
+def planted_clusters(n: int, *, d: int = 2, seed: int = 0, n_big: int = 3, n_small: int = 3,
+                     small_share: float = 0.05, spread: float = 6.0, small_sigma: float = 0.15):
+    """Big N(c, I) clusters and small N(c', small_sigma^2 I) micro-clusters far from them.
+
+    Big centres on a circle of radius ``spread`` (first two coordinates), micro-cluster
+    centres on a circle of radius 2 * spread between them. Returns (points float64 (n, d),
+    is_planted bool (n,)); the micro-clusters together hold ``small_share`` of the points.
+    """
+    rng = np.random.default_rng(seed)
+    n_small_total = int(round(small_share * n))
+    small_sizes = np.full(n_small, n_small_total // n_small)
+    small_sizes[: n_small_total - small_sizes.sum()] += 1
+    big_sizes = np.full(n_big, (n - n_small_total) // n_big)
+    big_sizes[: n - n_small_total - big_sizes.sum()] += 1
+
+    def centre(radius, angle):
+        c = np.zeros(d)
+        c[0], c[1] = radius * np.cos(angle), radius * np.sin(angle)
+        return c
+
+    parts, truth = [], []
+    for i, size in enumerate(big_sizes):
+        parts.append(rng.normal(size=(size, d)) + centre(spread, 2 * np.pi * i / n_big))
+        truth.append(np.zeros(size, dtype=bool))
+    for i, size in enumerate(small_sizes):
+        angle = 2 * np.pi * (i + 0.5) / n_small
+        parts.append(small_sigma * rng.normal(size=(size, d)) + centre(2 * spread, angle))
+        truth.append(np.ones(size, dtype=bool))
+    return np.vstack(parts), np.concatenate(truth)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.sum(a | b)
+    return float(np.sum(a & b) / union) if union else 1.0
+
+
+def precision_recall(flags: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    hits = float(np.sum(flags & truth))
+    return (hits / flags.sum() if flags.sum() else float("nan")), hits / truth.sum()
+
+
+def compare(n: int, d: int, seed: int) -> dict:
+    from pyod.models.loci import LOCI
+
+    x, truth = planted_clusters(n, d=d, seed=seed)
+    t0 = time.perf_counter()
+    ours = search(x, SearchConfig())
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pyod = LOCI(alpha=0.5, k=3).fit(x)
+    t_pyod = time.perf_counter() - t0
+    pyod_scores = np.asarray(pyod.decision_scores_, dtype=np.float64)
+    flags = {
+        "ours (score > 3)": ours.minority,
+        "PyOD score > 3": pyod_scores > 3,
+        "PyOD labels_ (contamination 0.1)": pyod.labels_.astype(bool),
+    }
+    rows = []
+    for name, f in flags.items():
+        p, r = precision_recall(f, truth)
+        rows.append({
+            "flags": name, "flagged": int(f.sum()), "precision": p, "recall": r,
+            "jaccard_vs_ours": jaccard(f, ours.minority),
+            "both": int(np.sum(f & ours.minority)), "only_this": int(np.sum(f & ~ours.minority)),
+            "only_ours": int(np.sum(~f & ours.minority)),
+        })
+    rho = spearmanr(ours.score, pyod_scores, nan_policy="omit").statistic
+    return {"n": n, "d": d, "seed": seed, "t_ours": t_ours, "t_pyod": t_pyod, "rows": rows,
+            "spearman": float(rho), "planted": int(truth.sum()), "summary": ours.summary(),
+            "pyod_nan": int(np.isnan(pyod_scores).sum())}
+
+
+def scale_run(n: int, d: int, seed: int) -> None:
+    search_module = importlib.import_module("modecover.dmpra.search")
+    graph = search_module._neighbor_graph
+    timing = {}
+
+    def timed_graph(x, k):
+        t0 = time.perf_counter()
+        out = graph(x, k)
+        timing["knn"] = time.perf_counter() - t0
+        return out
+
+    search_module._neighbor_graph = timed_graph
+    x, truth = planted_clusters(n, d=d, seed=seed, n_big=8, n_small=8, small_share=0.01)
+    x = x.astype(np.float32)
+    t0 = time.perf_counter()
+    result = search(x, SearchConfig())
+    total = time.perf_counter() - t0
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    p, r = precision_recall(result.minority, truth)
+    s = result.summary()
+    print(f"| n | d | K | total s | k-NN graph s | ladder s | peak RSS GB | flagged | censored | unscored "
+          f"| precision | recall |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+          f"| {n} | {d} | {s['max_neighbors']} | {total:.1f} | {timing['knn']:.1f} | {total - timing['knn']:.1f} "
+          f"| {peak_gb:.2f} | {s['n_minority']} | {s['n_censored']} | {s['n_unscored']} | {p:.3f} | {r:.3f} |")
+    print("\nladder sizes", s["ladder_sizes"], "censored per level", s["censored_per_level"],
+          "flagged per level", s["flagged_per_level"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[500, 1000])
+    parser.add_argument("--d", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", action="store_true", help="time our search alone (no PyOD)")
+    args = parser.parse_args()
+    if args.scale:
+        for n in args.n:
+            scale_run(n, args.d, args.seed)
+        return
+    print("| n | d | ours s | PyOD LOCI s | speed-up | flags | flagged | precision | recall | Jaccard vs ours "
+          "| both | only these | only ours |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    notes = []
+    for n in args.n:
+        res = compare(n, args.d, args.seed)
+        for i, row in enumerate(res["rows"]):
+            lead = (f"| {n} | {args.d} | {res['t_ours']:.2f} | {res['t_pyod']:.1f} | {res['t_pyod'] / res['t_ours']:.0f}x "
+                    if i == 0 else "| | | | | ")
+            print(lead + f"| {row['flags']} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} "
+                  f"| {row['jaccard_vs_ours']:.3f} | {row['both']} | {row['only_this']} | {row['only_ours']} |",
+                  flush=True)
+        notes.append(f"n={n}: {res['planted']} planted; Spearman(ours, PyOD scores) = {res['spearman']:.3f}; "
+                     f"PyOD NaN scores: {res['pyod_nan']}; our flags per level {res['summary']['flagged_per_level']} "
+                     f"(ladder {res['summary']['ladder_sizes']})")
+    print()
+    for line in notes:
+        print("- " + line)
+
+
+if __name__ == "__main__":
+    main()
