@@ -1,0 +1,156 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from modecover.config import ConfigError, build_run, load_config, parse_config
+from modecover.data.registry import build_dataset, data_config
+from modecover.methods.registry import METHODS, BuildContext, build_plugins, method_config
+from modecover.train import TrainConfig
+
+CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.toml"))
+
+MINIMAL = {
+    "data": {"name": "ring", "n": 200},
+    "model": {"family": "gan", "hidden": 16, "depth": 1},
+    "train": {"steps": 10, "batch_size": 8},
+}
+
+
+def test_there_is_a_config_per_family_and_data():
+    names = {p.stem for p in CONFIGS}
+    assert {f"{f}-{d}" for f in ("gan", "vae", "flow", "diffusion") for d in ("ring", "grid", "digits")} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_parses_and_builds_its_model(path):
+    config = load_config(path)
+    family, data_name = path.stem.split("-", 1)
+    assert config.model.family == family and config.data.name == data_name
+    torch.manual_seed(0)
+    run = build_run(config)
+    assert run.model.family == family
+    assert tuple(run.model.config["data_shape"]) == tuple(run.data.x.shape[1:])
+    log = run.model.train_step(run.data.x[:4], run.hooks, 0)
+    assert log and all(np.isfinite(v) for v in log.values())
+    assert parse_config(config.to_dict()) == config  # round trip through plain values
+
+
+def test_yaml_and_toml_give_the_same_config(tmp_path):
+    import yaml
+
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({**MINIMAL, "methods": [{"name": "cft", "feature_differences": 2}]}))
+    (tmp_path / "b.toml").write_text(
+        '[data]\nname = "ring"\nn = 200\n[model]\nfamily = "gan"\nhidden = 16\ndepth = 1\n'
+        '[[methods]]\nname = "cft"\nfeature_differences = 2\n[train]\nsteps = 10\nbatch_size = 8\n'
+    )
+    a, b = load_config(tmp_path / "a.yaml"), load_config(tmp_path / "b.toml")
+    assert a == b
+    assert a.train == TrainConfig(steps=10, batch_size=8)
+    assert a.methods == [{"name": "cft", "feature_differences": 2}]
+
+
+def _with(section, **changes):
+    raw = {k: dict(v) for k, v in MINIMAL.items()}
+    raw[section].update(changes)
+    return raw
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({**MINIMAL, "optimiser": {}}, r"unknown section\(s\) \['optimiser'\]"),
+        ({k: v for k, v in MINIMAL.items() if k != "train"}, r"missing section \[train\]"),
+        (_with("data", colour="red"), r"\[data\]: unknown key\(s\) \['colour'\]"),
+        (_with("data", name="moons"), r"\[data\] name: unknown data source 'moons'"),
+        (_with("model", hiden=3), r"\[model\]: .*unknown config key\(s\) \['hiden'\]"),
+        (_with("model", family="gpt"), r"\[model\]: unknown model family 'gpt'"),
+        (_with("train", step=3), r"\[train\]: unknown key\(s\) \['step'\]"),
+        (_with("train", steps=0), r"\[train\]: train.steps must be a positive integer"),
+        ({**MINIMAL, "methods": [{"name": "dmpra", "alpah": 1}]}, r"'dmpra': unknown key\(s\) \['alpah'\]"),
+        ({**MINIMAL, "methods": [{"name": "magic"}]}, r"unknown method 'magic'"),
+        ({**MINIMAL, "methods": [{"alpha": 1}]}, r"entry 0: missing key 'name'"),
+        ({**MINIMAL, "methods": [{"name": "dpm", "weight": -1.0}]}, r"DPM weight"),
+        ({**MINIMAL, "methods": [{"name": "cft", "feature_differences": 8}]}, r"CFT latent_dim"),
+    ],
+)
+def test_config_errors_name_the_key_and_section(raw, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_config(raw, "run.toml")
+    assert str(info.value).startswith("run.toml: ")
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.toml")
+    (tmp_path / "bad.toml").write_text("[data\nname=")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(tmp_path / "bad.toml")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(ConfigError, match="unknown config format '.json'"):
+        load_config(tmp_path / "x.json")
+
+
+def test_model_data_shape_must_match_the_data():
+    config = parse_config(_with("model", data_shape=[1, 8, 8], arch="mlp"))
+    with pytest.raises(ConfigError, match=r"data_shape \[1, 8, 8\] does not match the data's sample shape \[2\]"):
+        build_run(config)
+
+
+def test_data_registry_mixtures_and_imbalance():
+    data = build_dataset({"name": "ring", "n": 500, "seed": 1})
+    assert data.x.shape == (500, 2) and data.x.dtype == torch.float32 and data.mixture.means.shape == (8, 2)
+    again = build_dataset({"name": "ring", "n": 500, "seed": 1})
+    assert torch.equal(data.x, again.x)
+    rare = build_dataset({"name": "ring", "n": 20_000, "minority": [0, 3], "ratio": 0.1})
+    shares = np.bincount(rare.labels.numpy(), minlength=8) / 20_000
+    expected = np.array(rare.mixture.weights)
+    assert np.allclose(expected[[0, 3]] / expected[1], 0.1)
+    assert np.abs(shares - expected).max() < 0.01
+    assert build_dataset({"name": "grid-imbalanced", "n": 100}).mixture.minority == (0, 6, 12, 18, 24)
+
+
+def test_data_registry_digits_scale_and_rare_classes():
+    full = build_dataset({"name": "digits"})
+    assert full.x.shape == (1797, 1, 8, 8) and full.x.min() == -1 and full.x.max() == 1
+    unit = build_dataset({"name": "digits", "scale": "unit"})
+    assert unit.x.min() == 0 and unit.x.max() == 1
+    rare = build_dataset({"name": "digits", "rare_classes": [3], "fraction": 0.1})
+    counts = np.bincount(rare.labels.numpy(), minlength=10)
+    assert counts[3] == round(0.1 * (full.labels == 3).sum().item()) and counts[4] == (full.labels == 4).sum()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"name": "mnist"}, "path is required"),
+    ({"name": "ring", "rare_classes": [1]}, "for mixtures use minority"),
+    ({"name": "digits", "minority": [1]}, "for image sets use rare_classes"),
+    ({"n": 3}, "missing key 'name'"),
+    ({"name": "ring", "n": 0}, "n must be a positive integer"),
+])
+def test_data_config_errors(options, message):
+    with pytest.raises(ValueError, match=message):
+        data_config(options)
+
+
+def test_image_folder_source(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    data = build_dataset({"name": "folder", "path": str(tmp_path), "mode": "L", "scale": "unit"})
+    assert data.x.shape == (3, 1, 8, 8) and len(data.files) == 3
+    with pytest.raises(Exception, match=str(tmp_path / "empty")):
+        build_dataset({"name": "folder", "path": str(tmp_path / "empty")})
+
+
+def test_every_method_builds_from_its_defaults():
+    data = torch.randn(60, 2)
+    context = BuildContext(data, {"latent_dim": 4, "data_shape": [2]})
+    hooks = build_plugins([{"name": name} for name in METHODS], context)
+    assert [p.name for p in hooks.plugins] == list(METHODS)
+    assert method_config("cft", {}, context).latent_dim == 4  # filled in from the model
+    assert method_config("cft", {"latent_dim": 4, "feature_differences": 2}, context).feature_differences == 2
+    with pytest.raises(ValueError, match="features must be 'flat' or 'perception'"):
+        build_plugins([{"name": "ldmd", "features": "pixels"}], context)
