@@ -336,6 +336,7 @@ def inception_weights(tmp_path_factory):
     (the real weights cannot be downloaded here). torchvision is stubbed: only the
     Inception module of torch-fidelity is used and it does not need torchvision."""
     mp = pytest.MonkeyPatch()
+    loaded_before = set(sys.modules)
     for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
                  "torchvision.datasets"):
         if name not in sys.modules:
@@ -355,6 +356,10 @@ def inception_weights(tmp_path_factory):
         yield path, net
     finally:
         mp.undo()
+        # forget torch-fidelity imported against the stubs, so later tests see the real environment
+        for name in set(sys.modules) - loaded_before:
+            if name.startswith("torch_fidelity"):
+                del sys.modules[name]
 
 
 def test_inception_matches_torch_fidelity_network(inception_weights, monkeypatch):
