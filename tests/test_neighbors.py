@@ -186,3 +186,13 @@ def test_property_knn_and_counts_equal_brute_force(x, k, data):
     op = np.less if strict else np.less_equal
     np.testing.assert_array_equal(radius_counts(x, x, r, strict=strict), op(dist, r[:, None]).sum(1))
     np.testing.assert_array_equal(ball_counts(x, x, r, strict=strict), op(dist, r[None, :]).sum(1))
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_many_exact_duplicates_beyond_the_candidate_list(backend):
+    # 30 copies of one point: every top-(k+8) list is all ties at 0, the lowest indices must win
+    x = np.concatenate([np.ones((30, 3)), np.arange(12.0).reshape(4, 3)])
+    x = x[np.random.default_rng(1).permutation(len(x))]
+    for k in (1, 3, 20):
+        assert_knn_equal(knn(x, None, k, backend=backend, block_size=5), brute_knn(x, x, k, within=True))
+        assert_knn_equal(knn(x[:7], x, k, backend=backend), brute_knn(x[:7], x, k))

@@ -312,10 +312,14 @@ def _knn_faiss(a, b, pa, pb, k, exclude_self, block, threads):
             sq[idx == self_idx] = np.inf
             order = np.argsort(sq, axis=1, kind="stable")
             sq, idx = np.take_along_axis(sq, order, 1), np.take_along_axis(idx, order, 1)
-        bound = 2.0 * _error_bounds(pa, pb, rows)
-        thr = sq[:, k - 1] + bound
+        # faiss computes the norms in float32 too: twice the torch keys' error bound
+        torch_bound = _error_bounds(pa, pb, rows)
+        bound = 2.0 * torch_bound
+        thr = sq[:, k - 1] + 2.0 * bound
         inside = sq <= thr[:, None]
-        full = np.flatnonzero(inside[:, -1]) if kk < m else np.empty(0, dtype=np.int64)
+        # every listed point (self aside) under the threshold: more may lie beyond the list
+        listed_all = inside.sum(axis=1) == np.isfinite(sq).sum(axis=1)
+        full = np.flatnonzero(listed_all) if kk < m else np.empty(0, dtype=np.int64)
         inside[full] = False
         cr, pos = np.nonzero(inside)
         cc = idx[cr, pos].astype(np.int64)
@@ -324,7 +328,8 @@ def _knn_faiss(a, b, pa, pb, k, exclude_self, block, threads):
             keys = torch.addmm(pb.sq, pa.x[torch.from_numpy(sub_rows)], pb.x.T, alpha=-2.0).double().numpy()
             if exclude_self:
                 keys[np.arange(len(full)), sub_rows] = np.inf
-            fr, fc = np.nonzero(keys <= (thr[full] - pa.sq64[sub_rows] + bound[full])[:, None])
+            limit = sq[full, k - 1] + bound[full] + torch_bound[full] - pa.sq64[sub_rows]
+            fr, fc = np.nonzero(keys <= limit[:, None])
             cr, cc = np.concatenate([cr, full[fr]]), np.concatenate([cc, fc.astype(np.int64)])
         d_blk, i_blk = _select_exact(a[rows], b, cr, cc, nb, k)
         out_d[rows], out_i[rows] = d_blk, i_blk
