@@ -56,6 +56,22 @@ def test_modes_grey_to_rgb_rgb_to_l_and_alpha(tmp_path, rng):
         load_image_folder(tmp_path, mode="CMYK")
 
 
+def test_sixteen_bit_grey_keeps_its_depth(tmp_path, rng):
+    deep = rng.integers(0, 65536, (5, 4)).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "a16.png")
+    eight = rng.integers(0, 256, (5, 4))
+    _png(tmp_path / "b8.png", eight)
+    assert Image.open(tmp_path / "a16.png").mode.startswith("I")
+    grey = load_image_folder(tmp_path, mode="L").images
+    assert torch.equal(grey[0, 0], torch.from_numpy(deep.astype(np.float32) / np.float32(65535)))
+    assert torch.equal(grey[1, 0], torch.from_numpy(eight.astype(np.float32) / np.float32(255)))
+    rgb = load_image_folder(tmp_path, mode="RGB").images
+    assert rgb.shape == (2, 3, 5, 4) and all(torch.equal(rgb[0, c], grey[0, 0]) for c in range(3))
+    Image.fromarray(rng.random((5, 4)).astype(np.float32)).save(tmp_path / "c.tiff")
+    with pytest.raises(ValueError, match=r"c\.tiff: cannot read this image .*32-bit float images"):
+        load_image_folder(tmp_path)
+
+
 def test_mixed_sizes_resized_to_most_common(tmp_path, rng):
     small = rng.integers(0, 256, (4, 4, 3))
     _png(tmp_path / "0.png", small)

@@ -7,7 +7,9 @@ Rules (DESIGN.md section 1, ``data/``):
   Order: sorted by path relative to the folder, so the order is the same on every machine.
 - Mode: each image is converted with Pillow's ``Image.convert`` to ``mode`` ("RGB" -> 3
   channels, "L" -> 1 channel). RGBA -> RGB drops the alpha channel; RGB -> L uses
-  Pillow's ITU-R 601-2 luma. Animated files give their first frame.
+  Pillow's ITU-R 601-2 luma. Animated files give their first frame. 16-bit greyscale
+  (e.g. medical PNG/TIFF) keeps its depth: values / 65535 (Pillow alone would clip them to
+  255), repeated to 3 channels for "RGB". 32-bit float images are refused (unknown range).
 - Size: with ``size=(H, W)`` every image is resized to it. Without, images keep their
   size when all agree; when they differ, all are resized to the most common size (ties:
   the size of the first file in sorted order) unless ``resize=False``, which makes mixed
@@ -32,6 +34,7 @@ from torch import Tensor
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 MODES = {"RGB": 3, "L": 1}
+HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 
@@ -60,9 +63,28 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
 
 
 def _decode(path: Path, mode: str) -> Image.Image:
+    """The image converted to ``mode``; 16-bit greyscale becomes mode "F" holding 0..65535
+    (Pillow's own conversion to "L"/"RGB" would clip it at 255)."""
     with Image.open(path) as img:
         img.load()
+        if img.mode in HIGH_DEPTH_MODES:
+            wide = img.convert("F")
+            low, high = wide.getextrema()
+            if low < 0 or high > 65535:
+                raise ValueError(f"{img.mode} pixel values span [{low:g}, {high:g}], outside 16-bit 0..65535")
+            return wide
+        if img.mode == "F":
+            raise ValueError("32-bit float images have no known pixel range; save them as 8- or 16-bit")
         return img.convert(mode)
+
+
+def _to_unit_array(img: Image.Image, channels: int) -> np.ndarray:
+    """(C, H, W) float32 in [0, 1]: 8-bit / 255, 16-bit ("F" from :func:`_decode`) / 65535."""
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32) / np.float32(65535.0)
+        return np.repeat(arr[None], channels, axis=0)
+    arr = np.asarray(img, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
 def _target_size(images: list[Image.Image], files: list[Path], size, resize: bool) -> tuple[int, int]:
@@ -135,9 +157,8 @@ def load_image_folder(folder: str | os.PathLike, *, mode: str = "RGB", size: int
     for img in images:
         if (img.height, img.width) != (height, width):
             img = img.resize((width, height), Image.Resampling.BICUBIC)
-        arr = np.asarray(img, dtype=np.uint8)
-        arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
-    batch = torch.from_numpy(np.stack(arrays)).to(torch.float32).div_(255.0)
+        arrays.append(_to_unit_array(img, MODES[mode]))
+    batch = torch.from_numpy(np.clip(np.stack(arrays), 0.0, 1.0))
     return ImageFolder(batch, kept, skipped)
 
 
