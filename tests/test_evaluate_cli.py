@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from modecover.cli import main
-from modecover.features import Identity, Pixels, extract, get_extractor
+from modecover.features import FeatureExtractor, Identity, Pixels, extract, get_extractor
 from modecover.features import inception as inception_mod
 
 
@@ -258,6 +258,7 @@ def test_pixels_identity_and_batched_extract(rng):
 
 def test_get_extractor_errors():
     assert get_extractor("pixels").name == "pixels"
+    assert isinstance(get_extractor("identity"), FeatureExtractor) and not isinstance(object(), FeatureExtractor)
     with pytest.raises(ValueError, match=r"unknown feature extractor 'clip'; choose one of \['identity', 'inception', 'pixels'\]"):
         get_extractor("clip")
     with pytest.raises(ValueError, match=r"'pixels' does not take option\(s\) \['size'\]"):
