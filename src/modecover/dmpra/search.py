@@ -12,7 +12,7 @@ For a sample s and a radius r (Euclidean distances, ``<=`` everywhere):
 s is a minor-group sample when max_r score(s, r) > k_sigma (one-sided, LOCI's test;
 ``two_sided=True`` uses |n_hat - n(s, alpha r)| / sigma_hat, the paper's literal reading
 of Eq. 4 once its typo is fixed). CV(s) = sigma_hat / n_hat at the radius of the maximum
-(Eq. 6; ties go to the smallest radius).
+(Eq. 6; ties, up to a relative 1e-12, go to the smallest radius).
 
 **Radius ladder.** Per sample s, the radii r_j(s) = distance from s to its m_j-th
 nearest point (s included, so m = 1 is radius 0), for m_j = n_min * 2**j <= K, where
@@ -38,6 +38,7 @@ exactly and the score is one float division of exact integers.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,7 @@ DEFAULT_MAX_NEIGHBORS = 1024
 """Default cap K on the neighbourhood size (and the k-NN graph width): min(n, max(1024, 2 n_min))."""
 
 _QUERIES_PER_CHUNK = 1 << 22
+_TIE_TOLERANCE = 1e-12
 
 
 @dataclass
@@ -313,7 +315,11 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
     ok = table["ok"]
     stat = np.where(ok, table["score"], -np.inf)
     scored = ok.any(axis=1)
-    level = np.where(scored, np.argmax(stat, axis=1), -1)  # first maximum: smallest radius
+    # First maximum (smallest radius); scores equal up to float rounding of the final division
+    # (e.g. 2/sqrt(2) and 6/sqrt(18)) count as equal, so exact ties go to the smallest radius.
+    best = stat.max(axis=1, initial=-np.inf)
+    near_best = stat >= (best - _TIE_TOLERANCE * np.maximum(1.0, np.abs(best)))[:, None]
+    level = np.where(scored, np.argmax(near_best, axis=1), -1)
 
     def at_max(key, missing):
         picked = np.take_along_axis(table[key], np.maximum(level, 0)[:, None], axis=1)[:, 0]
@@ -324,6 +330,14 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
     sigma_hat = at_max("sigma_hat", np.nan)
     minority = np.zeros(n, dtype=bool)
     minority[scored] = score[scored] > config.k_sigma
+    if not scored.all():
+        warnings.warn(
+            f"DMPRA search: {int((~scored).sum())} of {n} samples could not be scored (every radius of "
+            f"their ladder needs a count above max_neighbors={big_k}); they are not flagged. "
+            "Raise SearchConfig.max_neighbors (n makes the search exact) to score them.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     ladder = Ladder(
         sizes=sizes,
         max_neighbors=big_k,
