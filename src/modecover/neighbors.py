@@ -295,8 +295,16 @@ def _knn_faiss(a, b, pa, pb, k, exclude_self, block, threads):
         import faiss
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("backend='faiss' needs the faiss-cpu package: pip install faiss-cpu") from err
+    old_threads = faiss.omp_get_max_threads()
     if threads is not None:
         faiss.omp_set_num_threads(threads)
+    try:
+        return _faiss_search(faiss, a, b, pa, pb, k, exclude_self, block)
+    finally:
+        faiss.omp_set_num_threads(old_threads)
+
+
+def _faiss_search(faiss, a, b, pa, pb, k, exclude_self, block):
     index = faiss.IndexFlatL2(pb.x.shape[1])
     index.add(pb.x.numpy())
     n, m = len(a), len(b)
