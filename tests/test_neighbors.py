@@ -178,7 +178,9 @@ points = hnp.arrays(
 @given(x=points, k=st.integers(1, 6), data=st.data())
 def test_property_knn_and_counts_equal_brute_force(x, k, data):
     k = min(k, len(x) - 1)
-    assert_knn_equal(knn(x, None, k, block_size=data.draw(st.integers(1, 30))), brute_knn(x, x, k, within=True))
+    backend = data.draw(st.sampled_from(["torch", "faiss"]))
+    got = knn(x, None, k, backend=backend, block_size=data.draw(st.integers(1, 30)))
+    assert_knn_equal(got, brute_knn(x, x, k, within=True))
     dist = brute_distances(x, x)
     # radii drawn from the actual distances: exact ties everywhere
     r = dist[np.arange(len(x)), data.draw(st.lists(st.integers(0, len(x) - 1), min_size=len(x), max_size=len(x)))]
