@@ -203,14 +203,15 @@ def test_gan_trained_by_the_trainer_captures_most_ring_modes(tmp_path):
     data = torch.as_tensor(mixture.sample(4000, seed=0)[0])
     torch.manual_seed(0)
     model = build_model("gan", {"data_shape": [2], "hidden": 64, "depth": 2, "latent_dim": 4, "lr_g": 2e-3, "lr_d": 2e-3})
-    train(model, data, Hooks(), TrainConfig(steps=1200, batch_size=128, log_every=0, checkpoint_every=0), tmp_path,
+    train(model, data, Hooks(), TrainConfig(steps=800, batch_size=128, log_every=0, checkpoint_every=0), tmp_path,
           progress=False)
     torch.manual_seed(1)
     samples = model.sample(2000).numpy()
     dist = np.linalg.norm(samples[:, None, :] - mixture.means[None], axis=2)
     nearest, close = dist.argmin(1), dist.min(1) < 3 * 0.05  # within a loose 3 * 5 sigma of a mode
     captured = len(set(nearest[close].tolist()))
-    assert captured >= 6, f"only {captured} of 8 modes captured ({close.mean():.0%} of samples near a mode)"
+    assert captured >= 7, f"only {captured} of 8 modes captured ({close.mean():.0%} of samples near a mode)"
+    assert close.mean() > 0.25  # seeds 0-2 give 8 modes and 42-54% near a mode at this budget
 
 
 # ----------------------------------------------------------------------------- CLI: train and sample
