@@ -169,3 +169,12 @@ def test_bad_statistics():
         frechet_distance(mu, s, mu, np.full((3, 3), np.nan))
     with pytest.raises(ValueError, match="first .* mean holds non-finite"):
         frechet_distance(np.array([0.0, np.inf, 0.0]), s, mu, s)
+
+
+def test_feature_stats_blocks_give_the_same_result():
+    x = np.random.default_rng(8).normal(size=(103, 9)).astype(np.float32) + 5.0
+    mu, sigma = feature_stats(x)
+    mu_b, sigma_b = feature_stats(x, block_rows=10)
+    np.testing.assert_allclose(mu_b, mu, rtol=1e-13)
+    np.testing.assert_allclose(sigma_b, sigma, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(sigma_b, sigma_b.T)

@@ -34,17 +34,26 @@ import torch
 from modecover._checks import as_features, check_same_dim
 
 
-def feature_stats(x, name: str = "features") -> tuple[np.ndarray, np.ndarray]:
+def feature_stats(x, name: str = "features", *, block_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Mean (d,) and unbiased covariance (d, d) of the rows of ``x`` (n, d), in float64.
 
-    Needs at least 2 rows (the covariance divides by n - 1).
+    Two passes over blocks of ``block_rows`` rows (mean, then the centred products), so
+    memory is O(block_rows * d + d^2) whatever n and the input dtype. Needs at least 2
+    rows (the covariance divides by n - 1).
     """
-    arr = as_features(x, name, min_rows=2).astype(np.float64, copy=False)
-    mu = arr.mean(axis=0)
-    centred = arr - mu
-    sigma = centred.T @ centred
-    sigma /= arr.shape[0] - 1
-    return mu, sigma
+    arr = as_features(x, name, min_rows=2)
+    n, d = arr.shape
+    blocks = [slice(start, start + block_rows) for start in range(0, n, block_rows)]
+    mu = np.zeros(d)
+    for block in blocks:
+        mu += arr[block].sum(axis=0, dtype=np.float64)
+    mu /= n
+    sigma = np.zeros((d, d))
+    for block in blocks:
+        centred = arr[block].astype(np.float64) - mu
+        sigma += centred.T @ centred
+    sigma /= n - 1
+    return mu, (sigma + sigma.T) / 2
 
 
 def _check_stats(mu, sigma, name: str) -> tuple[np.ndarray, np.ndarray]:

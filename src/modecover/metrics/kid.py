@@ -86,14 +86,13 @@ def kid(
     if not np.isfinite(gamma) or not np.isfinite(coef0):
         raise ValueError(f"gamma and coef0 must be finite, got gamma={gamma}, coef0={coef0}")
 
-    real_t = torch.from_numpy(real.astype(np.float64, copy=False))
-    fake_t = torch.from_numpy(fake.astype(np.float64, copy=False))
+    real_t, fake_t = torch.from_numpy(real), torch.from_numpy(fake)  # subsets go to float64 one at a time
     rng = np.random.RandomState(seed)
     estimates = np.empty(subsets)
     for i in range(subsets):
         pick_real = torch.from_numpy(rng.choice(n_real, subset_size, replace=False))
         pick_fake = torch.from_numpy(rng.choice(n_fake, subset_size, replace=False))
         estimates[i] = mmd2_unbiased(
-            real_t[pick_real], fake_t[pick_fake], degree=degree, gamma=gamma, coef0=coef0
+            real_t[pick_real].double(), fake_t[pick_fake].double(), degree=degree, gamma=gamma, coef0=coef0
         )
     return float(estimates.mean()), float(estimates.std())
