@@ -178,3 +178,28 @@ def test_feature_stats_blocks_give_the_same_result():
     np.testing.assert_allclose(mu_b, mu, rtol=1e-13)
     np.testing.assert_allclose(sigma_b, sigma, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(sigma_b, sigma_b.T)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    real=arrays(np.float64, st.tuples(st.integers(2, 12), st.integers(1, 6)),
+                elements=st.integers(-3, 3).map(float)),
+    data=st.data(),
+)
+def test_property_nonnegative_symmetric_and_exact(real, data):
+    # small integer features: duplicates, constant columns and rank deficiency are common
+    fake = data.draw(arrays(np.float64, (data.draw(st.integers(2, 12)), real.shape[1]),
+                            elements=st.integers(-3, 3).map(float)))
+    value = fid(real, fake)
+    assert value >= 0.0
+    assert value == pytest.approx(fid(fake, real), rel=1e-9, abs=1e-9)
+    mu1, s1 = feature_stats(real)
+    mu2, s2 = feature_stats(fake)
+    diff = mu1 - mu2
+    want = max(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * nuclear_norm_trace(real, fake), 0.0)
+    assert value == pytest.approx(want, rel=1e-7, abs=1e-7)

@@ -177,3 +177,31 @@ def test_bad_input_names_the_argument(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         mode_metrics(**args)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+_coords = st.integers(-6, 6).map(lambda v: v / 2)  # half-integers: exact ties and boundary hits
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    samples=arrays(np.float64, st.tuples(st.integers(1, 30), st.just(2)), elements=_coords),
+    means=arrays(np.float64, st.tuples(st.integers(1, 5), st.just(2)), elements=_coords),
+    sigma=st.sampled_from([0.1, 0.5, 1 / 3, 1.0]),
+    data=st.data(),
+)
+def test_property_against_brute_force(samples, means, sigma, data):
+    k = len(means)
+    weights = data.draw(st.lists(st.integers(1, 5), min_size=k, max_size=k))
+    minority = data.draw(st.lists(st.integers(0, k - 1), unique=True, max_size=k))
+    got = mode_metrics(samples, means, sigma, weights, minority)
+    want_counts_hq = brute_force(samples, means, sigma, weights, minority, 3.0) if got["hq_percent"] > 0 else None
+    if want_counts_hq is None:
+        assert math.isnan(got["reverse_kl"]) and got["modes_captured"] == 0
+    else:
+        assert_same(got, want_counts_hq)
+    assert 0 <= got["minority_captured"] <= got["n_minority"] == len(minority)
+    assert 0 <= got["modes_captured"] <= k
