@@ -113,3 +113,26 @@ def row_order(jobs: list[Job]) -> list[str]:
     for job in jobs:
         seen.setdefault(job.row, None)
     return list(seen)
+
+
+B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
+    "GAN": ({"family": "gan", "arch": "dcgan", "latent_dim": 32, "output": "tanh"}, []),
+    "GAN + DMPRA": ({"family": "gan", "arch": "dcgan", "latent_dim": 32, "output": "tanh"}, [{"name": "dmpra"}]),
+    "VAE": ({"family": "vae", "latent_dim": 16}, []),
+    "VAE + DMPRA": ({"family": "vae", "latent_dim": 16}, [{"name": "dmpra"}]),
+}
+METRICS_DIGITS = ["rare_share", "share_error", "fid", "precision", "recall", "density", "coverage",
+                  "magnet_rare_share", "magnet_fid", "magnet_recall"]
+
+
+def b3_jobs(seeds: int = 3, budget: Budget = Budget(steps=3000, batch_size=64, n_eval=1000), rare_class: int = 3,
+            fraction: float = 0.1, magnet_pool: int = 4000) -> list[Job]:
+    """B3: digits with ``rare_class`` cut to ``fraction`` of its samples (about 1-2% of the
+    set at 0.1); GAN and VAE with and without DMPRA, all in ``budget.rounds`` rounds."""
+    jobs = []
+    for row, (model, methods) in B3_ROWS.items():
+        spec = _spec("digits", model, methods, budget, budget.rounds)
+        spec["data"] = {"name": "digits", "scale": "symmetric", "rare_classes": [rare_class], "fraction": fraction}
+        spec["magnet_pool"] = magnet_pool
+        jobs += [Job("B3", f"digits-rare{rare_class}", row, seed, spec) for seed in range(seeds)]
+    return jobs
