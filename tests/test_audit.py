@@ -55,6 +55,11 @@ def test_feature_file_audit_matches_the_search(tmp_path):
     assert summary["minority_radius"] == {"min": radii.min(), "median": np.median(radii), "max": radii.max()}
     assert summary["n_censored"] == int(result.censored.sum())
     assert summary["kind"] == "features" and summary["settings"]["alpha"] == 0.5
+    # largest m with m / N < 1 / (1 + k_sigma^2) at the largest ladder size N (score = sqrt((1 - p) / p))
+    largest = max(result.ladder.sizes)
+    m = summary["largest_flaggable_group"]
+    assert m / largest < 1 / 10 <= (m + 1) / largest
+    assert f"groups of more than about {m} samples" in res.output
     assert (tmp_path / "out" / "audit.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "out" / "gallery.png").exists()
     assert f"{int(flagged.sum())} of {len(x)} samples flagged" in res.output

@@ -81,6 +81,9 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
         click.echo(f"delta_bar {s['delta_bar']:.4g}; weights {s['weight']['min']:.4g} .. {s['weight']['max']:.4g}")
     else:
         click.echo("no sample flagged: all weights 1")
+    if "largest_flaggable_group" in s:
+        click.echo(f"groups of more than about {s['largest_flaggable_group']} samples cannot be flagged with this "
+                   "ladder (raise --max-neighbors to find larger ones)")
     if s["n_censored"]:
         click.echo(f"{s['n_censored']} samples had censored ladder levels (raise --max-neighbors to scan them)")
     click.echo(f"wrote {', '.join(str(p) for p in report.paths.values())}")

@@ -306,6 +306,11 @@ def audit_summary(result, weights: np.ndarray, delta: float) -> dict[str, Any]:
         "weight": {"min": float(weights.min()), "max": float(weights.max()), "sum": float(weights.sum())},
         "search": json_safe(result.summary()),
     }
+    sizes, k_sigma = summary["search"].get("ladder_sizes"), summary["search"].get("k_sigma")
+    if sizes and k_sigma:
+        # a tight group holding a share p of a neighbourhood scores sqrt((1 - p) / p): flagged only
+        # if p < 1 / (1 + k_sigma^2), so at the largest ladder size N groups up to N / (1 + k^2)
+        summary["largest_flaggable_group"] = int(np.ceil(max(sizes) / (1 + k_sigma**2))) - 1
     if summary["n_minority"] == 0:
         summary["note"] = "no sample flagged: all weights 1"
     return summary
