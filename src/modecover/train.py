@@ -358,10 +358,11 @@ def train(
                 batch = data[sampler.take(config.batch_size)].to(device)
                 pending.append(model.train_step(batch, hooks, step))
                 done = step + 1
-                if log is not None and (done == stop or (config.log_every and done % config.log_every == 0)):
+                if done == stop or (config.log_every and done % config.log_every == 0):
                     final_row = {"step": done, "round": r, "seconds": round(time.perf_counter() - started, 3),
                                  **_mean_logs(pending)}
-                    log.append(final_row)
+                    if log is not None:
+                        log.append(final_row)
                     pending = []
                     bar.update(task, losses=" ".join(f"{k}={v:.3g}" for k, v in list(final_row.items())[3:7]))
                 if dist_ctx.is_main and config.sample_every and done % config.sample_every == 0:
