@@ -323,3 +323,20 @@ def test_cli_sample_errors(tmp_path):
     (tmp_path / "broken.ckpt").write_bytes(ckpt.read_bytes()[:200])
     broken = cli("sample", tmp_path / "broken.ckpt", "-n", 5, "--out", tmp_path / "y.npy")
     assert broken.exit_code == 1 and "broken.ckpt" in broken.output and not (tmp_path / "y.npy").exists()
+
+
+def test_sampling_hooks_come_from_the_checkpoint_without_a_run_config(tmp_path):
+    from modecover.checkpoint import load_checkpoint, save_checkpoint
+    from modecover.methods.cft import CommonFeatureTraining
+    from modecover.methods.dpm import DPM
+    from modecover.methods.registry import sampling_hooks
+
+    cft = CommonFeatureTraining(latent_dim=4, feature_differences=2)
+    torch.nn.init.normal_(cft.layer.weight)
+    hooks = Hooks([DPM(), cft])
+    model = build_model("gan", GAN, hooks.parameters())
+    save_checkpoint(tmp_path / "api.ckpt", model, hooks, {"step": 0})
+    rebuilt = sampling_hooks(load_checkpoint(tmp_path / "api.ckpt"))
+    assert [p.name for p in rebuilt.plugins] == ["cft"]
+    assert rebuilt.plugins[0].config.feature_differences == 2
+    assert torch.equal(rebuilt.plugins[0].layer.weight, cft.layer.weight)

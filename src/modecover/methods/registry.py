@@ -145,24 +145,18 @@ def shapes_latents(name: str) -> bool:
 
 def sampling_hooks(checkpoint) -> Hooks:
     """The plug-ins of a :class:`modecover.checkpoint.Checkpoint` that sampling needs (CFT,
-    mean rescaling, DeLiGAN...), rebuilt from the run config stored in it and loaded with
-    their saved state; training-only plug-ins (DMPRA, LDMD, DPM, ...) are left out, so no
-    training data is needed."""
-    names = [p["name"] for p in checkpoint.plugins]
-    needed = [n for n in names if n in METHODS and shapes_latents(n)]
-    if not needed:
-        return Hooks()
-    run_config = (checkpoint.state.get("metadata") or {}).get("run_config")
-    if run_config is None:
-        raise ValueError(
-            f"{checkpoint.path}: plug-ins {needed} shape the latents, but the checkpoint holds no run config "
-            "to rebuild them (it was not written by `modecover train`)"
-        )
-    entries = {e["name"]: e for e in run_config["methods"]}
-    context = BuildContext(data=None, model_config=checkpoint.model_config)
+    mean rescaling, DeLiGAN...), rebuilt from the plug-in configs stored in it and loaded
+    with their saved state; training-only plug-ins (DMPRA, LDMD, DPM, ...) are left out, so
+    no training data is needed."""
     plugins = []
-    for name in needed:
-        plugin = build_plugin(name, {k: v for k, v in entries[name].items() if k != "name"}, context)
+    for record in checkpoint.plugins:
+        name = record["name"]
+        if name not in METHODS or not shapes_latents(name):
+            continue
+        if not isinstance(record.get("config"), dict):
+            raise ValueError(f"{checkpoint.path}: plug-in '{name}' shapes the latents but its config was not stored")
+        context = BuildContext(data=None, model_config=checkpoint.model_config)
+        plugin = build_plugin(name, record["config"], context)
         plugin.load_state_dict(checkpoint.hooks_state[name])
         plugins.append(plugin)
     return Hooks(plugins)
