@@ -9,7 +9,7 @@ Data: a few big Gaussian clusters with small, distant micro-clusters planted bes
 micro-clusters, and the Spearman correlation of the scores.
 
     .venv/bin/python benchmarks/bench_loci.py --n 500 1000
-    .venv/bin/python benchmarks/bench_loci.py --scale --n 50000 --d 64
+    .venv/bin/python benchmarks/bench_loci.py --scale --n 2000 50000 --d 64
 
 ``--scale`` runs only our search (PyOD's LOCI is O(n^3) or worse and needs the n x n
 distance matrix) on n points of dimension d, reporting wall time and peak RSS.
@@ -73,12 +73,14 @@ def compare(n: int, d: int, seed: int) -> dict:
     from pyod.models.loci import LOCI
 
     x, truth = planted_clusters(n, d=d, seed=seed)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     ours = search(x, SearchConfig())
-    t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
+    print(f"<!-- n={n}: ours {t_ours:.2f} s wall, {c_ours:.2f} s CPU, {int(ours.minority.sum())} flagged; "
+          "PyOD LOCI running -->", flush=True)
+    c0, t0 = time.process_time(), time.perf_counter()
     pyod = LOCI(alpha=0.5, k=3).fit(x)
-    t_pyod = time.perf_counter() - t0
+    t_pyod, c_pyod = time.perf_counter() - t0, time.process_time() - c0
     pyod_scores = np.asarray(pyod.decision_scores_, dtype=np.float64)
     flags = {
         "ours (score > 3)": ours.minority,
@@ -95,12 +97,23 @@ def compare(n: int, d: int, seed: int) -> dict:
             "only_ours": int(np.sum(~f & ours.minority)),
         })
     rho = spearmanr(ours.score, pyod_scores, nan_policy="omit").statistic
-    return {"n": n, "d": d, "seed": seed, "t_ours": t_ours, "t_pyod": t_pyod, "rows": rows,
+    return {"n": n, "d": d, "seed": seed, "t_ours": t_ours, "t_pyod": t_pyod, "c_ours": c_ours,
+            "c_pyod": c_pyod, "rows": rows,
             "spearman": float(rho), "planted": int(truth.sum()), "summary": ours.summary(),
             "pyod_nan": int(np.isnan(pyod_scores).sum())}
 
 
+SCALE_HEADER = ("| n | d | K | wall s | CPU s (user+sys) | k-NN graph wall s | ladder wall s | peak RSS GB | flagged "
+                "| censored | unscored | precision | recall |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def scale_run(n: int, d: int, seed: int) -> None:
+    """One Markdown row: our search alone on n points in d dimensions (planted micro-clusters)."""
     search_module = importlib.import_module("modecover.dmpra.search")
     graph = search_module._neighbor_graph
     timing = {}
@@ -114,18 +127,16 @@ def scale_run(n: int, d: int, seed: int) -> None:
     search_module._neighbor_graph = timed_graph
     x, truth = planted_clusters(n, d=d, seed=seed, n_big=8, n_small=8, small_share=0.01)
     x = x.astype(np.float32)
-    t0 = time.perf_counter()
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
     result = search(x, SearchConfig())
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    search_module._neighbor_graph = graph
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     p, r = precision_recall(result.minority, truth)
     s = result.summary()
-    print(f"| n | d | K | total s | k-NN graph s | ladder s | peak RSS GB | flagged | censored | unscored "
-          f"| precision | recall |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-          f"| {n} | {d} | {s['max_neighbors']} | {total:.1f} | {timing['knn']:.1f} | {total - timing['knn']:.1f} "
-          f"| {peak_gb:.2f} | {s['n_minority']} | {s['n_censored']} | {s['n_unscored']} | {p:.3f} | {r:.3f} |")
-    print("\nladder sizes", s["ladder_sizes"], "censored per level", s["censored_per_level"],
-          "flagged per level", s["flagged_per_level"])
+    print(f"| {n} | {d} | {s['max_neighbors']} | {total:.1f} | {cpu:.1f} | {timing['knn']:.1f} "
+          f"| {total - timing['knn']:.1f} | {peak_gb:.2f} | {s['n_minority']} | {s['n_censored']} "
+          f"| {s['n_unscored']} | {p:.3f} | {r:.3f} |", flush=True)
 
 
 def main() -> None:
@@ -136,17 +147,19 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help="time our search alone (no PyOD)")
     args = parser.parse_args()
     if args.scale:
+        print(SCALE_HEADER)
         for n in args.n:
             scale_run(n, args.d, args.seed)
         return
-    print("| n | d | ours s | PyOD LOCI s | speed-up | flags | flagged | precision | recall | Jaccard vs ours "
-          "| both | only these | only ours |")
+    print("| n | d | ours s wall / CPU | PyOD LOCI s wall / CPU | speed-up wall / CPU | flags | flagged | precision "
+          "| recall | Jaccard vs ours | both | only these | only ours |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     notes = []
     for n in args.n:
         res = compare(n, args.d, args.seed)
         for i, row in enumerate(res["rows"]):
-            lead = (f"| {n} | {args.d} | {res['t_ours']:.2f} | {res['t_pyod']:.1f} | {res['t_pyod'] / res['t_ours']:.0f}x "
+            lead = (f"| {n} | {args.d} | {res['t_ours']:.2f} / {res['c_ours']:.2f} | {res['t_pyod']:.0f} / "
+                    f"{res['c_pyod']:.0f} | {res['t_pyod'] / res['t_ours']:.0f}x / {res['c_pyod'] / res['c_ours']:.0f}x "
                     if i == 0 else "| | | | | ")
             print(lead + f"| {row['flags']} | {row['flagged']} | {row['precision']:.3f} | {row['recall']:.3f} "
                   f"| {row['jaccard_vs_ours']:.3f} | {row['both']} | {row['only_this']} | {row['only_ours']} |",
