@@ -228,6 +228,15 @@ def _radius_at(dist: np.ndarray, m: int) -> np.ndarray:
     return dist[:, m - 2].copy()
 
 
+def _segment_sums(values: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Exact int64 sums of consecutive segments of ``values`` (empty segments sum to 0)."""
+    out = np.zeros(lengths.shape[0], dtype=np.int64)
+    filled = lengths > 0
+    if filled.any():
+        out[filled] = np.add.reduceat(values, offsets[filled])
+    return out
+
+
 @dataclass
 class _LevelSums:
     size: np.ndarray  # |N(s, r)|
@@ -261,9 +270,9 @@ def _level_sums(dist: np.ndarray, idx: np.ndarray, m: int, alpha: float, exact_e
         col = np.arange(total, dtype=np.int64) - np.repeat(offsets, lengths)
         members = idx[s[owner], col]
         counts, cens = _count_within(dist, members, rho[s][owner], exact_everywhere)
-        s1[s] = own[s] + np.bincount(owner, weights=counts, minlength=s.shape[0]).astype(np.int64)
-        s2[s] = own[s] ** 2 + np.bincount(owner, weights=counts * counts, minlength=s.shape[0]).astype(np.int64)
-        ok[s] = np.bincount(owner, weights=cens, minlength=s.shape[0]) == 0
+        s1[s] = own[s] + _segment_sums(counts, offsets, lengths)
+        s2[s] = own[s] ** 2 + _segment_sums(counts * counts, offsets, lengths)
+        ok[s] = _segment_sums(cens.astype(np.int64), offsets, lengths) == 0
     return _LevelSums(size=size, s1=s1, s2=s2, own=own, ok=ok, radius=radius)
 
 
