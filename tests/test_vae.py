@@ -144,6 +144,11 @@ def test_bad_config_names_the_key(key, value):
         make_config("vae", {key: value})
 
 
+def test_list_data_shape_is_stored_as_a_tuple():
+    assert VAEConfig(data_shape=[1, 8, 8], adam_betas=[0.5, 0.9]).data_shape == (1, 8, 8)
+    assert make_config("vae", {"adam_betas": [0.5, 0.9]}).adam_betas == (0.5, 0.9)
+
+
 def test_bad_batch_is_named():
     model = VAE(VAEConfig())
     with pytest.raises(ValueError, match="real batch"):

@@ -92,6 +92,7 @@ class DiffusionConfig:
 
     def __post_init__(self):
         check_data_shape("diffusion", self.data_shape)
+        self.data_shape = tuple(self.data_shape)
         for key in ("hidden", "depth", "channels"):
             require_int(self, "diffusion", key, minimum=1)
         require_int(self, "diffusion", "timesteps", minimum=2)

@@ -61,6 +61,7 @@ class FlowConfig:
 
     def __post_init__(self):
         check_data_shape("flow", self.data_shape)
+        self.data_shape = tuple(self.data_shape)
         for key in ("coupling_layers", "hidden", "depth"):
             require_int(self, "flow", key, minimum=1)
         if math.prod(self.data_shape) < 2:

@@ -59,6 +59,7 @@ class VAEConfig:
 
     def __post_init__(self):
         check_data_shape("vae", self.data_shape)
+        self.data_shape = tuple(self.data_shape)
         for key in ("latent_dim", "hidden", "depth", "channels"):
             require_int(self, "vae", key, minimum=1)
         require_number(self, "vae", "beta", minimum=0.0)
