@@ -4,7 +4,7 @@ Per sample, the loss is the negative ELBO with a log-cosh reconstruction term:
 
     loss_i = sum_d (1/a) log cosh(a (x_hat_id - x_id)) + beta * KL(q(z|x_i) || N(0, I))
 
-``a`` is ``logcosh_alpha`` (Chen et al. use 10): the term is ~ a r^2 / 2 for small
+``a`` is ``logcosh_alpha`` (default 10; public reimplementations use 10 or 100): the term is ~ a r^2 / 2 for small
 residuals r and ~ |r| for large ones. ``beta`` weighs the KL term (beta = 1 is the plain
 ELBO; sharp 2-D mixtures such as the ring need a small beta, see docs/models.md).
 Per-sample ``weights`` make the batch loss ``mean_i(w_i * loss_i)``, so a zero weight
