@@ -18,11 +18,14 @@ distance matrix) on n points of dimension d, reporting wall time and peak RSS.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
+from scipy.spatial.distance import cdist
 from scipy.stats import spearmanr
 
 from modecover.dmpra import SearchConfig, search
@@ -69,23 +72,75 @@ def precision_recall(flags: np.ndarray, truth: np.ndarray) -> tuple[float, float
     return (hits / flags.sum() if flags.sum() else float("nan")), hits / truth.sum()
 
 
-def compare(n: int, d: int, seed: int) -> dict:
+def dense_ladder_search(x: np.ndarray, config: SearchConfig):
+    """Our search scanning *every* neighbourhood size m = n_min .. n (no cap): a diagnostic that
+    removes the geometric ladder's gaps and the cap, to separate them from PyOD's other choices."""
+    search_module = importlib.import_module("modecover.dmpra.search")
+    geometric = search_module.ladder_sizes
+    search_module.ladder_sizes = lambda n_min, cap: tuple(range(n_min, cap + 1))
+    try:
+        return search(x, dataclasses.replace(config, max_neighbors=len(x)))
+    finally:
+        search_module.ladder_sizes = geometric
+
+
+def loci_rule_flags(x: np.ndarray, points: np.ndarray, *, alpha: float = 0.5, k: float = 3.0,
+                    min_n_hat: float = 20.0, strict_alpha_counts: bool = True) -> np.ndarray:
+    """LOCI's k-sigma rule over PyOD's radii, brute force, for the given points (a diagnostic).
+
+    Radii: every distance d(s, q) > 0 and d(s, q) / alpha; N(s, r) with ``<=``; the alpha
+    counts with ``<`` (``strict_alpha_counts``, PyOD's choice) or ``<=`` (DESIGN.md's);
+    a radius counts only where n_hat >= ``min_n_hat`` (PyOD's minimum-neighbourhood rule).
+    Written from the LOCI definitions to tell which of PyOD's choices a flag depends on.
+    """
+    dist = cdist(x, x)
+    flags = np.zeros(len(points), dtype=bool)
+    for i, s in enumerate(points):
+        ds = dist[s]
+        for r in np.sort(np.concatenate([ds[ds > 0], ds[ds > 0] / alpha])):
+            members = dist[ds <= r]
+            counts = (members < alpha * r if strict_alpha_counts else members <= alpha * r).sum(axis=1)
+            own = int((ds < alpha * r).sum() if strict_alpha_counts else (ds <= alpha * r).sum())
+            n_hat, sigma = counts.mean(), counts.std()
+            if n_hat >= min_n_hat and sigma > 0 and n_hat - own > k * sigma:
+                flags[i] = True
+                break
+    return flags
+
+
+def run_pyod(x: np.ndarray, cache: Path | None, key: str) -> dict:
+    """PyOD LOCI scores, labels, wall and CPU seconds (from ``cache/key.npz`` when saved there)."""
     from pyod.models.loci import LOCI
 
+    path = cache / f"{key}.npz" if cache else None
+    if path is not None and path.exists():
+        saved = np.load(path)
+        return {name: saved[name] for name in saved.files} | {"cached": True}
+    c0, t0 = time.process_time(), time.perf_counter()
+    model = LOCI(alpha=0.5, k=3).fit(x)
+    out = {"scores": np.asarray(model.decision_scores_, dtype=np.float64), "labels": model.labels_.astype(bool),
+           "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **out)
+    return out | {"cached": False}
+
+
+def compare(n: int, d: int, seed: int, cache: Path | None = None) -> dict:
     x, truth = planted_clusters(n, d=d, seed=seed)
     c0, t0 = time.process_time(), time.perf_counter()
     ours = search(x, SearchConfig())
     t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
     print(f"<!-- n={n}: ours {t_ours:.2f} s wall, {c_ours:.2f} s CPU, {int(ours.minority.sum())} flagged; "
           "PyOD LOCI running -->", flush=True)
-    c0, t0 = time.process_time(), time.perf_counter()
-    pyod = LOCI(alpha=0.5, k=3).fit(x)
-    t_pyod, c_pyod = time.perf_counter() - t0, time.process_time() - c0
-    pyod_scores = np.asarray(pyod.decision_scores_, dtype=np.float64)
+    pyod = run_pyod(x, cache, f"loci_n{n}_d{d}_seed{seed}")
+    pyod_scores = pyod["scores"]
+    dense = dense_ladder_search(x, SearchConfig())
     flags = {
         "ours (score > 3)": ours.minority,
         "PyOD score > 3": pyod_scores > 3,
-        "PyOD labels_ (contamination 0.1)": pyod.labels_.astype(bool),
+        "PyOD labels_ (contamination 0.1)": pyod["labels"],
+        "ours, dense ladder: every m = 20..n (diagnostic)": dense.minority,
     }
     rows = []
     for name, f in flags.items():
@@ -96,11 +151,19 @@ def compare(n: int, d: int, seed: int) -> dict:
             "both": int(np.sum(f & ours.minority)), "only_this": int(np.sum(f & ~ours.minority)),
             "only_ours": int(np.sum(~f & ours.minority)),
         })
+    pyod_only = (pyod_scores > 3) & ~ours.minority
+    only_idx = np.flatnonzero(pyod_only)
+    strict_rule = loci_rule_flags(x, only_idx)
+    le_rule = loci_rule_flags(x, only_idx, strict_alpha_counts=False)
     rho = spearmanr(ours.score, pyod_scores, nan_policy="omit").statistic
-    return {"n": n, "d": d, "seed": seed, "t_ours": t_ours, "t_pyod": t_pyod, "c_ours": c_ours,
-            "c_pyod": c_pyod, "rows": rows,
+    return {"n": n, "d": d, "seed": seed, "t_ours": t_ours, "t_pyod": float(pyod["wall"]), "c_ours": c_ours,
+            "c_pyod": float(pyod["cpu"]), "cached": pyod["cached"], "rows": rows,
             "spearman": float(rho), "planted": int(truth.sum()), "summary": ours.summary(),
-            "pyod_nan": int(np.isnan(pyod_scores).sum())}
+            "pyod_nan": int(np.isnan(pyod_scores).sum()),
+            "pyod_only_planted": int(np.sum(pyod_only & truth)),
+            "pyod_only_dense": int(np.sum(pyod_only & dense.minority)), "pyod_only": int(pyod_only.sum()),
+            "pyod_only_rule_strict": int(strict_rule.sum()), "pyod_only_rule_le": int(le_rule.sum()),
+            "pyod_only_our_max_score": float(np.max(ours.score[pyod_only])) if pyod_only.any() else None}
 
 
 SCALE_HEADER = ("| n | d | K | wall s | CPU s (user+sys) | k-NN graph wall s | ladder wall s | peak RSS GB | flagged "
@@ -145,6 +208,8 @@ def main() -> None:
     parser.add_argument("--d", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", action="store_true", help="time our search alone (no PyOD)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="save PyOD's scores and times here, and reuse them on a later run")
     args = parser.parse_args()
     if args.scale:
         print(SCALE_HEADER)
@@ -156,7 +221,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     notes = []
     for n in args.n:
-        res = compare(n, args.d, args.seed)
+        res = compare(n, args.d, args.seed, args.cache)
         for i, row in enumerate(res["rows"]):
             lead = (f"| {n} | {args.d} | {res['t_ours']:.2f} / {res['c_ours']:.2f} | {res['t_pyod']:.0f} / "
                     f"{res['c_pyod']:.0f} | {res['t_pyod'] / res['t_ours']:.0f}x / {res['c_pyod'] / res['c_ours']:.0f}x "
@@ -166,7 +231,12 @@ def main() -> None:
                   flush=True)
         notes.append(f"n={n}: {res['planted']} planted; Spearman(ours, PyOD scores) = {res['spearman']:.3f}; "
                      f"PyOD NaN scores: {res['pyod_nan']}; our flags per level {res['summary']['flagged_per_level']} "
-                     f"(ladder {res['summary']['ladder_sizes']})")
+                     f"(ladder {res['summary']['ladder_sizes']}); flagged by PyOD only: {res['pyod_only']} "
+                     f"({res['pyod_only_planted']} planted, {res['pyod_only_dense']} also by the dense ladder, "
+                     f"our largest score among them {res['pyod_only_our_max_score']}); of these, the LOCI rule over "
+                     f"PyOD's radii flags {res['pyod_only_rule_strict']} with PyOD's strict alpha-counts and "
+                     f"{res['pyod_only_rule_le']} with <= counts"
+                     + ("; PyOD times from the cache" if res["cached"] else ""))
     print()
     for line in notes:
         print("- " + line)
