@@ -369,3 +369,29 @@ def test_with_the_trainer_gan_and_checkpoint(ring_data, tmp_path):
     load_checkpoint(tmp_path / "final.ckpt", hooks=fresh)
     torch.testing.assert_close(fresh.data_weights(len(data)), plugin.data_weights(len(data)))
     assert fresh.plugins[0].history == plugin.history
+
+
+def _rank_worker(rank, init_file, out_dir):
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(100 + rank)  # each rank generates different samples for its classifier
+        points, _ = imbalanced_ring().sample(300, seed=0)
+        plugin = DMPRA(classifier={"steps": 20}, max_neighbors=160)
+        plugin.on_round_end(NoDiscriminatorModel(), torch.as_tensor(points), 0, None)
+        torch.save(plugin.weights, f"{out_dir}/w{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_agree_on_weights(tmp_path):
+    """Under torch.distributed the weights of rank 0 reach every rank (without the broadcast
+    the two ranks' classifiers, fed different generated samples, give 10 different weights)."""
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_rank_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True,
+                       start_method="fork")  # fork: no re-import of torch in the children
+    w0, w1 = torch.load(tmp_path / "w0.pt"), torch.load(tmp_path / "w1.pt")
+    assert torch.equal(w0, w1) and w0.dtype == torch.float64 and len(w0) == 300

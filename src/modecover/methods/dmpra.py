@@ -22,7 +22,8 @@ Every round writes to its ``out_dir`` (when the trainer gives one):
 ``dmpra_perception.png`` (the projection with minority samples marked, unless
 ``plot=False``) and ``dmpra_summary.json`` (the search summary, delta-bar, weight range).
 The summary scalars are also logged (``logging``), kept in :attr:`DMPRA.history` and
-returned by ``on_round_end``.
+returned by ``on_round_end``. Under ``torch.distributed`` every rank searches, and the
+weights of rank 0 are broadcast so that all ranks draw with the same weights.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class DMPRA(Plugin):
         weights = np.asarray(informative_weights(result, informative=self.config.informative), dtype=np.float64)
         _check_weights(weights, len(data))
         summary = round_summary(result, weights, delta_bar(result), round_index)
-        self.weights = torch.from_numpy(weights)
+        self.weights = same_on_every_rank(torch.from_numpy(weights))
         self.rounds_searched += 1
         self.history.append(summary)
         log.info("DMPRA round %d: %d of %d samples flagged, delta_bar=%.4g, max weight %.4g",
@@ -154,6 +155,22 @@ class DMPRA(Plugin):
         self.history = json.loads(state.get("history", "[]"))
         classifier_state = {k[len("classifier."):]: v for k, v in state.items() if k.startswith("classifier.")}
         self.classifier = PerceptionClassifier.from_checkpoint_state(classifier_state) if classifier_state else None
+
+
+def same_on_every_rank(weights: Tensor) -> Tensor:
+    """Under ``torch.distributed``, rank 0's weights on every rank (a broadcast), else ``weights``.
+
+    The distributed sampler splits one global draw across ranks, so every rank must draw
+    with the same weights; a non-GAN family's perception classifier sees each rank's own
+    generated samples and could otherwise give slightly different ones.
+    """
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return weights
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    buffer = weights.to(device).contiguous()
+    dist.broadcast(buffer, src=0)
+    return buffer.cpu()
 
 
 def _check_weights(weights: np.ndarray, n: int) -> None:
@@ -204,4 +221,4 @@ def write_round(out_dir: Path, result, weights: np.ndarray, features: np.ndarray
     return paths
 
 
-__all__ = ["DMPRA", "DMPRAConfig", "round_summary", "write_round"]
+__all__ = ["DMPRA", "DMPRAConfig", "round_summary", "same_on_every_rank", "write_round"]
