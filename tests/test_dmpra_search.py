@@ -224,3 +224,13 @@ def test_torch_input_and_summary_is_jsonable():
     summary = json.loads(json.dumps(result.summary()))
     assert summary["n"] == len(x) and summary["n_minority"] == int(result.minority.sum())
     assert sum(summary["chosen_per_level"]) == len(x)
+
+
+def test_score_exactly_k_sigma_is_not_flagged():
+    # 9 duplicates and one point 10 away, n_min = 10: N(s, 10) = all, counts at 5 are 9 (x9) and 1:
+    # score = (8.2 - 1) / 2.4 = 3 exactly; the test is strict (> k_sigma), decided on integers
+    x = np.vstack([np.zeros((9, 2)), [[10.0, 0.0]]])
+    result = search(x, SearchConfig(n_min=10))
+    assert result.score[9] == 3.0 and not result.minority.any()
+    assert search(x, SearchConfig(n_min=10, k_sigma=2.999)).minority[9]
+    assert search(x, SearchConfig(n_min=10, k_sigma=2.999, two_sided=True)).minority.sum() == 1

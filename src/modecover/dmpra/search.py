@@ -276,21 +276,29 @@ def _level_sums(dist: np.ndarray, idx: np.ndarray, m: int, alpha: float, exact_e
     return _LevelSums(size=size, s1=s1, s2=s2, own=own, ok=ok, radius=radius)
 
 
-def _level_statistics(sums: _LevelSums, two_sided: bool) -> dict[str, np.ndarray]:
-    """n_hat, sigma_hat and the test statistic of one level from its exact integer sums.
+def _level_statistics(sums: _LevelSums, two_sided: bool, k_sigma: float) -> dict[str, np.ndarray]:
+    """n_hat, sigma_hat, the test statistic and the flag test of one level from its integer sums.
 
     N * (n_hat - n(s)) and N^2 * variance are formed as exact integers (Python integers
     if int64 could overflow), so sigma_hat = 0 is exact and the score is one division.
+    The flag test compares the integers, not the rounded score: score > k_sigma iff
+    num > 0 (one-sided) and num^2 > k_sigma^2 * var_num, so a score of exactly k_sigma
+    (e.g. sqrt(9)) is never flagged by rounding.
     """
     size, s1, s2, own = sums.size, sums.s1, sums.s2, sums.own
     if float(size.max(initial=1)) * float(s2.max(initial=1)) >= 2.0**62:
         size, s1, s2, own = (a.astype(object) for a in (size, s1, s2, own))
-    numerator = np.asarray(s1 - size * own, dtype=np.float64)
-    spread = np.sqrt(np.asarray(size * s2 - s1 * s1, dtype=np.float64))  # N^2 var >= 0 exactly
+    numerator = s1 - size * own
+    var_numerator = size * s2 - s1 * s1  # N^2 var >= 0 exactly
+    num = np.asarray(numerator, dtype=np.float64)
+    spread = np.sqrt(np.asarray(var_numerator, dtype=np.float64))
     n_points = sums.size.astype(np.float64)
-    score = np.divide(numerator, spread, out=np.zeros_like(numerator), where=spread > 0)
+    score = np.divide(num, spread, out=np.zeros_like(num), where=spread > 0)
+    k2 = float(k_sigma) ** 2
+    beyond = np.asarray(numerator * numerator > k2 * var_numerator, dtype=bool) & (spread > 0)
     return {
         "score": np.abs(score) if two_sided else score,
+        "exceeds": beyond if two_sided else beyond & (num > 0),
         "n_hat": sums.s1 / n_points,
         "sigma_hat": spread / n_points,
     }
@@ -311,10 +319,10 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
     exact_everywhere = graph_k >= n - 1
     dist, idx = _neighbor_graph(x, graph_k)
 
-    columns = {key: [] for key in ("score", "n_hat", "sigma_hat", "radius", "own", "size", "ok")}
+    columns = {key: [] for key in ("score", "exceeds", "n_hat", "sigma_hat", "radius", "own", "size", "ok")}
     for m in sizes:
         sums = _level_sums(dist, idx, m, float(config.alpha), exact_everywhere)
-        stats = _level_statistics(sums, config.two_sided)
+        stats = _level_statistics(sums, config.two_sided, config.k_sigma)
         for key, value in (*stats.items(), ("radius", sums.radius), ("own", sums.own),
                            ("size", sums.size), ("ok", sums.ok)):
             columns[key].append(value)
@@ -337,8 +345,8 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
     score = at_max("score", np.nan)
     n_hat = at_max("n_hat", np.nan)
     sigma_hat = at_max("sigma_hat", np.nan)
-    minority = np.zeros(n, dtype=bool)
-    minority[scored] = score[scored] > config.k_sigma
+    exceeds = table["exceeds"] & ok
+    minority = exceeds.any(axis=1)  # max score > k_sigma, decided on exact integers
     if not scored.all():
         warnings.warn(
             f"DMPRA search: {int((~scored).sum())} of {n} samples could not be scored (every radius of "
@@ -352,7 +360,7 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
         max_neighbors=big_k,
         scored=[int(v) for v in ok.sum(axis=0)],
         censored=[int(v) for v in (~ok).sum(axis=0)],
-        flagged=[int(v) for v in (stat > config.k_sigma).sum(axis=0)],
+        flagged=[int(v) for v in exceeds.sum(axis=0)],
         chosen=[int((level == j).sum()) for j in range(len(sizes))],
         median_radius=[
             float(np.median(table["radius"][ok[:, j], j])) if ok[:, j].any() else float("nan")
