@@ -35,7 +35,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -270,6 +270,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     metadata: dict[str, Any] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on ``data`` (N, ...) with the plug-ins of ``hooks``; write logs,
     plots and checkpoints under ``out_dir``; return the final log row (with the path of
@@ -280,7 +281,8 @@ def train(
     same final state as an uninterrupted run with the same seed; without a checkpoint the
     run starts from scratch. The caller seeds before building the model (the CLI does).
     ``metadata`` (plain JSON values, e.g. the run config) is stored in every checkpoint's
-    state under ``"metadata"``.
+    state under ``"metadata"``. ``on_step(steps_done)``, when given, is called after every
+    step (a caller's own progress display, e.g. the demo's two parallel runs).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -370,6 +372,8 @@ def train(
                 if config.checkpoint_every and done % config.checkpoint_every == 0 and done != stop:
                     checkpoint(last, done, r, sampler, pending)
                 bar.advance(task)
+                if on_step is not None:
+                    on_step(done)
 
             # 3. between rounds: the plug-ins adjust (DMPRA searches), then round checkpoints
             if r < config.rounds - 1:

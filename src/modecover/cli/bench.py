@@ -14,7 +14,7 @@ SUITES = ("B1", "B2", "B3")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Results go to OUT/<suite>/...; an existing OUT resumes.")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1 10, B2 5, B3 3).")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per run (default 3000).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per run (default 3000, batch 64).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Parallel processes, one torch thread each.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these data sets (e.g. ring); repeatable.")
@@ -31,7 +31,7 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
 
     suite = suite.upper()
     defaults = {"B1": (10, suites.Budget(steps=3000)), "B2": (5, suites.Budget(steps=3000)),
-                "B3": (3, suites.Budget(steps=3000, batch_size=64, n_eval=1000))}
+                "B3": (3, suites.Budget(steps=3000, n_eval=1000))}
     n_seeds, budget = defaults[suite]
     n_seeds = seeds or n_seeds
     budget = replace(budget, steps=steps) if steps else budget

@@ -236,10 +236,20 @@ def _round_dirs(run_dir: Path, run: str) -> list[tuple[int, Path]]:
         return []
     found = []
     for child in base.iterdir():
-        match = re.fullmatch(r"round_(\d+)", child.name)
+        match = re.fullmatch(r"round_?(\d+)", child.name)  # round_<r> or the trainer's round<r>
         if match and child.is_dir():
             found.append((int(match.group(1)), child))
     return sorted(found)
+
+
+# Accepted names of a round's files: the generic layout, then what the DMPRA plug-in writes.
+_ROUND_FILES = (("perception.npz", "dmpra_scores.npz"), ("perception.png", "dmpra_perception.png"),
+                ("scores.csv", "dmpra_scores.csv"))
+
+
+def _first(directory: Path, names: tuple[str, ...]) -> Path:
+    """The first of ``names`` that exists in ``directory`` (else the first name, absent)."""
+    return next((directory / n for n in names if (directory / n).is_file()), directory / names[0])
 
 
 def perception_section(results: Results, run_dir: Path, figures: Figures) -> Section:
@@ -254,7 +264,7 @@ def perception_section(results: Results, run_dir: Path, figures: Figures) -> Sec
         section.body.append(f"<h3>{html.escape(run.name)}</h3>")
         summary = []
         for r, directory in rounds:
-            npz, png, scores = directory / "perception.npz", directory / "perception.png", directory / "scores.csv"
+            npz, png, scores = (_first(directory, names) for names in _ROUND_FILES)
             if npz.is_file():
                 proj, minority = _read_projection(npz)
                 path, href = figures.path(f"perception_{run.name}_round{r}")

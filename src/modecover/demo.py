@@ -1,0 +1,204 @@
+"""The demo: a vanilla GAN against the same GAN with DMPRA on an imbalanced 2D ring.
+
+``run_demo(out_dir, DemoConfig())`` builds the ring of 8 modes with 2 minority modes at
+1/20 of a common mode's weight (DESIGN.md §9, B2), trains two runs with the same total
+step budget (``steps``, split into ``rounds`` rounds for both: DMPRA searches and
+re-weights between rounds, the vanilla run just continues), evaluates each after every
+round (2D mode metrics and PRDC on 2D points, DESIGN.md §8), writes a RUN_DIR in the
+layout of ``docs/report.md`` and renders ``out_dir/report.html``.
+
+The two runs train in two processes (one torch thread each) when ``jobs >= 2``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import queue as queue_module
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from modecover.plugins import Plugin
+
+RUN_NAMES = ("gan", "gan+dmpra")
+
+
+class DemoUnavailable(RuntimeError):
+    """A module the demo needs is missing from this build."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    steps: int = 3000  # total training steps per run (same budget for both runs)
+    rounds: int = 5  # DMPRA rounds (T); the vanilla run is evaluated at the same points
+    batch_size: int = 64
+    n_train: int = 5_000
+    n_eval: int = 2500
+    minority_ratio: float = 1 / 20  # a minority mode's weight / a common mode's weight
+    seed: int = 0
+    jobs: int = 2  # processes; 1 trains the runs one after the other
+
+    def __post_init__(self):
+        for name in ("steps", "rounds", "batch_size", "n_train", "n_eval", "jobs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"DemoConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps < self.rounds:
+            raise ValueError(f"DemoConfig.steps ({self.steps}) must be at least rounds ({self.rounds})")
+        if not 0 < self.minority_ratio <= 1:
+            raise ValueError(f"DemoConfig.minority_ratio must be in (0, 1], got {self.minority_ratio}")
+
+
+def _require(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name and module.startswith(err.name):
+            raise DemoUnavailable(f"the demo needs {module}, which is not in this build") from err
+        raise
+
+
+def _demo_mixture(config: DemoConfig):
+    from modecover.data.mixtures import imbalanced_ring
+
+    return imbalanced_ring(ratio=config.minority_ratio)
+
+
+class RoundEvaluator(Plugin):
+    """A plug-in that evaluates the model at the end of every round (DESIGN.md §8 in 2D).
+
+    It records the metric curve the report draws across rounds and reports progress;
+    it adds nothing to training.
+    """
+
+    name = "round_evaluator"
+
+    def __init__(self, mixture, real_eval: np.ndarray, n_eval: int, dmpra=None):
+        self.mixture, self.real_eval, self.n_eval, self.dmpra = mixture, real_eval, n_eval, dmpra
+        self.rounds: list[dict] = []
+        self.last_samples: np.ndarray | None = None
+        self.last_shares: list[float] | None = None
+
+    def on_round_end(self, model, data, round_index, out_dir=None) -> None:
+        from modecover.bench.eval2d import evaluate_points
+
+        self.last_samples = model.sample(self.n_eval).detach().cpu().numpy().astype(np.float64)
+        metrics, self.last_shares = evaluate_points(self.last_samples, self.mixture, self.real_eval)
+        record = {"round": round_index + 1, "metrics": metrics}
+        self.rounds.append(record)
+
+
+def train_and_evaluate(run_name: str, config: DemoConfig, run_dir: Path, on_progress: Callable[[int, int], None]) -> dict:
+    """Train one run of the demo (``gan`` or ``gan+dmpra``) and return its results entry."""
+    import torch
+
+    from modecover.plugins import Hooks
+
+    models = _require("modecover.models")
+    training = _require("modecover.train")
+    mixture = _demo_mixture(config)
+    data, _ = mixture.sample(config.n_train, seed=config.seed)
+    real_eval, _ = mixture.sample(config.n_eval, seed=config.seed + 1)
+
+    plugins: list = []
+    dmpra = None
+    if run_name == "gan+dmpra":
+        dmpra_module = _require("modecover.methods.dmpra")
+        dmpra = dmpra_module.DMPRA()
+        plugins.append(dmpra)
+    evaluator = RoundEvaluator(mixture, real_eval, config.n_eval, dmpra)
+    hooks = Hooks([evaluator, *plugins])  # evaluate each round before DMPRA re-weighs
+    torch.manual_seed(config.seed)
+    model = models.build_model("gan", {"data_shape": [2]}, hooks.parameters())
+    out = Path(run_dir) / run_name
+    train_config = training.TrainConfig(steps=config.steps, batch_size=config.batch_size, rounds=config.rounds,
+                                        seed=config.seed, checkpoint_every=config.steps)
+    training.train(model, torch.from_numpy(np.asarray(data, dtype=np.float32)), hooks, train_config, out,
+                   progress=False, on_step=lambda done: done % 25 == 0 and on_progress(done, config.steps))
+    evaluator.on_round_end(model, data, config.rounds - 1)  # the trainer calls it between rounds only
+    np.save(out / "samples.npy", evaluator.last_samples)
+    for record, n_minority in zip(evaluator.rounds[1:], getattr(dmpra, "flag_counts", [])):
+        record["n_minority"] = int(n_minority)
+    return {"metrics": evaluator.rounds[-1]["metrics"], "per_mode_share": evaluator.last_shares,
+            "rounds": evaluator.rounds, "samples": f"{run_name}/samples.npy"}
+
+
+def _run_worker(run_name: str, config: DemoConfig, run_dir: str, events) -> None:
+    """Process entry point: train and evaluate one run, report progress and the result."""
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        result = train_and_evaluate(run_name, config, Path(run_dir), lambda done, total: events.put(("progress", run_name, done, total)))
+        events.put(("done", run_name, result))
+    except BaseException as err:  # report to the parent, which raises it
+        import traceback
+
+        events.put(("error", run_name, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+
+
+def _train_all(config: DemoConfig, run_dir: Path, show_progress: bool) -> dict[str, dict]:
+    """Train every run (in parallel processes when jobs >= 2) with a progress display."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    events = ctx.Queue()
+    results: dict[str, dict] = {}
+    with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=not show_progress) as progress:
+        tasks = {name: progress.add_task(name, total=config.steps) for name in RUN_NAMES}
+        pending = list(RUN_NAMES)
+        running: dict[str, mp.Process] = {}
+        while pending or running:
+            while pending and len(running) < config.jobs:
+                name = pending.pop(0)
+                proc = ctx.Process(target=_run_worker, args=(name, config, str(run_dir), events), daemon=True)
+                proc.start()
+                running[name] = proc
+            try:
+                kind, name, *payload = events.get(timeout=1.0)
+            except queue_module.Empty:
+                dead = [n for n, p in running.items() if not p.is_alive() and n not in results]
+                if dead:
+                    raise RuntimeError(f"demo run(s) {dead} exited without a result (exit codes {[running[n].exitcode for n in dead]})")
+                continue
+            if kind == "progress":
+                progress.update(tasks[name], completed=payload[0])
+            elif kind == "error":
+                for proc in running.values():
+                    proc.terminate()
+                raise RuntimeError(f"demo run {name!r} failed: {payload[0]}")
+            elif kind == "done":
+                results[name] = payload[0]
+                progress.update(tasks[name], completed=config.steps)
+                running.pop(name).join()
+    return results
+
+
+def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), show_progress: bool = True) -> Path:
+    """Train both runs, write ``out_dir/results.json`` (docs/report.md) and ``out_dir/report.html``."""
+    from modecover.report import write_report
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mixture = _demo_mixture(config)
+    data, _ = mixture.sample(config.n_train, seed=config.seed)
+    np.save(out_dir / "data.npy", np.asarray(data, dtype=np.float64))
+    start = time.perf_counter()
+    runs = _train_all(config, out_dir, show_progress)
+    results = {
+        "title": f"modecover demo: GAN vs GAN + DMPRA on an imbalanced ring ({config.steps} steps each)",
+        "data": {"name": f"ring of 8, modes {list(map(int, mixture.minority))} at {config.minority_ratio:g} weight",
+                 "means": np.asarray(mixture.means).tolist(), "weights": np.asarray(mixture.weights).tolist(),
+                 "minority": [int(j) for j in mixture.minority], "samples": "data.npy"},
+        "config": asdict(config) | {"train_seconds": round(time.perf_counter() - start, 1)},
+        "runs": {name: runs[name] for name in RUN_NAMES},
+    }
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    return write_report(out_dir, out_dir / "report.html")
