@@ -97,10 +97,11 @@ def run_modecover(real, fake, k, threads):
 
 def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
     real, fake = features(n, d, 0), features(n, d, 1, scale=1.05, shift=0.02)
-    ours, ref = [], []
+    ours, ref, products = [], [], []
     for _ in range(repeats):  # interleaved, best of: the machine may be shared
-        values, total, _ = run_modecover(real, fake, k, threads)
+        values, total, in_run = run_modecover(real, fake, k, threads)
         ours.append(total)
+        products.append(in_run)
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             expected = prdc_package_compute(real, fake, k)
@@ -108,6 +109,7 @@ def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
     floor = product_floor(real, fake, threads)
     return {
         "n": n, "d": d, "k": k, "modecover_s": min(ours), "prdc_s": min(ref), "floor_s": floor,
+        "in_run_products_s": products[int(np.argmin(ours))],
         "values": values, "expected": {key: float(expected[key]) for key in KEYS},
     }
 
@@ -140,7 +142,8 @@ def markdown(small: dict | None, big: dict | None, threads: int) -> str:
             "| | seconds | ratio |", "|---|---|---|",
             f"| prdc.compute_prdc | {small['prdc_s']:.2f} | 1.00 |",
             f"| modecover prdc | {small['modecover_s']:.2f} | **{small['prdc_s'] / small['modecover_s']:.2f}x faster** |",
-            f"| float32 products alone (floor) | {small['floor_s']:.2f} | modecover = {small['modecover_s'] / small['floor_s']:.2f}x floor |",
+            f"| float32 products inside the modecover run | {small['in_run_products_s']:.2f} | modecover = {small['modecover_s'] / small['in_run_products_s']:.2f}x these |",
+            f"| float32 products alone, separate pass | {small['floor_s']:.2f} | modecover = {small['modecover_s'] / small['floor_s']:.2f}x these |",
             "", f"values identical to prdc: **{same}** (max abs difference {diff:.3g}); "
             + ", ".join(f"{key} {small['values'][key]:.6g}" for key in KEYS), "",
         ]
