@@ -21,6 +21,9 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
 fi
 if [ "${1:-}" = "--dev" ]; then
   $PIP install -q -e ".[dev]"
+  # The reference implementations the tests compare with. Their torchvision dependency has
+  # no build beside this torch, and the tests only use their numpy-level functions.
+  $PIP install -q --no-deps torch-fidelity pytorch-fid
 else
   $PIP install -q -e .
 fi
