@@ -10,7 +10,8 @@ from modecover.data.mixtures import ring
 from modecover.methods.cft import CommonFeatureTraining
 from modecover.metrics.modes import mode_metrics
 from modecover.models import build_model, make_config
-from modecover.models.vae import VAE, VAEConfig, gaussian_kl, logcosh, weighted_mean
+from modecover.models.common import weighted_mean
+from modecover.models.vae import VAE, VAEConfig, gaussian_kl, logcosh
 from modecover.plugins import Hooks, Plugin
 
 

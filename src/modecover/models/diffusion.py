@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from modecover.models.base import GenerativeModel
 from modecover.models.nets import mlp
-from modecover.models.vae import (
+from modecover.models.common import (
     check_adam_betas,
     check_data_shape,
     check_real_batch,

@@ -1,0 +1,86 @@
+"""Checks and the weighted loss shared by the VAE, flow and diffusion families."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def weighted_mean(per_sample: Tensor, weights: Tensor | None) -> Tensor:
+    """mean_i(w_i * loss_i) (plain mean without weights).
+
+    ``weights`` must be (B,), finite and >= 0; a zero weight removes the sample's gradient.
+    Weights scale the loss (importance-weight reading), they are not renormalised.
+    """
+    if weights is None:
+        return per_sample.mean()
+    weights = torch.as_tensor(weights)
+    if weights.shape != per_sample.shape:
+        raise ValueError(
+            f"weights: expected shape {tuple(per_sample.shape)} (one per sample of the batch), got {tuple(weights.shape)}"
+        )
+    if not torch.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("weights: must be finite and >= 0")
+    weights = weights.to(per_sample.device, per_sample.dtype)
+    # where(): a zero weight on a non-finite loss must not give 0 * inf = NaN
+    return torch.where(weights > 0, weights * per_sample, torch.zeros_like(per_sample)).mean()
+
+
+def check_real_batch(family: str, real: Tensor, data_shape, device_dtype) -> Tensor:
+    """The real batch as a float tensor on the model's device; ``ValueError`` names 'real'."""
+    real = torch.as_tensor(real)
+    shape = tuple(data_shape)
+    if real.ndim != len(shape) + 1 or tuple(real.shape[1:]) != shape or real.shape[0] == 0:
+        raise ValueError(
+            f"model '{family}': real batch must have shape (B, {', '.join(map(str, shape))}) with B >= 1, "
+            f"got {tuple(real.shape)}"
+        )
+    device, dtype = device_dtype
+    real = real.to(device=device, dtype=dtype)
+    if not torch.isfinite(real).all():
+        raise ValueError(f"model '{family}': real batch holds NaN or infinite values")
+    return real
+
+
+def check_sample_count(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"sample: n must be a non-negative integer, got {n!r}")
+
+
+def check_data_shape(family: str, data_shape: Any) -> None:
+    """(D,) for vectors or (C, H, W) for images, positive integers."""
+    ok = (
+        isinstance(data_shape, (tuple, list))
+        and len(data_shape) in (1, 3)
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in data_shape)
+    )
+    if not ok:
+        raise ValueError(
+            f"model '{family}': config key 'data_shape' must be (D,) or (C, H, W) of positive integers, "
+            f"got {data_shape!r}"
+        )
+
+
+def require_int(config: Any, family: str, key: str, *, minimum: int) -> None:
+    value = getattr(config, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"model '{family}': config key '{key}' must be an integer >= {minimum}, got {value!r}")
+
+
+def require_number(config: Any, family: str, key: str, *, minimum: float, strict: bool = False) -> None:
+    value = getattr(config, key)
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not is_number or value < minimum or (strict and value == minimum):
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ValueError(f"model '{family}': config key '{key}' must be a finite number {bound}, got {value!r}")
+
+
+def check_adam_betas(family: str, betas: Any) -> None:
+    ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in betas
+    )
+    if not ok:
+        raise ValueError(f"model '{family}': config key 'adam_betas' must be two numbers in [0, 1), got {betas!r}")
