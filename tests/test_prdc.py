@@ -40,11 +40,14 @@ def brute(real, fake, k_pr, k_dc, strict=True, centre_rule=True):
 
     rf = dists(real, fake)
     r_pr, r_dc, f_pr = radii(real, k_pr), radii(real, k_dc), radii(fake, k_pr)
+    in_real_pr = inside(rf, r_pr[:, None])  # [i, j]: fake j in real ball i
+    in_real_dc = inside(rf, r_dc[:, None])
+    in_fake_pr = inside(rf, f_pr[None, :])  # [i, j]: real i in fake ball j
     return {
-        "precision": np.mean([inside(rf[:, j], r_pr).any() for j in range(len(fake))]),
-        "recall": np.mean([inside(rf[i], f_pr).any() for i in range(len(real))]),
-        "density": sum(inside(rf[:, j], r_dc).sum() for j in range(len(fake))) / (k_dc * len(fake)),
-        "coverage": np.mean([inside(rf[i].min(), r_dc[i]) for i in range(len(real))]),
+        "precision": in_real_pr.any(axis=0).mean(),
+        "recall": in_fake_pr.any(axis=1).mean(),
+        "density": in_real_dc.sum() / (k_dc * len(fake)),
+        "coverage": inside(rf.min(axis=1), r_dc).mean(),
     }
 
 
