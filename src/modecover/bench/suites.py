@@ -117,11 +117,15 @@ def row_order(jobs: list[Job]) -> list[str]:
     return list(seen)
 
 
+# The models of configs/gan-digits.toml and configs/vae-digits.toml.
+DCGAN_DIGITS = {"family": "gan", "arch": "dcgan", "latent_dim": 32, "base_channels": 32, "output": "tanh",
+                "lr_g": 2e-4, "lr_d": 2e-4}
+VAE_DIGITS = {"family": "vae", "latent_dim": 16, "channels": 32, "output_activation": "tanh"}
 B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
-    "GAN": ({"family": "gan", "arch": "dcgan", "latent_dim": 32, "output": "tanh"}, []),
-    "GAN + DMPRA": ({"family": "gan", "arch": "dcgan", "latent_dim": 32, "output": "tanh"}, [{"name": "dmpra"}]),
-    "VAE": ({"family": "vae", "latent_dim": 16}, []),
-    "VAE + DMPRA": ({"family": "vae", "latent_dim": 16}, [{"name": "dmpra"}]),
+    "GAN": (DCGAN_DIGITS, []),
+    "GAN + DMPRA": (DCGAN_DIGITS, [{"name": "dmpra"}]),
+    "VAE": (VAE_DIGITS, []),
+    "VAE + DMPRA": (VAE_DIGITS, [{"name": "dmpra"}]),
 }
 METRICS_DIGITS = ["rare_share", "share_error", "fid", "precision", "recall", "density", "coverage",
                   "magnet_rare_share", "magnet_fid", "magnet_recall"]
