@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import queue as queue_module
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,10 +25,6 @@ import numpy as np
 from modecover.plugins import Plugin
 
 RUN_NAMES = ("gan", "gan+dmpra")
-
-
-class DemoUnavailable(RuntimeError):
-    """A module the demo needs is missing from this build."""
 
 
 @dataclass(frozen=True)
@@ -53,17 +48,6 @@ class DemoConfig:
             raise ValueError(f"DemoConfig.minority_ratio must be in (0, 1], got {self.minority_ratio}")
 
 
-def _require(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name and module.startswith(err.name):
-            raise DemoUnavailable(f"the demo needs {module}, which is not in this build") from err
-        raise
-
-
 def _demo_mixture(config: DemoConfig):
     from modecover.data.mixtures import imbalanced_ring
 
@@ -73,14 +57,13 @@ def _demo_mixture(config: DemoConfig):
 class RoundEvaluator(Plugin):
     """A plug-in that evaluates the model at the end of every round (DESIGN.md §8 in 2D).
 
-    It records the metric curve the report draws across rounds and reports progress;
-    it adds nothing to training.
+    It records the metric curve the report draws across rounds; it adds nothing to training.
     """
 
     name = "round_evaluator"
 
-    def __init__(self, mixture, real_eval: np.ndarray, n_eval: int, dmpra=None):
-        self.mixture, self.real_eval, self.n_eval, self.dmpra = mixture, real_eval, n_eval, dmpra
+    def __init__(self, mixture, real_eval: np.ndarray, n_eval: int):
+        self.mixture, self.real_eval, self.n_eval = mixture, real_eval, n_eval
         self.rounds: list[dict] = []
         self.last_samples: np.ndarray | None = None
         self.last_shares: list[float] | None = None
@@ -98,29 +81,25 @@ def train_and_evaluate(run_name: str, config: DemoConfig, run_dir: Path, on_prog
     """Train one run of the demo (``gan`` or ``gan+dmpra``) and return its results entry."""
     import torch
 
+    from modecover.methods.dmpra import DMPRA
+    from modecover.models import build_model
     from modecover.plugins import Hooks
+    from modecover.train import TrainConfig, seed_everything, train
 
-    models = _require("modecover.models")
-    training = _require("modecover.train")
     mixture = _demo_mixture(config)
     data, _ = mixture.sample(config.n_train, seed=config.seed)
     real_eval, _ = mixture.sample(config.n_eval, seed=config.seed + 1)
 
-    plugins: list = []
-    dmpra = None
-    if run_name == "gan+dmpra":
-        dmpra_module = _require("modecover.methods.dmpra")
-        dmpra = dmpra_module.DMPRA()
-        plugins.append(dmpra)
-    evaluator = RoundEvaluator(mixture, real_eval, config.n_eval, dmpra)
-    hooks = Hooks([evaluator, *plugins])  # evaluate each round before DMPRA re-weighs
-    torch.manual_seed(config.seed)
-    model = models.build_model("gan", {"data_shape": [2]}, hooks.parameters())
+    dmpra = DMPRA() if run_name == "gan+dmpra" else None
+    evaluator = RoundEvaluator(mixture, real_eval, config.n_eval)
+    hooks = Hooks([evaluator] + ([dmpra] if dmpra else []))  # evaluate each round before DMPRA re-weighs
+    seed_everything(config.seed)
+    model = build_model("gan", {"data_shape": [2]}, hooks.parameters())
     out = Path(run_dir) / run_name
-    train_config = training.TrainConfig(steps=config.steps, batch_size=config.batch_size, rounds=config.rounds,
-                                        seed=config.seed, checkpoint_every=config.steps)
-    training.train(model, torch.from_numpy(np.asarray(data, dtype=np.float32)), hooks, train_config, out,
-                   progress=False, on_step=lambda done: done % 25 == 0 and on_progress(done, config.steps))
+    train_config = TrainConfig(steps=config.steps, batch_size=config.batch_size, rounds=config.rounds,
+                               seed=config.seed, checkpoint_every=config.steps)
+    train(model, torch.from_numpy(np.asarray(data, dtype=np.float32)), hooks, train_config, out,
+          progress=False, on_step=lambda done: done % 25 == 0 and on_progress(done, config.steps))
     evaluator.on_round_end(model, data, config.rounds - 1)  # the trainer calls it between rounds only
     np.save(out / "samples.npy", evaluator.last_samples)
     for record, n_minority in zip(evaluator.rounds[1:], getattr(dmpra, "flag_counts", [])):
