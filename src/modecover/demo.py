@@ -162,6 +162,7 @@ def _train_all(config: DemoConfig, run_dir: Path, show_progress: bool) -> dict[s
 
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), show_progress: bool = True) -> Path:
     """Train both runs, write ``out_dir/results.json`` (docs/report.md) and ``out_dir/report.html``."""
+    from modecover.dmpra.audit import audit
     from modecover.report import write_report
 
     out_dir = Path(out_dir)
@@ -171,6 +172,9 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), show_progre
     np.save(out_dir / "data.npy", np.asarray(data, dtype=np.float64))
     start = time.perf_counter()
     runs = _train_all(config, out_dir, show_progress)
+    # Which training points are rare? After training: the search's threaded matrix products
+    # must not run in this process before it forks the training processes.
+    audit(data, out_dir / "audit", source="demo training data")
     results = {
         "title": f"modecover demo: GAN vs GAN + DMPRA on an imbalanced ring ({config.steps} steps each)",
         "data": {"name": f"ring of 8, modes {list(map(int, mixture.minority))} at {config.minority_ratio:g} weight",

@@ -315,10 +315,11 @@ def _slug(name: str) -> str:
 
 
 def audit_section(run_dir: Path, figures: Figures) -> Section:
-    """The data audit: gallery image and the highest-scoring samples of audit.csv."""
+    """The data audit: gallery image (or, for non-image data, the audit's projection plot)
+    and the highest-scoring samples of audit.csv."""
     section = Section("audit", "Data audit")
     audit = run_dir / "audit"
-    gallery, table = audit / "gallery.png", audit / "audit.csv"
+    gallery, projection, table = audit / "gallery.png", audit / "audit.png", audit / "audit.csv"
     if not gallery.is_file() and not table.is_file():
         section.note("RUN_DIR/audit/ has no gallery.png or audit.csv; section omitted.")
         return section
@@ -326,6 +327,10 @@ def audit_section(run_dir: Path, figures: Figures) -> Section:
         path, href = figures.path("audit_gallery")
         shutil.copyfile(gallery, path)
         section.body.append(_figure(href, "Samples the search flags as minority (audit gallery)."))
+    elif projection.is_file():
+        path, href = figures.path("audit_projection")
+        shutil.copyfile(projection, path)
+        section.body.append(_figure(href, "The training data with the samples the search flags as minority."))
     if table.is_file():
         s = read_scores_csv(table)
         order = np.lexsort((s["index"], -s["score"]))[:AUDIT_TOP_ROWS]
