@@ -120,3 +120,16 @@ def test_load_array_keeps_image_shape(tmp_path):
     np.save(tmp_path / "bad.npy", bad)
     with pytest.raises(ValueError, match=r"bad\.npy: 1 non-finite value\(s\); first is nan at index \(2, 0, 3, 5\)"):
         load_array(tmp_path / "bad.npy")
+
+
+def test_write_atomic_replaces_whole_files_and_keeps_the_old_one_on_failure(tmp_path):
+    from modecover.io import write_atomic
+
+    path = tmp_path / "sub" / "result.json"
+    assert write_atomic(path, '{"a": 1}') == path and path.read_text() == '{"a": 1}'
+    write_atomic(path, b'{"a": 2}')
+    assert path.read_text() == '{"a": 2}'
+    with pytest.raises(TypeError):
+        write_atomic(path, 3.5)  # not bytes: the write fails before the rename
+    assert path.read_text() == '{"a": 2}'
+    assert [p.name for p in path.parent.iterdir()] == ["result.json"]  # no temporary file left

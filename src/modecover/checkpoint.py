@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
 from modecover.plugins import Hooks
 
@@ -125,31 +125,6 @@ def _json_config(config: Any) -> Any:
 
 # ----------------------------------------------------------------------------- writing
 
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def plugin_records(hooks: Hooks) -> list[dict[str, Any]]:
     """``[{"name", "config"}]`` of the installed plug-ins, as stored in a checkpoint."""
     return [{"name": p.name, "config": _json_config(getattr(p, "config", None))} for p in hooks.plugins]
@@ -174,7 +149,7 @@ def save_checkpoint(path, model: GenerativeModel, hooks: Hooks, state: dict[str,
         "state": _flatten(state, "state", tensors),
     }
     metadata = {"modecover": json.dumps(document), "sha256": _digest(tensors)}
-    _atomic_write(path, save(tensors, metadata=metadata))
+    write_atomic(path, save(tensors, metadata=metadata))
     return path
 
 

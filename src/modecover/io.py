@@ -139,4 +139,35 @@ def load_features(spec: str | os.PathLike, *, min_rows: int = 1, dim: int | None
     return as_features(load_array(spec), _label(path, key), min_rows=min_rows, dim=dim)
 
 
-__all__ = ["SUFFIXES", "load_array", "load_features", "split_key"]
+def write_atomic(path, payload: bytes | str) -> Path:
+    """Write ``payload`` to ``path`` so that a crash leaves the old file or the new one,
+    never half of one: a temporary file in the same folder, fsync, ``os.replace``, then an
+    fsync of the folder. Checkpoints, result files and logs all go through here."""
+    path = Path(path)
+    if isinstance(payload, str):
+        payload = payload.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return path
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+    return path
+
+
+__all__ = ["SUFFIXES", "load_array", "load_features", "split_key", "write_atomic"]

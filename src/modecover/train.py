@@ -29,7 +29,7 @@ checkpoint; only rank 0 writes files.
 from __future__ import annotations
 
 import csv
-import math
+import io
 import os
 import random
 import time
@@ -43,6 +43,7 @@ from torch import Tensor
 
 from modecover.checkpoint import restore_checkpoint, save_checkpoint
 from modecover.data.samplers import make_sampler
+from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
 from modecover.plugins import Hooks
 
@@ -221,14 +222,13 @@ class CsvLog:
 
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         fixed = ["step", "round", "seconds"]
         names = fixed + sorted({k for r in self.rows for k in r} - set(fixed))
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=names)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.path)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_atomic(self.path, text.getvalue())
 
 
 def _mean_logs(logs: list[dict[str, float]]) -> dict[str, float]:

@@ -13,12 +13,13 @@ import csv
 import json
 import math
 import multiprocessing as mp
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from modecover.io import write_atomic
 
 JobFn = Callable[[dict[str, Any]], dict[str, float]]
 
@@ -39,13 +40,6 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
-
-
 def _run_one(job_fn: JobFn, job: Job, out_dir: str) -> tuple[Job, dict]:
     import torch
 
@@ -54,7 +48,7 @@ def _run_one(job_fn: JobFn, job: Job, out_dir: str) -> tuple[Job, dict]:
     metrics = job_fn(dict(job.spec, seed=job.seed, out_dir=str(job.result_path(Path(out_dir)).parent)))
     record = {"suite": job.suite, "dataset": job.dataset, "row": job.row, "seed": job.seed,
               "metrics": metrics, "seconds": round(time.perf_counter() - start, 2), "spec": job.spec}
-    _write_json_atomic(job.result_path(Path(out_dir)), record)
+    write_atomic(job.result_path(Path(out_dir)), json.dumps(record, indent=1))
     return job, record
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -276,14 +275,6 @@ def print_table(results: dict, config: dict) -> None:
                   f"d={config['dim']}", highlight=False, soft_wrap=True)
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write atomically (temp file + rename) so a failed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 @click.command("evaluate")
 @click.option("--real", "real_spec", metavar="R", help="Real set: .npy/.npz[:key]/.pt[:key] file or image folder.")
 @click.option("--fake", "fake_spec", metavar="F", help="Fake set: .npy/.npz[:key]/.pt[:key] file or image folder.")
@@ -371,5 +362,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
             np.save(out.parent / "data.npy", real.features)
             (out.parent / "evaluate").mkdir(exist_ok=True)
             np.save(out.parent / "evaluate" / "samples.npy", fake.features)
-        write_json(out, {**results, "config": config, **report_view(results, mixture)})
+        from modecover.io import write_atomic
+
+        write_atomic(out, json.dumps({**results, "config": config, **report_view(results, mixture)}, indent=2) + "\n")
         click.echo(f"wrote {out}")
