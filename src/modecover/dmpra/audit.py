@@ -31,7 +31,6 @@ import numpy as np
 
 from modecover._checks import as_features
 
-MAX_SCATTER_POINTS = 20_000  # larger sets are drawn as a seeded random subset (all minority points kept)
 GALLERY_SIZE = 32
 POINT_SUFFIXES = (".csv", ".txt")
 
@@ -118,30 +117,6 @@ def _save(fig, path: Path) -> Path:
     FigureCanvasAgg(fig)
     fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
     return path
-
-
-def save_projection_plot(path: Path, proj: np.ndarray, minority: np.ndarray, title: str) -> Path:
-    """Scatter of a 2D projection: main samples grey, minority samples red (drawn on top).
-
-    More than :data:`MAX_SCATTER_POINTS` main samples are drawn as a seeded random subset
-    (said in the legend); every minority sample is drawn.
-    """
-    proj = np.asarray(proj, dtype=np.float64)
-    minority = np.asarray(minority, dtype=bool)
-    main = proj[~minority]
-    note = ""
-    if len(main) > MAX_SCATTER_POINTS:
-        keep = np.sort(np.random.default_rng(0).choice(len(main), MAX_SCATTER_POINTS, replace=False))
-        main, note = main[keep], f", {MAX_SCATTER_POINTS} drawn"
-    fig = _figure((4.6, 4.2))
-    ax = fig.add_subplot()
-    ax.scatter(main[:, 0], main[:, 1], s=3, c="0.6", label=f"main ({int((~minority).sum())}{note})", rasterized=True)
-    if minority.any():
-        ax.scatter(proj[minority, 0], proj[minority, 1], s=9, facecolors="none", edgecolors="tab:red", linewidths=0.8,
-                   label=f"minority ({int(minority.sum())})")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="best", fontsize=7, markerscale=2)
-    return _save(fig, path)
 
 
 def _to_display(images: np.ndarray) -> np.ndarray:
@@ -358,10 +333,12 @@ def audit(features, out_dir, search_config=None, *, informative: bool = True, na
     key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
     paths = {"csv": write_csv(out / "audit.csv", key_name, keys, {c: columns[c] for c in order})}
     if plot:
+        from modecover.report.plots import perception_projection
+
         step("drawing")
         flags = columns["minority"].astype(bool)
-        paths["png"] = save_projection_plot(
-            out / "audit.png", project_2d(x), flags,
+        paths["png"] = perception_projection(
+            project_2d(x), flags, out / "audit.png",
             f"{Path(source).name}: {summary['n_minority']} of {summary['n']} minority"
             + (" (PCA)" if x.shape[1] > 2 else ""),
         )
@@ -376,5 +353,5 @@ def audit(features, out_dir, search_config=None, *, informative: bool = True, na
 
 __all__ = [
     "Audit", "AuditData", "audit", "audit_summary", "json_safe", "load_audit_data", "most_isolated",
-    "project_2d", "save_gallery", "save_projection_plot", "score_columns", "write_csv",
+    "project_2d", "save_gallery", "score_columns", "write_csv",
 ]

@@ -202,7 +202,8 @@ def round_summary(result, weights: np.ndarray, delta: float, round_index: int) -
 def write_round(out_dir: Path, result, weights: np.ndarray, features: np.ndarray, summary: dict, *,
                 plot: bool = True) -> dict[str, Path]:
     """Write one round's CSV, NPZ, summary JSON and (``plot``) projection PNG; return their paths."""
-    from modecover.dmpra.audit import project_2d, save_projection_plot, score_columns, write_csv
+    from modecover.dmpra.audit import project_2d, score_columns, write_csv
+    from modecover.report.plots import perception_projection
 
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = score_columns(result, weights)
@@ -213,8 +214,8 @@ def write_round(out_dir: Path, result, weights: np.ndarray, features: np.ndarray
                         proj=proj.astype(np.float32), **columns)
     paths["summary"].write_text(json.dumps(summary, indent=1))
     if plot:
-        paths["png"] = save_projection_plot(
-            out_dir / PERCEPTION_PNG, proj, columns["minority"].astype(bool),
+        paths["png"] = perception_projection(
+            proj, columns["minority"].astype(bool), out_dir / PERCEPTION_PNG,
             f"perception space{' (PCA)' if features.shape[1] > 2 else ''}, round {summary['round']}: "
             f"{summary['n_minority']} of {summary['n']} minority",
         )

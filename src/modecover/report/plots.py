@@ -158,19 +158,24 @@ def round_curves(curves: dict[str, dict[int, dict[str, float]]], path: Path, col
 
 
 def perception_projection(proj: np.ndarray, minority: np.ndarray, path: Path, title: str) -> Path:
-    """A 2D projection of the perception space, minority-flagged samples in red on top.
+    """A 2D projection (perception space, or the audited data) with the minority-flagged
+    samples as red circles on top.
 
-    Main samples beyond ``MAX_SCATTER_POINTS`` are drawn as a random subset; every
-    minority sample is drawn.
+    Main samples beyond ``MAX_SCATTER_POINTS`` are drawn as a seeded random subset (said in
+    the legend); every minority sample is drawn.
     """
-    fig = Figure(figsize=(3.6, 3.6))
-    ax = fig.add_subplot()
+    proj = np.asarray(proj, dtype=np.float64)
+    minority = np.asarray(minority, dtype=bool)
     main = proj[~minority]
     drawn = subsample(main)
-    ax.scatter(drawn[:, 0], drawn[:, 1], s=3, c="0.55", label=f"main ({len(main)})", rasterized=True)
-    minor = proj[minority]
-    ax.scatter(minor[:, 0], minor[:, 1], s=9, c="tab:red", label=f"minority ({len(minor)})")
+    note = f", {len(drawn)} drawn" if len(drawn) < len(main) else ""
+    fig = Figure(figsize=(4.6, 4.2))
+    ax = fig.add_subplot()
+    ax.scatter(drawn[:, 0], drawn[:, 1], s=3, c="0.6", label=f"main ({len(main)}{note})", rasterized=True)
+    if minority.any():
+        ax.scatter(proj[minority, 0], proj[minority, 1], s=9, facecolors="none", edgecolors="tab:red",
+                   linewidths=0.8, label=f"minority ({int(minority.sum())})")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, markerscale=1.5)
+    ax.legend(loc="best", fontsize=7, markerscale=2)
     ax.tick_params(labelsize=7)
     return _save(fig, path)
