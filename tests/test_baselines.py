@@ -114,8 +114,7 @@ def test_instance_selection_degenerate_features_stay_finite():
         gaussian_log_likelihood(np.array([[np.inf, 1.0], [0.0, 1.0]]))
 
 
-def test_topk_gradient_comes_only_from_kept_fakes():
-    from test_ldmd import RingGAN, ring  # the wiring stand-in for the project GAN
+def test_topk_gradient_comes_only_from_kept_fakes(ring_points, small_gan):
     from modecover.plugins import Hooks
 
     torch.manual_seed(0)
@@ -127,6 +126,7 @@ def test_topk_gradient_comes_only_from_kept_fakes():
     (per_sample * w).mean().backward()
     kept = topk_mask(d_fake, 4)
     assert (fake.grad[~kept] == 0).all() and (fake.grad[kept] != 0).all()
-    model = RingGAN(Hooks([TopK(steps_per_epoch=1)]))
-    logs = [model.train_step(ring()[:32], step) for step in range(3)]
+    hooks = Hooks([TopK(steps_per_epoch=1)])
+    model = small_gan(hooks)
+    logs = [model.train_step(ring_points[:32], hooks, step) for step in range(3)]
     assert [log["topk_k"] for log in logs] == [32, 31, 31]  # floor(.99 * 32) = 31, floor(.99^2 * 32) = 31

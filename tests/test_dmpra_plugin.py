@@ -24,7 +24,7 @@ FAST_SEARCH = {"max_neighbors": 320}  # ladder 20..320: the minority modes are f
 
 class StandInGAN(nn.Module):
     """The pieces of the GAN interface DMPRA uses: a 2D non-saturating GAN whose
-    discriminator body gives the perception features (like tests/test_ldmd.py::RingGAN)."""
+    discriminator body gives the perception features."""
 
     family = "gan"
 

@@ -7,16 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import importlib
-search_module = importlib.import_module("modecover.dmpra.search")  # the package attribute `search` is the function
 from modecover.dmpra.search import SearchConfig, _count_within, ladder_sizes, resolve_max_neighbors, search
-
-try:  # the neighbour engine (helper A); a brute-force stand-in until it lands
-    import modecover.neighbors  # noqa: F401
-
-    HAVE_NEIGHBORS = True
-except ImportError:  # pragma: no cover - only before modecover.neighbors exists
-    HAVE_NEIGHBORS = False
 
 # Small caps leave some samples unscorable (every level censored); that warning is tested on its own.
 pytestmark = pytest.mark.filterwarnings("ignore:DMPRA search.*could not be scored:RuntimeWarning")
@@ -26,19 +17,6 @@ def pairwise(x: np.ndarray) -> np.ndarray:
     """float64 distances sqrt(sum((a - b)^2)), the formula the neighbour engine is exact to."""
     x = np.asarray(x, dtype=np.float64)
     return np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
-
-
-def brute_knn(x, data=None, k=1, **_):
-    d = pairwise(x)
-    np.fill_diagonal(d, np.inf)
-    order = np.lexsort((np.broadcast_to(np.arange(len(x)), d.shape), d), axis=1)[:, :k]
-    return np.take_along_axis(d, order, 1), order.astype(np.int64)
-
-
-@pytest.fixture(autouse=True)
-def neighbour_engine(monkeypatch):
-    if not HAVE_NEIGHBORS:  # pragma: no cover
-        monkeypatch.setattr(search_module, "_neighbor_graph", lambda x, k: brute_knn(x, None, k))
 
 
 def reference(x, *, alpha=0.5, n_min=20, k_sigma=3.0, two_sided=False, max_neighbors=None):

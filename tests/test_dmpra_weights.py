@@ -9,16 +9,6 @@ import numpy as np
 import pytest
 
 from modecover.dmpra import SearchConfig, delta_bar, informative_weights, search
-import importlib
-search_module = importlib.import_module("modecover.dmpra.search")  # the package attribute `search` is the function
-
-try:
-    import modecover.neighbors  # noqa: F401
-except ImportError:  # pragma: no cover - stand-in until the neighbour engine lands
-    from test_dmpra_search import brute_knn
-
-    search_module._neighbor_graph = lambda x, k: brute_knn(x, None, k)
-
 
 def planted(seed=0):
     rng = np.random.default_rng(seed)

@@ -90,12 +90,12 @@ def test_bad_input_is_named():
         DPMConfig(scale=0.0)
 
 
-def test_dpm_trains_on_the_ring_and_logs_penalty():
+def test_dpm_trains_on_the_ring_and_logs_penalty(ring_points, small_gan):
     from modecover.plugins import Hooks
-    from test_ldmd import RingGAN, ring  # the wiring stand-in for the project GAN
 
     torch.manual_seed(0)
-    data = ring()
-    model = RingGAN(Hooks([DPM(weight=1.0)]))
-    logs = [model.train_step(data[torch.randint(400, (32,))], step) for step in range(3)]
+    data = ring_points
+    hooks = Hooks([DPM(weight=1.0)])
+    model = small_gan(hooks)
+    logs = [model.train_step(data[torch.randint(400, (32,))], hooks, step) for step in range(3)]
     assert all(log["dpm_penalty"] >= 0 for log in logs)

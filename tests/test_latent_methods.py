@@ -99,17 +99,16 @@ def test_deligan_state_and_bad_input():
         a.latents(torch.randn(4, 3))
 
 
-def test_latent_plugins_train_with_the_generator_on_the_ring():
-    from test_ldmd import RingGAN, ring  # the wiring stand-in for the project GAN
-
+def test_latent_plugins_train_with_the_generator_on_the_ring(ring_points, small_gan):
     torch.manual_seed(0)
-    data = ring()
+    data = ring_points
     cft, deligan = CommonFeatureTraining(latent_dim=4, feature_differences=1), DeLiGAN(latent_dim=4, components=3)
     for plugins in ([cft, MeanRescaling()], [deligan]):
-        model = RingGAN(Hooks(plugins))
-        before = [p.detach().clone() for p in model.hooks.parameters()]
+        hooks = Hooks(plugins)
+        model = small_gan(hooks)
+        before = [p.detach().clone() for p in hooks.parameters()]
         for step in range(3):
-            model.train_step(data[torch.randint(400, (32,))], step)
-        after = model.hooks.parameters()
+            model.train_step(data[torch.randint(400, (32,))], hooks, step)
+        after = hooks.parameters()
         assert len(after) == len(before) > 0
         assert all(not torch.equal(a, p) for a, p in zip(before, after))  # stepped by G's optimizer

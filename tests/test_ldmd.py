@@ -1,31 +1,11 @@
 """LDMD: the RFI / nRFI split and m_j against a brute-force evaluation of Eq. 5."""
 
-import sys
-import types
-
 import numpy as np
 import pytest
 import torch
 
-try:  # the neighbour engine; a brute-force stand-in until it lands
-    import modecover.neighbors  # noqa: F401
-except ModuleNotFoundError:  # pragma: no cover - temporary
-    def _knn(query, data=None, k=1, **_):
-        q = np.asarray(query, dtype=np.float64)
-        d = q if data is None else np.asarray(data, dtype=np.float64)
-        dist = np.sqrt(((q[:, None, :] - d[None, :, :]) ** 2).sum(-1))
-        if data is None:
-            np.fill_diagonal(dist, np.inf)
-        idx = np.argsort(dist, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(dist, idx, 1), idx
-
-    _stub = types.ModuleType("modecover.neighbors")
-    _stub.knn = _knn
-    _stub.kth_distances = lambda x, k: _knn(x, None, k)[0][:, -1]
-    sys.modules["modecover.neighbors"] = _stub
-
-from modecover.methods.ldmd import LDMD, LDMDConfig, LocalManifoldDetector  # noqa: E402
-from modecover.plugins import GeneratorContext  # noqa: E402
+from modecover.methods.ldmd import LDMD, LDMDConfig, LocalManifoldDetector
+from modecover.plugins import GeneratorContext
 
 
 def brute_force_eq5(bank, fakes, k):
@@ -141,76 +121,14 @@ def test_plugin_reuse_weights_and_replay(rng):
     assert model.generator.weight.grad is not None and model.generator.weight.grad.abs().sum() > 0
 
 
-class RingGAN(torch.nn.Module):
-    """A tiny non-saturating GAN on 2D points calling the hooks in plugins.py's order.
-
-    Stands in for modecover.models.gan in the wiring tests of the method plug-ins.
-    """
-
-    family = "gan"
-
-    def __init__(self, hooks, latent_dim=4):
-        super().__init__()
-        self.config = {"latent_dim": latent_dim}
-        self.hooks = hooks
-        self.generator = torch.nn.Sequential(torch.nn.Linear(latent_dim, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
-        self.body = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.LeakyReLU(0.2))
-        self.head = torch.nn.Linear(32, 1)
-        self.opt_g = torch.optim.Adam([*self.generator.parameters(), *hooks.parameters()], 1e-3)
-        self.opt_d = torch.optim.Adam([*self.body.parameters(), *self.head.parameters()], 1e-3)
-
-    def discriminate(self, x):
-        return self.head(self.body(x)).reshape(-1)
-
-    def perception_features(self, x):
-        return self.body(x)
-
-    @staticmethod
-    def generator_loss_per_sample(d_fake):
-        return torch.nn.functional.softplus(-d_fake)
-
-    def train_step(self, real, step):
-        from modecover.plugins import DiscriminatorContext
-
-        sp = torch.nn.functional.softplus
-        b, hooks = real.shape[0], self.hooks
-        with torch.no_grad():
-            fake = self.generator(hooks.latents(torch.randn(b, hooks.prior_dim(self.config["latent_dim"]))))
-        d_real, d_fake = self.discriminate(real), self.discriminate(fake)
-        dctx = DiscriminatorContext(step, real, fake, d_real, d_fake, self)
-        loss_d = sp(-d_real).mean() + sp(d_fake).mean() + hooks.discriminator_loss(dctx)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        prior = torch.randn(b, hooks.prior_dim(self.config["latent_dim"]))
-        z = hooks.latents(prior)
-        fake = self.generator(z)
-        d_fake = self.discriminate(fake)
-        per_sample = self.generator_loss_per_sample(d_fake)
-        ctx = GeneratorContext(step, real, z, prior, fake, d_fake, per_sample, self)
-        w = hooks.generator_weights(ctx)
-        loss_g = (per_sample if w is None else per_sample * w).mean() + hooks.generator_loss(ctx)
-        self.opt_g.zero_grad(set_to_none=True)
-        d_before = [p.detach().clone() for p in self.head.parameters()]
-        loss_g.backward()
-        self.opt_g.step()
-        assert all(torch.equal(a, p) for a, p in zip(d_before, self.head.parameters()))  # G step leaves D
-        return ctx.log
-
-
-def ring(n=400, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    angles = torch.randint(8, (n,), generator=gen) * (2 * np.pi / 8)
-    return torch.stack([angles.cos(), angles.sin()], 1) + 0.01 * torch.randn(n, 2, generator=gen)
-
-
-def test_ldmd_trains_on_the_ring_and_logs_rfi_share():
+def test_ldmd_trains_on_the_ring_and_logs_rfi_share(ring_points, small_gan):
     from modecover.plugins import Hooks
 
     torch.manual_seed(0)
-    data = ring()
-    model = RingGAN(Hooks([LDMD(data, k=5)]))
+    data = ring_points
+    hooks = Hooks([LDMD(data, k=5)])
+    model = small_gan(hooks)
     before = [p.detach().clone() for p in model.generator.parameters()]
-    shares = [model.train_step(data[torch.randint(400, (32,))], step)["ldmd_rfi_share"] for step in range(3)]
+    shares = [model.train_step(data[torch.randint(400, (32,))], hooks, step)["ldmd_rfi_share"] for step in range(3)]
     assert all(0.0 <= s <= 1.0 for s in shares)
     assert any(not torch.equal(a, p) for a, p in zip(before, model.generator.parameters()))
