@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from modecover.cli import main
-from modecover.dmpra import SearchConfig, informative_weights, search
+from modecover.dmpra import SearchConfig, WeightingConfig, informative_weights, search, weigh
 from modecover.dmpra.audit import audit, json_safe, most_isolated, project_2d, write_csv
 
 
@@ -40,17 +40,23 @@ def test_feature_file_audit_matches_the_search(tmp_path):
     res = invoke(tmp_path / "x.npy", "--out", tmp_path / "out")
     assert res.exit_code == 0, res.output
     rows = read_csv(tmp_path / "out" / "audit.csv")
-    assert list(rows[0])[:4] == ["index", "score", "minority", "weight"]
-    assert list(rows[0])[4:] == ["radius", "cv", "censored"]
+    assert list(rows[0])[:6] == ["index", "score", "minority", "group", "group_deficit", "weight"]
+    assert list(rows[0])[6:] == ["radius", "cv", "censored"]
     result = search(x, SearchConfig())
     np.testing.assert_array_equal([int(r["index"]) for r in rows], np.arange(len(x)))
     np.testing.assert_array_equal([float(r["score"]) for r in rows], result.score)
     np.testing.assert_array_equal([int(r["minority"]) for r in rows], result.minority.astype(int))
-    np.testing.assert_array_equal([float(r["weight"]) for r in rows], informative_weights(result))
+    weighed = weigh(result)
+    np.testing.assert_array_equal([float(r["weight"]) for r in rows], weighed.weights)
+    np.testing.assert_array_equal([int(r["group"]) for r in rows], weighed.labels)
+    np.testing.assert_array_equal([float(r["group_deficit"]) for r in rows], weighed.group_deficit())
     flagged = result.minority
     assert flagged[truth].all()  # the planted cluster is found
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n"] == len(x) and summary["n_minority"] == int(flagged.sum())
+    assert summary["groups"] == [g.as_dict() for g in weighed.groups]
+    raised = [g for g in weighed.groups if not g.outliers]
+    assert raised and f"{len(raised)} minor groups of at least 5 samples" in res.output
     radii = result.radius[flagged]
     assert summary["minority_radius"] == {"min": radii.min(), "median": np.median(radii), "max": radii.max()}
     assert summary["n_censored"] == int(result.censored.sum())
@@ -70,7 +76,8 @@ def test_options_reach_the_search_and_other_file_kinds(tmp_path):
     np.savez(tmp_path / "x.npz", feats=x, other=np.zeros(3))
     torch.save({"f": torch.as_tensor(x)}, tmp_path / "x.pt")
     np.savetxt(tmp_path / "x.csv", x[:, :2], delimiter=",", header="a,b", comments="")
-    args = ("--alpha", 0.25, "--n-min", 10, "--k-sigma", 2.5, "--two-sided", "--max-neighbors", 80, "--no-informative")
+    args = ("--alpha", 0.25, "--n-min", 10, "--k-sigma", 2.5, "--two-sided", "--max-neighbors", 80, "--weighting", "paper",
+            "--no-informative")
     res = invoke(f"{tmp_path / 'x.npz'}:feats", "--out", tmp_path / "a", *args)
     assert res.exit_code == 0, res.output
     config = SearchConfig(alpha=0.25, n_min=10, k_sigma=2.5, two_sided=True, max_neighbors=80)
@@ -78,7 +85,8 @@ def test_options_reach_the_search_and_other_file_kinds(tmp_path):
     rows = read_csv(tmp_path / "a" / "audit.csv")
     np.testing.assert_array_equal([float(r["score"]) for r in rows], result.score)
     np.testing.assert_array_equal([float(r["weight"]) for r in rows], informative_weights(result, informative=False))
-    assert json.loads((tmp_path / "a" / "summary.json").read_text())["settings"]["informative"] is False
+    settings = json.loads((tmp_path / "a" / "summary.json").read_text())["settings"]
+    assert settings["informative"] is False and settings["weighting"] == "paper"
     res = invoke(tmp_path / "x.pt", "--out", tmp_path / "b", "--max-neighbors", 80)
     assert res.exit_code == 0, res.output
     res = invoke(tmp_path / "x.csv", "--out", tmp_path / "c")
@@ -100,7 +108,7 @@ def test_image_folder_audit_writes_files_and_gallery(tmp_path):
     res = invoke(folder, "--out", tmp_path / "out", "--n-min", 8, "--image-mode", "L", "--gallery", 5)
     assert res.exit_code == 0, res.output
     rows = read_csv(tmp_path / "out" / "audit.csv")
-    assert list(rows[0])[:4] == ["file", "score", "minority", "weight"]
+    assert list(rows[0])[:6] == ["file", "score", "minority", "group", "group_deficit", "weight"]
     names = [r["file"] for r in rows]
     assert names == sorted(images, key=lambda n: n.split("/"))  # sorted by path parts: root files first
     pixels = np.stack([images[n].reshape(-1).astype(np.float32) / np.float32(255) for n in names])

@@ -147,9 +147,12 @@ def test_image_folder_source(tmp_path):
 
 def test_every_method_builds_from_its_defaults():
     data = torch.randn(60, 2)
-    context = BuildContext(data, {"latent_dim": 4, "data_shape": [2]})
+    labels = torch.arange(60) % 3
+    context = BuildContext(data, {"latent_dim": 4, "data_shape": [2]}, labels)
     hooks = build_plugins([{"name": name} for name in METHODS], context)
     assert [p.name for p in hooks.plugins] == list(METHODS)
+    with pytest.raises(ValueError, match="'class_balance' needs labelled training data"):
+        build_plugins([{"name": "class_balance"}], BuildContext(data, {"latent_dim": 4, "data_shape": [2]}))
     assert method_config("cft", {}, context).latent_dim == 4  # filled in from the model
     assert method_config("cft", {"latent_dim": 4, "feature_differences": 2}, context).feature_differences == 2
     with pytest.raises(ValueError, match="features must be 'flat' or 'perception'"):

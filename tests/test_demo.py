@@ -28,8 +28,12 @@ def test_tiny_demo_writes_results_and_report(tmp_path):
     dmpra_rounds = results["runs"]["gan+dmpra"]["rounds"]
     assert "n_minority" not in dmpra_rounds[0] and all(r["n_minority"] >= 0 for r in dmpra_rounds[1:])
     audit_rows = (tmp_path / "audit" / "audit.csv").read_text().splitlines()
-    assert audit_rows[0].startswith("index,score,minority,weight") and len(audit_rows) == 601
+    assert audit_rows[0].startswith("index,score,minority,group,group_deficit,weight") and len(audit_rows) == 601
     html = page.read_text()
+    plain = results["runs"]["gan"]["metrics"]
+    assert results["headline"].startswith(f"The plain GAN captured {plain['modes']:.0f} of 8 modes and "
+                                          f"{plain['minority_captured']:.0f} of 2 minority modes")
+    assert '<p class="headline">The plain GAN captured' in html
     assert "audit_projection" in html
     assert "perception_gan_dmpra_round0" in html or "Perception space per round" in html
 

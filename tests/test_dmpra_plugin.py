@@ -9,14 +9,14 @@ import torch
 from torch import nn
 
 from modecover.data.mixtures import imbalanced_ring
-from modecover.dmpra import SearchConfig, delta_bar, informative_weights, search
-from modecover.features.perception import (
+from modecover.dmpra import SearchConfig, WeightingConfig, delta_bar, informative_weights, search, weigh
+from modecover.dmpra.perception import (
     PerceptionClassifier,
     PerceptionClassifierConfig,
     generate,
     perception_space,
 )
-from modecover.methods.dmpra import DMPRA, DMPRAConfig
+from modecover.dmpra.plugin import DMPRA, DMPRAConfig
 from modecover.plugins import GeneratorContext, Hooks
 
 FAST_SEARCH = {"max_neighbors": 320}  # ladder 20..320: the minority modes are found, tests stay fast
@@ -227,13 +227,14 @@ def test_round_weights_are_the_search_of_the_perception_space(one_round, ring_da
     data, _, _ = ring_data
     features = perception_space(model, data)
     result = search(features, SearchConfig(**FAST_SEARCH))
-    expected = informative_weights(result)
+    expected = weigh(result).weights  # the default: groups
     weights = plugin.data_weights(len(data))
     assert weights.dtype == torch.float64
     np.testing.assert_array_equal(weights.numpy(), expected)
     assert Hooks([plugin]).data_weights(len(data)) is weights
     summary = plugin.history[-1]
     assert summary["n_minority"] == int(result.minority.sum()) and summary["delta_bar"] == delta_bar(result)
+    assert [g["size"] for g in summary["groups"]] == [g.size for g in weigh(result).groups]
 
 
 def test_minority_modes_are_flagged_and_reweighted(one_round, ring_data):
@@ -249,16 +250,39 @@ def test_minority_modes_are_flagged_and_reweighted(one_round, ring_data):
     assert np.isfinite(weights).all() and (weights > 0).all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DESIGN.md section 2 weights: delta_i = CV_i / mean CV(main), with CV at each sample's own "
-    "peak radius. Main samples peak at small radii where CV is large, flagged minority samples "
-    "at large radii where it is small, so delta_bar < 1 here and the rare modes are DOWN-weighted "
-    "(see the final report of task C2)."))
 def test_minority_modes_get_larger_mean_weight(one_round, ring_data):
+    """The default (groups) raises the rare modes well above the rest: each rare mode is one
+    linked group whose weight is its density deficit (about the 1:20 imbalance)."""
     _, plugin, _ = one_round
     _, _, minority_mode = ring_data
     weights = plugin.weights.numpy()
-    assert weights[minority_mode].mean() > weights[~minority_mode].mean()
+    assert weights[minority_mode].mean() > 5 * weights[~minority_mode].mean()
+    assert np.median(weights[minority_mode]) > 5
+
+
+def test_paper_weighting_down_weights_what_the_search_finds(one_round, ring_data):
+    """The literal Eq. 6-7 (weighting="paper"): a flagged sample's CV is below 1/k_sigma, so
+    delta_bar < 1 and the rare modes get less weight than the main samples (the finding
+    that made groups the default)."""
+    model, _, _ = one_round
+    data, _, minority_mode = ring_data
+    paper = DMPRA(weighting="paper", plot=False, **FAST_SEARCH)
+    paper.on_round_end(model, data, 0, None)
+    weights = paper.weights.numpy()
+    assert paper.history[-1]["delta_bar"] < 1
+    assert weights[minority_mode].mean() < weights[~minority_mode].mean()
+    result = search(perception_space(model, data), SearchConfig(**FAST_SEARCH))
+    assert (result.cv[result.minority] < 1 / 3).all()  # the bound behind the finding
+
+
+def test_data_space_searches_the_training_samples(ring_data):
+    """space="data" searches the points themselves: the same flags as the search of the data."""
+    data, _, minority_mode = ring_data
+    plugin = DMPRA(space="data", plot=False, **FAST_SEARCH)
+    plugin.on_round_end(StandInGAN(), data, 0, None)
+    result = search(data.double().numpy(), SearchConfig(**FAST_SEARCH))
+    np.testing.assert_array_equal(plugin.weights.numpy(), weigh(result).weights)
+    assert result.minority[minority_mode].all()
 
 
 def test_round_files(one_round, ring_data):
@@ -267,7 +291,8 @@ def test_round_files(one_round, ring_data):
     round_dir = out / "round0"
     with open(round_dir / "dmpra_scores.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["index", "score", "radius", "cv", "minority", "weight", "censored"]
+    assert list(rows[0]) == ["index", "score", "radius", "cv", "minority", "group", "group_deficit", "weight",
+                             "censored"]
     assert len(rows) == len(data)
     arrays = np.load(round_dir / "dmpra_scores.npz")
     np.testing.assert_array_equal([int(r["index"]) for r in rows], np.arange(len(data)))
@@ -286,7 +311,7 @@ def test_round_files(one_round, ring_data):
 
 def test_second_round_uses_weights_and_plot_can_be_off(ring_data, tmp_path):
     data, _, _ = ring_data
-    plugin = DMPRA(plot=False, informative=False, **FAST_SEARCH)
+    plugin = DMPRA(plot=False, weighting="paper", informative=False, **FAST_SEARCH)
     hooks = Hooks([plugin])
     seen = []
     original = plugin.data_weights
@@ -348,6 +373,16 @@ def test_config():
         DMPRAConfig(feature_batch=0)
     with pytest.raises(ValueError, match="max_neighbors"):
         DMPRA(max_neighbors=5)
+    assert config.weighting_config() == WeightingConfig()
+
+
+@pytest.mark.parametrize("key, value", [("weighting", "inverse"), ("space", "pixels"), ("min_group", 0),
+                                        ("min_group", 2.5), ("gamma", -1.0), ("gamma", float("nan")),
+                                        ("w_max", 0.5), ("outlier_weight", 0.0), ("fine_grained", "yes"),
+                                        ("reference_size", 1)])
+def test_invalid_weighting_and_space_values_name_the_key(key, value):
+    with pytest.raises(ValueError, match=key):
+        DMPRAConfig(**{key: value})
 
 
 def test_with_the_trainer_gan_and_checkpoint(ring_data, tmp_path):

@@ -340,3 +340,18 @@ def test_sampling_hooks_come_from_the_checkpoint_without_a_run_config(tmp_path):
     assert [p.name for p in rebuilt.plugins] == ["cft"]
     assert rebuilt.plugins[0].config.feature_differences == 2
     assert torch.equal(rebuilt.plugins[0].layer.weight, cft.layer.weight)
+
+
+def test_lr_decay_is_linear_over_the_last_share_and_reaches_the_optimizers(tmp_path):
+    from modecover.train import lr_factor
+
+    assert [lr_factor(s, 10, 0.5) for s in (0, 4, 5, 6, 9)] == [1.0, 1.0, 1.0, 0.8, 0.2]
+    assert lr_factor(9, 10, 0.0) == 1.0 and lr_factor(0, 10, 1.0) == 1.0
+    with pytest.raises(ValueError, match="lr_decay"):
+        TrainConfig(steps=10, batch_size=4, lr_decay=1.5)
+    data = torch.randn(64, 2)
+    model = build_model("gan", {"data_shape": [2], "hidden": 8, "depth": 1, "lr_g": 1e-3, "lr_d": 2e-3})
+    train(model, data, Hooks(), TrainConfig(steps=10, batch_size=8, lr_decay=0.5, checkpoint_every=0),
+          tmp_path, progress=False)
+    assert model.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.2)
+    assert model.opt_d.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.2)

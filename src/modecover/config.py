@@ -209,6 +209,6 @@ def build_run(config: RunConfig, data=None) -> Run:
     data = data if data is not None else build_dataset(config.data)
     values = model_values(config, data.data_shape)
     resolved = json.loads(json.dumps(dataclasses.asdict(make_config(config.model.family, values))))
-    hooks = build_plugins(config.methods, BuildContext(data.x, resolved))
+    hooks = build_plugins(config.methods, BuildContext(data.x, resolved, data.labels))
     model = build_model(config.model.family, values, hooks.parameters())
     return Run(data, model, hooks)

@@ -53,12 +53,15 @@ __all__ = ["TrainConfig", "train", "round_bounds", "seed_everything", "Distribut
 @dataclass
 class TrainConfig:
     """Training schedule. ``steps`` in total, split evenly across ``rounds``; ``batch_size``
-    per rank; ``*_every`` in steps (0 switches the periodic action off)."""
+    per rank; ``lr_decay``: the share of the steps, at the end, over which every
+    optimizer's learning rate falls linearly towards 0 (0: constant); ``*_every`` in steps
+    (0 switches the periodic action off)."""
 
     steps: int
     batch_size: int
     rounds: int = 1
     seed: int = 0
+    lr_decay: float = 0.0
     log_every: int = 50
     sample_every: int = 0
     checkpoint_every: int = 500
@@ -74,6 +77,9 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be an integer >= 0 (0 = never), got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"train.seed must be an integer >= 0, got {self.seed!r}")
+        if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, (int, float)) \
+                or not 0 <= self.lr_decay <= 1:
+            raise ValueError(f"train.lr_decay must be a number in [0, 1], got {self.lr_decay!r}")
         if self.rounds > self.steps:
             raise ValueError(f"train.rounds={self.rounds} exceeds train.steps={self.steps}; every round needs a step")
 
@@ -113,6 +119,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(torch.as_tensor(state["torch"], dtype=torch.uint8))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([torch.as_tensor(s, dtype=torch.uint8) for s in state["cuda"]])
+
+
+def lr_factor(step: int, steps: int, lr_decay: float) -> float:
+    """Learning-rate factor of 0-based ``step``: 1, then linear to 1 / decay_steps at the last step."""
+    decay_steps = int(round(lr_decay * steps))
+    if decay_steps == 0:
+        return 1.0
+    return min(1.0, (steps - step) / decay_steps)
+
+
+def _set_learning_rates(model: GenerativeModel, factor: float) -> None:
+    """Every optimizer group's lr = factor x its ``initial_lr`` (recorded on first use, saved
+    with the optimizer state, so a resumed run decays from the same base)."""
+    for optimizer in model.optimizers().values():
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * factor
 
 
 def _sampler_seed(seed: int, round_index: int) -> int:
@@ -358,6 +381,8 @@ def train(
             bar.update(task, description=f"round {r + 1}/{config.rounds}")
             for step in range(max(start, start_step), stop):
                 batch = data[sampler.take(config.batch_size)].to(device)
+                if config.lr_decay:
+                    _set_learning_rates(model, lr_factor(step, config.steps, config.lr_decay))
                 pending.append(model.train_step(batch, hooks, step))
                 done = step + 1
                 if done == stop or (config.log_every and done % config.log_every == 0):

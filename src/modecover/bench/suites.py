@@ -46,8 +46,12 @@ B2_FAMILIES = {
 }
 B2_VARIANTS: dict[str, list[dict]] = {
     "": [],
-    " + DMPRA": [{"name": "dmpra"}],
-    " + DMPRA (no informative weights)": [{"name": "dmpra", "informative": False}],
+    " + DMPRA": [{"name": "dmpra"}],  # groups weighting, perception space (the defaults)
+    " + DMPRA (data space)": [{"name": "dmpra", "space": "data"}],
+    " + DMPRA (paper weights)": [{"name": "dmpra", "weighting": "paper"}],
+    # the upper bound: the true rare-mode samples weighted to balance the modes, from the
+    # same round on as DMPRA's weights
+    " + oracle": [{"name": "class_balance", "from_round": 1}],
 }
 
 METRICS_2D = ["modes", "hq_percent", "reverse_kl", "minority_captured", "share_error",
@@ -58,9 +62,25 @@ METRICS_2D = ["modes", "hq_percent", "reverse_kl", "minority_captured", "share_e
 class Budget:
     steps: int
     batch_size: int = 64
-    n_train: int = 5_000  # DESIGN.md's 100k is cut: DMPRA searches every round (docs/RESULTS.md)
+    n_train: int = 5_000  # not the protocol's 100k: DMPRA searches every round (docs/RESULTS.md)
     n_eval: int = 2500
     rounds: int = 5
+    lr_decay: float = 0.0
+
+
+# Converged 2D budgets (docs/training.md, "Converged 2D recipe"): the vanilla GAN's HQ %
+# plateaus by these steps at batch 256 with the learning rate decayed over the last half.
+CONVERGED_2D = {
+    "ring": Budget(steps=6000, batch_size=256, lr_decay=0.5),
+    "grid": Budget(steps=12000, batch_size=256, lr_decay=0.5),
+}
+
+
+def converged_budget(dataset: str, steps: int | None = None) -> Budget:
+    """The converged budget of a 2D data set (``ring``, ``grid`` or their imbalanced
+    variants), with ``steps`` overriding its step count."""
+    budget = CONVERGED_2D[dataset.replace("-imbalanced", "")]
+    return budget if steps is None else Budget(**{**budget.__dict__, "steps": steps})
 
 
 def _spec(dataset: str, model: dict, methods: list[dict], budget: Budget, rounds: int) -> dict[str, Any]:
@@ -68,7 +88,8 @@ def _spec(dataset: str, model: dict, methods: list[dict], budget: Budget, rounds
         "data": {"name": dataset, "n": budget.n_train},
         "model": dict(model),
         "methods": [dict(m) for m in methods],
-        "train": {"steps": budget.steps, "batch_size": budget.batch_size, "rounds": rounds},
+        "train": {"steps": budget.steps, "batch_size": budget.batch_size, "rounds": rounds,
+                  "lr_decay": budget.lr_decay},
         "n_eval": budget.n_eval,
     }
 
@@ -94,19 +115,22 @@ def b1_combined_row(best_row: str) -> dict[str, tuple[dict, list[dict]]]:
     return {f"DMPRA + {best_row}": (overrides, [*methods, {"name": "dmpra"}])}
 
 
-def b2_jobs(seeds: int = 5, budget: Budget = Budget(steps=3000), datasets=("ring-imbalanced", "grid-imbalanced"),
-            families: dict[str, dict] | None = None) -> list[Job]:
-    """B2: imbalanced ring and grid, each family without and with DMPRA (and the ablation).
+def b2_jobs(seeds: int = 10, steps: int | None = None, datasets=("ring-imbalanced", "grid-imbalanced"),
+            families: dict[str, dict] | None = None, seed_start: int = 0) -> list[Job]:
+    """B2: imbalanced ring and grid, each family plain, with DMPRA (groups in the perception
+    and in the data space, the paper's weights) and with the oracle weights.
 
-    Every row trains ``budget.rounds`` rounds of the same total budget, so the plain row is
-    the same schedule without re-weighting.
+    Every row of a data set trains the converged budget's steps in ``rounds`` rounds
+    (the plain row is the same schedule without re-weighting). Seeds are
+    ``seed_start, seed_start + 1, ...`` (validation seeds start at 100).
     """
     jobs = []
     for dataset in datasets:
+        budget = converged_budget(dataset, steps)
         for family, model in (families or B2_FAMILIES).items():
             for suffix, methods in B2_VARIANTS.items():
                 spec = _spec(dataset, model, methods, budget, budget.rounds)
-                jobs += [Job("B2", dataset, family + suffix, seed, spec) for seed in range(seeds)]
+                jobs += [Job("B2", dataset, family + suffix, seed, spec) for seed in range(seed_start, seed_start + seeds)]
     return jobs
 
 

@@ -25,31 +25,41 @@ import click
 @click.option("--two-sided", is_flag=True,
               help="Flag |n - n_hat| > k_sigma * sigma_hat (also unusually dense samples).")
 @click.option("--max-neighbors", type=int, default=None, help="Cap K of the ladder (default: the search's).")
-@click.option("--no-informative", is_flag=True, help="Every flagged sample gets delta-bar (the paper's ablation).")
+@click.option("--reference-size", type=click.IntRange(min=2), default=5000, show_default=True,
+              help="Above this many samples, counts are taken in a seeded subsample of this size.")
+@click.option("--weighting", type=click.Choice(["groups", "paper"]), default="groups", show_default=True,
+              help="groups: raise linked groups of flagged samples by their density deficit; "
+                   "paper: the paper's informative weights (Eq. 6-7).")
+@click.option("--min-group", type=int, default=5, show_default=True,
+              help="groups: fewer linked flagged samples are outliers (weight 1).")
+@click.option("--w-max", type=float, default=50.0, show_default=True, help="groups: largest weight.")
+@click.option("--no-informative", is_flag=True, help="paper: every flagged sample gets delta-bar (the ablation).")
 @click.option("--gallery", "gallery_size", type=click.IntRange(min=1), default=32, show_default=True,
               help="How many of the most isolated images gallery.png shows.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, extractor: str | None, inception_weights: str | None, image_mode: str,
             alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
-            no_informative: bool, gallery_size: int, quiet: bool) -> None:
+            reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool, gallery_size: int, quiet: bool) -> None:
     """Find the minority (low-density) samples of DATA with DMPRA's search.
 
     DATA is a feature file (.npy, .npz or .npz:KEY, .pt/.pth), a points file (.csv/.txt,
     one sample per line) or a folder of images. Writes DIR/audit.csv (index or file, score,
-    minority 0/1, weight, radius, cv, censored), DIR/summary.json, DIR/audit.png (a 2D
+    minority 0/1, group, group_deficit, weight, radius, cv, censored), DIR/summary.json, DIR/audit.png (a 2D
     projection, minority in red) and, for images, DIR/gallery.png (most isolated samples).
     """
     import warnings
 
     from rich.console import Console
 
-    from modecover.dmpra import SearchConfig
+    from modecover.dmpra import SearchConfig, WeightingConfig
     from modecover.dmpra.audit import audit, load_audit_data
 
     console = Console(stderr=True, quiet=quiet, log_path=False)
     try:
         config = SearchConfig(alpha=alpha, n_min=n_min, k_sigma=k_sigma, two_sided=two_sided,
-                              max_neighbors=max_neighbors)
+                              max_neighbors=max_neighbors, reference_size=reference_size)
+        weights = WeightingConfig(weighting=weighting, min_group=min_group, w_max=w_max,
+                                  informative=not no_informative)
         with console.status(f"reading {data}") as status:
             options = {"weights_path": inception_weights} if inception_weights else {}
             loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
@@ -64,7 +74,7 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
             with warnings.catch_warnings():  # audit() keeps its warnings in the summary; printed below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 report = audit(
-                    loaded.features, out_dir, config, informative=not no_informative, names=loaded.files,
+                    loaded.features, out_dir, config, weights, names=loaded.files,
                     images=loaded.images, gallery_size=gallery_size, source=loaded.source, stage=stage,
                     extra_summary={"kind": loaded.kind, "extractor": loaded.extractor},
                 )
@@ -78,7 +88,13 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
         r = s["minority_radius"]
         if r is not None:
             click.echo(f"flagged at radii {r['min']:.4g} .. {r['max']:.4g} (median {r['median']:.4g})")
-        click.echo(f"delta_bar {s['delta_bar']:.4g}; weights {s['weight']['min']:.4g} .. {s['weight']['max']:.4g}")
+        raised = [g for g in s["groups"] if not g["outliers"]]
+        click.echo(f"{len(raised)} minor groups of at least {min_group} samples "
+                   f"({sum(g['size'] for g in raised)} samples); weights {s['weight']['min']:.4g} .. "
+                   f"{s['weight']['max']:.4g} ({weighting})")
+        for g in raised[:5]:
+            click.echo(f"  group {g['group']}: {g['size']} samples, {g['deficit']:.3g}x sparser than their "
+                       f"surroundings, weight {g['weight']:.3g}")
     else:
         click.echo("no sample flagged: all weights 1")
     if "largest_flaggable_group" in s:

@@ -19,8 +19,10 @@ SUITES = ("B1", "B2", "B3")
               help="Parallel processes, one torch thread each.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these data sets (e.g. ring); repeatable.")
 @click.option("--row", "rows", multiple=True, help="Only these rows (e.g. GAN); repeatable.")
+@click.option("--seed-start", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First seed (test seeds start at 0, validation seeds at 100).")
 def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, workers: int,
-            datasets: tuple[str, ...], rows: tuple[str, ...]) -> None:
+            datasets: tuple[str, ...], rows: tuple[str, ...], seed_start: int) -> None:
     """Run SUITE's jobs (skipping those already done in OUT), then write
     OUT/<suite>/summary.md and summary.csv: mean ± standard error over seeds per row."""
     from dataclasses import replace
@@ -30,29 +32,30 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
     from modecover.bench.jobs import run_2d_job, run_digits_job
 
     suite = suite.upper()
-    defaults = {"B1": (10, suites.Budget(steps=3000)), "B2": (5, suites.Budget(steps=3000)),
+    defaults = {"B1": (10, suites.Budget(steps=3000)), "B2": (10, None),
                 "B3": (3, suites.Budget(steps=3000, n_eval=1000))}
     n_seeds, budget = defaults[suite]
     n_seeds = seeds or n_seeds
-    budget = replace(budget, steps=steps) if steps else budget
+    budget = replace(budget, steps=steps) if steps and budget else budget
     if suite == "B1":
         jobs, job_fn, metrics = suites.b1_jobs(n_seeds, budget), run_2d_job, suites.METRICS_2D[:3] + suites.METRICS_2D[5:]
     elif suite == "B2":
-        jobs, job_fn, metrics = suites.b2_jobs(n_seeds, budget), run_2d_job, suites.METRICS_2D
+        jobs, job_fn, metrics = suites.b2_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job, suites.METRICS_2D
     else:
         jobs, job_fn, metrics = suites.b3_jobs(n_seeds, budget), run_digits_job, suites.METRICS_DIGITS
     jobs = [j for j in jobs if (not datasets or j.dataset in datasets) and (not rows or j.row in rows)]
     if not jobs:
         raise click.UsageError(f"no {suite} job matches --dataset {list(datasets)} --row {list(rows)}")
     order = suites.row_order(jobs)
-    click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} seeds, {budget.steps} steps each) -> {out_dir / suite}")
+    steps_said = budget.steps if budget else "converged"
+    click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} seeds, {steps_said} steps each) -> {out_dir / suite}")
     records = run_suite(jobs, job_fn, out_dir, workers=workers)
     if suite == "B1" and not rows:
         records += _combined_row(records, budget, n_seeds, datasets, out_dir, workers, order)
     summary = summarise(records, order)
     if suite == "B1":
         summary += _published_rows(datasets)
-    md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=f"{suite} ({budget.steps} steps)")
+    md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=f"{suite} ({steps_said} steps)")
     click.echo(md.read_text())
     click.echo(f"summary: {md} and {csv_path}")
 

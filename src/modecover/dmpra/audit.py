@@ -1,20 +1,20 @@
-"""The data audit: DMPRA's search alone on a data set (DESIGN.md section 2, last sentence).
+"""The data audit: DMPRA's search alone on a data set (docs/dmpra.md, "Audit").
 
 "Which of my samples are rare?" - before any training, run the search (extended
-neighbourhood sampling) and the informative weights on the samples' features and write:
+neighbourhood sampling) and the weights on the samples' features and write:
 
 - ``audit.csv``: one row per sample, columns ``index`` (feature files) or ``file`` (image
-  folders, path relative to the folder), ``score``, ``minority`` (0/1), ``weight``, then
-  ``radius``, ``cv`` and ``censored`` (0/1);
+  folders, path relative to the folder), ``score``, ``minority`` (0/1), ``group`` (-1 for
+  main samples), ``group_deficit``, ``weight``, then ``radius``, ``cv`` and ``censored`` (0/1);
 - ``summary.json``: how many samples were flagged, the radii they were flagged at
-  (min / median / max of the radius of largest score), censored counts, delta-bar, the
-  search's own summary and the settings used;
+  (min / median / max of the radius of largest score), the groups (size, deficit,
+  weight), censored counts, delta-bar, the search's own summary and the settings used;
 - ``audit.png``: a 2D projection of the features (raw when 2D, else PCA) with minority
   samples highlighted;
 - ``gallery.png`` (images only): the most isolated samples, highest score first.
 
 The same helpers write the per-round files of the DMPRA plug-in
-(:mod:`modecover.methods.dmpra`).
+(:mod:`modecover.dmpra.plugin`).
 """
 
 from __future__ import annotations
@@ -57,14 +57,17 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def score_columns(result, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-sample columns of a search result and its weights (flags as 0/1 integers)."""
+def score_columns(result, weighed) -> dict[str, np.ndarray]:
+    """Per-sample columns of a search result and its :class:`modecover.dmpra.GroupWeights`
+    (flags as 0/1 integers; ``group`` -1 and ``group_deficit`` NaN for main samples)."""
     return {
         "score": np.asarray(result.score, dtype=np.float64),
         "radius": np.asarray(result.radius, dtype=np.float64),
         "cv": np.asarray(result.cv, dtype=np.float64),
         "minority": np.asarray(result.minority, dtype=bool).astype(np.int8),
-        "weight": np.asarray(weights, dtype=np.float64),
+        "group": np.asarray(weighed.labels, dtype=np.int64),
+        "group_deficit": weighed.group_deficit(),
+        "weight": np.asarray(weighed.weights, dtype=np.float64),
         "censored": np.asarray(result.censored, dtype=bool).astype(np.int8),
     }
 
@@ -263,8 +266,9 @@ class Audit:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def audit_summary(result, weights: np.ndarray, delta: float) -> dict[str, Any]:
-    """How many were flagged, at which radii, censored counts, delta-bar, weight range."""
+def audit_summary(result, weighed, delta: float) -> dict[str, Any]:
+    """How many were flagged, at which radii, the groups, censored counts, delta-bar, weight range."""
+    weights = weighed.weights
     minority = np.asarray(result.minority, dtype=bool)
     radius = np.asarray(result.radius, dtype=np.float64)[minority]
     radius = radius[np.isfinite(radius)]
@@ -279,6 +283,7 @@ def audit_summary(result, weights: np.ndarray, delta: float) -> dict[str, Any]:
         "n_censored_minority": int((np.asarray(result.censored, dtype=bool) & minority).sum()),
         "delta_bar": float(delta),
         "weight": {"min": float(weights.min()), "max": float(weights.max()), "sum": float(weights.sum())},
+        "groups": json_safe([g.as_dict() for g in weighed.groups]),
         "search": json_safe(result.summary()),
     }
     sizes, k_sigma = summary["search"].get("ladder_sizes"), summary["search"].get("k_sigma")
@@ -291,7 +296,7 @@ def audit_summary(result, weights: np.ndarray, delta: float) -> dict[str, Any]:
     return summary
 
 
-def audit(features, out_dir, search_config=None, *, informative: bool = True, names: Sequence[str] | None = None,
+def audit(features, out_dir, search_config=None, weighting=None, *, names: Sequence[str] | None = None,
           images=None, gallery_size: int = GALLERY_SIZE, plot: bool = True, source: str = "features",
           stage: Callable[[str], None] | None = None, extra_summary: dict | None = None) -> Audit:
     """Search ``features`` (n, d), weigh, and write ``audit.csv``, ``summary.json``,
@@ -300,9 +305,10 @@ def audit(features, out_dir, search_config=None, *, informative: bool = True, na
     ``names`` (one per row) replaces the ``index`` column by a ``file`` column. ``stage``
     is called with a short message before each step (for progress display).
     """
-    from modecover.dmpra import SearchConfig, delta_bar, informative_weights, search
+    from modecover.dmpra import SearchConfig, WeightingConfig, delta_bar, search, weigh
 
     config = search_config or SearchConfig()
+    weighting = weighting or WeightingConfig()
     step = stage or (lambda message: None)
     x = as_features(features, source, min_rows=int(config.n_min))
     if names is not None and len(names) != len(x):
@@ -314,22 +320,20 @@ def audit(features, out_dir, search_config=None, *, informative: bool = True, na
     step("weighing")
     with warnings.catch_warnings(record=True) as caught:  # kept in the summary, then re-emitted
         warnings.simplefilter("always")
-        weights = np.asarray(informative_weights(result, informative=informative), dtype=np.float64)
+        weighed = weigh(result, weighting)
         delta = delta_bar(result)
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     for note in notes:
         warnings.warn(note, RuntimeWarning, stacklevel=2)
-    if not np.isfinite(weights).all():
-        raise ValueError("audit: the informative weights hold non-finite values")
-    summary = {"source": source, **audit_summary(result, weights, delta),
-               "settings": {**json_safe(config), "informative": bool(informative)}, **(extra_summary or {})}
+    summary = {"source": source, **audit_summary(result, weighed, delta),
+               "settings": {**json_safe(config), **json_safe(weighting)}, **(extra_summary or {})}
     if notes:
         summary["warnings"] = notes
     step("writing files")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    columns = score_columns(result, weights)
-    order = ("score", "minority", "weight", "radius", "cv", "censored")
+    columns = score_columns(result, weighed)
+    order = ("score", "minority", "group", "group_deficit", "weight", "radius", "cv", "censored")
     key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
     paths = {"csv": write_csv(out / "audit.csv", key_name, keys, {c: columns[c] for c in order})}
     if plot:
@@ -348,7 +352,7 @@ def audit(features, out_dir, search_config=None, *, informative: bool = True, na
     summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     paths["summary"] = out / "summary.json"
-    return Audit(result, weights, summary, paths)
+    return Audit(result, weighed.weights, summary, paths)
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """DMPRA search: minority ("minor group") samples by extended neighbourhood sampling.
 
-DESIGN.md section 2; paper Eq. 5 read as LOCI's test (Papadimitriou et al., 2003).
+Paper Eq. 4-5 read as LOCI's test (Papadimitriou et al., 2003); docs/dmpra.md, "Search".
 For a sample s and a radius r (Euclidean distances, ``<=`` everywhere):
 
 - N(s, r)   = the points p with d(s, p) <= r, s itself included;
@@ -16,8 +16,18 @@ of Eq. 4 once its typo is fixed). CV(s) = sigma_hat / n_hat at the radius of the
 
 **Radius ladder.** Per sample s, the radii r_j(s) = distance from s to its m_j-th
 nearest point (s included, so m = 1 is radius 0), for m_j = n_min * 2**j <= K, where
-K = ``max_neighbors`` (default ``min(n, max(1024, 2 * n_min))``). With ties N(s, r_j)
+K = ``max_neighbors`` (default ``min(m, max(1024, 2 * n_min))``). With ties N(s, r_j)
 may hold more than m_j points.
+
+**Reference subsample (a ladder that scales).** A tight group can only be flagged at a
+level whose neighbourhood is about ten times its size, so a fixed K bounds the group the
+search can find, and K growing with n makes the graph grow as n^2. Above
+``reference_size`` samples (default 5,000) the counts are therefore taken in a seeded
+random subsample of m = ``reference_size`` samples: N(s, r) is s and the reference
+samples within r, every n(p, alpha r) counts reference samples. The reference samples
+are scored exactly as a set of m; every other sample is scored against them (its own
+count includes itself). A group is then findable when its *share* of the data is small
+enough, whatever n is. ``reference_size=None`` takes every sample as a reference.
 
 **Algorithm.** One exact k-NN graph (:func:`modecover.neighbors.knn`) with the K nearest
 other points of every sample; each row is sorted, so every count n(p, rho) is a binary
@@ -28,7 +38,7 @@ neighbourhood N(s, r_j) or any of whose counts n(p, alpha r_j) is censored is sk
 for s (it is not scored) and reported: ``censored[s]`` is True and
 ``n_censored_levels[s]`` counts those levels. A sample with no uncensored level gets
 score, radius, cv, n_hat and sigma_hat NaN, count and level -1, and is not flagged.
-``max_neighbors = n`` (or any K >= n - 1) makes the search exact on every level of the
+``max_neighbors = m`` (or any K >= m - 1) makes the search exact on every level of the
 ladder: nothing is censored.
 
 Means and variances are computed from integer sums, so sigma_hat = 0 is detected
@@ -46,7 +56,10 @@ import numpy as np
 from modecover._checks import as_features
 
 DEFAULT_MAX_NEIGHBORS = 1024
-"""Default cap K on the neighbourhood size (and the k-NN graph width): min(n, max(1024, 2 n_min))."""
+"""Default cap K on the neighbourhood size (and the k-NN graph width): min(m, max(1024, 2 n_min))."""
+DEFAULT_REFERENCE_SIZE = 5000
+"""Default size of the reference subsample in which counts are taken for larger inputs."""
+_QUERY_GRAPH_BYTES = 256 * 2**20  # k-NN rows of non-reference samples held at once
 
 _QUERIES_PER_CHUNK = 1 << 22
 _TIE_TOLERANCE = 1e-12
@@ -54,7 +67,7 @@ _TIE_TOLERANCE = 1e-12
 
 @dataclass
 class SearchConfig:
-    """Parameters of the search (DESIGN.md section 2)."""
+    """Parameters of the search (docs/dmpra.md, "Search")."""
 
     alpha: float = 0.5
     """Counting radius alpha * r for the sub-spheres, 0 < alpha <= 1 (LOCI: 1/2)."""
@@ -65,7 +78,13 @@ class SearchConfig:
     two_sided: bool = False
     """Flag |n_hat - n(s, alpha r)| > k_sigma sigma_hat instead of the one-sided test."""
     max_neighbors: int | None = None
-    """Cap K on the neighbourhood size and on exact counts; None: min(n, max(1024, 2 n_min))."""
+    """Cap K on the neighbourhood size and on exact counts; None: min(m, max(1024, 2 n_min)),
+    m the number of reference samples."""
+    reference_size: int | None = DEFAULT_REFERENCE_SIZE
+    """Above this many samples, counts are taken in a seeded random subsample of this size
+    (every sample is still scored); None: every sample is a reference."""
+    seed: int = 0
+    """Seed of the reference subsample."""
 
     def __post_init__(self):
         if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha <= 1):
@@ -82,6 +101,12 @@ class SearchConfig:
                     f"SearchConfig.max_neighbors={self.max_neighbors} is smaller than n_min={self.n_min}: "
                     "no neighbourhood size on the radius ladder"
                 )
+        for key, smallest in (("reference_size", max(self.n_min, 2)), ("seed", 0)):
+            value = getattr(self, key)
+            if value is None and key == "reference_size":
+                continue
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < smallest:
+                raise ValueError(f"SearchConfig.{key} must be an integer >= {smallest}, got {value!r}")
 
 
 def resolve_max_neighbors(config: SearchConfig, n: int) -> int:
@@ -107,7 +132,9 @@ class Ladder:
     sizes: tuple[int, ...]
     """m_j: the neighbourhood size (s included) defining each level's radius."""
     max_neighbors: int
-    """K: counts above it are censored; K >= n - 1 means nothing is."""
+    """K: counts above it are censored; K >= m - 1 means nothing is."""
+    reference_size: int
+    """m: how many samples the counts are taken in (n unless subsampled)."""
     scored: list[int]
     """Per level: how many samples it was evaluated for (not censored)."""
     censored: list[int]
@@ -151,6 +178,9 @@ class SearchResult:
     """int64: ladder level index of the maximum (-1 if unscored)."""
     n_censored_levels: np.ndarray
     """int64: number of ladder levels skipped for this sample."""
+    neighbors: np.ndarray
+    """int64 (n, min(n_min, K)): each sample's nearest reference samples (itself excluded),
+    nearest first: the links of :func:`modecover.dmpra.groups.minor_groups`."""
     ladder: Ladder
     config: SearchConfig = field(default_factory=SearchConfig)
 
@@ -174,6 +204,7 @@ class SearchResult:
             "k_sigma": float(self.config.k_sigma),
             "two_sided": bool(self.config.two_sided),
             "max_neighbors": int(self.ladder.max_neighbors),
+            "reference_size": int(self.ladder.reference_size),
             "ladder_sizes": [int(m) for m in self.ladder.sizes],
             "scored_per_level": list(self.ladder.scored),
             "censored_per_level": list(self.ladder.censored),
@@ -184,11 +215,12 @@ class SearchResult:
         }
 
 
-def _neighbor_graph(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distances (float64) and indices of the k nearest *other* points of every row."""
+def _neighbor_graph(query: np.ndarray, reference: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distances (float64) and indices of the k nearest reference points of every query
+    row (``reference=None``: the k nearest *other* rows of ``query``)."""
     from modecover.neighbors import knn
 
-    dist, idx = knn(x, None, k=k)
+    dist, idx = knn(query, reference, k=k)
     return np.ascontiguousarray(dist, dtype=np.float64), np.ascontiguousarray(idx, dtype=np.int64)
 
 
@@ -238,6 +270,15 @@ def _segment_sums(values: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) 
 
 
 @dataclass
+class _Graph:
+    """Sorted k-NN rows of the samples being scored, into the reference set."""
+
+    dist: np.ndarray  # (rows, k) float64, ascending
+    idx: np.ndarray  # (rows, k) int64 reference indices
+    exact: bool  # the rows hold every reference point (no count is censored)
+
+
+@dataclass
 class _LevelSums:
     size: np.ndarray  # |N(s, r)|
     s1: np.ndarray  # sum of counts over N(s, r)
@@ -247,14 +288,18 @@ class _LevelSums:
     radius: np.ndarray
 
 
-def _level_sums(dist: np.ndarray, idx: np.ndarray, m: int, alpha: float, exact_everywhere: bool) -> _LevelSums:
-    """Integer sums of n(p, alpha r_m(s)) over p in N(s, r_m(s)) for every sample s."""
-    n = dist.shape[0]
-    radius = _radius_at(dist, m)
+def _level_sums(rows: _Graph, reference: _Graph, m: int, alpha: float) -> _LevelSums:
+    """Integer sums of n(p, alpha r_m(s)) over p in N(s, r_m(s)) for every row s of ``rows``.
+
+    N(s, r) is s and the reference points within r of it; every count n(p, .) of a member
+    p is taken in the reference set (``reference``: the reference points' own graph).
+    """
+    n = rows.dist.shape[0]
+    radius = _radius_at(rows.dist, m)
     all_rows = np.arange(n, dtype=np.int64)
-    size, size_censored = _count_within(dist, all_rows, radius, exact_everywhere)
+    size, size_censored = _count_within(rows.dist, all_rows, radius, rows.exact)
     rho = alpha * radius
-    own, _ = _count_within(dist, all_rows, rho, exact_everywhere)  # rho <= radius: exact when size is
+    own, _ = _count_within(rows.dist, all_rows, rho, rows.exact)  # rho <= radius: exact when size is
     s1 = np.zeros(n, dtype=np.int64)
     s2 = np.zeros(n, dtype=np.int64)
     ok = ~size_censored
@@ -268,8 +313,8 @@ def _level_sums(dist: np.ndarray, idx: np.ndarray, m: int, alpha: float, exact_e
         owner = np.repeat(np.arange(s.shape[0], dtype=np.int64), lengths)
         offsets = np.cumsum(lengths) - lengths
         col = np.arange(total, dtype=np.int64) - np.repeat(offsets, lengths)
-        members = idx[s[owner], col]
-        counts, cens = _count_within(dist, members, rho[s][owner], exact_everywhere)
+        members = rows.idx[s[owner], col]
+        counts, cens = _count_within(reference.dist, members, rho[s][owner], reference.exact)
         s1[s] = own[s] + _segment_sums(counts, offsets, lengths)
         s2[s] = own[s] ** 2 + _segment_sums(counts * counts, offsets, lengths)
         ok[s] = _segment_sums(cens.astype(np.int64), offsets, lengths) == 0
@@ -304,30 +349,73 @@ def _level_statistics(sums: _LevelSums, two_sided: bool, k_sigma: float) -> dict
     }
 
 
-def search(features, config: SearchConfig | None = None) -> SearchResult:
-    """Search ``features`` (n, d) for minor-group samples (DESIGN.md section 2, paper Eq. 4-6).
-
-    Raises ``ValueError`` for fewer than ``max(n_min, 2)`` samples or non-finite features.
-    All-identical features give sigma_hat = 0 everywhere: every score 0, nobody flagged.
-    """
-    config = SearchConfig() if config is None else config
-    x = as_features(features, "DMPRA search features", min_rows=max(config.n_min, 2))
-    n = x.shape[0]
-    big_k = resolve_max_neighbors(config, n)
-    sizes = ladder_sizes(config.n_min, big_k)
-    graph_k = min(n - 1, big_k)  # K other points per row: counts n(p, rho) <= K are exact
-    exact_everywhere = graph_k >= n - 1
-    dist, idx = _neighbor_graph(x, graph_k)
-
+def _level_table(rows: _Graph, reference: _Graph, config: SearchConfig, sizes) -> dict[str, np.ndarray]:
+    """Per-row, per-level columns (rows, levels) of the statistics of every ladder level."""
     columns = {key: [] for key in ("score", "exceeds", "n_hat", "sigma_hat", "radius", "own", "size", "ok")}
     for m in sizes:
-        sums = _level_sums(dist, idx, m, float(config.alpha), exact_everywhere)
+        sums = _level_sums(rows, reference, m, float(config.alpha))
         stats = _level_statistics(sums, config.two_sided, config.k_sigma)
         for key, value in (*stats.items(), ("radius", sums.radius), ("own", sums.own),
                            ("size", sums.size), ("ok", sums.ok)):
             columns[key].append(value)
-    table = {key: np.stack(values, axis=1) for key, values in columns.items()}  # (n, levels)
-    del dist, idx
+    return {key: np.stack(values, axis=1) for key, values in columns.items()}
+
+
+def _reference_rows(n: int, config: SearchConfig) -> np.ndarray:
+    """Sorted indices of the reference samples: all n, or a seeded subsample of ``reference_size``."""
+    if config.reference_size is None or n <= config.reference_size:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(config.seed)
+    return np.sort(rng.choice(n, size=config.reference_size, replace=False)).astype(np.int64)
+
+
+def _search_table(x: np.ndarray, config: SearchConfig, ref_rows: np.ndarray, big_k: int, sizes):
+    """The level table of all n samples and each sample's ``n_min`` nearest reference points.
+
+    The reference samples are scored on their own graph (K nearest other references); the
+    other samples, in chunks, on their K nearest references, their members' counts taken
+    in the reference graph.
+    """
+    n, m = x.shape[0], ref_rows.shape[0]
+    graph_k = min(m - 1, big_k)  # K other points per row: counts n(p, rho) <= K are exact
+    dist, idx = _neighbor_graph(x[ref_rows], None, graph_k)
+    reference = _Graph(dist, idx, exact=graph_k >= m - 1)
+    link_k = min(config.n_min, graph_k)
+    neighbors = np.empty((n, link_k), dtype=np.int64)
+    table = {}
+    parts = [(ref_rows, reference)]
+    others = np.setdiff1d(np.arange(n, dtype=np.int64), ref_rows, assume_unique=True)
+    query_k = min(m, big_k)
+    chunk = max(1, _QUERY_GRAPH_BYTES // (16 * query_k))
+    for start in range(0, others.shape[0], chunk):
+        rows = others[start : start + chunk]
+        q_dist, q_idx = _neighbor_graph(x[rows], x[ref_rows], query_k)
+        parts.append((rows, _Graph(q_dist, q_idx, exact=query_k >= m)))
+    for rows, graph in parts:
+        part = _level_table(graph, reference, config, sizes)
+        for key, value in part.items():
+            if key not in table:
+                table[key] = np.empty((n, value.shape[1]), dtype=value.dtype)
+            table[key][rows] = value
+        neighbors[rows] = ref_rows[graph.idx[:, :link_k]]
+    return table, neighbors
+
+
+def search(features, config: SearchConfig | None = None) -> SearchResult:
+    """Search ``features`` (n, d) for minor-group samples (paper Eq. 4-6, read as LOCI's test).
+
+    Raises ``ValueError`` for fewer than ``max(n_min, 2)`` samples or non-finite features.
+    All-identical features give sigma_hat = 0 everywhere: every score 0, nobody flagged.
+    Above ``config.reference_size`` samples, every count is taken in a seeded reference
+    subsample of that size (module docstring).
+    """
+    config = SearchConfig() if config is None else config
+    x = as_features(features, "DMPRA search features", min_rows=max(config.n_min, 2))
+    n = x.shape[0]
+    ref_rows = _reference_rows(n, config)
+    big_k = resolve_max_neighbors(config, ref_rows.shape[0])
+    sizes = ladder_sizes(config.n_min, big_k)
+    table, neighbors = _search_table(x, config, ref_rows, big_k, sizes)
 
     ok = table["ok"]
     stat = np.where(ok, table["score"], -np.inf)
@@ -351,13 +439,14 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
         warnings.warn(
             f"DMPRA search: {int((~scored).sum())} of {n} samples could not be scored (every radius of "
             f"their ladder needs a count above max_neighbors={big_k}); they are not flagged. "
-            "Raise SearchConfig.max_neighbors (n makes the search exact) to score them.",
+            "Raise SearchConfig.max_neighbors (the reference size makes the search exact) to score them.",
             RuntimeWarning,
             stacklevel=2,
         )
     ladder = Ladder(
         sizes=sizes,
         max_neighbors=big_k,
+        reference_size=int(ref_rows.shape[0]),
         scored=[int(v) for v in ok.sum(axis=0)],
         censored=[int(v) for v in (~ok).sum(axis=0)],
         flagged=[int(v) for v in exceeds.sum(axis=0)],
@@ -379,6 +468,7 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
         neighborhood_size=at_max("size", -1).astype(np.int64),
         level=level.astype(np.int64),
         n_censored_levels=(~ok).sum(axis=1).astype(np.int64),
+        neighbors=neighbors,
         ladder=ladder,
         config=config,
     )

@@ -1,4 +1,14 @@
-"""DMPRA informative weights (DESIGN.md section 2, paper Eq. 6-7 and Algorithm 1 line 12).
+"""DMPRA weights: the two readings and the config that chooses between them.
+
+- ``weighting="groups"`` (default): raise minor *groups* by their density deficit
+  (:mod:`modecover.dmpra.groups`);
+- ``weighting="paper"``: the paper's informative weights, below.
+
+docs/dmpra.md, "Weights", has the measurement that made groups the default: with the
+literal Eq. 6-7 a flagged sample's CV is below 1/k_sigma, so the paper's weights come out
+below 1 for the samples the search finds.
+
+**The paper's informative weights** (Eq. 6-7 and Algorithm 1 line 12).
 
 With CV(s) = sigma_hat / n_hat at the radius where the score of s peaks (Eq. 6):
 
@@ -28,7 +38,12 @@ import warnings
 
 import numpy as np
 
+from dataclasses import dataclass
+
+from modecover.dmpra.groups import GroupWeights, MinorGroup, group_weights, minor_groups, deficits
 from modecover.dmpra.search import SearchResult
+
+WEIGHTINGS = ("groups", "paper")
 
 
 def _group_cvs(result: SearchResult) -> tuple[np.ndarray, np.ndarray]:
@@ -82,3 +97,59 @@ def informative_weights(result: SearchResult, *, informative: bool = True) -> np
     if not np.all(np.isfinite(weights)):
         raise ValueError("DMPRA weights: non-finite weight (CV ratio overflowed float64)")
     return weights
+
+
+@dataclass
+class WeightingConfig:
+    """How a search result becomes sampling weights (docs/dmpra.md, "Weights").
+
+    ``weighting``: "groups" (default) or "paper". For "groups": ``min_group`` (smallest
+    group raised), ``gamma`` (weight = deficit ** gamma), ``w_max`` (cap),
+    ``outlier_weight`` (flagged samples outside any group), ``fine_grained`` (scale
+    members by CV_i / mean CV of their group). For "paper": ``informative=False`` gives
+    every minor sample delta-bar (the paper's ablation).
+    """
+
+    weighting: str = "groups"
+    min_group: int = 5
+    gamma: float = 1.0
+    w_max: float = 50.0
+    outlier_weight: float = 1.0
+    fine_grained: bool = False
+    informative: bool = True
+
+    def __post_init__(self):
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"DMPRA 'weighting' must be one of {list(WEIGHTINGS)}, got {self.weighting!r}")
+        if isinstance(self.min_group, bool) or not isinstance(self.min_group, (int, np.integer)) or self.min_group < 1:
+            raise ValueError(f"DMPRA 'min_group' must be a positive integer, got {self.min_group!r}")
+        for key, low, strict in (("gamma", 0.0, False), ("w_max", 1.0, False), ("outlier_weight", 0.0, True)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) \
+                    or value < low or (strict and value <= low):
+                bound = f"> {low:g}" if strict else f">= {low:g}"
+                raise ValueError(f"DMPRA '{key}' must be a finite number {bound}, got {value!r}")
+        for key in ("fine_grained", "informative"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"DMPRA '{key}' must be true or false, got {getattr(self, key)!r}")
+
+
+def weigh(result: SearchResult, config: WeightingConfig | None = None) -> GroupWeights:
+    """Weights (float64 (n,), finite and positive), group labels and groups of one search.
+
+    Groups are reported under both readings; with "paper" a group's ``weight`` is the mean
+    of its members' informative weights.
+    """
+    config = WeightingConfig() if config is None else config
+    if config.weighting == "groups":
+        return group_weights(result, min_group=config.min_group, gamma=config.gamma, w_max=config.w_max,
+                             outlier_weight=config.outlier_weight, fine_grained=config.fine_grained)
+    weights = informative_weights(result, informative=config.informative)
+    labels = minor_groups(result)
+    ratio = deficits(result)
+    groups = []
+    for label in range(int(labels.max(initial=-1)) + 1):
+        members = labels == label
+        groups.append(MinorGroup(label, int(members.sum()), float(np.median(ratio[members])),
+                                 float(weights[members].mean()), bool(members.sum() < config.min_group)))
+    return GroupWeights(weights, labels, groups)

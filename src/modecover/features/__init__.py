@@ -46,11 +46,3 @@ def get_extractor(name: str, **kw) -> FeatureExtractor:
 
 __all__ = ["EXTRACTORS", "FeatureExtractor", "Identity", "Pixels", "as_tensor_batch", "extract", "get_extractor"]
 
-# the perception space of DMPRA (GAN discriminator features or a real-vs-generated classifier)
-from modecover.features.perception import (  # noqa: E402
-    PerceptionClassifier,
-    PerceptionClassifierConfig,
-    perception_space,
-)
-
-__all__ += ["PerceptionClassifier", "PerceptionClassifierConfig", "perception_space"]

@@ -30,6 +30,7 @@ class BuildContext:
 
     data: Tensor | None  # the training set (N, ...)
     model_config: dict[str, Any]  # the model's config as plain values (``latent_dim``, ``data_shape``)
+    labels: Tensor | None = None  # the training labels, where the data set has them
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,15 @@ def _instance_selection_args(ctx: BuildContext, extra: dict[str, Any]) -> dict[s
     return {"features": data.reshape(data.shape[0], -1).double().numpy()}
 
 
+def _class_balance_args(ctx: BuildContext, extra: dict[str, Any]) -> dict[str, Any]:
+    if ctx.labels is None:
+        raise ValueError("[[methods]] 'class_balance' needs labelled training data (a 2D mixture, digits, MNIST, "
+                         "CIFAR-10); this data set has no labels")
+    return {"labels": ctx.labels.numpy()}
+
+
 METHODS: dict[str, MethodSpec] = {
-    "dmpra": MethodSpec("modecover.methods.dmpra", "DMPRA", "DMPRAConfig"),
+    "dmpra": MethodSpec("modecover.dmpra.plugin", "DMPRA", "DMPRAConfig"),
     "ldmd": MethodSpec("modecover.methods.ldmd", "LDMD", "LDMDConfig", extra_args=_ldmd_args,
                        extra_options=("features",)),
     "dpm": MethodSpec("modecover.methods.dpm", "DPM", "DPMConfig"),
@@ -79,6 +87,8 @@ METHODS: dict[str, MethodSpec] = {
     "deligan": MethodSpec("modecover.methods.deligan", "DeLiGAN", "DeLiGANConfig", config_from_context=_latent_dim),
     "edge": MethodSpec("modecover.methods.edge", "EdgeLoss", "EdgeLossConfig"),
     "topk": MethodSpec("modecover.methods.topk", "TopK", "TopKConfig"),
+    "class_balance": MethodSpec("modecover.methods.class_balance", "ClassBalance", "ClassBalanceConfig",
+                                extra_args=_class_balance_args),
     "instance_selection": MethodSpec("modecover.methods.instance_selection", "InstanceSelection",
                                      "InstanceSelectionConfig", extra_args=_instance_selection_args),
 }

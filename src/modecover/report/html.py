@@ -35,7 +35,7 @@ table{border-collapse:collapse;margin:.6em 0 1em} th,td{border:1px solid #ccc;pa
 th{background:#f3f3f3} td.name{text-align:left} tr.minority td{background:#fdecea}
 figure{display:inline-block;margin:.4em 1em .8em 0;vertical-align:top} figcaption{font-size:.85em;color:#555;max-width:28em}
 img{max-width:100%} p.note{color:#8a6d3b;background:#fcf8e3;padding:.4em .7em;border-left:3px solid #e5c07b}
-nav a{margin-right:1em}
+nav a{margin-right:1em} p.headline{font-size:1.05em;background:#eef5fb;padding:.6em .9em;border-left:4px solid #4a90c2}
 """
 
 
@@ -353,7 +353,9 @@ def render_page(results: Results, sections: list[Section]) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{html.escape(results.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{html.escape(results.title)}</h1>\n<p>{subtitle}</p>\n<nav>{nav}</nav>\n"
+        f"<h1>{html.escape(results.title)}</h1>\n"
+        + (f'<p class="headline">{html.escape(results.headline)}</p>\n' if results.headline else "")
+        + f"<p>{subtitle}</p>\n<nav>{nav}</nav>\n"
         + "\n".join(s.render() for s in sections)
         + "\n</body>\n</html>\n"
     )

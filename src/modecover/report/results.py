@@ -55,6 +55,7 @@ class Results:
     title: str
     data: DataInfo
     runs: dict[str, Run]
+    headline: str | None = None  # one paragraph saying what happened, shown first
 
 
 def _fail(file: str, key: str, message: str):
@@ -160,7 +161,8 @@ def parse_results(raw, file: str = "results.json") -> Results:
     runs_raw = _mapping(raw["runs"], file, "runs")
     runs = {str(name): _run(str(name), value, file, n_modes) for name, value in runs_raw.items()}
     title = _string(raw.get("title", "modecover report"), file, "title")
-    return Results(title=title, data=data, runs=runs)
+    headline = _string(raw["headline"], file, "headline") if "headline" in raw else None
+    return Results(title=title, data=data, runs=runs, headline=headline)
 
 
 def load_results(path: str | Path) -> Results:

@@ -1,29 +1,29 @@
-"""DMPRA as a training plug-in: the round loop's search-evaluation-adjustment (DESIGN.md section 2).
+"""DMPRA as a training plug-in: the round loop's search - evaluation - adjustment.
 
-The trainer runs T rounds. Round 0 trains without weights (``data_weights`` returns None
-until a search has run, Algorithm 1's first pass). At the end of every round
-(``on_round_end``):
+Paper Algorithm 1; docs/dmpra.md, "Rounds". The trainer runs T rounds. Round 0 trains
+without weights (``data_weights`` returns None until a search has run). At the end of
+every round (``on_round_end``):
 
-1. **perception space**: the real training data as the current model perceives it
-   (:func:`modecover.features.perception.perception_space`: a GAN's discriminator
-   penultimate features; for other families a real-vs-generated classifier kept across
-   rounds and fine-tuned each time);
+1. **space**: ``space="perception"`` (default, the paper): the real training data as the
+   current model perceives it (:func:`modecover.dmpra.perception.perception_space`: a
+   GAN's discriminator penultimate features; for other families a real-vs-generated
+   classifier kept across rounds and fine-tuned each time); ``space="data"``: the
+   training samples themselves (flattened);
 2. **search**: :func:`modecover.dmpra.search` (extended neighbourhood sampling after LOCI,
    paper Eq. 4-5) flags the minor-group samples;
-3. **evaluation**: :func:`modecover.dmpra.informative_weights` (Eq. 6-7, Algorithm 1
-   line 12): 1 for main samples, delta_i for minor ones (or delta-bar for all of them
-   with ``informative=False``, the paper's ablation);
+3. **evaluation**: :func:`modecover.dmpra.weigh`: ``weighting="groups"`` (default) raises
+   linked groups of flagged samples by their density deficit; ``weighting="paper"`` is
+   Eq. 6-7 and Algorithm 1 line 12 as written;
 4. **adjustment**: the next round's sampler draws training samples with probability
    proportional to these weights (``data_weights``), continuing from the current model.
 
 Every round writes to its ``out_dir`` (when the trainer gives one):
-``dmpra_scores.csv`` (index, score, radius, cv, minority, weight, censored),
-``dmpra_scores.npz`` (the same columns as arrays, plus ``proj``, the 2D projection),
-``dmpra_perception.png`` (the projection with minority samples marked, unless
-``plot=False``) and ``dmpra_summary.json`` (the search summary, delta-bar, weight range).
-The summary scalars are also logged (``logging``), kept in :attr:`DMPRA.history` and
-returned by ``on_round_end``. Under ``torch.distributed`` every rank searches, and the
-weights of rank 0 are broadcast so that all ranks draw with the same weights.
+``dmpra_scores.csv`` (index, score, radius, cv, minority, group, group_deficit, weight,
+censored), ``dmpra_scores.npz`` (the same columns as arrays, plus ``proj``, the 2D
+projection), ``dmpra_perception.png`` (the projection with minority samples marked,
+unless ``plot=False``) and ``dmpra_summary.json`` (the search summary, the groups,
+delta-bar, weight range). The summary is also logged, kept in :attr:`DMPRA.history` and
+returned by ``on_round_end``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover.features.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
+from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.plugins import Plugin
 
 log = logging.getLogger(__name__)
@@ -47,24 +47,39 @@ SCORES_CSV = "dmpra_scores.csv"
 SCORES_NPZ = "dmpra_scores.npz"
 PERCEPTION_PNG = "dmpra_perception.png"
 SUMMARY_JSON = "dmpra_summary.json"
-ROUND_COLUMNS = ("score", "radius", "cv", "minority", "weight", "censored")
+ROUND_COLUMNS = ("score", "radius", "cv", "minority", "group", "group_deficit", "weight", "censored")
+SPACES = ("perception", "data")
 
 
 @dataclass
 class DMPRAConfig:
-    """Search settings (:class:`modecover.dmpra.SearchConfig`), weighting and outputs."""
+    """Search settings (:class:`modecover.dmpra.SearchConfig`), weighting
+    (:class:`modecover.dmpra.WeightingConfig`), the space searched and outputs."""
 
+    space: str = "perception"  # "perception" (D's features / real-vs-generated classifier) or "data"
+    # search
     alpha: float = 0.5  # n(p, alpha r) counting radius as a fraction of the sampling radius r
     n_min: int = 20  # smallest neighbourhood size of the radius ladder
     k_sigma: float = 3.0  # minority when the score exceeds k_sigma
     two_sided: bool = False  # |n - n_hat| > k_sigma sigma_hat (the paper's literal reading)
     max_neighbors: int | None = None  # cap of the ladder (None: the search's default)
-    informative: bool = True  # False: every minority sample gets delta-bar (ablation)
+    reference_size: int | None = 5000  # counts taken in a subsample of this size above it
+    # weights
+    weighting: str = "groups"  # "groups" (raise linked minor groups) or "paper" (Eq. 6-7)
+    min_group: int = 5  # groups: fewer linked flagged samples are outliers
+    gamma: float = 1.0  # groups: weight = deficit ** gamma
+    w_max: float = 50.0  # groups: largest weight
+    outlier_weight: float = 1.0  # groups: weight of flagged samples outside any group
+    fine_grained: bool = False  # groups: scale members by CV_i / mean CV of the group
+    informative: bool = True  # paper: False gives every minority sample delta-bar (ablation)
+    # outputs
     plot: bool = True  # write the per-round projection PNG
     feature_batch: int = 1024  # batch size of feature extraction and sampling
     classifier: PerceptionClassifierConfig = field(default_factory=PerceptionClassifierConfig)
 
     def __post_init__(self):
+        if self.space not in SPACES:
+            raise ValueError(f"DMPRA 'space' must be one of {list(SPACES)}, got {self.space!r}")
         if isinstance(self.classifier, dict):
             known = {f.name for f in fields(PerceptionClassifierConfig)}
             unknown = sorted(set(self.classifier) - known)
@@ -76,14 +91,23 @@ class DMPRAConfig:
         if isinstance(self.feature_batch, bool) or not isinstance(self.feature_batch, (int, np.integer)) \
                 or self.feature_batch < 1:
             raise ValueError(f"DMPRA feature_batch must be a positive integer, got {self.feature_batch!r}")
-        self.search_config()  # the search validates its own fields
+        self.search_config()  # the search and the weighting validate their own fields
+        self.weighting_config()
 
     def search_config(self):
         """The :class:`modecover.dmpra.SearchConfig` of these settings."""
         from modecover.dmpra import SearchConfig
 
-        return SearchConfig(alpha=self.alpha, n_min=self.n_min, k_sigma=self.k_sigma,
-                            two_sided=self.two_sided, max_neighbors=self.max_neighbors)
+        return SearchConfig(alpha=self.alpha, n_min=self.n_min, k_sigma=self.k_sigma, two_sided=self.two_sided,
+                            max_neighbors=self.max_neighbors, reference_size=self.reference_size)
+
+    def weighting_config(self):
+        """The :class:`modecover.dmpra.WeightingConfig` of these settings."""
+        from modecover.dmpra import WeightingConfig
+
+        return WeightingConfig(weighting=self.weighting, min_group=self.min_group, gamma=self.gamma,
+                               w_max=self.w_max, outlier_weight=self.outlier_weight,
+                               fine_grained=self.fine_grained, informative=self.informative)
 
 
 class DMPRA(Plugin):
@@ -114,24 +138,26 @@ class DMPRA(Plugin):
         return self.weights
 
     def on_round_end(self, model, data: Tensor, round_index: int, out_dir=None) -> dict[str, Any]:
-        """Perception space -> search -> weights for the next round; write the round's files."""
-        from modecover.dmpra import delta_bar, informative_weights, search
+        """Space -> search -> weights for the next round; write the round's files."""
+        from modecover.dmpra import delta_bar, search, weigh
 
         data = torch.as_tensor(data)
-        if self.classifier is None:  # fitted only if the model has no perception features (not a GAN)
-            self.classifier = PerceptionClassifier(tuple(data.shape[1:]), self.config.classifier)
-        features = perception_space(model, data, self.classifier, batch_size=self.config.feature_batch)
+        if self.config.space == "data":
+            features = data.reshape(len(data), -1).double().numpy()
+        else:
+            if self.classifier is None:  # fitted only if the model has no perception features (not a GAN)
+                self.classifier = PerceptionClassifier(tuple(data.shape[1:]), self.config.classifier)
+            features = perception_space(model, data, self.classifier, batch_size=self.config.feature_batch)
         result = search(features, self.config.search_config())
-        weights = np.asarray(informative_weights(result, informative=self.config.informative), dtype=np.float64)
-        _check_weights(weights, len(data))
-        summary = round_summary(result, weights, delta_bar(result), round_index)
-        self.weights = same_on_every_rank(torch.from_numpy(weights))
+        weighed = weigh(result, self.config.weighting_config())
+        summary = round_summary(result, weighed, delta_bar(result), round_index)
+        self.weights = same_on_every_rank(torch.from_numpy(weighed.weights))
         self.rounds_searched += 1
         self.history.append(summary)
-        log.info("DMPRA round %d: %d of %d samples flagged, delta_bar=%.4g, max weight %.4g",
-                 round_index, summary["n_minority"], summary["n"], summary["delta_bar"], summary["max_weight"])
+        log.info("DMPRA round %d: %d of %d samples flagged in %d groups, max weight %.4g",
+                 round_index, summary["n_minority"], summary["n"], len(summary["groups"]), summary["max_weight"])
         if out_dir is not None:
-            write_round(Path(out_dir), result, weights, features, summary, plot=self.config.plot)
+            write_round(Path(out_dir), result, weighed, features, summary, plot=self.config.plot)
         return summary
 
     def state_dict(self) -> dict[str, Any]:
@@ -181,11 +207,12 @@ def _check_weights(weights: np.ndarray, n: int) -> None:
         raise ValueError(f"DMPRA weights must be finite, non-negative and not all zero; got e.g. {bad.tolist()}")
 
 
-def round_summary(result, weights: np.ndarray, delta: float, round_index: int) -> dict[str, Any]:
-    """Plain-JSON scalars of one search: the search's own summary plus weight statistics."""
+def round_summary(result, weighed, delta: float, round_index: int) -> dict[str, Any]:
+    """Plain-JSON summary of one search: its own summary, the groups and weight statistics."""
     from modecover.dmpra.audit import json_safe
 
     minority = np.asarray(result.minority, dtype=bool)
+    weights = weighed.weights
     summary = {
         "round": int(round_index),
         "n": int(minority.size),
@@ -194,30 +221,31 @@ def round_summary(result, weights: np.ndarray, delta: float, round_index: int) -
         "delta_bar": float(delta),
         "max_weight": float(weights.max()),
         "mean_minority_weight": float(weights[minority].mean()) if minority.any() else None,
+        "groups": [g.as_dict() for g in weighed.groups],
     }
     summary["search"] = json_safe(result.summary())
     return summary
 
 
-def write_round(out_dir: Path, result, weights: np.ndarray, features: np.ndarray, summary: dict, *,
+def write_round(out_dir: Path, result, weighed, features: np.ndarray, summary: dict, *,
                 plot: bool = True) -> dict[str, Path]:
     """Write one round's CSV, NPZ, summary JSON and (``plot``) projection PNG; return their paths."""
     from modecover.dmpra.audit import project_2d, score_columns, write_csv
     from modecover.report.plots import perception_projection
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = score_columns(result, weights)
+    columns = score_columns(result, weighed)
     proj = project_2d(features)
+    n = len(weighed.weights)
     paths = {"csv": out_dir / SCORES_CSV, "npz": out_dir / SCORES_NPZ, "summary": out_dir / SUMMARY_JSON}
-    write_csv(paths["csv"], "index", np.arange(len(weights)), {k: columns[k] for k in ROUND_COLUMNS})
-    np.savez_compressed(paths["npz"], index=np.arange(len(weights), dtype=np.int64),
-                        proj=proj.astype(np.float32), **columns)
+    write_csv(paths["csv"], "index", np.arange(n), {k: columns[k] for k in ROUND_COLUMNS})
+    np.savez_compressed(paths["npz"], index=np.arange(n, dtype=np.int64), proj=proj.astype(np.float32), **columns)
     paths["summary"].write_text(json.dumps(summary, indent=1))
     if plot:
         paths["png"] = perception_projection(
             proj, columns["minority"].astype(bool), out_dir / PERCEPTION_PNG,
-            f"perception space{' (PCA)' if features.shape[1] > 2 else ''}, round {summary['round']}: "
-            f"{summary['n_minority']} of {summary['n']} minority",
+            f"{'perception' if features.shape[1] != 2 else 'search'} space{' (PCA)' if features.shape[1] > 2 else ''}, "
+            f"round {summary['round']}: {summary['n_minority']} of {summary['n']} minority",
         )
     return paths
 
