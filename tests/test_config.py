@@ -157,3 +157,20 @@ def test_every_method_builds_from_its_defaults():
     assert method_config("cft", {"latent_dim": 4, "feature_differences": 2}, context).feature_differences == 2
     with pytest.raises(ValueError, match="features must be 'flat' or 'perception'"):
         build_plugins([{"name": "ldmd", "features": "pixels"}], context)
+
+
+@pytest.mark.parametrize("method", ["topk", "ldmd", "dpm", "edge", "cft", "deligan", "mean_rescaling"])
+def test_a_gan_only_method_on_a_vae_is_refused_naming_method_and_family(method):
+    raw = {"data": {"name": "ring", "n": 100}, "model": {"family": "vae"}, "methods": [{"name": method}],
+           "train": {"steps": 10, "batch_size": 8}}
+    with pytest.raises(ConfigError, match=rf"'{method}' works with the gan family only \(.*\); the model family is 'vae'"):
+        parse_config(raw)
+
+
+@pytest.mark.parametrize("family", ["gan", "vae", "flow", "diffusion"])
+def test_data_weighting_methods_work_with_every_family(family):
+    raw = {"data": {"name": "ring-imbalanced", "n": 100}, "model": {"family": family},
+           "methods": [{"name": "dmpra"}, {"name": "class_balance"}, {"name": "instance_selection"}],
+           "train": {"steps": 10, "batch_size": 8}}
+    run = build_run(parse_config(raw))
+    assert [p.name for p in run.hooks.plugins] == ["dmpra", "class_balance", "instance_selection"]

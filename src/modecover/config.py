@@ -106,8 +106,8 @@ def _model_spec(options: dict[str, Any], data: DataConfig) -> tuple[ModelSpec, d
     return ModelSpec(family, rest), json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def _methods(raw: Any, model_config: dict[str, Any]) -> list[dict[str, Any]]:
-    from modecover.methods.registry import BuildContext, method_config
+def _methods(raw: Any, model_config: dict[str, Any], family: str) -> list[dict[str, Any]]:
+    from modecover.methods.registry import BuildContext, check_family, method_config
 
     if not isinstance(raw, list):
         raise ConfigError("[[methods]] must be an array of tables, each with a 'name'")
@@ -119,6 +119,7 @@ def _methods(raw: Any, model_config: dict[str, Any]) -> list[dict[str, Any]]:
             raise ConfigError(f"[[methods]] entry {i}: missing key 'name'")
         try:
             method_config(entry["name"], {k: v for k, v in entry.items() if k != "name"}, context)
+            check_family(entry["name"], family)
         except (ValueError, TypeError) as err:
             raise ConfigError(str(err)) from err
         methods.append(dict(entry))
@@ -140,7 +141,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
         except (TypeError, ValueError) as err:
             raise ConfigError(str(err) if str(err).startswith("[data]") else f"[data]: {err}") from err
         model, model_config = _model_spec(dict(_table(raw["model"], "model")), data)
-        methods = _methods(raw.get("methods", []), model_config)
+        methods = _methods(raw.get("methods", []), model_config, model.family)
         try:
             train = _train_config(dict(_table(raw["train"], "train")))
         except ConfigError:
@@ -209,6 +210,6 @@ def build_run(config: RunConfig, data=None) -> Run:
     data = data if data is not None else build_dataset(config.data)
     values = model_values(config, data.data_shape)
     resolved = json.loads(json.dumps(dataclasses.asdict(make_config(config.model.family, values))))
-    hooks = build_plugins(config.methods, BuildContext(data.x, resolved, data.labels))
+    hooks = build_plugins(config.methods, BuildContext(data.x, resolved, data.labels, config.model.family))
     model = build_model(config.model.family, values, hooks.parameters())
     return Run(data, model, hooks)

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from modecover.plugins import Hooks, Plugin
 
-__all__ = ["METHODS", "BuildContext", "MethodSpec", "method_config", "build_plugin", "build_plugins", "sampling_hooks", "shapes_latents"]
+__all__ = ["METHODS", "BuildContext", "MethodSpec", "check_family", "method_config", "build_plugin", "build_plugins",
+           "sampling_hooks", "shapes_latents"]
 
 
 @dataclass
@@ -31,6 +32,7 @@ class BuildContext:
     data: Tensor | None  # the training set (N, ...)
     model_config: dict[str, Any]  # the model's config as plain values (``latent_dim``, ``data_shape``)
     labels: Tensor | None = None  # the training labels, where the data set has them
+    family: str | None = None  # the model family the plug-ins will train with (checked when given)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class MethodSpec:
     # non-config options of the entry (e.g. LDMD's ``features``)
     extra_args: Callable[[BuildContext, dict[str, Any]], dict[str, Any]] = lambda ctx, extra: {}
     extra_options: tuple[str, ...] = ()  # option names that are not config fields
+    # model families the method works with, and why not the others (None: every family)
+    families: tuple[str, ...] | None = None
+    why: str = ""
 
 
 def _latent_dim(ctx: BuildContext) -> dict[str, Any]:
@@ -77,16 +82,23 @@ def _class_balance_args(ctx: BuildContext, extra: dict[str, Any]) -> dict[str, A
     return {"labels": ctx.labels.numpy()}
 
 
+_GAN_LOSS = ("gan",), "it changes the generator or discriminator loss, which only a GAN has"
+_GAN_LATENTS = ("gan",), "its latent source is trained through the generator loss, which only a GAN has"
+
 METHODS: dict[str, MethodSpec] = {
     "dmpra": MethodSpec("modecover.dmpra.plugin", "DMPRA", "DMPRAConfig"),
     "ldmd": MethodSpec("modecover.methods.ldmd", "LDMD", "LDMDConfig", extra_args=_ldmd_args,
-                       extra_options=("features",)),
-    "dpm": MethodSpec("modecover.methods.dpm", "DPM", "DPMConfig"),
-    "cft": MethodSpec("modecover.methods.cft", "CommonFeatureTraining", "CFTConfig", config_from_context=_latent_dim),
-    "mean_rescaling": MethodSpec("modecover.methods.mean_rescaling", "MeanRescaling", "MeanRescalingConfig"),
-    "deligan": MethodSpec("modecover.methods.deligan", "DeLiGAN", "DeLiGANConfig", config_from_context=_latent_dim),
-    "edge": MethodSpec("modecover.methods.edge", "EdgeLoss", "EdgeLossConfig"),
-    "topk": MethodSpec("modecover.methods.topk", "TopK", "TopKConfig"),
+                       extra_options=("features",), families=_GAN_LOSS[0], why=_GAN_LOSS[1]),
+    "dpm": MethodSpec("modecover.methods.dpm", "DPM", "DPMConfig", families=_GAN_LOSS[0], why=_GAN_LOSS[1]),
+    "cft": MethodSpec("modecover.methods.cft", "CommonFeatureTraining", "CFTConfig", config_from_context=_latent_dim,
+                      families=_GAN_LATENTS[0], why=_GAN_LATENTS[1]),
+    "mean_rescaling": MethodSpec("modecover.methods.mean_rescaling", "MeanRescaling", "MeanRescalingConfig",
+                                 families=("gan",), why="it shifts the latents a generator is trained on; a vae, "
+                                 "flow or diffusion model trains on data, not on prior samples"),
+    "deligan": MethodSpec("modecover.methods.deligan", "DeLiGAN", "DeLiGANConfig", config_from_context=_latent_dim,
+                          families=_GAN_LATENTS[0], why=_GAN_LATENTS[1]),
+    "edge": MethodSpec("modecover.methods.edge", "EdgeLoss", "EdgeLossConfig", families=_GAN_LOSS[0], why=_GAN_LOSS[1]),
+    "topk": MethodSpec("modecover.methods.topk", "TopK", "TopKConfig", families=_GAN_LOSS[0], why=_GAN_LOSS[1]),
     "class_balance": MethodSpec("modecover.methods.class_balance", "ClassBalance", "ClassBalanceConfig",
                                 extra_args=_class_balance_args),
     "instance_selection": MethodSpec("modecover.methods.instance_selection", "InstanceSelection",
@@ -128,9 +140,20 @@ def method_config(name: str, options: dict[str, Any], context: BuildContext | No
         raise ValueError(f"[[methods]] '{name}': {err}") from err
 
 
-def build_plugin(name: str, options: dict[str, Any], context: BuildContext) -> Plugin:
-    """One plug-in from its ``[[methods]]`` entry (``name`` and options)."""
+def check_family(name: str, family: str) -> None:
+    """An error naming method, family and why, when method ``name`` does nothing for ``family``."""
     spec = _spec(name)
+    if spec.families is not None and family not in spec.families:
+        raise ValueError(f"[[methods]] '{name}' works with the {', '.join(spec.families)} family only "
+                         f"({spec.why}); the model family is '{family}'")
+
+
+def build_plugin(name: str, options: dict[str, Any], context: BuildContext) -> Plugin:
+    """One plug-in from its ``[[methods]]`` entry (``name`` and options); a method that
+    does nothing for ``context.family`` is an error (:func:`check_family`)."""
+    spec = _spec(name)
+    if context.family is not None:
+        check_family(name, context.family)
     plugin_cls, _ = _classes(spec)
     config = method_config(name, options, context)
     extra = {k: v for k, v in options.items() if k in spec.extra_options}
