@@ -1,4 +1,4 @@
-"""``modecover bench SUITE``: run B1, B2 or B3 (DESIGN.md §9) with several seeds."""
+"""``modecover bench SUITE``: run B1, B2 or B3 (docs/RESULTS.md) with several seeds."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ SUITES = ("B1", "B2", "B3")
 def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, workers: int,
             datasets: tuple[str, ...], rows: tuple[str, ...], seed_start: int) -> None:
     """Run SUITE's jobs (skipping those already done in OUT), then write
-    OUT/<suite>/summary.md and summary.csv: mean ± standard error over seeds per row."""
+    OUT/<suite>/summary.md and summary.csv (mean ± standard error over seeds per row) and
+    OUT/<suite>/per_seed.csv (every seed's metrics)."""
     from dataclasses import replace
 
     from modecover.bench import suites
     from modecover.bench.harness import run_suite, summarise, write_summary
     from modecover.bench.jobs import run_2d_job, run_digits_job
+    from modecover.bench.tables import write_per_seed
 
     suite = suite.upper()
     defaults = {"B1": (10, suites.Budget(steps=3000)), "B2": (10, None),
@@ -52,12 +54,13 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
     records = run_suite(jobs, job_fn, out_dir, workers=workers)
     if suite == "B1" and not rows:
         records += _combined_row(records, budget, n_seeds, datasets, out_dir, workers, order)
+    per_seed = write_per_seed(records, out_dir / suite / "per_seed.csv")
     summary = summarise(records, order)
     if suite == "B1":
         summary += _published_rows(datasets)
     md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=f"{suite} ({steps_said} steps)")
     click.echo(md.read_text())
-    click.echo(f"summary: {md} and {csv_path}")
+    click.echo(f"summary: {md} and {csv_path}; every seed: {per_seed}")
 
 
 def _combined_row(records, budget, n_seeds, datasets, out_dir, workers, order) -> list[dict]:
