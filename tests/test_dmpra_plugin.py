@@ -399,7 +399,8 @@ def test_with_the_trainer_gan_and_checkpoint(ring_data, tmp_path):
     hooks = build_plugins(methods, BuildContext(data, dict(model.config)))
     train(model, data, hooks, TrainConfig(steps=60, batch_size=64, rounds=2), tmp_path, progress=False)
     plugin = hooks.plugins[0]
-    assert plugin.rounds_searched == 1 and (tmp_path / "round0" / "dmpra_scores.csv").exists()
+    # a search after every round; the last one is the final audit of the trained model
+    assert plugin.rounds_searched == 2 and (tmp_path / "round1" / "dmpra_scores.csv").exists()
     fresh = build_plugins(methods, BuildContext(data, dict(model.config)))
     load_checkpoint(tmp_path / "final.ckpt", hooks=fresh)
     torch.testing.assert_close(fresh.data_weights(len(data)), plugin.data_weights(len(data)))

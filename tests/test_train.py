@@ -99,7 +99,7 @@ def test_rounds_weights_and_round_end_are_called_in_order(tmp_path):
     assert plugin.calls == [
         ("data_weights", 300), ("on_round_end", 0, "round0"),
         ("data_weights", 300), ("on_round_end", 1, "round1"),
-        ("data_weights", 300),
+        ("data_weights", 300), ("on_round_end", 2, "round2"),  # after the last round too
     ]
     assert len(plugin.batches) == 9
     # rounds 2 and 3 draw only samples of non-zero weight: never the first third of the data

@@ -103,7 +103,6 @@ def train_and_evaluate(run_name: str, config: DemoConfig, run_dir: Path, on_prog
                                seed=config.seed, lr_decay=config.lr_decay, checkpoint_every=config.steps)
     train(model, torch.from_numpy(np.asarray(data, dtype=np.float32)), hooks, train_config, out,
           progress=False, on_step=lambda done: done % 25 == 0 and on_progress(done, config.steps))
-    evaluator.on_round_end(model, data, config.rounds - 1)  # the trainer calls it between rounds only
     np.save(out / "samples.npy", evaluator.last_samples)
     for record, n_minority in zip(evaluator.rounds[1:], getattr(dmpra, "flag_counts", [])):
         record["n_minority"] = int(n_minority)

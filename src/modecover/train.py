@@ -1,4 +1,4 @@
-"""The training loop (DESIGN.md sections 1-2; issue 4).
+"""The training loop (docs/training.md, "The loop").
 
 :func:`train` reads top to bottom:
 
@@ -10,8 +10,9 @@
    batch from it and calls ``model.train_step(batch, hooks, step)``; losses and hook logs
    go to ``DIR/log.csv`` every ``log_every`` steps, sample plots to ``DIR/samples/`` every
    ``sample_every`` steps, ``DIR/last.ckpt`` every ``checkpoint_every`` steps;
-3. between rounds ``hooks.on_round_end(model, data, r, DIR/round{r})`` (DMPRA re-searches
-   here), then ``DIR/round{r}.ckpt`` and ``DIR/last.ckpt``;
+3. after every round ``hooks.on_round_end(model, data, r, DIR/round{r})`` (DMPRA re-searches
+   here; after the last round its search is the final audit), then ``DIR/round{r}.ckpt`` and
+   ``DIR/last.ckpt``;
 4. at the end ``DIR/final.ckpt``.
 
 The loop never asks which methods are installed: everything a method does happens in its
@@ -33,7 +34,7 @@ import io
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -283,6 +284,101 @@ def _device_of(model: GenerativeModel) -> torch.device:
     return torch.device("cpu")
 
 
+@dataclass
+class _Start:
+    """Where a run starts: step, first unfinished round, sampler state, unlogged step logs."""
+
+    step: int = 0
+    round: int = 0
+    sampler: dict | None = None
+    pending: list = field(default_factory=list)
+
+
+def _start(model, hooks: Hooks, config: TrainConfig, last: Path, resume: bool, rank: int) -> _Start:
+    """Seed, or restore the state of an interrupted run from ``last``."""
+    if not (resume and last.is_file()):
+        seed_everything(config.seed + rank)
+        return _Start()
+    state = restore_checkpoint(last, model, hooks)
+    if state["steps"] != config.steps or state["rounds"] != config.rounds:
+        raise ValueError(
+            f"{last}: run was for steps={state['steps']}, rounds={state['rounds']}; "
+            f"this run asks for steps={config.steps}, rounds={config.rounds} (use the same schedule to resume)"
+        )
+    set_rng_state(state["rng"])
+    if rank > 0:  # rank 0's RNG streams are in the checkpoint; others get fresh distinct ones
+        torch.manual_seed(_sampler_seed(config.seed + rank, state["step"]))
+    # pending_logs: step logs not yet averaged into a log.csv row
+    return _Start(state["step"], state["rounds_finished"], state["sampler"], state["pending_logs"])
+
+
+class _Checkpoints:
+    """Writes ``DIR/<name>.ckpt`` with the trainer's state (rank 0; buffers from rank 0 first)."""
+
+    def __init__(self, model, hooks: Hooks, config: TrainConfig, out_dir: Path, dist_ctx: DistributedContext,
+                 metadata: dict[str, Any] | None):
+        self.model, self.hooks, self.config, self.out_dir = model, hooks, config, out_dir
+        self.dist_ctx, self.metadata = dist_ctx, metadata
+
+    def __call__(self, name: str, step: int, rounds_finished: int, sampler=None, pending_logs=()) -> None:
+        if self.dist_ctx.active:
+            _broadcast_from_main(list(self.model.buffers()))
+        if not self.dist_ctx.is_main:
+            return
+        state = {
+            "step": step,
+            "rounds_finished": rounds_finished,
+            "steps": self.config.steps,
+            "rounds": self.config.rounds,
+            "seed": self.config.seed,
+            "rng": rng_state(),
+            "sampler": None if sampler is None else sampler.state_dict(),
+            "pending_logs": list(pending_logs),
+            "metadata": self.metadata,
+        }
+        save_checkpoint(self.out_dir / f"{name}.ckpt", self.model, self.hooks, state)
+
+
+@dataclass
+class _Loop:
+    """What the step loop of every round shares."""
+
+    model: GenerativeModel
+    data: Tensor
+    hooks: Hooks
+    config: TrainConfig
+    device: torch.device
+    log: CsvLog | None
+    checkpoint: _Checkpoints
+    after_step: Callable[[int, dict[str, Any] | None], None]  # (steps done, the log row written or None)
+    sample_plot: Callable[[int], None] | None
+    started: float
+
+
+def _train_round(loop: _Loop, r: int, start: int, stop: int, first_step: int, sampler, pending: list) -> dict:
+    """Steps ``first_step .. stop - 1`` of round ``r``; returns the last log row written."""
+    config, row = loop.config, {}
+    for step in range(first_step, stop):
+        batch = loop.data[sampler.take(config.batch_size)].to(loop.device)
+        if config.lr_decay:
+            _set_learning_rates(loop.model, lr_factor(step, config.steps, config.lr_decay))
+        pending.append(loop.model.train_step(batch, loop.hooks, step))
+        done = step + 1
+        written = None
+        if done == stop or (config.log_every and done % config.log_every == 0):
+            row = written = {"step": done, "round": r, "seconds": round(time.perf_counter() - loop.started, 3),
+                             **_mean_logs(pending)}
+            if loop.log is not None:
+                loop.log.append(row)
+            pending.clear()
+        if loop.sample_plot is not None and config.sample_every and done % config.sample_every == 0:
+            loop.sample_plot(done)
+        if config.checkpoint_every and done % config.checkpoint_every == 0 and done != stop:
+            loop.checkpoint("last", done, r, sampler, pending)
+        loop.after_step(done, written)
+    return row
+
+
 def train(
     model: GenerativeModel,
     data: Tensor,
@@ -315,104 +411,58 @@ def train(
     if data.ndim < 2 or data.shape[0] == 0:
         raise ValueError(f"training data: expected a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
     n, device = data.shape[0], _device_of(model)
-    bounds = round_bounds(config.steps, config.rounds)
     if dist_ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. seeds, or the state of an interrupted run
-    start_step, first_round, sampler_state, pending = 0, 0, None, []
-    last = out_dir / "last.ckpt"
-    if resume and last.is_file():
-        state = restore_checkpoint(last, model, hooks)
-        if state["steps"] != config.steps or state["rounds"] != config.rounds:
-            raise ValueError(
-                f"{last}: run was for steps={state['steps']}, rounds={state['rounds']}; "
-                f"this run asks for steps={config.steps}, rounds={config.rounds} (use the same schedule to resume)"
-            )
-        start_step, first_round, sampler_state = state["step"], state["rounds_finished"], state["sampler"]
-        pending = state["pending_logs"]  # step logs not yet averaged into a log.csv row
-        set_rng_state(state["rng"])
-        if dist_ctx.rank > 0:  # rank 0's RNG streams are in the checkpoint; others get fresh distinct ones
-            torch.manual_seed(_sampler_seed(config.seed + dist_ctx.rank, start_step))
-    else:
-        seed_everything(config.seed + dist_ctx.rank)
-
+    begin = _start(model, hooks, config, out_dir / "last.ckpt", resume, dist_ctx.rank)
     if dist_ctx.active:
         _broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
         grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
-
-    log = CsvLog(out_dir / "log.csv", keep_until_step=start_step) if dist_ctx.is_main else None
-    sample_dir = out_dir / "samples"
-
-    def checkpoint(path: Path, step: int, rounds_finished: int, sampler, pending_logs=()) -> None:
-        if dist_ctx.active:
-            _broadcast_from_main(list(model.buffers()))
-        if dist_ctx.is_main:
-            state = {
-                "step": step,
-                "rounds_finished": rounds_finished,
-                "steps": config.steps,
-                "rounds": config.rounds,
-                "seed": config.seed,
-                "rng": rng_state(),
-                "sampler": None if sampler is None else sampler.state_dict(),
-                "pending_logs": list(pending_logs),
-                "metadata": metadata,
-            }
-            save_checkpoint(path, model, hooks, state)
-
-    final_row: dict[str, Any] = {"step": start_step}
-    started = time.perf_counter()
+    checkpoint = _Checkpoints(model, hooks, config, out_dir, dist_ctx, metadata)
+    final_row: dict[str, Any] = {"step": begin.step}
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         TextColumn("{task.fields[losses]}"), disable=not (progress and dist_ctx.is_main),
     ) as bar:
-        task = bar.add_task("training", total=config.steps, completed=start_step, losses="")
+        task = bar.add_task("training", total=config.steps, completed=begin.step, losses="")
 
-        # 2. rounds of steps
-        for r in range(first_round, config.rounds):
-            start, stop = bounds[r]
+        def after_step(done: int, row: dict[str, Any] | None) -> None:
+            if row is not None:
+                bar.update(task, losses=" ".join(f"{k}={v:.3g}" for k, v in list(row.items())[3:7]))
+            bar.advance(task)
+            if on_step is not None:
+                on_step(done)
+
+        def sample_plot(done: int) -> None:
+            plot_samples(model, hooks, data, out_dir / "samples" / f"step{done:07d}.png", f"step {done}")
+
+        loop = _Loop(model, data, hooks, config, device,
+                     CsvLog(out_dir / "log.csv", keep_until_step=begin.step) if dist_ctx.is_main else None,
+                     checkpoint, after_step, sample_plot if dist_ctx.is_main else None, time.perf_counter())
+
+        # 2. rounds of steps; after each, the plug-ins adjust (DMPRA searches), then round checkpoints
+        for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
+            if r < begin.round:
+                continue
             weights = _shared_weights(hooks.data_weights(n), n, dist_ctx, device)
             sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
-            if sampler_state is not None and start_step > start:
-                sampler.load_state_dict(sampler_state)
-            else:
-                pending = []
+            resuming = begin.sampler is not None and begin.step > start
+            if resuming:
+                sampler.load_state_dict(begin.sampler)
+            pending = begin.pending if resuming else []
             bar.update(task, description=f"round {r + 1}/{config.rounds}")
-            for step in range(max(start, start_step), stop):
-                batch = data[sampler.take(config.batch_size)].to(device)
-                if config.lr_decay:
-                    _set_learning_rates(model, lr_factor(step, config.steps, config.lr_decay))
-                pending.append(model.train_step(batch, hooks, step))
-                done = step + 1
-                if done == stop or (config.log_every and done % config.log_every == 0):
-                    final_row = {"step": done, "round": r, "seconds": round(time.perf_counter() - started, 3),
-                                 **_mean_logs(pending)}
-                    if log is not None:
-                        log.append(final_row)
-                    pending = []
-                    bar.update(task, losses=" ".join(f"{k}={v:.3g}" for k, v in list(final_row.items())[3:7]))
-                if dist_ctx.is_main and config.sample_every and done % config.sample_every == 0:
-                    plot_samples(model, hooks, data, sample_dir / f"step{done:07d}.png", f"step {done}")
-                if config.checkpoint_every and done % config.checkpoint_every == 0 and done != stop:
-                    checkpoint(last, done, r, sampler, pending)
-                bar.advance(task)
-                if on_step is not None:
-                    on_step(done)
+            final_row = _train_round(loop, r, start, stop, max(start, begin.step), sampler, pending) or final_row
+            hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
+            checkpoint(f"round{r}", stop, r + 1)
+            checkpoint("last", stop, r + 1)
 
-            # 3. between rounds: the plug-ins adjust (DMPRA searches), then round checkpoints
-            if r < config.rounds - 1:
-                hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
-            checkpoint(out_dir / f"round{r}.ckpt", stop, r + 1, None)
-            checkpoint(last, stop, r + 1, None)
-
-    # 4. the final checkpoint
-    final = out_dir / "final.ckpt"
-    checkpoint(final, config.steps, config.rounds, None)
+    # 3. the final checkpoint
+    checkpoint("final", config.steps, config.rounds)
     if dist_ctx.active:
         for handle in grad_hooks:
             handle.remove()
         import torch.distributed as dist
 
         dist.barrier()
-    return {**final_row, "checkpoint": str(final)}
+    return {**final_row, "checkpoint": str(out_dir / "final.ckpt")}

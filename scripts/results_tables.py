@@ -1,0 +1,48 @@
+"""Regenerate (or check) the tables of docs/RESULTS.md from the committed per-seed CSVs.
+
+    python scripts/results_tables.py            # rewrite every marked table in docs/RESULTS.md
+    python scripts/results_tables.py --check    # exit 1 if a table differs from its CSV
+
+Each table sits between ``<!-- table NAME -->`` and ``<!-- /table -->``; TABLES below says
+which CSV, data sets, rows and metrics each one shows. The CSVs are written by
+``modecover bench`` (OUT/<suite>/per_seed.csv) and copied under results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from modecover.bench.tables import TableSpec, check, update
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "RESULTS.md"
+B2_METRICS = ("modes", "minority_captured", "hq_percent", "share_error", "precision", "recall", "coverage")
+GAN_ROWS = ("GAN", "GAN + DMPRA", "GAN + DMPRA (data space)", "GAN + DMPRA (paper weights)", "GAN + oracle")
+
+TABLES = [
+    TableSpec("B2-validation", "results/B2-validation/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
+              n_minority=2),
+    TableSpec("B2-ring-GAN", "results/B2/per_seed.csv", ("ring-imbalanced",), B2_METRICS, GAN_ROWS, n_minority=2),
+    TableSpec("B2-grid-GAN", "results/B2/per_seed.csv", ("grid-imbalanced",), B2_METRICS, GAN_ROWS, n_minority=5),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 on any difference")
+    args = parser.parse_args()
+    if args.check:
+        problems = check(DOC, ROOT, TABLES)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(TABLES) - len(problems)} of {len(TABLES)} tables match their per-seed CSVs")
+        return 1 if problems else 0
+    names = update(DOC, ROOT, TABLES)
+    print(f"rewrote {len(names)} tables: {', '.join(names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
