@@ -379,6 +379,35 @@ def _train_round(loop: _Loop, r: int, start: int, stop: int, first_step: int, sa
     return row
 
 
+class _ProgressBar:
+    """A rich progress bar over the steps (off when ``show`` is false), plus ``on_step``."""
+
+    def __init__(self, steps: int, done: int, show: bool, on_step: Callable[[int], None] | None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), disable=not show)
+        self.task = self.bar.add_task("training", total=steps, completed=done, losses="")
+        self.on_step = on_step
+
+    def __enter__(self) -> "_ProgressBar":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def round(self, r: int, rounds: int) -> None:
+        self.bar.update(self.task, description=f"round {r + 1}/{rounds}")
+
+    def after_step(self, done: int, row: dict[str, Any] | None) -> None:
+        if row is not None:
+            self.bar.update(self.task, losses=" ".join(f"{k}={v:.3g}" for k, v in list(row.items())[3:7]))
+        self.bar.advance(self.task)
+        if self.on_step is not None:
+            self.on_step(done)
+
+
 def train(
     model: GenerativeModel,
     data: Tensor,
@@ -403,8 +432,6 @@ def train(
     state under ``"metadata"``. ``on_step(steps_done)``, when given, is called after every
     step (a caller's own progress display, e.g. the demo's two parallel runs).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     out_dir = Path(out_dir)
     dist_ctx = DistributedContext.current()
     data = torch.as_tensor(data)
@@ -421,25 +448,14 @@ def train(
         grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
     checkpoint = _Checkpoints(model, hooks, config, out_dir, dist_ctx, metadata)
     final_row: dict[str, Any] = {"step": begin.step}
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        TextColumn("{task.fields[losses]}"), disable=not (progress and dist_ctx.is_main),
-    ) as bar:
-        task = bar.add_task("training", total=config.steps, completed=begin.step, losses="")
-
-        def after_step(done: int, row: dict[str, Any] | None) -> None:
-            if row is not None:
-                bar.update(task, losses=" ".join(f"{k}={v:.3g}" for k, v in list(row.items())[3:7]))
-            bar.advance(task)
-            if on_step is not None:
-                on_step(done)
+    with _ProgressBar(config.steps, begin.step, progress and dist_ctx.is_main, on_step) as bar:
 
         def sample_plot(done: int) -> None:
             plot_samples(model, hooks, data, out_dir / "samples" / f"step{done:07d}.png", f"step {done}")
 
         loop = _Loop(model, data, hooks, config, device,
                      CsvLog(out_dir / "log.csv", keep_until_step=begin.step) if dist_ctx.is_main else None,
-                     checkpoint, after_step, sample_plot if dist_ctx.is_main else None, time.perf_counter())
+                     checkpoint, bar.after_step, sample_plot if dist_ctx.is_main else None, time.perf_counter())
 
         # 2. rounds of steps; after each, the plug-ins adjust (DMPRA searches), then round checkpoints
         for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
@@ -451,7 +467,7 @@ def train(
             if resuming:
                 sampler.load_state_dict(begin.sampler)
             pending = begin.pending if resuming else []
-            bar.update(task, description=f"round {r + 1}/{config.rounds}")
+            bar.round(r, config.rounds)
             final_row = _train_round(loop, r, start, stop, max(start, begin.step), sampler, pending) or final_row
             hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
             checkpoint(f"round{r}", stop, r + 1)

@@ -401,6 +401,24 @@ def _search_table(x: np.ndarray, config: SearchConfig, ref_rows: np.ndarray, big
     return table, neighbors
 
 
+def _ladder(sizes, big_k: int, reference_size: int, table, exceeds: np.ndarray, level: np.ndarray) -> Ladder:
+    """The per-level summary of a search."""
+    ok = table["ok"]
+    return Ladder(
+        sizes=sizes,
+        max_neighbors=big_k,
+        reference_size=reference_size,
+        scored=[int(v) for v in ok.sum(axis=0)],
+        censored=[int(v) for v in (~ok).sum(axis=0)],
+        flagged=[int(v) for v in exceeds.sum(axis=0)],
+        chosen=[int((level == j).sum()) for j in range(len(sizes))],
+        median_radius=[
+            float(np.median(table["radius"][ok[:, j], j])) if ok[:, j].any() else float("nan")
+            for j in range(len(sizes))
+        ],
+    )
+
+
 def search(features, config: SearchConfig | None = None) -> SearchResult:
     """Search ``features`` (n, d) for minor-group samples (paper Eq. 4-6, read as LOCI's test).
 
@@ -443,19 +461,7 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
             RuntimeWarning,
             stacklevel=2,
         )
-    ladder = Ladder(
-        sizes=sizes,
-        max_neighbors=big_k,
-        reference_size=int(ref_rows.shape[0]),
-        scored=[int(v) for v in ok.sum(axis=0)],
-        censored=[int(v) for v in (~ok).sum(axis=0)],
-        flagged=[int(v) for v in exceeds.sum(axis=0)],
-        chosen=[int((level == j).sum()) for j in range(len(sizes))],
-        median_radius=[
-            float(np.median(table["radius"][ok[:, j], j])) if ok[:, j].any() else float("nan")
-            for j in range(len(sizes))
-        ],
-    )
+    ladder = _ladder(sizes, big_k, int(ref_rows.shape[0]), table, exceeds, level)
     return SearchResult(
         score=score,
         radius=at_max("radius", np.nan),
