@@ -89,7 +89,7 @@ def loci_rule_flags(x: np.ndarray, points: np.ndarray, *, alpha: float = 0.5, k:
     """LOCI's k-sigma rule over PyOD's radii, brute force, for the given points (a diagnostic).
 
     Radii: every distance d(s, q) > 0 and d(s, q) / alpha; N(s, r) with ``<=``; the alpha
-    counts with ``<`` (``strict_alpha_counts``, PyOD's choice) or ``<=`` (DESIGN.md's);
+    counts with ``<`` (``strict_alpha_counts``, PyOD's choice) or ``<=`` (modecover's);
     a radius counts only where n_hat >= ``min_n_hat`` (PyOD's minimum-neighbourhood rule).
     Written from the LOCI definitions to tell which of PyOD's choices a flag depends on.
     """

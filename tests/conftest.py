@@ -13,7 +13,7 @@ def rng():
 
 @pytest.fixture
 def ring_points():
-    """400 points of the 8-mode ring (DESIGN.md §9), seed 0, as a float32 tensor."""
+    """400 points of the 8-mode ring (the PacGAN protocol), seed 0, as a float32 tensor."""
     from modecover.data.mixtures import ring
 
     return torch.from_numpy(ring().sample(400, seed=0)[0])

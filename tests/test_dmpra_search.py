@@ -20,7 +20,7 @@ def pairwise(x: np.ndarray) -> np.ndarray:
 
 
 def reference(x, *, alpha=0.5, n_min=20, k_sigma=3.0, two_sided=False, max_neighbors=None):
-    """Explicit loops over samples, levels and members, straight from DESIGN.md section 2."""
+    """Explicit loops over samples, levels and members, straight from the definitions of docs/dmpra.md."""
     n = len(x)
     d = pairwise(x)
     cap = resolve_max_neighbors(

@@ -1,4 +1,4 @@
-"""Mode metrics (DESIGN.md section 8): hand-made samples with known counts, and a
+"""Mode metrics (docs/metrics.md): hand-made samples with known counts, and a
 brute-force per-sample loop on random mixtures."""
 
 import math
@@ -13,7 +13,7 @@ RING = np.array([[math.cos(2 * math.pi * j / 8), math.sin(2 * math.pi * j / 8)] 
 
 
 def brute_force(samples, means, sigmas, weights, minority, n_sigma):
-    """One sample at a time, plain Python: the reading of DESIGN.md section 8."""
+    """One sample at a time, plain Python: the reading of docs/metrics.md."""
     k = len(means)
     sigmas = np.broadcast_to(np.asarray(sigmas, dtype=float), (k,))
     weights = np.ones(k) / k if weights is None else np.asarray(weights, float) / np.sum(weights)

@@ -21,7 +21,7 @@ def reference(real, fake, k):
 
 
 def brute(real, fake, k_pr, k_dc, strict=True, centre_rule=True):
-    """DESIGN.md section 8 read literally, float64 distances, loops over the definition."""
+    """The definitions of docs/metrics.md read literally, float64 distances, loops over the definition."""
     real = np.asarray(real, np.float64)
     fake = np.asarray(fake, np.float64)
 

@@ -1,5 +1,5 @@
 """Checkpoints: one safetensors file per checkpoint, written atomically, loaded without
-executing code (issue 4).
+executing code (docs/training.md, "Checkpoint format").
 
 Layout of a ``.ckpt`` file (a standard safetensors file, readable by any safetensors tool):
 

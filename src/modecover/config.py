@@ -1,4 +1,4 @@
-"""Run configs: a TOML or YAML file -> typed :class:`RunConfig` (issue 4).
+"""Run configs: a TOML or YAML file -> typed :class:`RunConfig` (docs/training.md, "Config reference").
 
 A config has four sections, and nothing else::
 

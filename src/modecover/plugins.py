@@ -1,4 +1,4 @@
-"""Plug-in points of the training loop (DESIGN.md section 1).
+"""Plug-in points of the training loop (docs/methods.md).
 
 A method is a small object implementing only the hooks it needs; every hook of
 :class:`Plugin` is a no-op by default. The trainer and the models call the hooks through

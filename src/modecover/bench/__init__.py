@@ -1,1 +1,1 @@
-"""Benchmark suites (DESIGN.md §9): jobs, a resumable parallel harness, summaries."""
+"""Benchmark suites (docs/RESULTS.md): jobs, a resumable parallel harness, summaries."""

@@ -3,7 +3,7 @@
 scikit-learn's ``MLPClassifier`` (one hidden ReLU layer) on the bundled 8x8 digits, pixels
 scaled to [0, 1]. Its hidden activations are the feature space of FID and
 precision/recall/density/coverage for generated digits, and its predicted labels give
-the generated class shares (DESIGN.md §9, B3).
+the generated class shares (B3, docs/RESULTS.md).
 """
 
 from __future__ import annotations

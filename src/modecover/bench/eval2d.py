@@ -1,4 +1,4 @@
-"""Metrics of generated 2D points against a mixture with known modes (DESIGN.md §8)."""
+"""Metrics of generated 2D points against a mixture with known modes (docs/metrics.md, "Mode metrics")."""
 
 from __future__ import annotations
 

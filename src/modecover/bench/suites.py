@@ -1,4 +1,4 @@
-"""The benchmark protocols of DESIGN.md §9 as lists of jobs.
+"""The benchmark protocols (docs/RESULTS.md) as lists of jobs.
 
 Every job is a run config (the same ``data`` / ``model`` / ``methods`` / ``train``
 sections as ``modecover train``) plus the evaluation it needs. Budgets are scaled to the
@@ -13,7 +13,7 @@ from typing import Any
 
 from .harness import Job
 
-# PacGAN paper, Table 1 (DESIGN.md §9): modes, HQ %, reverse KL. Labelled as published.
+# PacGAN paper, Table 1 (published, 400 epochs of 100k points): modes, HQ %, reverse KL. Labelled as published.
 PUBLISHED_B1 = {
     ("ring", "GAN (published)"): {"modes": 6.3, "hq_percent": 98.2, "reverse_kl": 0.45},
     ("ring", "PacGAN4 (published)"): {"modes": 7.8, "hq_percent": 95.9, "reverse_kl": 0.07},

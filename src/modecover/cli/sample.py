@@ -1,5 +1,5 @@
 """``modecover sample CHECKPOINT -n N --out samples.npy``: draw samples from a trained model,
-from the prior or with MaGNET / polarity sampling (DESIGN.md section 6)."""
+from the prior or with MaGNET / polarity sampling (docs/methods.md)."""
 
 from __future__ import annotations
 

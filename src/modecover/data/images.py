@@ -1,6 +1,6 @@
 """Image folders read with Pillow (no torchvision): ``(N, C, H, W)`` float in [0, 1].
 
-Rules (DESIGN.md section 1, ``data/``):
+Rules:
 
 - Files: every file under the folder, recursively, whose extension (any case) is in
   :data:`IMAGE_EXTENSIONS`; names starting with ``.`` (and hidden folders) are ignored.

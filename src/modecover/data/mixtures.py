@@ -1,4 +1,4 @@
-"""Synthetic 2D Gaussian mixtures with known modes (DESIGN.md section 9, B1/B2).
+"""Synthetic 2D Gaussian mixtures with known modes (the PacGAN protocol: B1, B2).
 
 Each :class:`Mixture` carries its mode means, per-mode isotropic standard deviations and
 mixing weights, so that the 2D mode metrics (``modecover.metrics.modes``) can score

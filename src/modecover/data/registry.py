@@ -3,7 +3,7 @@
 Sources (``name``):
 
 * ``ring``, ``grid``, ``ring-imbalanced``, ``grid-imbalanced``: the 2D mixtures of
-  :mod:`modecover.data.mixtures` (DESIGN.md section 9), ``n`` points drawn with ``seed``;
+  :mod:`modecover.data.mixtures` (docs/models.md), ``n`` points drawn with ``seed``;
   ``minority`` (mode indices) and ``ratio`` make any of them imbalanced (each minority
   mode at ``ratio`` times a common mode's weight);
 * ``digits``: scikit-learn's bundled 8x8 digits, (N, 1, 8, 8);

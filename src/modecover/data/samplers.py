@@ -1,4 +1,4 @@
-"""Index samplers of the trainer: weighted (DMPRA's adjustment step, DESIGN.md section 2),
+"""Index samplers of the trainer: weighted (DMPRA's adjustment step, docs/dmpra.md),
 uniform shuffled epochs, and their distributed versions.
 
 Every sampler is a :class:`torch.utils.data.Sampler` over training-set indices and also an

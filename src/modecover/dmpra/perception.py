@@ -1,4 +1,4 @@
-"""The perception space of a generative model (DESIGN.md section 2, "Perception space").
+"""The perception space of a generative model (docs/dmpra.md, "Rounds").
 
 DMPRA searches for minority samples among the *real training samples as the current model
 perceives them*:

@@ -2,7 +2,7 @@
 
 A feature extractor maps a batch of samples (a torch tensor ``(N, ...)``) to one
 feature vector per sample, returned as a 2-D numpy float array ``(N, D)``. The metrics
-(DESIGN.md section 8) and DMPRA's perception space work on these arrays only, so any
+(docs/metrics.md) and DMPRA's perception space work on these arrays only, so any
 callable with a ``name`` and this signature plugs in.
 """
 

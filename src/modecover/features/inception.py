@@ -2,7 +2,7 @@
 
 The network and its TensorFlow-compatible resizing come from torch-fidelity (the
 optional extra ``modecover[inception]``), so the features equal the ones torch-fidelity
-uses for FID, KID and IS (DESIGN.md section 8). modecover never downloads at run time:
+uses for FID, KID and IS (docs/metrics.md). modecover never downloads at run time:
 the weights file must already be on disk and is given by path or by the environment
 variable ``MODECOVER_INCEPTION_WEIGHTS``.
 """

@@ -1,7 +1,7 @@
 """Pixels extractor: flatten each sample (e.g. an image ``(C, H, W)``) into one vector.
 
 The plain pixel space is the simplest perception space; it needs no weights and suits
-small images such as the 8x8 digits (DESIGN.md section 9, B3).
+small images such as the 8x8 digits (the B3 benchmark).
 """
 
 from __future__ import annotations

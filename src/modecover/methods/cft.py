@@ -1,4 +1,4 @@
-"""Common Feature Training (DESIGN.md section 5; Song & Kim 2023, section 3.1, Eq. 1).
+"""Common Feature Training (docs/methods.md; Song & Kim 2023, section 3.1, Eq. 1).
 
 The prior draws z ~ N(0, I_n) and a learnable Linear(n, n + FD) maps it to the
 generator's latent, trained together with G (its parameters are returned by

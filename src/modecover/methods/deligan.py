@@ -1,4 +1,4 @@
-"""DeLiGAN mixture latent (DESIGN.md section 5; Gurumurthy et al., CVPR 2017).
+"""DeLiGAN mixture latent (docs/methods.md; Gurumurthy et al., CVPR 2017).
 
 K learnable components (mu_k, sigma_k) in latent space; each latent picks a component
 uniformly and becomes z = mu_k + sigma_k * eps with eps ~ N(0, I) the prior draw

@@ -1,4 +1,4 @@
-"""DPM: diversity penalty module (DESIGN.md section 4; Pan et al., AAAI 2021, abstract).
+"""DPM: diversity penalty module (docs/methods.md; Pan et al., AAAI 2021, abstract).
 
 For a batch of latents Z and features F = phi(G(Z)) the normalized Gram matrices (cosine
 similarities) are G_F = F^ F^T and G_Z = Z^ Z^T. Two forms:

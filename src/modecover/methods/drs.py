@@ -1,4 +1,4 @@
-"""Discriminator rejection sampling (DESIGN.md section 7; Azadi et al., ICLR 2019).
+"""Discriminator rejection sampling (docs/methods.md; Azadi et al., ICLR 2019).
 
 Post-hoc, on a trained GAN. With D~ the discriminator's logit and D~_M its maximum,
 

@@ -1,4 +1,4 @@
-"""Edge loss (DESIGN.md section 5; Song & Kim 2023, Eq. 3).
+"""Edge loss (docs/methods.md; Song & Kim 2023, Eq. 3).
 
 E(x) is the Sobel gradient magnitude of each channel of an image batch (B, C, H, W),
 sqrt(gx^2 + gy^2 + eps) with the 3x3 Sobel kernels and edge-replicating borders (which,

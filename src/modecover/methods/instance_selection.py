@@ -1,4 +1,4 @@
-"""Instance selection (DESIGN.md section 7; DeVries et al., 2020).
+"""Instance selection (docs/methods.md; DeVries et al., 2020).
 
 Fit one Gaussian (mean, covariance) to the features of the training set, score every
 sample by its log-likelihood under it, and keep the top ``retention`` ratio

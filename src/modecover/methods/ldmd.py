@@ -1,4 +1,4 @@
-"""LDMD: local data-manifold detector, divide-and-conquer GAN training (DESIGN.md section 3).
+"""LDMD: local data-manifold detector, divide-and-conquer GAN training (docs/methods.md).
 
 Memory bank S of real features; rho_i = distance from real i to its k-th nearest real
 (self excluded). For fake j, N_k(j) are its k nearest reals. Real i in N_k(j) *meets

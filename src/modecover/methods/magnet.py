@@ -1,4 +1,4 @@
-"""MaGNET and polarity sampling (DESIGN.md section 6; Humayun et al. 2022, MaGNET).
+"""MaGNET and polarity sampling (docs/methods.md; Humayun et al. 2022, MaGNET).
 
 A generator G: R^d -> R^D maps a latent z to an output x. Near z it stretches volume by
 the product of the singular values of its Jacobian J = dG/dz, so the density it gives

@@ -1,4 +1,4 @@
-"""Mean rescaling (DESIGN.md section 5; Song & Kim 2023, section 3.2, Eq. 2).
+"""Mean rescaling (docs/methods.md; Song & Kim 2023, section 3.2, Eq. 2).
 
 z' = z + mu with mu ~ U(-1, 1): one scalar per sample by default (every latent gets its
 own mean), or one value per sample and dimension (``per_dimension=True``). The paper

@@ -1,4 +1,4 @@
-"""Top-k training (DESIGN.md section 7; Sinha et al., NeurIPS 2020).
+"""Top-k training (docs/methods.md; Sinha et al., NeurIPS 2020).
 
 The generator loss uses only the k fakes of the batch that the discriminator finds most
 real-looking (largest D output). k starts at the batch size b and decays once per epoch,

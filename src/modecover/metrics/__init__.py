@@ -1,4 +1,4 @@
-"""Evaluation metrics computed from feature arrays (DESIGN.md section 8)."""
+"""Evaluation metrics computed from feature arrays (docs/metrics.md)."""
 
 from modecover.metrics.modes import mode_metrics, nearest_modes
 from modecover.metrics.prdc import density_coverage, prdc, precision_recall

@@ -1,5 +1,4 @@
-"""Inception Score (Salimans et al. 2016) with torch-fidelity's conventions (DESIGN.md
-section 8).
+"""Inception Score (Salimans et al. 2016) with torch-fidelity's conventions (docs/metrics.md).
 
 From classifier logits (n, C): p(y|x) = softmax(logits) in float64; the rows are shuffled
 by ``np.random.RandomState(seed).permutation(n)`` (torch-fidelity's ``samples_shuffle``),

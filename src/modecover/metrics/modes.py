@@ -1,4 +1,4 @@
-"""Mode metrics for samples of a known Gaussian mixture (DESIGN.md section 8).
+"""Mode metrics for samples of a known Gaussian mixture (docs/metrics.md, "Mode metrics").
 
 The recipe of PacGAN (Lin et al. 2018) and VEEGAN (Srivastava et al. 2017) on the 2D ring
 and grid, extended with the quantities an imbalanced mixture needs:

@@ -1,4 +1,4 @@
-"""The one small protocol every model family implements (DESIGN.md section 1).
+"""The one small protocol every model family implements (docs/models.md).
 
 A model owns its networks *and* its optimizers, so that the trainer can checkpoint and
 resume any family the same way (``state_dict`` of the model and of each optimizer).

@@ -1,4 +1,4 @@
-"""Small DDPM (DESIGN.md section 1; Ho, Jain & Abbeel 2020; cosine schedule of Nichol & Dhariwal 2021).
+"""Small DDPM (docs/models.md; Ho, Jain & Abbeel 2020; cosine schedule of Nichol & Dhariwal 2021).
 
 Forward process q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I), abar_t = prod_{s<=t} (1 - beta_s),
 t = 1..T. A network eps_theta(x_t, t) predicts the noise; the per-sample loss is

@@ -1,4 +1,4 @@
-"""RealNVP-style normalizing flow (DESIGN.md section 1; Dinh, Sohl-Dickstein & Bengio 2017).
+"""RealNVP-style normalizing flow (docs/models.md; Dinh, Sohl-Dickstein & Bengio 2017).
 
 A stack of affine coupling layers f = f_L o ... o f_1 maps data x (flattened to D values)
 to z with exact log-likelihood

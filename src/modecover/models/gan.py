@@ -1,5 +1,5 @@
 """The GAN family: MLP (vectors) or DCGAN-style (8x8 to 32x32 images) networks, the
-non-saturating, hinge and WGAN-GP objectives, and PacGAN packing (DESIGN.md sections 1, 7).
+non-saturating, hinge and WGAN-GP objectives, and PacGAN packing (docs/models.md).
 
 One :meth:`GAN.train_step` calls the plug-in hooks in the order fixed by ``plugins.py``:
 

@@ -1,4 +1,4 @@
-"""GAN objectives as small per-sample callables (DESIGN.md section 7 baselines).
+"""GAN objectives as small per-sample callables (the baselines of docs/methods.md).
 
 Every objective gives three element-wise terms on raw discriminator outputs (logits or
 critic values):

@@ -1,8 +1,8 @@
-"""Small networks shared by the model families (issue 4): MLPs for vectors and
+"""Small networks shared by the model families (docs/models.md): MLPs for vectors and
 DCGAN-style convolutional generators/discriminators for square images of 8x8 to 32x32.
 
 Sizes are chosen to train on 2 CPU cores in minutes. Every discriminator splits into a
-``body`` (input -> penultimate features, the perception space of DESIGN.md section 2) and a
+``body`` (input -> penultimate features, DMPRA's perception space) and a
 linear ``head`` (features -> one score), so that ``features(x)`` and ``forward(x)`` share
 one computation.
 """

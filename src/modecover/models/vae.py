@@ -1,4 +1,4 @@
-"""Log-cosh VAE (DESIGN.md section 1; the DMPRA paper's LogcoshVAE baseline, Chen et al. 2018).
+"""Log-cosh VAE (docs/models.md; the DMPRA paper's LogcoshVAE baseline, Chen et al. 2018).
 
 Per sample, the loss is the negative ELBO with a log-cosh reconstruction term:
 
