@@ -1,5 +1,7 @@
 """Benchmark suites: every job's spec is a valid run config; a job trains and evaluates."""
 
+import dataclasses
+
 import pytest
 
 from modecover.bench import suites
@@ -17,7 +19,7 @@ def test_every_suite_spec_parses_as_a_run_config():
         spec = job.spec
         raw = {"data": spec["data"], "model": spec["model"], "methods": spec["methods"], "train": spec["train"]}
         config = parse_config(raw, f"{job.suite}/{job.dataset}/{job.row}")
-        assert config.train.rounds == (5 if any(m["name"] == "dmpra" for m in spec["methods"]) or job.suite != "B1" else 1)
+        assert config.train.rounds == 5  # every row of every suite: matched schedules
 
 
 def test_suite_rows_are_complete():
@@ -29,12 +31,32 @@ def test_suite_rows_are_complete():
     assert {j.seed for j in suites.b2_jobs(3, seed_start=100)} == {100, 101, 102}
 
 
-def test_b2_rows_share_one_schedule_per_data_set():
-    """Every B2 row of a data set trains the same steps, rounds, batch and decay."""
+def test_rows_share_one_schedule_per_data_set_and_a_mismatch_is_refused():
+    """Every row of a data set trains the same steps, rounds, batch and decay."""
+    for jobs in (suites.b1_jobs(1), suites.b2_jobs(1), suites.b3_jobs(1)):
+        suites.check_matched_schedules(jobs)
     for dataset in ("ring-imbalanced", "grid-imbalanced"):
         schedules = {tuple(sorted(j.spec["train"].items())) for j in suites.b2_jobs(1, datasets=(dataset,))}
         assert len(schedules) == 1
         assert dict(schedules.pop())["rounds"] == 5
+    jobs = suites.b1_jobs(1, datasets=("ring",))
+    odd = dataclasses.replace(jobs[1], spec={**jobs[1].spec, "train": {**jobs[1].spec["train"], "rounds": 1}})
+    with pytest.raises(ValueError, match=r"B1 ring: rows .* train different schedules"):
+        suites.check_matched_schedules([jobs[0], odd])
+
+
+def test_b1_best_other_row_comes_from_validation_seeds(tmp_path):
+    from modecover.bench.harness import SummaryRow
+    from modecover.cli.bench import _choose_best_other, _combined_row_jobs
+
+    assert _combined_row_jobs(tmp_path, 2, None, ("ring",), 0) == []  # no validation run yet
+    summary = [SummaryRow("ring", "GAN", 5, {"modes": 8, "hq_percent": 90}, {}, 1.0),
+               SummaryRow("ring", "PacGAN4", 5, {"modes": 7.8, "hq_percent": 80}, {}, 1.0),
+               SummaryRow("ring", "DPM", 5, {"modes": 7.8, "hq_percent": 85}, {}, 1.0)]
+    _choose_best_other(summary, tmp_path)
+    jobs = _combined_row_jobs(tmp_path, 2, None, ("ring",), 0)
+    assert {j.row for j in jobs} == {"DMPRA + DPM"} and {j.seed for j in jobs} == {0, 1}
+    assert _combined_row_jobs(tmp_path, 2, None, ("ring",), 100) == []  # never on validation seeds
 
 
 @pytest.mark.parametrize("row", ["GAN", "GAN + DMPRA", "GAN + oracle"])

@@ -94,18 +94,19 @@ def _spec(dataset: str, model: dict, methods: list[dict], budget: Budget, rounds
     }
 
 
-def b1_jobs(seeds: int = 10, budget: Budget = Budget(steps=3000), datasets=("ring", "grid"),
-            rows: dict[str, tuple[dict, list[dict]]] | None = None) -> list[Job]:
+def b1_jobs(seeds: int = 10, steps: int | None = None, datasets=("ring", "grid"),
+            rows: dict[str, tuple[dict, list[dict]]] | None = None, seed_start: int = 0) -> list[Job]:
     """B1: balanced ring and grid (PacGAN protocol), every baseline and method row.
 
-    DMPRA rows train in ``budget.rounds`` rounds of the same total budget; the others in one.
+    Every row of a data set trains the converged budget in ``rounds`` rounds (matched
+    schedules: only the method differs). Seeds ``seed_start, seed_start + 1, ...``.
     """
     jobs = []
     for dataset in datasets:
+        budget = converged_budget(dataset, steps)
         for row, (overrides, methods) in (rows or B1_ROWS).items():
-            rounds = budget.rounds if any(m["name"] == "dmpra" for m in methods) else 1
-            spec = _spec(dataset, {**GAN_2D, **overrides}, methods, budget, rounds)
-            jobs += [Job("B1", dataset, row, seed, spec) for seed in range(seeds)]
+            spec = _spec(dataset, {**GAN_2D, **overrides}, methods, budget, budget.rounds)
+            jobs += [Job("B1", dataset, row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
     return jobs
 
 
@@ -134,6 +135,20 @@ def b2_jobs(seeds: int = 10, steps: int | None = None, datasets=("ring-imbalance
     return jobs
 
 
+def check_matched_schedules(jobs: list[Job]) -> None:
+    """Refuse a suite whose rows of one data set train different schedules (steps, rounds,
+    batch, learning-rate decay, training set size): such a comparison measures the schedule."""
+    schedules: dict[str, dict[tuple, str]] = {}
+    for job in jobs:
+        key = (tuple(sorted(job.spec["train"].items())), job.spec["data"].get("n"))
+        seen = schedules.setdefault((job.suite, job.dataset), {})
+        seen.setdefault(key, job.row)
+        if len(seen) > 1:
+            rows = sorted(set(seen.values()))
+            raise ValueError(f"{job.suite} {job.dataset}: rows {rows} train different schedules "
+                             f"({[dict(k[0]) for k in seen]}); every row must train the same steps and rounds")
+
+
 def row_order(jobs: list[Job]) -> list[str]:
     seen: dict[str, None] = {}
     for job in jobs:
@@ -155,8 +170,8 @@ METRICS_DIGITS = ["rare_share", "share_error", "fid", "precision", "recall", "de
                   "magnet_rare_share", "magnet_fid", "magnet_recall"]
 
 
-def b3_jobs(seeds: int = 3, budget: Budget = Budget(steps=3000, batch_size=64, n_eval=1000), rare_class: int = 3,
-            fraction: float = 0.1, magnet_pool: int = 4000) -> list[Job]:
+def b3_jobs(seeds: int = 5, budget: Budget = Budget(steps=3000, batch_size=64, n_eval=1000), rare_class: int = 3,
+            fraction: float = 0.1, magnet_pool: int = 4000, seed_start: int = 0) -> list[Job]:
     """B3: digits with ``rare_class`` cut to ``fraction`` of its samples (about 1-2% of the
     set at 0.1); GAN and VAE with and without DMPRA, all in ``budget.rounds`` rounds."""
     jobs = []
@@ -164,5 +179,5 @@ def b3_jobs(seeds: int = 3, budget: Budget = Budget(steps=3000, batch_size=64, n
         spec = _spec("digits", model, methods, budget, budget.rounds)
         spec["data"] = {"name": "digits", "scale": "symmetric", "rare_classes": [rare_class], "fraction": fraction}
         spec["magnet_pool"] = magnet_pool
-        jobs += [Job("B3", f"digits-rare{rare_class}", row, seed, spec) for seed in range(seeds)]
+        jobs += [Job("B3", f"digits-rare{rare_class}", row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
     return jobs

@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 SUITES = ("B1", "B2", "B3")
+VALIDATION_SEEDS = 100  # seeds from here on are validation seeds: choices are made on them
+BEST_OTHER = "best_other.json"
 
 
 @click.command("bench")
 @click.argument("suite", type=click.Choice(SUITES, case_sensitive=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Results go to OUT/<suite>/...; an existing OUT resumes.")
-@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1 10, B2 5, B3 3).")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per run (default 3000, batch 64).")
+@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1 and B2 10, B3 5).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Training steps per run (default: the converged budget of each data set; B3 3000).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Parallel processes, one torch thread each.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these data sets (e.g. ring); repeatable.")
 @click.option("--row", "rows", multiple=True, help="Only these rows (e.g. GAN); repeatable.")
 @click.option("--seed-start", type=click.IntRange(min=0), default=0, show_default=True,
-              help="First seed (test seeds start at 0, validation seeds at 100).")
+              help=f"First seed: test seeds start at 0, validation seeds at {VALIDATION_SEEDS}.")
 def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, workers: int,
             datasets: tuple[str, ...], rows: tuple[str, ...], seed_start: int) -> None:
     """Run SUITE's jobs (skipping those already done in OUT), then write
     OUT/<suite>/summary.md and summary.csv (mean ± standard error over seeds per row) and
-    OUT/<suite>/per_seed.csv (every seed's metrics)."""
+    OUT/<suite>/per_seed.csv (every seed's metrics).
+
+    Every row of a data set trains the same schedule (a suite that does not is refused).
+    B1's "DMPRA + best other" row: a validation run (--seed-start 100) chooses the best
+    other row and writes OUT/B1/best_other.json; a test run of the same OUT reads it.
+    """
     from dataclasses import replace
 
     from modecover.bench import suites
@@ -34,52 +43,72 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
     from modecover.bench.tables import write_per_seed
 
     suite = suite.upper()
-    defaults = {"B1": (10, suites.Budget(steps=3000)), "B2": (10, None),
-                "B3": (3, suites.Budget(steps=3000, n_eval=1000))}
-    n_seeds, budget = defaults[suite]
-    n_seeds = seeds or n_seeds
-    budget = replace(budget, steps=steps) if steps and budget else budget
+    n_seeds = seeds or {"B1": 10, "B2": 10, "B3": 5}[suite]
     if suite == "B1":
-        jobs, job_fn, metrics = suites.b1_jobs(n_seeds, budget), run_2d_job, suites.METRICS_2D[:3] + suites.METRICS_2D[5:]
+        jobs, job_fn, metrics = (suites.b1_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job,
+                                 suites.METRICS_2D[:3] + suites.METRICS_2D[5:])
     elif suite == "B2":
         jobs, job_fn, metrics = suites.b2_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job, suites.METRICS_2D
     else:
-        jobs, job_fn, metrics = suites.b3_jobs(n_seeds, budget), run_digits_job, suites.METRICS_DIGITS
+        budget = suites.Budget(steps=3000, n_eval=1000)
+        budget = replace(budget, steps=steps) if steps else budget
+        jobs, job_fn, metrics = suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, \
+            suites.METRICS_DIGITS
     jobs = [j for j in jobs if (not datasets or j.dataset in datasets) and (not rows or j.row in rows)]
     if not jobs:
         raise click.UsageError(f"no {suite} job matches --dataset {list(datasets)} --row {list(rows)}")
-    order = suites.row_order(jobs)
-    steps_said = budget.steps if budget else "converged"
-    click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} seeds, {steps_said} steps each) -> {out_dir / suite}")
-    records = run_suite(jobs, job_fn, out_dir, workers=workers)
     if suite == "B1" and not rows:
-        records += _combined_row(records, budget, n_seeds, datasets, out_dir, workers, order)
+        jobs += _combined_row_jobs(out_dir, n_seeds, steps, datasets, seed_start)
+    try:
+        suites.check_matched_schedules(jobs)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    order = suites.row_order(jobs)
+    kind = "validation" if seed_start >= VALIDATION_SEEDS else "test"
+    click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} {kind} seeds from {seed_start}) -> {out_dir / suite}")
+    records = run_suite(jobs, job_fn, out_dir, workers=workers)
     per_seed = write_per_seed(records, out_dir / suite / "per_seed.csv")
     summary = summarise(records, order)
     if suite == "B1":
+        if kind == "validation":
+            _choose_best_other(summary, out_dir)
         summary += _published_rows(datasets)
-    md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=f"{suite} ({steps_said} steps)")
+    md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=f"{suite} ({kind} seeds)")
     click.echo(md.read_text())
     click.echo(f"summary: {md} and {csv_path}; every seed: {per_seed}")
 
 
-def _combined_row(records, budget, n_seeds, datasets, out_dir, workers, order) -> list[dict]:
-    """B1's last row: DMPRA with the best other row (most modes, then HQ %, over all data sets)."""
-    from modecover.bench import suites
-    from modecover.bench.harness import run_suite, summarise
-    from modecover.bench.jobs import run_2d_job
-
-    others = [r for r in summarise(records) if r.row not in ("GAN", "DMPRA")]
+def _choose_best_other(summary, out_dir: Path) -> None:
+    """B1 validation: the best row other than GAN and DMPRA (most modes over the data
+    sets, then HQ %), written to OUT/B1/best_other.json for the test run."""
+    others: dict[str, list] = {}
+    for r in summary:
+        if r.row not in ("GAN", "DMPRA") and not r.row.startswith("DMPRA +"):
+            others.setdefault(r.row, []).append((r.mean.get("modes", 0.0), r.mean.get("hq_percent", 0.0)))
     if not others:
+        return
+    best = max(others, key=lambda row: (sum(m for m, _ in others[row]), sum(h for _, h in others[row])))
+    record = {"best_other": best, "how": "most modes summed over the data sets, then HQ %, on validation seeds",
+              "scores": {row: [list(v) for v in values] for row, values in others.items()}}
+    (out_dir / "B1").mkdir(parents=True, exist_ok=True)
+    (out_dir / "B1" / BEST_OTHER).write_text(json.dumps(record, indent=1))
+    click.echo(f"B1 validation: best other row is {best} ({record['how']})")
+
+
+def _combined_row_jobs(out_dir: Path, n_seeds: int, steps, datasets, seed_start: int) -> list:
+    """The 'DMPRA + <best other>' jobs, once a validation run has chosen the best other row."""
+    from modecover.bench import suites
+
+    path = out_dir / "B1" / BEST_OTHER
+    if seed_start >= VALIDATION_SEEDS or not path.is_file():
+        if seed_start < VALIDATION_SEEDS:
+            click.echo(f"B1: no {path} (run the validation seeds first: --seed-start {VALIDATION_SEEDS}); "
+                       "the DMPRA + best other row is left out")
         return []
-    score: dict[str, list[float]] = {}
-    for r in others:
-        score.setdefault(r.row, []).append(r.mean.get("modes", 0.0) + 1e-3 * r.mean.get("hq_percent", 0.0))
-    best = max(score, key=lambda row: sum(score[row]) / len(score[row]))
-    extra = suites.b1_jobs(n_seeds, budget, datasets=datasets or ("ring", "grid"), rows=suites.b1_combined_row(best))
-    order.extend(suites.row_order(extra))
-    click.echo(f"B1: best other row is {best}; running DMPRA + {best}")
-    return run_suite(extra, run_2d_job, out_dir, workers=workers)
+    best = json.loads(path.read_text())["best_other"]
+    click.echo(f"B1: best other row {best!r}, chosen on validation seeds ({path})")
+    return suites.b1_jobs(n_seeds, steps, datasets=datasets or ("ring", "grid"), rows=suites.b1_combined_row(best),
+                          seed_start=seed_start)
 
 
 def _published_rows(datasets):
