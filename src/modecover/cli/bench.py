@@ -12,22 +12,26 @@ SUITES = ("B1", "B2", "B3")
 @click.command("bench")
 @click.argument("suite", type=click.Choice(SUITES, case_sensitive=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
-              show_default=True, help="Results go to OUT/<suite>/...; an existing OUT resumes.")
+              show_default=True, help="Results go to OUT/<suite>/...; an OUT holding an earlier bench run resumes it.")
+@click.option("--overwrite", is_flag=True, help="Empty OUT first when it holds another modecover run (or an earlier bench).")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1 10, B2 5, B3 3).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per run (default 3000, batch 64).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Parallel processes, one torch thread each.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these data sets (e.g. ring); repeatable.")
 @click.option("--row", "rows", multiple=True, help="Only these rows (e.g. GAN); repeatable.")
-def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, workers: int,
+def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps: int | None, workers: int,
             datasets: tuple[str, ...], rows: tuple[str, ...]) -> None:
     """Run SUITE's jobs (skipping those already done in OUT), then write
-    OUT/<suite>/summary.md and summary.csv: mean ± standard error over seeds per row."""
+    OUT/<suite>/summary.md and summary.csv: mean ± standard error over seeds per row.
+
+    OUT must be new, empty or an earlier bench run's folder, and not in use by another run."""
     from dataclasses import replace
 
     from modecover.bench import suites
     from modecover.bench.harness import run_suite, summarise, write_summary
     from modecover.bench.jobs import run_2d_job, run_digits_job
+    from modecover.runs import RunFolderError, claim_run_folder
 
     suite = suite.upper()
     defaults = {"B1": (10, suites.Budget(steps=3000)), "B2": (5, suites.Budget(steps=3000)),
@@ -45,10 +49,15 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
     if not jobs:
         raise click.UsageError(f"no {suite} job matches --dataset {list(datasets)} --row {list(rows)}")
     order = suites.row_order(jobs)
-    click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} seeds, {budget.steps} steps each) -> {out_dir / suite}")
-    records = run_suite(jobs, job_fn, out_dir, workers=workers)
-    if suite == "B1" and not rows:
-        records += _combined_row(records, budget, n_seeds, datasets, out_dir, workers, order)
+    try:
+        claim = claim_run_folder(out_dir, "bench", resume=True, overwrite=overwrite, resumable=False)
+    except RunFolderError as err:
+        raise click.ClickException(str(err)) from err
+    with claim:
+        click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} seeds, {budget.steps} steps each) -> {out_dir / suite}")
+        records = run_suite(jobs, job_fn, out_dir, workers=workers)
+        if suite == "B1" and not rows:
+            records += _combined_row(records, budget, n_seeds, datasets, out_dir, workers, order)
     summary = summarise(records, order)
     if suite == "B1":
         summary += _published_rows(datasets)
