@@ -95,12 +95,23 @@ def test_a_folder_no_run_wrote_is_never_emptied(tmp_path):
         claim_run_folder(tmp_path / "bad", "bench")
 
 
-def test_train_folders_from_before_run_json_are_recognised(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model": {"family": "flow"}}))
-    (tmp_path / "final.ckpt").write_text("x")
-    assert read_owner(tmp_path) == RunOwner("train", "flow")
+def test_run_folders_from_before_run_json_are_recognised(tmp_path):
+    train, bench, demo = tmp_path / "train", tmp_path / "bench", tmp_path / "demo"
+    train.mkdir()
+    (train / "config.json").write_text(json.dumps({"model": {"family": "flow"}}))
+    (train / "final.ckpt").write_text("x")
+    assert read_owner(train) == RunOwner("train", "flow")
     with pytest.raises(RunFolderError, match="holds a 'train' run of a 'flow' model, not a 'train' run of a 'gan'"):
-        claim_run_folder(tmp_path, "train", "gan", resume=True)
+        claim_run_folder(train, "train", "gan", resume=True)
+    (bench / "B2" / "ring").mkdir(parents=True)
+    assert read_owner(bench) == RunOwner("bench")
+    with claim_run_folder(bench, "bench", resume=True) as claim:
+        assert claim.resumed and (bench / "B2" / "ring").is_dir()
+    demo.mkdir()
+    (demo / "results.json").write_text(json.dumps({"title": "modecover demo: GAN vs GAN + DMPRA"}))
+    assert read_owner(demo) == RunOwner("demo")
+    (demo / "results.json").write_text(json.dumps({"precision": 1.0}))  # e.g. evaluate's results
+    assert read_owner(demo) is None
 
 
 def test_train_cli_refuses_foreign_runs_and_says_when_resume_finds_no_checkpoint(tmp_path):

@@ -13,8 +13,9 @@ Every command that writes a run folder (``train``, ``bench``, ``demo``) claims i
 - a non-empty folder **no modecover run wrote** (no ``run.json``) is always refused and
   never emptied, so a mistyped ``--out`` cannot delete a user's files.
 
-``train`` folders written before ``run.json`` existed are recognised by their
-``config.json`` (the run config ``train`` always wrote there).
+Folders written before ``run.json`` existed are recognised by what their command always
+wrote: ``train``'s ``config.json`` beside a checkpoint, ``bench``'s suite folders (``B1``,
+``B2``, ``B3``) and nothing else, ``demo``'s ``results.json``.
 
 A lock file (``.modecover.lock``, holding the owner's pid and command) makes a second
 run into a folder in use fail at once with a clear message. The lock is an exclusive
@@ -55,8 +56,8 @@ class RunOwner:
 
 
 def read_owner(folder: Path) -> RunOwner | None:
-    """The owner recorded in ``folder`` (``run.json``, or an older ``train`` folder's
-    ``config.json``); None when no modecover run wrote it."""
+    """The owner recorded in ``folder`` (``run.json``, or what an older run left there);
+    None when no modecover run wrote it."""
     marker = folder / RUN_FILE
     if marker.is_file():
         try:
@@ -65,13 +66,32 @@ def read_owner(folder: Path) -> RunOwner | None:
         except (ValueError, KeyError, TypeError) as err:
             raise RunFolderError(f"{marker}: unreadable run record ({err}); remove the folder or choose another --out"
                                  ) from err
+    return _older_owner(folder)
+
+
+BENCH_SUITES = ("B1", "B2", "B3")  # modecover.cli.bench.SUITES: OUT/<suite>/... folders
+
+
+def _older_owner(folder: Path) -> RunOwner | None:
+    """Folders written before ``run.json`` existed: ``train`` (``config.json`` and a
+    checkpoint), ``bench`` (nothing but suite folders), ``demo`` (its ``results.json``)."""
     config = folder / "config.json"
     if config.is_file() and any((folder / name).is_file() for name in ("last.ckpt", "final.ckpt")):
         try:
-            family = json.loads(config.read_text())["model"]["family"]
+            return RunOwner("train", str(json.loads(config.read_text())["model"]["family"]))
         except (ValueError, KeyError, TypeError):
             return None
-        return RunOwner("train", str(family))
+    names = _contents(folder)
+    if names and all(name in BENCH_SUITES and (folder / name).is_dir() for name in names):
+        return RunOwner("bench")
+    results = folder / "results.json"
+    if results.is_file():
+        try:
+            title = json.loads(results.read_text()).get("title", "")
+        except (ValueError, AttributeError):
+            return None
+        if isinstance(title, str) and title.startswith("modecover demo"):
+            return RunOwner("demo")
     return None
 
 
