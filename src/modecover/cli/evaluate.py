@@ -63,7 +63,7 @@ def read_samples(spec: str, options: LoadOptions):
         if options.pixel_range is not None:
             raise ValueError(f"{spec}: an image folder is always read as [0, 1]; drop --{options.role}-range")
         return folder.images, tuple(str(p) for p in folder.skipped)
-    array = load_array(spec)
+    array = load_array(spec, min_ndim=2)  # a 1-D array is refused: N scalars or one sample?
     if array.ndim > 2:
         return to_unit_range(array, options.pixel_range or "unit", spec, options.role), ()
     if options.pixel_range is not None:
