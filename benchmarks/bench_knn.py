@@ -33,7 +33,7 @@ import numpy as np
 from modecover import neighbors
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_loci import planted_clusters  # noqa: E402
+from bench_loci import planted_clusters, timed_neighbor_graph  # noqa: E402
 
 # functions of each engine version that select the exact neighbours from the candidates
 RECHECK = {"current": ("_exact_from_topk",), "baseline": ("_candidates_from_topk", "_select_exact")}
@@ -116,22 +116,13 @@ def search_child(args) -> None:
     """One search in this process; prints a JSON line (wall s, knn s, peak RSS GB, flagged)."""
     from modecover.dmpra import SearchConfig, search
 
-    search_module = importlib.import_module("modecover.dmpra.search")
     if args.baseline:
         neighbors.knn = load_engine(args.baseline).knn  # the search imports knn at call time
-    graph, timing = search_module._neighbor_graph, {}
-
-    def timed_graph(x, k):
-        start = time.perf_counter()
-        out = graph(x, k)
-        timing["knn"] = time.perf_counter() - start
-        return out
-
-    search_module._neighbor_graph = timed_graph
     x = data(args.n, args.d, args.seed)
-    start = time.perf_counter()
-    result = search(x, SearchConfig())
-    wall = time.perf_counter() - start
+    with timed_neighbor_graph() as timing:
+        start = time.perf_counter()
+        result = search(x, SearchConfig())
+        wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"wall": wall, "knn": timing["knn"], "peak_gb": peak,
                       "flagged": int(result.summary()["n_minority"])}))
