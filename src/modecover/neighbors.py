@@ -61,7 +61,7 @@ _BLOCK_BYTES = 192 * 2**20  # working memory per block (float32 products + masks
 _EXTRA_CANDIDATES = 8  # top-k keeps k + this many float32 candidates per row
 _BIG_WORK = 2e8  # multiply-adds above which all cores are used
 _EXACT_CHUNK_BYTES = 2**21  # float64 scratch for the exact re-check (stays in cache)
-_LIST_CHUNK_BYTES = 2**23  # float64 scratch for re-measuring whole candidate lists
+_LIST_CHUNK_BYTES = 2**22  # scratch for re-measuring whole candidate lists (in cache)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -111,11 +111,21 @@ def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _exact_pair_distances(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Float64 distances of the pairs ``(a[rows[t]], b[cols[t]])``, in cache-sized chunks."""
+    """Float64 distances of the pairs ``(a[rows[t]], b[cols[t]])``, in cache-sized chunks:
+    :func:`exact_distances`' arithmetic, gathered with ``np.take`` into reused buffers (fresh
+    large arrays would cost a page fault per 4 KiB)."""
     out = np.empty(len(rows), dtype=np.float64)
-    chunk = max(1, _EXACT_CHUNK_BYTES // (8 * a.shape[1]))
+    d = a.shape[1]
+    chunk = max(1, min(len(rows), _EXACT_CHUNK_BYTES // (8 * d)))
+    got_a, got_b = np.empty((chunk, d), a.dtype), np.empty((chunk, d), b.dtype)
+    diff = np.empty((chunk, d), np.float64)
     for s in range(0, len(rows), chunk):
-        out[s : s + chunk] = exact_distances(a[rows[s : s + chunk]], b[cols[s : s + chunk]])
+        r = min(chunk, len(rows) - s)
+        np.take(a, rows[s : s + r], axis=0, out=got_a[:r])
+        np.take(b, cols[s : s + r], axis=0, out=got_b[:r])
+        np.subtract(got_a[:r], got_b[:r], out=diff[:r], dtype=np.float64)
+        np.multiply(diff[:r], diff[:r], out=diff[:r])
+        out[s : s + r] = np.sqrt(diff[:r].sum(axis=-1))
     return out
 
 
@@ -333,19 +343,36 @@ def _select_from_lists(a_rows: np.ndarray, b: np.ndarray, idx: np.ndarray, count
     d = a_rows.shape[1]
     out_d = np.empty((n_rows, k), dtype=np.float64)
     out_i = np.empty((n_rows, k), dtype=np.int64)
-    step = max(1, _LIST_CHUNK_BYTES // (8 * width * d))
+    step = max(1, min(n_rows, _LIST_CHUNK_BYTES // (12 * width * d)))
+    gathered = np.empty((step, width, d), dtype=b.dtype)  # reused: no page faults per chunk
+    diff = np.empty((step, width, d), dtype=np.float64)
     unused = np.arange(width)[None, :] >= counts[:, None]
     for s in range(0, n_rows, step):
-        part = slice(s, s + step)
-        cols = idx[part]
-        diff = np.subtract(b[cols], a_rows[part, None, :], dtype=np.float64)
-        np.multiply(diff, diff, out=diff)
-        dist = np.sqrt(diff.sum(axis=-1))
-        dist[unused[part]] = np.inf
-        order = np.lexsort((cols, dist), axis=-1)[:, :k]
-        out_d[part] = np.take_along_axis(dist, order, 1)
-        out_i[part] = np.take_along_axis(cols, order, 1)
+        r = min(step, n_rows - s)
+        cols, got, dif = idx[s : s + r], gathered[:r], diff[:r]
+        np.take(b, cols, axis=0, out=got)
+        np.subtract(got, a_rows[s : s + r, None, :], out=dif, dtype=np.float64)
+        np.multiply(dif, dif, out=dif)
+        dist = np.sqrt(dif.sum(axis=-1))
+        dist[unused[s : s + r]] = np.inf
+        order = _order_by_distance_then_index(dist, cols, k)
+        out_d[s : s + r] = np.take_along_axis(dist, order, 1)
+        out_i[s : s + r] = np.take_along_axis(cols, order, 1)
     return out_d, out_i
+
+
+def _order_by_distance_then_index(dist: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the positions of the k smallest (distance, index) pairs, in that order.
+
+    The rows arrive in float32 order, nearly sorted in float64, where numpy's stable sort
+    (timsort) is close to linear; only rows with an exact distance tie among the first
+    k + 1 are sorted again with the index as second key."""
+    order = np.argsort(dist, axis=-1, kind="stable")[:, : k + 1]
+    head = np.take_along_axis(dist, order, 1)
+    tied = np.flatnonzero((head[:, 1:] == head[:, :-1]).any(axis=1))
+    if len(tied):
+        order[tied] = np.lexsort((cols[tied], dist[tied]), axis=-1)[:, : k + 1]
+    return order[:, :k]
 
 
 def _candidates_from_topk(vals, idx, thr, may_overflow, full_rows):
