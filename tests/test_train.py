@@ -196,6 +196,25 @@ def test_bad_data_and_bad_weights_are_named(tmp_path):
         train(model, ring_data(), Hooks([Negative()]), TrainConfig(steps=1, batch_size=2), tmp_path, progress=False)
 
 
+def test_small_models_default_to_one_thread_and_big_ones_keep_torchs_setting():
+    from pathlib import Path
+
+    from modecover.config import build_run, load_config
+    from modecover.train import SMALL_MODEL_PARAMETERS, default_threads
+
+    configs = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.toml"))
+    assert len(configs) == 12
+    for path in configs:  # every example config's model is small
+        assert default_threads(build_run(load_config(path)).model) == 1, path.name
+    big = torch.nn.Linear(1000, SMALL_MODEL_PARAMETERS // 1000)  # just over the threshold with its bias
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert default_threads(big) == 2 and default_threads(torch.nn.Linear(10, 10)) == 1
+    finally:
+        torch.set_num_threads(old)
+
+
 def trainer_gan_ring_capture(seed, out_dir):
     """(modes captured, share of samples near a mode) of a GAN after 800 trainer steps on the ring.
 

@@ -156,6 +156,8 @@ class MetricOptions:
     k_pr: int = 3
     k_dc: int = 5
     strict: bool = True  # prdc's "<" boundary; False counts points on a ball's boundary as inside
+    prdc: bool = True  # precision, recall, density, coverage
+    fid: bool = True
     kid: bool = False
     kid_subsets: int = 100
     kid_subset_size: int = 1000  # capped at the smaller set size
@@ -170,8 +172,9 @@ def check_inputs(real: Loaded, fake: Loaded, options: MetricOptions, logits: np.
     from modecover._checks import check_k, check_same_dim
 
     check_same_dim(real.features, fake.features, f"real ({real.source})", f"fake ({fake.source})")
-    check_k(max(options.k_pr, options.k_dc), len(real.features), f"real ({real.source})")
-    check_k(options.k_pr, len(fake.features), f"fake ({fake.source})")
+    if options.prdc:
+        check_k(max(options.k_pr, options.k_dc), len(real.features), f"real ({real.source})")
+        check_k(options.k_pr, len(fake.features), f"fake ({fake.source})")
     if options.inception_score and logits is None:
         raise ValueError(
             "--is needs class logits of the fakes: use --extractor inception on images, "
@@ -198,9 +201,12 @@ def compute_metrics(real: Loaded, fake: Loaded, options: MetricOptions,
 
     logits = fake_logits if fake_logits is not None else fake.logits
     check_inputs(real, fake, options, logits)
-    scores = prdc(real.features, fake.features, k_pr=options.k_pr, k_dc=options.k_dc, strict=options.strict)
-    results: dict = {key: scores[key] for key in ("precision", "recall", "density", "coverage")}
-    results["fid"] = fid(real.features, fake.features)
+    results: dict = {}
+    if options.prdc:
+        scores = prdc(real.features, fake.features, k_pr=options.k_pr, k_dc=options.k_dc, strict=options.strict)
+        results.update({key: scores[key] for key in ("precision", "recall", "density", "coverage")})
+    if options.fid:
+        results["fid"] = fid(real.features, fake.features)
     if options.kid:
         from modecover.metrics.kid import kid
 
@@ -289,6 +295,9 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--k-pr", type=int, default=3, show_default=True, help="k of precision/recall.")
 @click.option("--k-dc", type=int, default=5, show_default=True, help="k of density/coverage.")
 @click.option("--inclusive", is_flag=True, help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
+@click.option("--no-prdc", "no_prdc", is_flag=True, help="Skip precision, recall, density and coverage.")
+@click.option("--no-fid", "no_fid", is_flag=True,
+              help="Skip FID (e.g. for very wide features, whose d x d covariances may not fit in memory).")
 @click.option("--kid", "want_kid", is_flag=True, help="Also compute KID (mean and std over subsets).")
 @click.option("--kid-subsets", type=int, default=100, show_default=True)
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True,
@@ -308,15 +317,19 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--image-size", type=int, default=None, help="Resize folder images to SIZE x SIZE.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted and listed) instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID subsets and of --example data.")
-def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, want_kid,
+def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, no_prdc, no_fid,
+            want_kid,
             kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, real_range, fake_range,
             image_mode, image_size, skip_corrupt, seed):
     """Compare a fake set with a real set: precision, recall, density, coverage, FID.
 
     R and F are feature files (.npy, .npz[:key], .pt/.pth[:key]) or image folders. Prints a
     table; --out writes JSON with top-level keys precision, recall, density, coverage, fid
-    (+ kid, is and the mode metrics when asked). See docs/evaluate.md.
+    (less those skipped by --no-prdc / --no-fid; + kid, is and the mode metrics when asked).
+    See docs/evaluate.md.
     """
+    if no_prdc and no_fid and not (want_kid or want_is or mixture or example):
+        raise click.UsageError("--no-prdc and --no-fid leave nothing to compute; add --kid, --is or --mixture")
     try:
         if example:
             if real_spec or fake_spec:
@@ -340,7 +353,8 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
             logits = load_features(fake_logits)
             if len(logits) != len(fake.features):
                 raise ValueError(f"{fake_logits}: {len(logits)} rows of logits but {len(fake.features)} fakes")
-        options = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, kid=want_kid, kid_subsets=kid_subsets,
+        options = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, prdc=not no_prdc, fid=not no_fid,
+                                kid=want_kid, kid_subsets=kid_subsets,
                                 kid_subset_size=kid_subset_size, inception_score=want_is, is_splits=is_splits,
                                 mixture=mixture, seed=seed)
         results = compute_metrics(real, fake, options, logits)

@@ -20,7 +20,8 @@ import click
 @click.option("--steps", type=int, default=None, help="Override [train] steps.")
 @click.option("--seed", type=int, default=None, help="Override [train] seed.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch CPU threads (small models often train fastest with 1).")
+              help="torch CPU threads. Default: 1 for small models (under a million parameters: every "
+                   "configs/*.toml model), else torch's default (one per core).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, steps: int | None, seed: int | None,
             threads: int | None, progress: bool) -> None:
@@ -37,7 +38,7 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
     from modecover.checkpoint import CheckpointError
     from modecover.config import ConfigError, build_run, load_config
     from modecover.runs import RunFolderError, claim_run_folder
-    from modecover.train import init_distributed, seed_everything, train
+    from modecover.train import default_threads, init_distributed, seed_everything, train
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -47,13 +48,15 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
         if overrides:
             config.train = dataclasses.replace(config.train, **overrides)
         ctx = init_distributed()
+        seed_everything(config.train.seed)
+        run = build_run(config)
+        if threads is None:
+            torch.set_num_threads(default_threads(run.model))
         claim = None
         if ctx.is_main:
             claim = claim_run_folder(out_dir, "train", config.model.family, resume=resume, overwrite=overwrite)
             if resume and not (out_dir / "last.ckpt").is_file():
                 click.echo(f"--resume: no checkpoint (last.ckpt) in {out_dir}; starting from step 0", err=True)
-        seed_everything(config.train.seed)
-        run = build_run(config)
         try:
             if ctx.is_main:
                 (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
