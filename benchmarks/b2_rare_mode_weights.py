@@ -1,0 +1,53 @@
+"""Which of space, weights or training is at fault where DMPRA misses a rare mode? (docs/dmpra.md)
+
+Reads a finished B2 run folder (``modecover bench B2 --out OUT``) and prints, per seed, the
+rare modes the DMPRA row and the oracle row captured, and the median DMPRA weight of each
+rare mode's training samples after every round (``OUT/B2/<data>/<row>/seed<k>/round<r>/
+dmpra_scores.npz``). A weight near 1 means the search did not raise that mode in that
+round (the space or the search is at fault); a weight near the imbalance (about 20) with
+the mode still missed means the weights were right and training did not follow.
+
+    .venv/bin/python benchmarks/b2_rare_mode_weights.py runs/bench --dataset ring-imbalanced --row "GAN + DMPRA"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    from modecover.bench.harness import _safe
+    from modecover.data.registry import build_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--dataset", default="ring-imbalanced")
+    parser.add_argument("--row", default="GAN + DMPRA")
+    parser.add_argument("--oracle", default="GAN + oracle")
+    parser.add_argument("--n", type=int, default=5000, help="training points of the run (B2: 5000)")
+    args = parser.parse_args()
+    base = args.out / "B2" / args.dataset
+    row_dir = base / _safe(args.row)
+    for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
+        seed = int(result.stem[4:])
+        data = build_dataset({"name": args.dataset, "n": args.n, "seed": seed})
+        labels = data.labels.numpy()
+        rare = data.mixture.minority
+        weights = []
+        rounds = [p for p in (row_dir / f"seed{seed}").glob("round*") if p.is_dir()]
+        for round_dir in sorted(rounds, key=lambda p: int(p.name[5:])):
+            w = np.load(round_dir / "dmpra_scores.npz")["weight"]
+            weights.append([round(float(np.median(w[labels == m])), 1) for m in rare])
+        oracle = base / _safe(args.oracle) / f"seed{seed}.json"
+        oracle_captured = json.loads(oracle.read_text())["metrics"]["minority_captured"] if oracle.is_file() else None
+        print(json.dumps({"seed": seed, "rare_modes": list(rare),
+                          "captured": json.loads(result.read_text())["metrics"]["minority_captured"],
+                          "oracle_captured": oracle_captured, "median_weight_per_round": weights}))
+
+
+if __name__ == "__main__":
+    main()
