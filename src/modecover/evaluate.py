@@ -14,7 +14,8 @@ other real, a zero radius replaced by the smallest positive float as in
   ``min_r d(f, r) / r_r`` is 1 / the untrimmed realism score);
 - **realism score** (Kynkäänniemi et al. 2019, Eq. 3): ``max_r r_r / d(f, r)`` over the
   real balls whose radius is at most the ``realism_trim`` percentile of the radii (the
-  official code's ``clamp_to_percentile=50`` removes the larger half; ``None`` keeps all).
+  official code's ``clamp_to_percentile=50`` removes the larger half; ``None`` keeps all;
+  a zero radius, possible with ``strict=False``, is left out as in that code).
   That code compares squared distances, so its score is the square of this one (up to its
   ``eps``); ``k=3`` is its default neighbourhood;
 - **rarity score** (Han et al. 2022, "Rarity Score", Eq. 2): the smallest radius among the
