@@ -8,6 +8,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from modecover.cli import main
@@ -92,3 +93,18 @@ def test_explain_refuses_a_file_as_folder(tmp_path, rng):
     (tmp_path / "taken").write_text("a file")
     result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "real.npy", "--explain", tmp_path / "taken")
     assert result.exit_code == 2 and "taken" in result.output
+
+
+def test_report_says_what_the_example_missed(tmp_path):
+    from modecover.report import ResultsError, write_report
+
+    run_dir = tmp_path / "run"
+    result = run("--example", "--out", run_dir / "results.json", "--explain", run_dir / "evaluate" / "explain")
+    assert result.exit_code == 0, result.output
+    page = write_report(run_dir).read_text()
+    sentence = json.loads((run_dir / "evaluate" / "explain" / "groups.json").read_text())["sentence"]
+    assert sentence.startswith("the fake set missed modes 1 and 5 (") and sentence in page
+    assert 'id="missed"' in page and "explain_evaluate_explain.png" in page
+    (run_dir / "evaluate" / "explain" / "groups.json").write_text('{"n_real": "many"}')
+    with pytest.raises(ResultsError, match=r"groups.json: n_real: expected an integer"):
+        write_report(run_dir)
