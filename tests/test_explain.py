@@ -154,6 +154,18 @@ def test_model_without_one_digit_misses_that_digit():
         assert top.size >= 0.7 * np.sum(y[real_idx] == held_out), held_out
 
 
+def test_medoids_equal_brute_force(rng):
+    real = rng.standard_normal((150, 4))
+    fake = rng.standard_normal((150, 4)) * 2.5  # many fakes outside, in groups of several sizes
+    e = explain(real, fake, k=4)
+    groups = e.missed_groups + e.off_manifold_groups
+    assert len(groups) > 2 and max(g.size for g in groups) > 5
+    for g in groups:
+        pts = (real if g.kind == "missed" else fake)[g.members]
+        assert g.medoid == g.members[np.argmin(brute_distances(pts, pts).sum(axis=1))]
+        assert g.size == len(g.members) and g.share == g.size / 150
+
+
 def test_no_group_when_fake_equals_real(rng):
     x = rng.standard_normal((80, 3))
     e = explain(x, x.copy(), k=4)
