@@ -1,7 +1,9 @@
 """explain() against plain PRDC on the same data: wall time and peak memory.
 
-``n`` real and ``n`` fake random float32 features of dimension ``d`` (the fakes shifted and
-scaled a little, so some reals are uncovered and some fakes lie outside every real ball).
+``n`` real and ``n`` fake random float32 features of dimension ``d``: the fakes shifted and
+scaled a little as in ``bench_prdc.py`` (in 2048 dimensions that leaves almost every real
+uncovered and every fake outside), or with ``--same`` drawn from the reals' distribution
+(about half of each side inside, many pairs near a ball's boundary).
 Each measurement runs in its own child process, so its peak resident memory (``ru_maxrss``)
 is its own; the two alternate ``--repeats`` times and the fastest of each is reported (the
 machine is shared). Both use the same k and the neighbour engine's default threads.
@@ -23,9 +25,10 @@ import time
 from bench_prdc import features  # the same chunked float32 Gaussian features
 
 
-def child(which: str, n: int, d: int, k: int) -> dict:
+def child(which: str, n: int, d: int, k: int, same: bool) -> dict:
     """Time one call in this process; report its peak RSS."""
-    real, fake = features(n, d, 0), features(n, d, 1, scale=1.05, shift=0.02)
+    real = features(n, d, 0)
+    fake = features(n, d, 1) if same else features(n, d, 1, scale=1.05, shift=0.02)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     if which == "prdc":
@@ -51,17 +54,19 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--same", action="store_true", help="fakes from the reals' distribution")
     parser.add_argument("--child", choices=("prdc", "explain"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.n, args.d = 2000, 256
     if args.child:
-        print(json.dumps(child(args.child, args.n, args.d, args.k)))
+        print(json.dumps(child(args.child, args.n, args.d, args.k, args.same)))
         return
     runs: dict[str, list[dict]] = {"prdc": [], "explain": []}
     for _ in range(args.repeats):
         for which in runs:
-            cmd = [sys.executable, __file__, "--child", which, "--n", str(args.n), "--d", str(args.d), "--k", str(args.k)]
+            cmd = [sys.executable, __file__, "--child", which, "--n", str(args.n), "--d", str(args.d),
+                   "--k", str(args.k)] + ["--same"] * args.same
             res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
             runs[which].append(res)
             print(json.dumps(res), flush=True)
