@@ -5,11 +5,16 @@ Features: n rows per set of Gaussian noise pushed through a random mixing matrix
 decaying spectrum (so the covariances are full rank but far from isotropic, like
 Inception features), the fake set scaled and shifted. Both sets' statistics are computed
 once (the same float64 mean and covariance feed both methods), then each distance is
-timed ``--repeats`` times, interleaved; the table reports the fastest run of each.
+timed ``--repeats`` times, interleaved; the table reports the median run of each (the
+ratio of medians) with the fastest beside it.
 The reference is ``pytorch_fid.fid_score.calculate_frechet_distance`` when pytorch-fid
 imports (torchvision stubbed), else the same sqrtm formula written out here.
 
+Part 2 (``--wide-n``, ``--wide-d``): wide features (d > n), ``fid(real, fake)`` through
+the covariance form (d x d) and through the n x n Gram form, same features, interleaved.
+
     python benchmarks/bench_fid.py [--n 10000] [--d 2048] [--repeats 3] [--seed 0] [--threads N]
+                                   [--wide-n 200] [--wide-d 3000] [--skip-wide]
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from modecover.metrics import feature_stats, frechet_distance
+from modecover.metrics import feature_stats, fid, frechet_distance
 
 
 def sqrtm_formula(mu1, sigma1, mu2, sigma2):
@@ -74,6 +79,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--wide-n", type=int, default=200)
+    parser.add_argument("--wide-d", type=int, default=3000)
+    parser.add_argument("--skip-wide", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,22 +94,43 @@ def main() -> None:
     t_stats = time.perf_counter() - t_stats
     ref_name, reference = reference_function()
 
-    ours, theirs = [], []
-    for _ in range(args.repeats):
-        ours.append(timed(frechet_distance, mu1, s1, mu2, s2))
-        theirs.append(timed(reference, mu1, s1, mu2, s2))
-    t_ours, v_ours = min(ours)
-    t_ref, v_ref = min(theirs)
-    rel = abs(v_ours - v_ref) / abs(v_ref)
-
+    ours, theirs = interleaved(args.repeats, (frechet_distance, reference), (mu1, s1, mu2, s2))
     print(f"FID from statistics, n = {args.n} per set, d = {args.d}, {torch.get_num_threads()} torch threads, "
-          f"fastest of {args.repeats}; statistics of both sets (shared): {t_stats:.2f} s\n")
-    print("| method | time (s) | FID | speed-up | relative difference |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| {ref_name} | {t_ref:.3f} | {v_ref:.9g} | 1.0x | — |")
-    print(f"| modecover frechet_distance (Cholesky + eigvalsh, float64) | {t_ours:.3f} | {v_ours:.9g} | "
-          f"{t_ref / t_ours:.1f}x | {rel:.1e} |")
-    print(f"\nall timings (s): modecover {[round(t, 3) for t, _ in ours]}, reference {[round(t, 3) for t, _ in theirs]}")
+          f"median of {args.repeats} interleaved runs (fastest beside it); "
+          f"statistics of both sets (shared): {t_stats:.2f} s\n")
+    table([(ref_name, theirs), ("modecover frechet_distance (Cholesky + eigvalsh, float64)", ours)])
+    if not args.skip_wide:
+        real, fake = make_features(np.random.default_rng(args.seed + 1), args.wide_n, args.wide_d)
+        cov, gram = interleaved(args.repeats, (lambda a, b: fid(a, b, route="covariance"),
+                                               lambda a, b: fid(a, b, route="gram")), (real, fake))
+        print(f"\nWide features: fid(real, fake), n = {args.wide_n} per set, d = {args.wide_d}, "
+              f"median of {args.repeats} interleaved runs\n")
+        table([("covariance form (d x d statistics)", cov), ("Gram form (n x n, no d x d matrix)", gram)])
+
+
+def interleaved(repeats: int, fns, args) -> list[list[tuple[float, float]]]:
+    """(seconds, value) of each function, ``repeats`` times, alternating between them."""
+    runs = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, runs):
+            out.append(timed(fn, *args))
+    return runs
+
+
+def table(rows) -> None:
+    """Markdown table; the first row is the baseline of the speed-ups (ratio of medians)."""
+    base_t = float(np.median([t for t, _ in rows[0][1]]))
+    base_v = rows[0][1][0][1]
+    print("| method | median (s) | fastest (s) | FID | speed-up (median) | speed-up (fastest) | relative difference |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    base_best = min(t for t, _ in rows[0][1])
+    for name, runs in rows:
+        times = [t for t, _ in runs]
+        med, best, value = float(np.median(times)), min(times), runs[0][1]
+        rel = abs(value - base_v) / abs(base_v)
+        print(f"| {name} | {med:.3f} | {best:.3f} | {value:.9g} | {base_t / med:.1f}x | {base_best / best:.1f}x | "
+              f"{rel:.1e} |")
+    print("\nall timings (s): " + "; ".join(f"{name}: {[round(t, 3) for t, _ in runs]}" for name, runs in rows))
 
 
 if __name__ == "__main__":

@@ -1,20 +1,25 @@
 """Precision/recall/density/coverage: modecover vs the prdc package, and vs the matmul floor.
 
-Two parts (issue 2, "Benchmarks"), each timed in one process on the same data:
+Two parts, each timed in one process on the same data:
 
-1. ``n`` real / ``n`` fake random float32 features of dimension ``d``: modecover's
-   ``prdc(real, fake, k=K)`` against ``prdc.compute_prdc(real, fake, K)``; speed-up and
-   whether the four values are identical.
+1. ``n`` real / ``n`` fake random float32 features of dimension ``d``, ``--repeats``
+   interleaved rounds of: modecover's ``prdc(real, fake, k=K)`` with ``--threads`` threads;
+   ``prdc.compute_prdc(real, fake, K)`` with ``n_jobs`` = ``--threads`` (and one BLAS
+   thread per job, so both sides run as many threads); ``prdc.compute_prdc`` as shipped
+   (``n_jobs=8``, BLAS threads unrestricted); and the *symmetric product floor*: the
+   float32 tile products modecover must do, alone (half of each within-set product,
+   d(a, b) = d(b, a), plus the whole real x fake product), over the same tiles. Reported:
+   medians (ratio of medians) with the fastest beside them, and whether the four values
+   are identical.
 2. ``big_n`` / ``big_n`` (run in a child process so its peak resident memory is its own):
-   modecover's time as a ratio to the float32 matrix-product floor, i.e. the time spent in
-   the blocked distance products themselves (real x real, fake x fake, real x fake),
-   measured right next to the real work: after each block product the same product is
-   repeated into a scratch buffer and timed (and its time is subtracted from modecover's),
-   so both see the same machine load; ``--separate-floor`` also times the products alone
-   in a second pass. And the peak RSS.
+   modecover's time against the same product floor measured two ways: *paired* (after each
+   tile product inside the run, the same product is repeated into a scratch buffer and
+   timed; that time is subtracted from the run's wall time) and as a *separate pass* over
+   the same tiles after the run. And the peak RSS.
 
-    .venv/bin/python benchmarks/bench_prdc.py                  # n=10k, big_n=50k, d=2048
-    .venv/bin/python benchmarks/bench_prdc.py --quick          # small sizes, seconds
+    .venv/bin/python benchmarks/bench_prdc.py --skip-big --repeats 3   # part 1, n=10k, d=2048
+    .venv/bin/python benchmarks/bench_prdc.py --skip-small             # part 2, big_n=50k
+    .venv/bin/python benchmarks/bench_prdc.py --quick                  # small sizes, seconds
 """
 
 from __future__ import annotations
@@ -49,61 +54,64 @@ def features(n: int, d: int, seed: int, scale: float = 1.0, shift: float = 0.0) 
     return out
 
 
-def product_floor(real: np.ndarray, fake: np.ndarray, threads: int) -> float:
-    """Seconds for the float32 distance products alone, blocked exactly as the engine blocks them."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        total = 0.0
-        for a, b in ((real, real), (fake, fake), (real, fake)):
-            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-            block = min(neighbors._choose_block(None, len(b)), len(a))
-            out = torch.empty(block, len(b), dtype=torch.float32)
-            sq = torch.from_numpy(np.einsum("ij,ij->i", b, b))
+def product_floor(real: np.ndarray, fake: np.ndarray, threads: int, block_size: int | None = None) -> float:
+    """Seconds for the float32 tile products modecover must do, alone and run the way it runs
+    them (row blocks on ``threads`` worker threads of one torch thread each): within each
+    set the tiles on and above the diagonal (symmetry), across the sets every tile."""
+    size = neighbors._tile_size(block_size)
+    total = 0.0
+    for a, b, within in ((real, real, True), (fake, fake, True), (real, fake, False)):
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        sq = torch.from_numpy(np.einsum("ij,ij->i", b, b))
+        blocks = list(neighbors._blocks(len(a), size))
+
+        def row_block(i, ta=ta, tb=tb, sq=sq, blocks=blocks, within=within, b=b):
+            rows = blocks[i]
+            out = torch.empty(rows.stop - rows.start, min(size, len(b)), dtype=torch.float32)
+            for cols in (blocks[i:] if within else neighbors._blocks(len(b), size)):
+                torch.addmm(sq[cols], ta[rows], tb[cols].T, alpha=-2.0, out=out[:, : cols.stop - cols.start])
+
+        with neighbors._torch_settings(1 if threads > 1 else threads):
             start = time.perf_counter()
-            for s in range(0, len(a), block):
-                rows = slice(s, min(len(a), s + block))
-                torch.addmm(sq, ta[rows], tb.T, alpha=-2.0, out=out[: rows.stop - rows.start])
+            neighbors._run_tasks(row_block, list(range(len(blocks))), threads)
             total += time.perf_counter() - start
-        return total
-    finally:
-        torch.set_num_threads(old)
+    return total
 
 
 @contextlib.contextmanager
 def timed_products(paired: bool = False):
-    """Accumulate the time modecover spends inside its block products (for the in-run share).
+    """Accumulate the time modecover spends inside its tile products (``spent[0]``).
 
-    ``paired``: after each block product, time a second, identical product into a scratch
+    ``paired``: after each tile product, time a second, identical product into a scratch
     buffer; ``spent[1]`` sums those (a floor measured right next to the real work, under
     the same machine load; the caller subtracts it from the run's wall time).
     """
     spent = [0.0, 0.0]
-    original = neighbors._block_keys
+    original = neighbors._cross_tile
     scratch = {}
 
-    def timed(pa, pb, rows, out):
+    def timed(pa, pb, rows, cols, out):
         start = time.perf_counter()
-        keys = original(pa, pb, rows, out)
+        tile = original(pa, pb, rows, cols, out)
         spent[0] += time.perf_counter() - start
         if paired:
-            buf = scratch.get(keys.shape)
+            buf = scratch.get(tile.shape)
             if buf is None:
-                buf = scratch.setdefault(keys.shape, torch.empty_like(keys))
+                buf = scratch.setdefault(tile.shape, torch.empty_like(tile))
             start = time.perf_counter()
-            torch.addmm(pb.sq, pa.x[rows], pb.x.T, alpha=-2.0, out=buf)
+            torch.addmm(pb.sq[cols], pa.x[rows], pb.x[cols].T, alpha=-2.0, out=buf)
             spent[1] += time.perf_counter() - start
-        return keys
+        return tile
 
-    neighbors._block_keys = timed
+    neighbors._cross_tile = timed
     try:
         yield spent
     finally:
-        neighbors._block_keys = original
+        neighbors._cross_tile = original
 
 
 def run_modecover(real, fake, k, threads, paired: bool = False):
-    """(values, seconds, seconds inside the block products[, paired floor seconds])."""
+    """(values, seconds, seconds inside the tile products[, paired floor seconds])."""
     with timed_products(paired) as spent:
         start = time.perf_counter()
         values = prdc(real, fake, k=k, threads=threads)
@@ -113,29 +121,48 @@ def run_modecover(real, fake, k, threads, paired: bool = False):
     return values, total, spent[0]
 
 
+def prdc_package_compute(real, fake, k, n_jobs: int | None = None):
+    """``prdc.compute_prdc``; with ``n_jobs`` its sklearn distance calls use that many jobs
+    of one BLAS thread each (the package hard-codes ``n_jobs=8``)."""
+    import prdc.prdc as package
+    import sklearn.metrics
+    from threadpoolctl import threadpool_limits
+
+    if n_jobs is None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return package.compute_prdc(real, fake, k)
+    original = package.compute_pairwise_distance
+
+    def distances(x, y=None):
+        return sklearn.metrics.pairwise_distances(x, x if y is None else y, metric="euclidean", n_jobs=n_jobs)
+
+    package.compute_pairwise_distance = distances
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), contextlib.redirect_stdout(io.StringIO()):
+            return package.compute_prdc(real, fake, k)
+    finally:
+        package.compute_pairwise_distance = original
+
+
 def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
     real, fake = features(n, d, 0), features(n, d, 1, scale=1.05, shift=0.02)
-    ours, ref, products = [], [], []
-    for _ in range(repeats):  # interleaved, best of: the machine may be shared
-        values, total, in_run = run_modecover(real, fake, k, threads)
-        ours.append(total)
-        products.append(in_run)
+    times = {"modecover": [], "prdc_same_threads": [], "prdc_shipped": [], "floor": []}
+    for _ in range(repeats):  # interleaved: the machine may be shared
         start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            expected = prdc_package_compute(real, fake, k)
-        ref.append(time.perf_counter() - start)
-    floor = product_floor(real, fake, threads)
+        values = prdc(real, fake, k=k, threads=threads)
+        times["modecover"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        expected = prdc_package_compute(real, fake, k, n_jobs=threads)
+        times["prdc_same_threads"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        shipped = prdc_package_compute(real, fake, k)
+        times["prdc_shipped"].append(time.perf_counter() - start)
+        times["floor"].append(product_floor(real, fake, threads))
     return {
-        "n": n, "d": d, "k": k, "modecover_s": min(ours), "prdc_s": min(ref), "floor_s": floor,
-        "in_run_products_s": products[int(np.argmin(ours))],
-        "values": values, "expected": {key: float(expected[key]) for key in KEYS},
+        "n": n, "d": d, "k": k, "times": times, "values": values,
+        "expected": {key: float(expected[key]) for key in KEYS},
+        "shipped": {key: float(shipped[key]) for key in KEYS},
     }
-
-
-def prdc_package_compute(real, fake, k):
-    import prdc as prdc_package
-
-    return prdc_package.compute_prdc(real, fake, k)
 
 
 def part_big(n: int, d: int, k: int, threads: int, separate_floor: bool) -> dict:
@@ -151,18 +178,35 @@ def part_big(n: int, d: int, k: int, threads: int, separate_floor: bool) -> dict
     }
 
 
+def _stat_row(name: str, runs: list[float], base: list[float] | None) -> str:
+    med, best = float(np.median(runs)), min(runs)
+    ratio = "" if base is None else f"{np.median(base) / med:.2f}x | {min(base) / best:.2f}x"
+    return f"| {name} | {med:.2f} | {best:.2f} | {ratio} |" if base is not None else f"| {name} | {med:.2f} | {best:.2f} | | |"
+
+
 def markdown(small: dict | None, big: dict | None, threads: int) -> str:
     lines = [f"threads = {threads}, torch {torch.__version__}", ""]
     if small:
+        t = small["times"]
         same = all(small["values"][key] == small["expected"][key] for key in KEYS)
         diff = max(abs(small["values"][key] - small["expected"][key]) for key in KEYS)
+        ours = t["modecover"]
         lines += [
-            f"**{small['n']:,} real / {small['n']:,} fake, d = {small['d']}, k = {small['k']}**", "",
-            "| | seconds | ratio |", "|---|---|---|",
-            f"| prdc.compute_prdc | {small['prdc_s']:.2f} | 1.00 |",
-            f"| modecover prdc | {small['modecover_s']:.2f} | **{small['prdc_s'] / small['modecover_s']:.2f}x faster** |",
-            f"| float32 products inside the modecover run | {small['in_run_products_s']:.2f} | modecover = {small['modecover_s'] / small['in_run_products_s']:.2f}x these |",
-            f"| float32 products alone, separate pass | {small['floor_s']:.2f} | modecover = {small['modecover_s'] / small['floor_s']:.2f}x these |",
+            f"**{small['n']:,} real / {small['n']:,} fake, d = {small['d']}, k = {small['k']}**, "
+            f"median of {len(ours)} interleaved rounds (fastest beside it)", "",
+            "| | median s | fastest s | modecover faster by (median) | (fastest) |", "|---|---|---|---|---|",
+            _stat_row(f"prdc.compute_prdc, n_jobs={threads}, 1 BLAS thread per job", t["prdc_same_threads"], None),
+            _stat_row("prdc.compute_prdc as shipped (n_jobs=8)", t["prdc_shipped"], None),
+            _stat_row("modecover prdc", ours, None),
+            "",
+            f"modecover vs prdc (same threads): **{np.median(t['prdc_same_threads']) / np.median(ours):.2f}x** "
+            f"(fastest {min(t['prdc_same_threads']) / min(ours):.2f}x); vs prdc as shipped: "
+            f"**{np.median(t['prdc_shipped']) / np.median(ours):.2f}x** (fastest {min(t['prdc_shipped']) / min(ours):.2f}x)",
+            "",
+            f"symmetric product floor (separate pass over the same tiles): median {np.median(t['floor']):.2f} s, "
+            f"fastest {min(t['floor']):.2f} s; modecover = **{np.median(ours) / np.median(t['floor']):.2f}x** the floor "
+            f"(fastest {min(ours) / min(t['floor']):.2f}x)",
+            "", f"all times (s): " + "; ".join(f"{key} {[round(v, 2) for v in vals]}" for key, vals in t.items()),
             "", f"values identical to prdc: **{same}** (max abs difference {diff:.3g}); "
             + ", ".join(f"{key} {small['values'][key]:.6g}" for key in KEYS), "",
         ]
@@ -170,16 +214,15 @@ def markdown(small: dict | None, big: dict | None, threads: int) -> str:
         lines += [
             f"**{big['n']:,} real / {big['n']:,} fake, d = {big['d']}, k = {big['k']}**", "",
             "| | value |", "|---|---|",
-            f"| modecover prdc | {big['modecover_s']:.1f} s |",
-            f"| float32 distance products inside that run | {big['in_run_products_s']:.1f} s |",
-            f"| ratio to those products | {big['modecover_s'] / big['in_run_products_s']:.2f}x |",
-            f"| floor: the same products repeated right after each block (paired) | {big['paired_floor_s']:.1f} s |",
+            f"| modecover prdc (paired repeats subtracted) | {big['modecover_s']:.1f} s |",
+            f"| float32 tile products inside that run | {big['in_run_products_s']:.1f} s |",
+            f"| floor, paired: the same products repeated right after each tile | {big['paired_floor_s']:.1f} s |",
             f"| **ratio to the paired floor** | **{big['modecover_s'] / big['paired_floor_s']:.2f}x** |",
         ]
         if big["floor_s"] is not None:
             lines += [
-                f"| float32 products alone, separate pass | {big['floor_s']:.1f} s |",
-                f"| ratio to the separate-pass floor | {big['modecover_s'] / big['floor_s']:.2f}x |",
+                f"| floor, separate pass over the same tiles | {big['floor_s']:.1f} s |",
+                f"| **ratio to the separate-pass floor** | **{big['modecover_s'] / big['floor_s']:.2f}x** |",
             ]
         lines += [
             f"| **peak RSS** | **{big['peak_rss_bytes'] / 2**30:.2f} GiB** (after generating the data: {big['rss_after_data_bytes'] / 2**30:.2f} GiB) |",
@@ -195,7 +238,7 @@ def main(argv=None) -> None:
     parser.add_argument("--d", type=int, default=2048)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--threads", type=int, default=neighbors.available_cores())
-    parser.add_argument("--repeats", type=int, default=1, help="part 1: best of this many interleaved runs")
+    parser.add_argument("--repeats", type=int, default=3, help="part 1: interleaved rounds (median and fastest)")
     parser.add_argument("--quick", action="store_true", help="n=2000, big-n=6000, d=256")
     parser.add_argument("--skip-small", action="store_true")
     parser.add_argument("--skip-big", action="store_true")

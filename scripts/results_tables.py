@@ -2,6 +2,8 @@
 
     python scripts/results_tables.py            # rewrite every marked table in docs/RESULTS.md
     python scripts/results_tables.py --check    # exit 1 if a table differs from its CSV
+    python scripts/results_tables.py --collect runs/bench/B2 results/B2/per_seed.csv
+                                                # the per-seed CSV of every job landed so far
 
 Each table sits between ``<!-- table NAME -->`` and ``<!-- /table -->``; TABLES below says
 which CSV, data sets, rows and metrics each one shows. The CSVs are written by
@@ -14,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modecover.bench.tables import TableSpec, check, update
+from modecover.bench.tables import TableSpec, check, collect, update, write_per_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "RESULTS.md"
@@ -32,7 +34,12 @@ TABLES = [
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 on any difference")
+    parser.add_argument("--collect", nargs=2, metavar=("SUITE_DIR", "CSV"),
+                        help="write the per-seed CSV of every job result under SUITE_DIR, then update the tables")
     args = parser.parse_args()
+    if args.collect:
+        records = collect(Path(args.collect[0]))
+        print(f"{len(records)} job results -> {write_per_seed(records, Path(args.collect[1]))}")
     if args.check:
         problems = check(DOC, ROOT, TABLES)
         for problem in problems:

@@ -41,7 +41,7 @@ def test_feature_file_audit_matches_the_search(tmp_path):
     assert res.exit_code == 0, res.output
     rows = read_csv(tmp_path / "out" / "audit.csv")
     assert list(rows[0])[:6] == ["index", "score", "minority", "group", "group_deficit", "weight"]
-    assert list(rows[0])[6:] == ["radius", "cv", "censored"]
+    assert list(rows[0])[6:] == ["radius", "cv", "censored", "rank"]
     result = search(x, SearchConfig())
     np.testing.assert_array_equal([int(r["index"]) for r in rows], np.arange(len(x)))
     np.testing.assert_array_equal([float(r["score"]) for r in rows], result.score)
@@ -126,14 +126,52 @@ def test_image_folder_audit_writes_files_and_gallery(tmp_path):
     assert summary["files"]["gallery"] == "gallery.png"
 
 
-def test_no_sample_flagged_is_reported(tmp_path):
+def test_skip_corrupt_leaves_unreadable_images_out_and_lists_them(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (5, 5), dtype=np.uint8), "L").save(folder / f"im{i:02d}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    refused = invoke(folder, "--out", tmp_path / "a", "--n-min", 8)
+    assert refused.exit_code == 1 and "broken.png: cannot read this image" in refused.output
+    assert "--skip-corrupt" in refused.output
+    res = invoke(folder, "--out", tmp_path / "b", "--n-min", 8, "--skip-corrupt")
+    assert res.exit_code == 0, res.output
+    assert "skipped 1 unreadable image(s)" in res.output and "broken.png" in res.output
+    rows = read_csv(tmp_path / "b" / "audit.csv")
+    assert len(rows) == 24 and "broken.png" not in {r["file"] for r in rows}
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["skipped"] == ["broken.png"]
+
+
+def test_no_sample_flagged_is_explained_and_every_sample_still_ranked(tmp_path):
     np.save(tmp_path / "same.npy", np.ones((30, 2)))
     res = invoke(tmp_path / "same.npy", "--out", tmp_path / "out")
     assert res.exit_code == 0, res.output
-    assert "no sample flagged: all weights 1" in res.output
+    assert "No sample flagged, so all weights are 1. All 30 samples are identical" in res.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["n_minority"] == 0 and summary["note"] == "no sample flagged: all weights 1"
-    assert {r["weight"] for r in read_csv(tmp_path / "out" / "audit.csv")} == {"1.0"}
+    assert summary["n_minority"] == 0 and summary["note"] in res.output
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    assert {r["weight"] for r in rows} == {"1.0"}
+    assert [int(r["rank"]) for r in rows] == list(range(1, 31))  # all scores tie: row order
+    # an even grid: no rare region, so nothing flagged; the note gives the numbers behind it
+    grid = np.stack(np.meshgrid(np.arange(8.0), np.arange(8.0)), -1).reshape(-1, 2)
+    grid[0] += 0.3  # one slightly displaced point: the highest score
+    np.save(tmp_path / "grid.npy", grid)
+    res = invoke(tmp_path / "grid.npy", "--out", tmp_path / "grid", "--top", 3)
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "grid" / "summary.json").read_text())
+    rows = read_csv(tmp_path / "grid" / "audit.csv")
+    scores = np.array([float(r["score"]) for r in rows])
+    assert summary["n_minority"] == 0 and summary["max_score"] == scores.max() < 3
+    assert summary["n_above_k_sigma_minus_1"] == int((scores > 2).sum())
+    assert (f"the highest score is {scores.max():.3g}, and {int((scores > 2).sum())} of 64 samples scored above "
+            "k_sigma - 1 = 2") in summary["note"]
+    assert f"a group of more than about {summary['largest_flaggable_group']} similar samples" in summary["note"]
+    ranks = np.array([int(r["rank"]) for r in rows])
+    np.testing.assert_array_equal(np.argsort(ranks), most_isolated(scores, 64))
+    assert [int(r["top"]) for r in rows] == (ranks <= 3).astype(int).tolist() and summary["top"] == 3
+    assert invoke(tmp_path / "grid.npy", "--out", tmp_path / "x", "--top", -1).exit_code == 2
 
 
 @pytest.mark.parametrize("case, message", [
@@ -207,6 +245,25 @@ def test_project_2d_is_pca(rng):
     np.testing.assert_array_equal(project_2d(x[:, :2]), x[:, :2])
     np.testing.assert_array_equal(project_2d(x[:, :1]), np.c_[x[:, 0], np.zeros(200)])
     np.testing.assert_array_equal(project_2d(np.ones((4, 3))), np.zeros((4, 2)))
+
+
+def test_project_2d_of_wide_features_is_pca_without_a_d_by_d_matrix():
+    """100 x 20,000 features: the exact PCA axes (to rounding), and a peak of allocated
+    memory a few times the input's 16 MB (the (d, d) covariance alone would be 3.2 GB)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    latent = rng.normal(size=(100, 3)) * [5.0, 2.0, 0.5]
+    x = latent @ rng.normal(size=(3, 20_000)) + 0.01 * rng.normal(size=(100, 20_000))
+    tracemalloc.start()
+    proj = project_2d(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * x.nbytes
+    centred = x - x.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    np.testing.assert_allclose(np.abs(proj), np.abs(centred @ vt[:2].T), rtol=1e-7, atol=1e-7 * np.abs(proj).max())
+    np.testing.assert_array_equal(proj, project_2d(x))  # deterministic
 
 
 def test_most_isolated_orders_by_score_then_index():

@@ -30,6 +30,20 @@ def test_per_seed_csv_round_trips_exactly(tmp_path):
         assert a["metrics"] == b["metrics"] and a["seed"] == b["seed"]  # repr of floats round-trips
 
 
+def test_collect_reads_every_landed_job(tmp_path):
+    import json
+
+    from modecover.bench.tables import collect
+
+    for r in records():
+        path = tmp_path / "B2" / r["dataset"] / r["row"].replace(" ", "_") / f"seed{r['seed']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r))
+    (tmp_path / "B2" / "summary.md").write_text("not a job")
+    got = collect(tmp_path / "B2")
+    assert sorted((r["row"], r["seed"]) for r in got) == sorted((r["row"], r["seed"]) for r in records())
+
+
 def test_render_gives_mean_standard_error_and_seed_counts():
     spec = TableSpec("t", "x.csv", ("ring-imbalanced",), ("modes", "minority_captured"), ("GAN", "GAN + DMPRA"),
                      n_minority=2)
@@ -52,6 +66,11 @@ def test_update_then_check(tmp_path):
     assert check(doc, tmp_path, [spec]) == []
     text = doc.read_text()
     assert text.startswith("before\n<!-- table ring -->\n| data |") and text.endswith("<!-- /table -->\nafter\n")
+    # empty neighbouring blocks stay two blocks
+    other = TableSpec("other", "per_seed.csv", ("ring-imbalanced",), ("hq_percent",))
+    doc.write_text("<!-- table ring -->\n<!-- /table -->\n\n<!-- table other -->\n<!-- /table -->\n")
+    assert update(doc, tmp_path, [spec, other]) == ["ring", "other"]
+    assert check(doc, tmp_path, [spec, other]) == [] and doc.read_text().count("<!-- /table -->") == 2
     doc.write_text("no markers")
     assert "no block <!-- table ring -->" in check(doc, tmp_path, [spec])[0]
     bad = tmp_path / "bad.csv"

@@ -190,17 +190,23 @@ def test_bad_batch_is_named():
         model.train_step(torch.randn(4, 3), Hooks(), 0)
 
 
-def test_learns_the_ring():
-    """8 tight modes (sigma 0.01) with a short CPU budget: strict 3-sigma capture of >= 6
-    modes and a loose HQ share (>= 5 %; about 25 % at this budget, ~70 % after 10k steps)."""
-    torch.manual_seed(0)
+def ring_metrics(seed):
+    """Mode metrics of 2,500 samples after 3,000 steps (batch 256) on the 8-mode ring,
+    a function of ``seed`` (spread over seeds: benchmarks/learning_test_margins.py)."""
+    torch.manual_seed(seed)
     mixture = ring()
-    points, _ = mixture.sample(20000, seed=0)
+    points, _ = mixture.sample(20000, seed=seed)
     data = torch.from_numpy(points)
     model = Diffusion(DiffusionConfig(lr=2e-3, ema_decay=0.99))
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     for step in range(3000):
         model.train_step(data[torch.randint(0, len(data), (256,), generator=g)], Hooks(), step)
-    result = mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
-    assert result["modes_captured"] >= 6, result
-    assert result["hq_percent"] >= 5.0, result
+    return mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
+
+
+def test_learns_the_ring(seed):
+    """8 tight modes (sigma 0.01) with a short CPU budget: strict 3-sigma capture of >= 6
+    modes and a loose HQ share (>= 5 %; about 25 % at this budget, ~70 % after 10k steps)."""
+    result = ring_metrics(seed)
+    assert result["modes_captured"] >= 6, result  # seeds 0-7: 8 modes every time
+    assert result["hq_percent"] >= 5.0, result  # seeds 0-7: 23.5-31.1 %

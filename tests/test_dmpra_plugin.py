@@ -239,14 +239,18 @@ def test_round_weights_are_the_search_of_the_perception_space(one_round, ring_da
 
 def test_minority_modes_are_flagged_and_reweighted(one_round, ring_data):
     _, plugin, _ = one_round
-    _, _, minority_mode = ring_data
+    _, labels, minority_mode = ring_data
     weights = plugin.weights.numpy()
     flagged = weights != 1.0
     # the rare modes' samples are the ones DMPRA singles out in the discriminator's space
     # (not guaranteed: D's map can fold a rare mode onto a common one; seed 0 after 150 or
-    # 1000 steps flags only one of the two rare modes - see docs/dmpra.md, "Rounds")
-    assert flagged[minority_mode].mean() > 0.8
-    assert flagged[~minority_mode].mean() < 0.05
+    # 1000 steps flags only one of the two rare modes - see docs/dmpra.md, "Rounds").
+    # StandInGAN(seed=0..15) (another CPU's kernels change the trajectory like another seed):
+    # both rare modes wholly flagged for 14 seeds, one wholly and the other not at all for 2
+    # (seeds 4, 8: 44-57 % of rare samples); 1.8-5.0 % of the other samples flagged.
+    per_rare_mode = [flagged[labels == j].mean() for j in imbalanced_ring().minority]
+    assert max(per_rare_mode) > 0.8 and flagged[minority_mode].mean() > 0.3
+    assert flagged[~minority_mode].mean() < 0.08
     assert np.isfinite(weights).all() and (weights > 0).all()
 
 

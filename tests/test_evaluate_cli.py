@@ -182,6 +182,31 @@ def test_png_folders_use_pixels(tmp_path, rng):
     assert json.loads(out.read_text())["config"]["dim"] == 25
 
 
+def test_no_fid_and_no_prdc_skip_their_metrics(tmp_path, feature_files):
+    from modecover.metrics.fid import fid
+
+    real, fake, real_path, fake_path = feature_files
+    full = run("--real", real_path, "--fake", fake_path, "--out", tmp_path / "full.json")
+    assert full.exit_code == 0, full.output
+    everything = json.loads((tmp_path / "full.json").read_text())
+    result = run("--real", real_path, "--fake", fake_path, "--no-fid", "--out", tmp_path / "a.json")
+    assert result.exit_code == 0, result.output
+    no_fid = json.loads((tmp_path / "a.json").read_text())
+    assert "fid" not in no_fid and "fid" not in no_fid["runs"]["evaluate"]["metrics"]
+    assert {k: no_fid[k] for k in ("precision", "recall", "density", "coverage")} == \
+        {k: everything[k] for k in ("precision", "recall", "density", "coverage")}
+    result = run("--real", real_path, "--fake", fake_path, "--no-prdc", "--kid", "--out", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    no_prdc = json.loads((tmp_path / "b.json").read_text())
+    assert not {"precision", "recall", "density", "coverage"} & set(no_prdc)
+    assert no_prdc["fid"] == pytest.approx(fid(real, fake)) and "kid" in no_prdc
+    # with PRDC skipped, a fake set smaller than k + 1 is no error
+    np.save(tmp_path / "two.npy", fake[:2])
+    assert run("--real", real_path, "--fake", tmp_path / "two.npy", "--no-prdc").exit_code == 0
+    nothing = run("--real", real_path, "--fake", fake_path, "--no-prdc", "--no-fid")
+    assert nothing.exit_code == 2 and "leave nothing to compute" in nothing.output
+
+
 # ------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize(
@@ -190,6 +215,8 @@ def test_png_folders_use_pixels(tmp_path, rng):
         (np.array([[0.0, np.nan, 1.0, 2.0]] * 10), r"fake_bad\.npy: 10 non-finite value\(s\)"),
         (np.zeros((10, 3)), r"has 4 feature columns but fake .*fake_bad\.npy.* has 3"),
         (np.zeros((2, 4)), r"fake \(.*fake_bad\.npy\): has 2 points, but k=3 nearest neighbours \(self excluded\) need at least 4"),
+        (np.arange(40.0), r"fake_bad\.npy: a 1-D array \(shape \(40,\)\) is ambiguous; save 40 samples of one feature "
+                          r"as shape \(40, 1\) \(x\.reshape\(-1, 1\)\), or one sample as shape \(1, 40\)"),
     ],
 )
 def test_bad_fake_arrays(tmp_path, feature_files, fake_array, message):

@@ -2,6 +2,7 @@
 against an independent exact formula for singular covariances (fewer samples than
 dimensions), where sqrtm itself loses accuracy."""
 
+import importlib
 import sys
 import types
 
@@ -203,3 +204,61 @@ def test_property_nonnegative_symmetric_and_exact(real, data):
     diff = mu1 - mu2
     want = max(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * nuclear_norm_trace(real, fake), 0.0)
     assert value == pytest.approx(want, rel=1e-7, abs=1e-7)
+
+
+# ----------------------------------------------------------------------------- Gram form (wide features)
+
+
+@pytest.mark.parametrize("n1, n2, d", [(30, 45, 200), (45, 30, 200), (200, 150, 40), (2, 3, 60)])
+def test_gram_form_equals_covariance_form(n1, n2, d):
+    rng = np.random.default_rng(n1 * d)
+    real, fake = correlated(rng, n1, d), correlated(rng, n2, d, 0.8, 0.3)
+    fake[:2] = real[:2]  # shared rows
+    real[:, 3] = 2.5  # a constant feature
+    want = fid(real, fake, route="covariance")
+    assert fid(real, fake, route="gram") == pytest.approx(want, rel=1e-9)
+    assert fid(real, fake, route="gram") == pytest.approx(fid(fake, real, route="gram"), rel=1e-12)
+
+
+def test_gram_form_equals_pytorch_fid_when_rows_exceed_dimensions(reference_fid):
+    rng = np.random.default_rng(7)
+    real, fake = correlated(rng, 400, 24), correlated(rng, 300, 24, 1.2, 0.5)
+    mu1, s1 = feature_stats(real)
+    mu2, s2 = feature_stats(fake)
+    assert fid(real, fake, route="gram") == pytest.approx(float(reference_fid(mu1, s1, mu2, s2)), rel=1e-9)
+
+
+def test_gram_form_duplicates_and_identical_sets():
+    rng = np.random.default_rng(8)
+    x = np.repeat(rng.integers(-3, 4, size=(6, 80)).astype(np.float32), 3, axis=0)  # every row 3 times
+    assert fid(x, x, route="gram") == pytest.approx(0.0, abs=1e-9)
+    y = x[::-1] + 1.0
+    assert fid(x, y, route="gram") == pytest.approx(fid(x, y, route="covariance"), rel=1e-9)
+
+
+def test_auto_route_never_builds_d_by_d_for_wide_features(monkeypatch):
+    fid_module = importlib.import_module("modecover.metrics.fid")
+
+    def no_covariance(*args, **kwargs):
+        raise AssertionError("feature_stats (d x d) called for wide features")
+
+    rng = np.random.default_rng(9)
+    real, fake = rng.normal(size=(20, 5000)), rng.normal(size=(25, 5000)) * 1.1
+    want = fid(real, fake, route="gram")
+    monkeypatch.setattr(fid_module, "feature_stats", no_covariance)
+    assert fid(real, fake) == want
+    assert fid_module.gram_route_is_cheaper(20, 25, 5000) and not fid_module.gram_route_is_cheaper(10000, 10000, 2048)
+
+
+def test_too_large_allocation_is_a_clear_error(monkeypatch):
+    import modecover._checks as checks
+
+    monkeypatch.setattr(checks, "available_memory_bytes", lambda: 2**30)  # 1 GiB free
+    x = np.zeros((50, 20000), dtype=np.float32)
+    with pytest.raises(MemoryError, match=r"20000 x 20000 covariance needs 6\.\d GiB .*--no-fid"):
+        feature_stats(x, "real")
+    with pytest.raises(ValueError, match="Gram form"):  # also a ValueError: the CLI's error path
+        fid(np.zeros((12000, 3)), np.zeros((12000, 3)) + 1.0, route="gram")
+    # auto falls back to the route that fits: the covariance form of 3-d features
+    real = np.random.default_rng(10).normal(size=(12000, 3))
+    assert fid(real, real + 1.0) == pytest.approx(3.0, rel=1e-9)

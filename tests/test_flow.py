@@ -150,21 +150,27 @@ def test_bad_batch_is_named():
         model.train_step(torch.randn(4, 1, 2), Hooks(), 0)
 
 
-def test_learns_the_ring():
-    """8 tight modes (sigma 0.01): strict 3-sigma capture of >= 6 modes; a flow is a
-    diffeomorphism of R^2, so it must leave thin bridges of mass between modes, hence the
-    loose HQ share (>= 3 %)."""
-    torch.manual_seed(0)
+def ring_metrics(seed):
+    """Mode metrics of 2,500 samples after 2,000 steps (batch 256) on the 8-mode ring,
+    a function of ``seed`` (spread over seeds: benchmarks/learning_test_margins.py)."""
+    torch.manual_seed(seed)
     mixture = ring()
-    points, _ = mixture.sample(20000, seed=0)
+    points, _ = mixture.sample(20000, seed=seed)
     data = torch.from_numpy(points)
     model = Flow(FlowConfig(coupling_layers=6, hidden=64))
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     for step in range(2000):
         model.train_step(data[torch.randint(0, len(data), (256,), generator=g)], Hooks(), step)
-    result = mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
-    assert result["modes_captured"] >= 6, result
-    assert result["hq_percent"] >= 3.0, result
+    return mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
+
+
+def test_learns_the_ring(seed):
+    """8 tight modes (sigma 0.01): strict 3-sigma capture of >= 7 modes; a flow is a
+    diffeomorphism of R^2, so it must leave thin bridges of mass between modes, hence the
+    loose HQ share (>= 1.2 %, several times an untrained flow's; 3 % failed for 1 seed in 8)."""
+    result = ring_metrics(seed)
+    assert result["modes_captured"] >= 7, result  # seeds 0-7: 8 modes every time; untrained: 3-6
+    assert result["hq_percent"] >= 1.2, result  # seeds 0-7: 2.4-13.9 %; untrained: 0.16-0.32 %
 
 
 def test_magnet_volumes_of_the_inverse_are_minus_the_forward_log_det():

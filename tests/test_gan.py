@@ -321,57 +321,88 @@ def test_method_plugins_train_through_the_gan(name, pack):
 # -- learning ----------------------------------------------------------------------
 
 
-def test_hinge_pulls_samples_onto_the_ring():
-    torch.manual_seed(0)
-    data = ring_data()
+# Each learning run below is a function of its seed ($MODECOVER_TEST_SEED_OFFSET, default
+# 0). Another CPU's kernels change a trajectory as another seed does, so every threshold
+# sits clearly beyond the spread measured over seeds 0-7 (or 0-15) with
+# `benchmarks/learning_test_margins.py`, stated beside it.
+
+
+def hinge_ring_errors(seed):
+    """(ring error before, after 400 hinge steps)."""
+    torch.manual_seed(seed)
+    data = ring_data(seed=seed)
     model = GAN(GANConfig(loss="hinge", hidden=64, depth=2, latent_dim=4))
     start = ring_error(model)
-    stream = batches(data, 64)
+    stream = batches(data, 64, seed)
     logs = [model.train_step(next(stream), Hooks(), step) for step in range(400)]
-    assert ring_error(model) < 0.5 * start
     assert all(np.isfinite(list(log.values())).all() for log in logs)
+    return start, ring_error(model)
 
 
-def test_wgan_gp_critic_estimates_a_distance_and_its_gradient_norm_goes_to_one():
+def test_hinge_pulls_samples_onto_the_ring(seed):
+    start, end = hinge_ring_errors(seed)
+    assert end < 0.75 * start  # seeds 0-7: end / start 0.28-0.59
+
+
+def wgan_critic_logs(seed):
+    """150 steps of a WGAN-GP critic against an all but frozen generator."""
+    torch.manual_seed(seed)
+    data = ring_data(seed=seed)
+    config = GANConfig(loss="wgan-gp", hidden=64, depth=2, latent_dim=4, lr_g=1e-9, lr_d=1e-3, betas=(0.5, 0.9))
+    model = GAN(config)
+    stream = batches(data, 64, seed)
+    return [model.train_step(next(stream), Hooks(), step) for step in range(150)]
+
+
+def test_wgan_gp_critic_estimates_a_distance_and_its_gradient_norm_goes_to_one(seed):
     """With G all but frozen (lr_g tiny) the critic climbs towards the Wasserstein
     distance between G's samples and the ring: d_real - d_fake grows from about 0 to a
     positive value, while the penalty (||grad|| - 1)^2 falls from its start."""
-    torch.manual_seed(0)
-    data = ring_data()
-    config = GANConfig(loss="wgan-gp", hidden=64, depth=2, latent_dim=4, lr_g=1e-9, lr_d=1e-3, betas=(0.5, 0.9))
-    model = GAN(config)
-    stream = batches(data, 64)
-    logs = [model.train_step(next(stream), Hooks(), step) for step in range(150)]
+    logs = wgan_critic_logs(seed)
     gap = [log["d_real"] - log["d_fake"] for log in logs]
     penalty = [log["gradient_penalty"] for log in logs]
-    assert np.mean(gap[-20:]) > 0.3 > abs(np.mean(gap[:3]))
-    assert np.mean(penalty[-20:]) < 0.5 * np.mean(penalty[:3])
+    assert np.mean(gap[-20:]) > 0.3 > abs(np.mean(gap[:3]))  # seeds 0-7: 0.46-0.77 at the end, |gap| <= 0.06 at the start
+    assert np.mean(penalty[-20:]) < 0.5 * np.mean(penalty[:3])  # seeds 0-7: end / start 0.010-0.021
     assert logs[-1]["loss_d"] == pytest.approx(-gap[-1], rel=1e-5)  # logged without the penalty
 
 
-def test_wgan_gp_generator_moves_towards_the_ring():
-    torch.manual_seed(0)
-    data = ring_data()
+def wgan_ring_errors(seed):
+    """(ring error before, after 300 WGAN-GP steps with 5 critic steps each)."""
+    torch.manual_seed(seed)
+    data = ring_data(seed=seed)
     config = GANConfig(loss="wgan-gp", hidden=64, depth=2, latent_dim=4, d_steps=5, lr_g=1e-4, lr_d=1e-3, betas=(0.5, 0.9))
     model = GAN(config)
     start = ring_error(model)
-    stream = batches(data, 64)
-    for step in range(200):
+    stream = batches(data, 64, seed)
+    for step in range(300):
         model.train_step(next(stream), Hooks(), step)
-    assert ring_error(model) < 0.8 * start
+    return start, ring_error(model)
 
 
-def test_ns_mlp_gan_learns_the_eight_mode_ring():
-    torch.manual_seed(0)
+def test_wgan_gp_generator_moves_towards_the_ring(seed):
+    start, end = wgan_ring_errors(seed)
+    assert end < 0.75 * start  # seeds 0-7: end / start 0.45-0.57 (0.55-0.73 after 200 steps)
+
+
+def ns_gan_ring_metrics(seed):
+    """Mode metrics of 2,500 samples of the default MLP GAN after 3,000 steps on the ring."""
+    torch.manual_seed(seed)
     mix = ring()
-    data = torch.from_numpy(mix.sample(10_000, seed=0)[0])
+    data = torch.from_numpy(mix.sample(10_000, seed=seed)[0])
     model = GAN(GANConfig())
-    stream = batches(data, 64)
+    stream = batches(data, 64, seed)
     for step in range(3000):
         model.train_step(next(stream), Hooks(), step)
-    result = mode_metrics(model.sample(2500).numpy(), mix.means, mix.sigmas)
-    assert result["modes_captured"] >= 6
-    assert result["hq_percent"] >= 30
+    return mode_metrics(model.sample(2500).numpy(), mix.means, mix.sigmas)
+
+
+def test_ns_mlp_gan_learns_the_eight_mode_ring(seed):
+    """An untrained generator puts no sample within 3 sigma of a mode (0 modes, HQ 0 %).
+    Mode dropping and blur vary a lot with the trajectory: seeds 0-15 gave 6-8 modes and
+    HQ 23-78 % (median 47 %); another CPU gave HQ 24.7 % for seed 0 (54 % here)."""
+    result = ns_gan_ring_metrics(seed)
+    assert result["modes_captured"] >= 5, result
+    assert result["hq_percent"] >= 15, result
 
 
 @pytest.mark.parametrize("shape", [(2,), (1, 8, 8)])

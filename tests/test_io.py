@@ -76,7 +76,7 @@ def test_split_key_only_after_known_suffix(tmp_path):
         (lambda p: p.write_bytes(b""), "the file is empty"),
         (lambda p: p.write_bytes(b"garbage, not numpy"), "cannot read as a numpy file"),
         (lambda p: np.save(p, np.zeros((0, 3))), r"holds an empty array \(shape \(0, 3\)\)"),
-        (lambda p: np.save(p, np.zeros(5)), "expected a 2-D array"),
+        (lambda p: np.save(p, np.zeros(5)), r"a 1-D array \(shape \(5,\)\) is ambiguous; save 5 samples of one feature as shape \(5, 1\)"),
         (lambda p: np.save(p, np.zeros((2, 3, 4))), "expected a 2-D array"),
         (lambda p: np.save(p, np.array([[1.0, np.nan], [0, 0]])), "1 non-finite value"),
         (lambda p: np.save(p, np.array([[1.0, 2.0], [np.inf, 0]])), r"at index \(1, 0\)"),

@@ -1,6 +1,7 @@
 """KID and IS against torch-fidelity's own functions on the same inputs (same subsets and
 shuffles through the same seeded RandomState), plus brute-force loops and edge cases."""
 
+import importlib
 import math
 import sys
 import types
@@ -195,3 +196,27 @@ def test_is_split_boundaries_against_loop():
 def test_is_bad_input(logits, kwargs, match):
     with pytest.raises(ValueError, match=match):
         inception_score(logits, **kwargs)
+
+
+def test_kid_blocked_columns_equal_one_block(monkeypatch):
+    # wide features go through float64 column blocks; the sum over blocks is the same kernel
+    kid_module = importlib.import_module("modecover.metrics.kid")
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 700)).astype(np.float32), (rng.normal(size=(40, 700)) + 0.2).astype(np.float32)
+    whole = kid(x, y, subsets=3, subset_size=30, seed=1)
+    monkeypatch.setattr(kid_module, "_BLOCK_BYTES", 8 * 2 * 30 * 64)  # 64 columns per block
+    blocked = kid(x, y, subsets=3, subset_size=30, seed=1)
+    assert blocked == pytest.approx(whole, rel=1e-10)
+    small_x, small_y = x[:12, :50].astype(np.float64), y[:12, :50].astype(np.float64)
+    got = mmd2_unbiased(torch.from_numpy(small_x), torch.from_numpy(small_y), degree=3, gamma=0.02, coef0=1.0)
+    assert got == pytest.approx(brute_force_mmd2(small_x, small_y, gamma=0.02), rel=1e-10)
+
+
+def test_kid_too_large_subset_is_a_clear_error(monkeypatch):
+    import modecover._checks as checks
+
+    monkeypatch.setattr(checks, "available_memory_bytes", lambda: 2**20)
+    x = np.zeros((600, 4))
+    with pytest.raises(MemoryError, match="600 x 600 kernel matrices .*smaller subset_size"):
+        kid(x, x + 1, subsets=1, subset_size=600)

@@ -198,3 +198,65 @@ def test_many_exact_duplicates_beyond_the_candidate_list(backend):
     for k in (1, 3, 20):
         assert_knn_equal(knn(x, None, k, backend=backend, block_size=5), brute_knn(x, x, k, within=True))
         assert_knn_equal(knn(x[:7], x, k, backend=backend), brute_knn(x[:7], x, k))
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_within_set_symmetric_tiles_equal_brute_force(monkeypatch, symmetric):
+    # wide points (the within-set k-NN then reuses each tile product for both blocks):
+    # duplicates, integer coordinates with exact ties, one point far out, blocks of uneven size
+    if not symmetric:
+        monkeypatch.setattr(nb, "_SYMMETRIC_MAX_CANDIDATES", 0)
+    rng = np.random.default_rng(11)
+    x = rng.integers(-2, 3, size=(130, 80)).astype(np.float32)
+    x[40:60] = x[0]  # 21 copies of one point: lists full of ties, rescans past the list
+    x[100] *= 50.0
+    assert nb._symmetric_pays(80, 5, len(x)) == symmetric
+    for k in (1, 5, 24):
+        want = brute_knn(x, x, k, within=True)
+        assert_knn_equal(knn(x, None, k, block_size=17), want)
+        assert_knn_equal(knn(x, None, k), want)
+
+
+def test_long_candidate_lists_equal_brute_force():
+    # large k (the search's K-NN graph): whole candidate lists are re-measured as padded arrays
+    rng = np.random.default_rng(12)
+    x = np.round(rng.normal(size=(400, 6)), 1)  # coarse grid: many exact ties
+    x[:30] = x[0]
+    for k in (100, 250, 399):
+        assert_knn_equal(knn(x, None, k, block_size=64), brute_knn(x, x, k, within=True))
+    q = x[::7] + 0.05
+    assert_knn_equal(knn(q, x, 120, block_size=9), brute_knn(q, x, 120))
+
+
+def test_counts_tiles_with_uneven_norms(rng):
+    # column thresholds share one error bound per row block: points with very different
+    # norms (a wide bound) still give exact counts, including radii equal to distances
+    a = rng.integers(-3, 4, size=(90, 70)).astype(np.float64)
+    b = rng.integers(-3, 4, size=(110, 70)).astype(np.float64)
+    a[5] *= 40.0
+    b[7] = a[3]
+    dist = brute_distances(a, b)
+    ra, rb = dist[np.arange(90), rng.integers(0, 110, 90)], dist[rng.integers(0, 90, 110), np.arange(110)]
+    for strict, op in ((True, np.less), (False, np.less_equal)):
+        res = pair_counts(a, b, a_radii=[ra], b_radii=[rb], strict=strict, block_size=32)
+        np.testing.assert_array_equal(res.a_ball_members[0], op(dist, ra[:, None]).sum(1))
+        np.testing.assert_array_equal(res.b_in_a_balls[0], op(dist, ra[:, None]).sum(0))
+        np.testing.assert_array_equal(res.b_ball_members[0], op(dist, rb[None, :]).sum(0))
+        np.testing.assert_array_equal(res.a_in_b_balls[0], op(dist, rb[None, :]).sum(1))
+
+
+def test_worker_threads_give_the_same_answers(rng):
+    # blocks handed to two worker threads (one torch thread each): same lists and counts
+    x = rng.integers(-2, 3, size=(150, 70)).astype(np.float32)
+    y = rng.normal(size=(120, 70)).astype(np.float32)
+    x[10:20] = x[3]
+    for k in (3, 30, 140):  # symmetric tiles, and long lists
+        assert_knn_equal(knn(x, None, k, block_size=16, threads=2), brute_knn(x, x, k, within=True))
+    assert_knn_equal(knn(y, x, 4, block_size=16, threads=2), brute_knn(y, x, 4))
+    dist = brute_distances(x, y)
+    ra, rb = kth_distances(x, 3), kth_distances(y, 3)
+    res = pair_counts(x, y, a_radii=[ra], b_radii=[rb], block_size=16, threads=2)
+    np.testing.assert_array_equal(res.a_ball_members[0], (dist < ra[:, None]).sum(1))
+    np.testing.assert_array_equal(res.b_in_a_balls[0], (dist < ra[:, None]).sum(0))
+    np.testing.assert_array_equal(res.b_ball_members[0], (dist < rb[None, :]).sum(0))
+    np.testing.assert_array_equal(res.a_in_b_balls[0], (dist < rb[None, :]).sum(1))

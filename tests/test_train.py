@@ -196,22 +196,51 @@ def test_bad_data_and_bad_weights_are_named(tmp_path):
         train(model, ring_data(), Hooks([Negative()]), TrainConfig(steps=1, batch_size=2), tmp_path, progress=False)
 
 
-def test_gan_trained_by_the_trainer_captures_most_ring_modes(tmp_path):
+def test_small_models_default_to_one_thread_and_big_ones_keep_torchs_setting():
+    from pathlib import Path
+
+    from modecover.config import build_run, load_config
+    from modecover.train import SMALL_MODEL_PARAMETERS, default_threads
+
+    configs = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.toml"))
+    assert len(configs) == 12
+    for path in configs:  # every example config's model is small
+        assert default_threads(build_run(load_config(path)).model) == 1, path.name
+    big = torch.nn.Linear(1000, SMALL_MODEL_PARAMETERS // 1000)  # just over the threshold with its bias
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert default_threads(big) == 2 and default_threads(torch.nn.Linear(10, 10)) == 1
+    finally:
+        torch.set_num_threads(old)
+
+
+def trainer_gan_ring_capture(seed, out_dir):
+    """(modes captured, share of samples near a mode) of a GAN after 800 trainer steps on the ring.
+
+    PacGAN (pack 2): at this short budget the unpacked GAN collapsed onto 1 mode for one
+    seed in 8 (seed 5), the packed one covers all 8 modes for every seed."""
     from modecover.data.mixtures import ring as ring_mixture
 
     mixture = ring_mixture()
-    data = torch.as_tensor(mixture.sample(4000, seed=0)[0])
-    torch.manual_seed(0)
-    model = build_model("gan", {"data_shape": [2], "hidden": 64, "depth": 2, "latent_dim": 4, "lr_g": 2e-3, "lr_d": 2e-3})
-    train(model, data, Hooks(), TrainConfig(steps=800, batch_size=128, log_every=0, checkpoint_every=0), tmp_path,
-          progress=False)
-    torch.manual_seed(1)
+    data = torch.as_tensor(mixture.sample(4000, seed=seed)[0])
+    torch.manual_seed(seed)
+    model = build_model("gan", {"data_shape": [2], "hidden": 64, "depth": 2, "latent_dim": 4, "lr_g": 2e-3, "lr_d": 2e-3,
+                                "pack": 2})
+    train(model, data, Hooks(), TrainConfig(steps=800, batch_size=128, seed=seed, log_every=0, checkpoint_every=0),
+          out_dir, progress=False)
+    torch.manual_seed(seed + 1)
     samples = model.sample(2000).numpy()
     dist = np.linalg.norm(samples[:, None, :] - mixture.means[None], axis=2)
     nearest, close = dist.argmin(1), dist.min(1) < 3 * 0.05  # within a loose 3 * 5 sigma of a mode
-    captured = len(set(nearest[close].tolist()))
-    assert captured >= 7, f"only {captured} of 8 modes captured ({close.mean():.0%} of samples near a mode)"
-    assert close.mean() > 0.25  # seeds 0-2 give 8 modes and 42-54% near a mode at this budget
+    return len(set(nearest[close].tolist())), float(close.mean())
+
+
+def test_gan_trained_by_the_trainer_captures_most_ring_modes(tmp_path, seed):
+    captured, near = trainer_gan_ring_capture(seed, tmp_path)
+    # seeds 0-7 (benchmarks/learning_test_margins.py): 8 modes every time, 29-42 % of samples near a mode
+    assert captured >= 7, f"only {captured} of 8 modes captured ({near:.0%} of samples near a mode)"
+    assert near > 0.2
 
 
 # ----------------------------------------------------------------------------- CLI: train and sample

@@ -160,18 +160,24 @@ def test_bad_batch_is_named():
         model.sample(-1)
 
 
-def test_learns_the_ring():
+def ring_metrics(seed):
+    """Mode metrics of 2,500 samples after 2,500 steps (batch 256) on the 8-mode ring,
+    a function of ``seed`` (spread over seeds: benchmarks/learning_test_margins.py)."""
+    torch.manual_seed(seed)
+    mixture = ring()
+    points, _ = mixture.sample(20000, seed=seed)
+    data = torch.from_numpy(points)
+    model = VAE(VAEConfig(beta=0.1, logcosh_alpha=100.0))
+    g = torch.Generator().manual_seed(seed)
+    for step in range(2500):
+        model.train_step(data[torch.randint(0, len(data), (256,), generator=g)], Hooks(), step)
+    return mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
+
+
+def test_learns_the_ring(seed):
     """8 tight modes (sigma 0.01). The VAE is blurry: a decoder continuous in z puts some
     mass between modes, so the high-quality share is low; the criterion is the strict
     3-sigma mode capture (>= 6 of 8) plus a looser HQ share (>= 5 %, GAN-level is ~95 %)."""
-    torch.manual_seed(0)
-    mixture = ring()
-    points, _ = mixture.sample(20000, seed=0)
-    data = torch.from_numpy(points)
-    model = VAE(VAEConfig(beta=0.1, logcosh_alpha=100.0))
-    g = torch.Generator().manual_seed(0)
-    for step in range(2500):
-        model.train_step(data[torch.randint(0, len(data), (256,), generator=g)], Hooks(), step)
-    result = mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
-    assert result["modes_captured"] >= 6, result
-    assert result["hq_percent"] >= 5.0, result
+    result = ring_metrics(seed)
+    assert result["modes_captured"] >= 6, result  # seeds 0-7: 8 modes every time
+    assert result["hq_percent"] >= 5.0, result  # seeds 0-7: 12.2-17.1 %

@@ -66,3 +66,33 @@ def check_k(k: int, n: int, name: str, *, self_excluded: bool = True) -> None:
             f"{name}: has {n} points, but k={k} nearest neighbours "
             f"{'(self excluded) ' if self_excluded else ''}need at least {need}"
         )
+
+
+class AllocationTooLarge(MemoryError, ValueError):
+    """A buffer estimated before allocation does not fit in the memory available now.
+
+    Both a ``MemoryError`` (what numpy would raise, later and without a size) and a
+    ``ValueError`` (bad input for this machine: the CLI's error path reports it).
+    """
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new allocations now (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - non-Linux
+        pass
+    return None
+
+
+def check_allocation(nbytes: float, what: str, avoid: str, *, available: int | None = None) -> None:
+    """Raise :class:`AllocationTooLarge` naming ``what``, its size and ``avoid`` (the option
+    that does without it) when ``nbytes`` exceeds the memory available now."""
+    limit = available_memory_bytes() if available is None else available
+    if limit is not None and nbytes > limit:
+        raise AllocationTooLarge(
+            f"{what} needs {nbytes / 2**30:.1f} GiB but only {limit / 2**30:.1f} GiB of memory is available; {avoid}"
+        )

@@ -115,6 +115,11 @@ def load_array(spec: str | os.PathLike, *, min_ndim: int = 1) -> np.ndarray:
         raise ValueError(f"{label}: expected numeric data, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise ValueError(f"{label}: expected real numbers, got complex dtype {arr.dtype}")
+    if arr.ndim == 1 and min_ndim >= 2:
+        raise ValueError(
+            f"{label}: a 1-D array (shape {arr.shape}) is ambiguous; save {arr.shape[0]} samples of one feature "
+            f"as shape ({arr.shape[0]}, 1) (x.reshape(-1, 1)), or one sample as shape (1, {arr.shape[0]})"
+        )
     if arr.ndim < min_ndim:
         raise ValueError(f"{label}: expected at least {min_ndim} dimension(s), got shape {arr.shape}")
     if arr.size == 0:
@@ -136,7 +141,7 @@ def load_features(spec: str | os.PathLike, *, min_rows: int = 1, dim: int | None
     least ``min_rows`` rows, ``dim`` columns when given, finite values.
     """
     path, key = split_key(spec)
-    return as_features(load_array(spec), _label(path, key), min_rows=min_rows, dim=dim)
+    return as_features(load_array(spec, min_ndim=2), _label(path, key), min_rows=min_rows, dim=dim)
 
 
 def write_atomic(path, payload: bytes | str) -> Path:

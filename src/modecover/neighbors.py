@@ -29,8 +29,10 @@ answers are the same). Counting functions always use the torch block products.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -58,7 +60,8 @@ _U32 = 2.0**-24  # float32 unit roundoff
 _BLOCK_BYTES = 192 * 2**20  # working memory per block (float32 products + masks)
 _EXTRA_CANDIDATES = 8  # top-k keeps k + this many float32 candidates per row
 _BIG_WORK = 2e8  # multiply-adds above which all cores are used
-_EXACT_CHUNK_BYTES = 2**18  # float64 scratch for the exact re-check (stays in cache)
+_EXACT_CHUNK_BYTES = 2**21  # float64 scratch for the exact re-check (stays in cache)
+_LIST_CHUNK_BYTES = 2**22  # scratch for re-measuring whole candidate lists (in cache)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -108,11 +111,21 @@ def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _exact_pair_distances(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Float64 distances of the pairs ``(a[rows[t]], b[cols[t]])``, in cache-sized chunks."""
+    """Float64 distances of the pairs ``(a[rows[t]], b[cols[t]])``, in cache-sized chunks:
+    :func:`exact_distances`' arithmetic, gathered with ``np.take`` into reused buffers (fresh
+    large arrays would cost a page fault per 4 KiB)."""
     out = np.empty(len(rows), dtype=np.float64)
-    chunk = max(1, _EXACT_CHUNK_BYTES // (8 * a.shape[1]))
+    d = a.shape[1]
+    chunk = max(1, min(len(rows), _EXACT_CHUNK_BYTES // (8 * d)))
+    got_a, got_b = np.empty((chunk, d), a.dtype), np.empty((chunk, d), b.dtype)
+    diff = np.empty((chunk, d), np.float64)
     for s in range(0, len(rows), chunk):
-        out[s : s + chunk] = exact_distances(a[rows[s : s + chunk]], b[cols[s : s + chunk]])
+        r = min(chunk, len(rows) - s)
+        np.take(a, rows[s : s + r], axis=0, out=got_a[:r])
+        np.take(b, cols[s : s + r], axis=0, out=got_b[:r])
+        np.subtract(got_a[:r], got_b[:r], out=diff[:r], dtype=np.float64)
+        np.multiply(diff[:r], diff[:r], out=diff[:r])
+        out[s : s + r] = np.sqrt(diff[:r].sum(axis=-1))
     return out
 
 
@@ -160,6 +173,26 @@ def _torch_settings(threads: int | None) -> Iterator[None]:
         torch.set_float32_matmul_precision(old_precision)
         if torch.get_num_threads() != old_threads:
             torch.set_num_threads(old_threads)
+
+
+def _workers(threads: int | None) -> int:
+    """Worker threads for the block tasks: the chosen thread count; small work (no count
+    chosen) runs in the caller's thread with torch's own setting."""
+    return int(threads) if threads is not None else 1
+
+
+def _run_tasks(fn, tasks, workers: int) -> list:
+    """``[fn(t) for t in tasks]`` on ``workers`` Python threads, each running torch and BLAS
+    with one thread (torch and numpy release the GIL inside their kernels).
+
+    Independent workers pulling the next block from a queue share no barrier, so a core
+    taken by another process delays one block, not every operation of every block (which
+    is what one multi-threaded operation at a time suffers on a shared machine).
+    """
+    if workers <= 1 or len(tasks) <= 1:
+        return [fn(t) for t in tasks]
+    with concurrent.futures.ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        return list(pool.map(fn, tasks))
 
 
 # --------------------------------------------------------------------------- float32 copies
@@ -254,40 +287,213 @@ def _select_exact(
     return dist[keep].reshape(n_rows, k), cols[keep].reshape(n_rows, k).astype(np.int64)
 
 
-def _knn_torch(a, b, pa, pb, k, exclude_self, block):
+def _knn_torch(a, b, pa, pb, k, exclude_self, block, workers):
     n, m = len(a), len(b)
     kk = min(k + _EXTRA_CANDIDATES + int(exclude_self), m)
     out_d = np.empty((n, k), dtype=np.float64)
     out_i = np.empty((n, k), dtype=np.int64)
-    buf = None
-    for rows in _blocks(n, block):
-        keys = buf = _block_keys(pa, pb, rows, buf)
+    local = threading.local()
+
+    def task(rows: slice) -> None:
+        keys = local.buf = _block_keys(pa, pb, rows, getattr(local, "buf", None))
         nb = keys.shape[0]
         if exclude_self:
             r = torch.arange(nb)
             keys[r, r + rows.start] = float("inf")
         vals, idx = torch.topk(keys, kk, dim=1, largest=False, sorted=True)
         thr = vals[:, k - 1].double().numpy() + 2.0 * _error_bounds(pa, pb, rows)
-        cand_rows, cand_cols = _candidates_from_topk(vals.double().numpy(), idx.numpy(), thr, kk < m, keys)
-        d_blk, i_blk = _select_exact(a[rows], b, cand_rows, cand_cols, nb, k)
-        out_d[rows], out_i[rows] = d_blk, i_blk
+        out_d[rows], out_i[rows] = _exact_from_topk(
+            a[rows], b, vals.double().numpy(), idx.numpy(), thr, kk < m, k,
+            lambda full: keys[torch.from_numpy(full)].double().numpy())
+
+    _run_tasks(task, list(_blocks(n, block)), workers)
     return out_d, out_i
 
 
-def _candidates_from_topk(vals, idx, thr, may_overflow, keys):
-    """Candidate (row, col) pairs: float32 key <= threshold; rows whose top-k list is all
-    below the threshold are rescanned over their full key row."""
+def _exact_from_topk(a_rows, b, vals, idx, thr, may_overflow, k, full_rows):
+    """The exact k nearest of each row from its sorted float32 top list (``vals``, ``idx``).
+
+    The candidates of a row are the listed points with float32 value ``<= thr``: a prefix
+    of its list. Rows whose whole list is under the threshold may have more candidates
+    beyond it and go through the general path (:func:`_candidates_from_topk`, rescanning
+    ``full_rows``); the others are re-measured in float64 as padded (rows, list) arrays.
+    """
+    n_rows = len(vals)
+    counts = (vals <= thr[:, None]).sum(axis=1)
+    full = counts == vals.shape[1] if may_overflow else np.zeros(n_rows, dtype=bool)
+    out_d = np.empty((n_rows, k), dtype=np.float64)
+    out_i = np.empty((n_rows, k), dtype=np.int64)
+    listed = np.flatnonzero(~full)
+    if len(listed):
+        width = int(counts[listed].max())
+        out_d[listed], out_i[listed] = _select_from_lists(a_rows[listed], b, idx[listed, :width], counts[listed], k)
+    if full.any():
+        sub = np.flatnonzero(full)
+        rows, cols = _candidates_from_topk(vals[sub], idx[sub], thr[sub], True, lambda f: full_rows(sub[f]))
+        out_d[sub], out_i[sub] = _select_exact(a_rows[sub], b, rows, cols, len(sub), k)
+    return out_d, out_i
+
+
+def _select_from_lists(a_rows: np.ndarray, b: np.ndarray, idx: np.ndarray, counts: np.ndarray, k: int):
+    """k nearest per row among its first ``counts[i]`` listed candidates ``idx[i]``, by
+    (float64 distance, index). The distance is :func:`exact_distances`' value bit for bit:
+    ``b - a`` is the exact negation of ``a - b``, and the squares are summed by the same
+    numpy reduction over the last axis."""
+    n_rows, width = idx.shape
+    d = a_rows.shape[1]
+    out_d = np.empty((n_rows, k), dtype=np.float64)
+    out_i = np.empty((n_rows, k), dtype=np.int64)
+    step = max(1, min(n_rows, _LIST_CHUNK_BYTES // (12 * width * d)))
+    gathered = np.empty((step, width, d), dtype=b.dtype)  # reused: no page faults per chunk
+    diff = np.empty((step, width, d), dtype=np.float64)
+    unused = np.arange(width)[None, :] >= counts[:, None]
+    for s in range(0, n_rows, step):
+        r = min(step, n_rows - s)
+        cols, got, dif = idx[s : s + r], gathered[:r], diff[:r]
+        np.take(b, cols, axis=0, out=got)
+        np.subtract(got, a_rows[s : s + r, None, :], out=dif, dtype=np.float64)
+        np.multiply(dif, dif, out=dif)
+        dist = np.sqrt(dif.sum(axis=-1))
+        dist[unused[s : s + r]] = np.inf
+        order = _order_by_distance_then_index(dist, cols, k)
+        out_d[s : s + r] = np.take_along_axis(dist, order, 1)
+        out_i[s : s + r] = np.take_along_axis(cols, order, 1)
+    return out_d, out_i
+
+
+def _order_by_distance_then_index(dist: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the positions of the k smallest (distance, index) pairs, in that order.
+
+    The rows arrive in float32 order, nearly sorted in float64, where numpy's stable sort
+    (timsort) is close to linear; only rows with an exact distance tie among the first
+    k + 1 are sorted again with the index as second key."""
+    order = np.argsort(dist, axis=-1, kind="stable")[:, : k + 1]
+    head = np.take_along_axis(dist, order, 1)
+    tied = np.flatnonzero((head[:, 1:] == head[:, :-1]).any(axis=1))
+    if len(tied):
+        order[tied] = np.lexsort((cols[tied], dist[tied]), axis=-1)[:, : k + 1]
+    return order[:, :k]
+
+
+def _candidates_from_topk(vals, idx, thr, may_overflow, full_rows):
+    """Candidate (row, col) pairs: float32 value <= threshold. Rows whose top list is all
+    below the threshold are rescanned: ``full_rows(rows)`` gives their values over every
+    column (float64 array, the same quantity as ``vals``)."""
     inside = vals <= thr[:, None]
     full = np.flatnonzero(inside[:, -1]) if may_overflow else np.empty(0, dtype=np.int64)
     inside[full] = False
     rows, pos = np.nonzero(inside)
     cols = idx[rows, pos]
     if len(full):
-        sub = keys[torch.from_numpy(full)].double().numpy()
-        fr, fc = np.nonzero(sub <= thr[full, None])
+        fr, fc = np.nonzero(full_rows(full) <= thr[full, None])
         rows = np.concatenate([rows, full[fr]])
         cols = np.concatenate([cols, fc])
     return rows, cols.astype(np.int64)
+
+
+# Within one set, d(a, b) = d(b, a): each tile product x_I x_J^T (J >= I) serves the rows
+# of I and, transposed, the rows of J, so only half of the n x n products are computed.
+# Worth it when the products dominate (wide points, short candidate lists).
+_SYMMETRIC_MIN_DIM = 64
+_SYMMETRIC_MAX_CANDIDATES = 64
+_TILE_BYTES = 4 * 2**20  # one float32 tile of squared distances (stays in cache)
+
+
+def _full_error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice) -> np.ndarray:
+    """Bound on |float32 full squared distance - exact| for ``|a_i|^2 + (|b_j|^2 - 2 a_i.b_j)``:
+    :func:`_error_bounds` plus the rounding of that addition and of the float32 ``|a_i|^2``
+    (both below ``4 u (|a_i|^2 + max |b|^2)``, since the sum is at most ``2 (|a_i|^2 + |b_j|^2)``)."""
+    return _error_bounds(pa, pb, rows) + 4.0 * _U32 * (pa.sq64[rows] + pb.max_sq)
+
+
+def _tile_distances(p: _Float32Points, rows: slice, cols: slice, out: torch.Tensor) -> torch.Tensor:
+    """Float32 ``|x_i|^2 + |x_j|^2 - 2 x_i.x_j`` for i in ``rows``, j in ``cols`` (diagonal tiles: self = inf)."""
+    tile = _cross_tile(p, p, rows, cols, out)
+    if rows == cols:
+        tile.fill_diagonal_(float("inf"))
+    return tile
+
+
+class _RunningTopk:
+    """The ``kk`` smallest float32 values (and their columns) seen so far for every row."""
+
+    def __init__(self, n: int, kk: int):
+        self.vals = torch.full((n, kk), float("inf"), dtype=torch.float32)
+        self.idx = torch.full((n, kk), -1, dtype=torch.int64)
+        self.kk = kk
+
+    def merge(self, rows: slice, tile: torch.Tensor, col_start: int) -> None:
+        """Merge the smallest values of each row of ``tile`` (columns offset by ``col_start``)."""
+        vals, idx = torch.topk(tile, min(self.kk, tile.shape[1]), dim=1, largest=False, sorted=False)
+        both_vals = torch.cat([self.vals[rows], vals], dim=1)
+        both_idx = torch.cat([self.idx[rows], idx + col_start], dim=1)
+        self._keep(rows, both_vals, both_idx)
+
+    def merge_lists(self, other: "_RunningTopk") -> None:
+        """Merge another running list of the same rows into this one."""
+        rows = slice(0, len(self.vals))
+        self._keep(rows, torch.cat([self.vals, other.vals], dim=1), torch.cat([self.idx, other.idx], dim=1))
+
+    def _keep(self, rows: slice, vals: torch.Tensor, idx: torch.Tensor) -> None:
+        best, pos = torch.topk(vals, self.kk, dim=1, largest=False, sorted=True)
+        self.vals[rows] = best
+        self.idx[rows] = torch.gather(idx, 1, pos)
+
+
+def _knn_torch_symmetric(a, p, k, tile_rows, workers):
+    """Exact k-NN within one set from half the tile products (see the note above).
+
+    Phase 1: each row block I computes its tiles (I, J >= I) and merges them into its
+    worker's own running lists (rows of I, and rows of J through the transpose); phase 2
+    merges the workers' lists and picks the exact neighbours per row block.
+    """
+    n = len(a)
+    kk = min(k + _EXTRA_CANDIDATES, n - 1)
+    blocks = list(_blocks(n, tile_rows))
+    local = threading.local()
+    tops: list[_RunningTopk] = []
+    lock = threading.Lock()
+
+    def tiles(bi: int) -> None:
+        if not hasattr(local, "top"):
+            local.top = _RunningTopk(n, kk)
+            local.buf = torch.empty(tile_rows, tile_rows, dtype=torch.float32)
+            local.buf_t = torch.empty(tile_rows, tile_rows, dtype=torch.float32)
+            with lock:
+                tops.append(local.top)
+        rows = blocks[bi]
+        for cols in blocks[bi:]:
+            tile = _tile_distances(p, rows, cols, local.buf)
+            local.top.merge(rows, tile, cols.start)
+            if cols != rows:
+                tile_t = local.buf_t[: tile.shape[1], : tile.shape[0]]
+                tile_t.copy_(tile.T)
+                local.top.merge(cols, tile_t, rows.start)
+
+    _run_tasks(tiles, list(range(len(blocks))), workers)
+    top = tops[0]
+    for other in tops[1:]:
+        top.merge_lists(other)
+    out_d = np.empty((n, k), dtype=np.float64)
+    out_i = np.empty((n, k), dtype=np.int64)
+
+    def select(rows: slice) -> None:
+        vals = top.vals[rows].double().numpy()
+        thr = vals[:, k - 1] + 2.0 * _full_error_bounds(p, p, rows)
+        out_d[rows], out_i[rows] = _exact_from_topk(a[rows], a, vals, top.idx[rows].numpy(), thr, kk < n - 1, k,
+                                                    lambda full: _full_rows(p, rows, full))
+
+    _run_tasks(select, blocks, workers)
+    return out_d, out_i
+
+
+def _full_rows(p: _Float32Points, rows: slice, full: np.ndarray) -> np.ndarray:
+    """Float32 full squared distances of the block rows ``full`` to every point (self = inf), as float64."""
+    sel = torch.from_numpy(full + rows.start)
+    vals = torch.addmm(p.sq, p.x[sel], p.x.T, alpha=-2.0)
+    vals += p.sq[sel, None]
+    vals[torch.arange(len(full)), sel] = float("inf")
+    return vals.double().numpy()
 
 
 def _knn_faiss(a, b, pa, pb, k, exclude_self, block, threads):
@@ -367,10 +573,20 @@ def knn(query, data=None, k: int = 1, *, backend: str = "auto", block_size: int 
     pa, pb = _prepare(q, None if within else x)
     block = _choose_block(block_size, len(x))
     n_threads = _choose_threads(threads, float(len(q)) * len(x) * q.shape[1])
-    with _torch_settings(n_threads):
-        if backend == "faiss":
+    if backend == "faiss":
+        with _torch_settings(n_threads):
             return _knn_faiss(q, x, pa, pb, k, within, block, n_threads)
-        return _knn_torch(q, x, pa, pb, k, within, block)
+    workers = _workers(n_threads)
+    with _torch_settings(1 if workers > 1 else n_threads):
+        if within and _symmetric_pays(q.shape[1], k, len(q)):
+            return _knn_torch_symmetric(q, pa, k, _tile_size(block_size), workers)
+        return _knn_torch(q, x, pa, pb, k, within, block, workers)
+
+
+def _symmetric_pays(d: int, k: int, n: int) -> bool:
+    """Half the products (symmetric tiles) pay for their second top-k when the points are
+    wide and the candidate lists short."""
+    return d >= _SYMMETRIC_MIN_DIM and k + _EXTRA_CANDIDATES <= _SYMMETRIC_MAX_CANDIDATES and n > 1
 
 
 def kth_distances(x, k: int, **kw) -> np.ndarray:
@@ -424,44 +640,54 @@ def pair_counts(a, b, *, a_radii: Sequence = (), b_radii: Sequence = (), strict:
     return _pair_counts(a_np, b_np, ra, rb, strict, block_size, threads)
 
 
-class _CountScratch:
-    """Preallocated per-block buffers (fresh allocations page-fault and cost more than the work)."""
+class _TileCounter:
+    """Counts of one kind of ball membership over tiles of full float32 squared distances.
+
+    A pair is certainly inside when its float32 value is below ``lo`` and certainly outside
+    above ``hi`` (threshold -/+ the error bound); the certain members are counted with
+    float32 matrix-vector products of the 0/1 mask (exact: integers below 2^24), and the
+    rows whose ``<= hi`` count differs hold the undecided pairs, returned for the float64
+    re-check. Masks are written as float32 directly (vectorised compares, no bool pass).
+    """
 
     def __init__(self, rows: int, cols: int):
-        self.shifted = torch.empty(rows, cols, dtype=torch.float32)
-        self.as_float = torch.empty(rows, cols, dtype=torch.float32)
-        self.certain = torch.empty(rows, cols, dtype=torch.bool)
-        self.maybe = torch.empty(rows, cols, dtype=torch.bool)
+        self.certain = torch.empty(rows, cols, dtype=torch.float32)
+        self.maybe = torch.empty(rows, cols, dtype=torch.float32)
         self.ones_cols = torch.ones(cols, dtype=torch.float32)
         self.ones_rows = torch.ones(rows, dtype=torch.float32)
 
-    def count(self, keys: torch.Tensor, lo: np.ndarray, hi: np.ndarray, row_counts: np.ndarray,
+    def count(self, tile: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, row_counts: np.ndarray,
               col_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Add the certain members (key < lo_i) to the counts; return the undecided pairs (lo_i <= key <= hi_i).
-
-        Counts are float32 matrix-vector products of the 0/1 mask (exact: every partial
-        sum is an integer below 2^24).
-        """
-        nb = keys.shape[0]
-        certain, maybe, as_float = self.certain[:nb], self.maybe[:nb], self.as_float[:nb]
-        torch.lt(keys, torch.from_numpy(lo.astype(np.float32)[:, None]), out=certain)
-        torch.le(keys, torch.from_numpy(hi.astype(np.float32)[:, None]), out=maybe)
-        as_float.copy_(certain)
-        row_counts += torch.mv(as_float, self.ones_cols).numpy().astype(np.int64)
-        col_counts += torch.mv(as_float.T, self.ones_rows[:nb]).numpy().astype(np.int64)
-        maybe.logical_xor_(certain)
-        rows = torch.nonzero(maybe.view(torch.uint8).amax(dim=1)).flatten()
+        """Add the certain members to ``row_counts`` (tile rows) and ``col_counts`` (tile
+        columns); return the undecided (row, col) pairs of the tile. ``lo``/``hi`` broadcast
+        against the tile (a column of row thresholds or a row of column thresholds)."""
+        nr, nc = tile.shape
+        certain, maybe = self.certain[:nr, :nc], self.maybe[:nr, :nc]
+        torch.lt(tile, lo, out=certain)
+        torch.le(tile, hi, out=maybe)
+        inside = torch.mv(certain, self.ones_cols[:nc])
+        row_counts += inside.numpy().astype(np.int64)
+        col_counts += torch.mv(certain.T, self.ones_rows[:nr]).numpy().astype(np.int64)
+        rows = torch.nonzero(torch.mv(maybe, self.ones_cols[:nc]) != inside).flatten()
         if len(rows) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        sub = torch.nonzero(maybe[rows]).numpy()
+        sub = torch.nonzero(maybe[rows] != certain[rows]).numpy()
         return rows.numpy()[sub[:, 0]].astype(np.int64), sub[:, 1].astype(np.int64)
+
+
+def _cross_tile(pa: _Float32Points, pb: _Float32Points, rows: slice, cols: slice, out: torch.Tensor) -> torch.Tensor:
+    """Float32 ``|a_i|^2 + |b_j|^2 - 2 a_i.b_j`` for i in ``rows``, j in ``cols``."""
+    tile = out[: rows.stop - rows.start, : cols.stop - cols.start]
+    torch.addmm(pb.sq[cols], pa.x[rows], pb.x[cols].T, alpha=-2.0, out=tile)
+    tile += pa.sq[rows, None]
+    return tile
 
 
 def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCounts:
     pa, pb = _prepare(pa_np, pb_np)
     cap = 8.0 * (pa.max_sq + pb.max_sq) + 1.0
     ra2 = [_capped_squares(r, cap) for r in ra]
-    rb2 = [torch.from_numpy(_capped_squares(r, cap).astype(np.float32)) for r in rb]
+    rb2 = [_capped_squares(r, cap) for r in rb]
     n, m = len(pa_np), len(pb_np)
     out = PairCounts(
         [np.zeros(n, np.int64) for _ in ra], [np.zeros(m, np.int64) for _ in ra],
@@ -470,30 +696,60 @@ def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCount
     if not ra and not rb:
         return out
     inside = np.less if strict else np.less_equal
-    block = min(_choose_block(block_size, m), n)
-    with _torch_settings(_choose_threads(threads, float(n) * m * pa_np.shape[1])):
-        scratch = _CountScratch(block, m)
-        buf = None
-        for rows in _blocks(n, block):
-            keys = buf = _block_keys(pa, pb, rows, buf)
-            bound = _error_bounds(pa, pb, rows)
-            for t, r2 in enumerate(ra2):
-                thr = r2[rows] - pa.sq64[rows]
-                rr, cc = scratch.count(keys, thr - bound, thr + bound, out.a_ball_members[t][rows],
-                                       out.b_in_a_balls[t])
-                hit = inside(_exact_pair_distances(pa_np, pb_np, rr + rows.start, cc), ra[t][rows][rr])
-                np.add.at(out.a_ball_members[t][rows], rr[hit], 1)
-                np.add.at(out.b_in_a_balls[t], cc[hit], 1)
+    size = _tile_size(block_size)
+    local = threading.local()
+
+    def row_block(rows: slice) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Counts of one row block against every column tile; its column counts are returned
+        (summed by the caller), its row counts written in place (rows are disjoint)."""
+        if not hasattr(local, "counter"):
+            local.counter = _TileCounter(min(size, n), min(size, m))
+            local.buf = torch.empty(min(size, n), min(size, m), dtype=torch.float32)
+        b_in_a = [np.zeros(m, np.int64) for _ in ra]
+        b_members = [np.zeros(m, np.int64) for _ in rb]
+        bound = _full_error_bounds(pa, pb, rows)
+        col_bound = float(bound.max())  # column thresholds share the block's largest row bound
+        row_lo = [torch.from_numpy((r2[rows] - bound).astype(np.float32)[:, None]) for r2 in ra2]
+        row_hi = [torch.from_numpy((r2[rows] + bound).astype(np.float32)[:, None]) for r2 in ra2]
+        for cols in _blocks(m, size):
+            tile = _cross_tile(pa, pb, rows, cols, local.buf)
+            for t in range(len(ra2)):
+                counts = (out.a_ball_members[t][rows], b_in_a[t][cols])
+                rr, cc = local.counter.count(tile, row_lo[t], row_hi[t], *counts)
+                _recheck(pa_np, pb_np, rows, cols, rr, cc, ra[t][rows][rr], inside, *counts)
             for t, s2 in enumerate(rb2):
-                shifted = scratch.shifted[: keys.shape[0]]
-                torch.sub(keys, s2, out=shifted)
-                thr = -pa.sq64[rows]
-                rr, cc = scratch.count(shifted, thr - bound, thr + bound, out.a_in_b_balls[t][rows],
-                                       out.b_ball_members[t])
-                hit = inside(_exact_pair_distances(pa_np, pb_np, rr + rows.start, cc), rb[t][cc])
-                np.add.at(out.a_in_b_balls[t][rows], rr[hit], 1)
-                np.add.at(out.b_ball_members[t], cc[hit], 1)
+                lo = torch.from_numpy((s2[cols] - col_bound).astype(np.float32)[None, :])
+                hi = torch.from_numpy((s2[cols] + col_bound).astype(np.float32)[None, :])
+                counts = (out.a_in_b_balls[t][rows], b_members[t][cols])
+                rr, cc = local.counter.count(tile, lo, hi, *counts)
+                _recheck(pa_np, pb_np, rows, cols, rr, cc, rb[t][cols][cc], inside, *counts)
+        return b_in_a, b_members
+
+    n_threads = _choose_threads(threads, float(n) * m * pa_np.shape[1])
+    workers = _workers(n_threads)
+    with _torch_settings(1 if workers > 1 else n_threads):
+        for b_in_a, b_members in _run_tasks(row_block, list(_blocks(n, size)), workers):
+            for total, part in zip(out.b_in_a_balls + out.b_ball_members, b_in_a + b_members):
+                total += part
     return out
+
+
+def _recheck(a, b, rows, cols, rr, cc, radii, inside, row_counts, col_counts) -> None:
+    """Decide undecided pairs (tile coordinates ``rr``, ``cc``) in float64 and count the members."""
+    if len(rr) == 0:
+        return
+    hit = inside(_exact_pair_distances(a, b, rr + rows.start, cc + cols.start), radii)
+    np.add.at(row_counts, rr[hit], 1)
+    np.add.at(col_counts, cc[hit], 1)
+
+
+def _tile_size(block_size: int | None) -> int:
+    """Rows (and columns) of a square float32 tile of ``_TILE_BYTES``, or ``block_size`` if given."""
+    if block_size is not None:
+        if block_size < 1:
+            raise ValueError(f"block_size must be >= 1, got {block_size}")
+        return int(block_size)
+    return int(np.sqrt(_TILE_BYTES / 4))
 
 
 def radius_counts(query, data, radii, *, strict: bool = True, block_size: int | None = None,

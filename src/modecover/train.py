@@ -48,7 +48,8 @@ from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
 from modecover.plugins import Hooks
 
-__all__ = ["TrainConfig", "train", "round_bounds", "seed_everything", "DistributedContext", "init_distributed"]
+__all__ = ["TrainConfig", "train", "round_bounds", "seed_everything", "default_threads", "DistributedContext",
+           "init_distributed"]
 
 
 @dataclass
@@ -83,6 +84,18 @@ class TrainConfig:
             raise ValueError(f"train.lr_decay must be a number in [0, 1], got {self.lr_decay!r}")
         if self.rounds > self.steps:
             raise ValueError(f"train.rounds={self.rounds} exceeds train.steps={self.steps}; every round needs a step")
+
+
+SMALL_MODEL_PARAMETERS = 1_000_000
+
+
+def default_threads(model: torch.nn.Module) -> int:
+    """torch CPU threads for training ``model``: 1 when it has fewer than
+    :data:`SMALL_MODEL_PARAMETERS` parameters (its steps are too short to gain from splitting
+    work across threads, and lose to their synchronisation, more so on a loaded machine:
+    ``benchmarks/bench_threads.py``, docs/training.md "Threads"), else torch's current setting."""
+    n_params = sum(p.numel() for p in model.parameters())
+    return 1 if n_params < SMALL_MODEL_PARAMETERS else torch.get_num_threads()
 
 
 def round_bounds(steps: int, rounds: int) -> list[tuple[int, int]]:

@@ -42,6 +42,14 @@ def write_per_seed(records: Sequence[dict], path: Path) -> Path:
     return path
 
 
+def collect(suite_dir: Path) -> list[dict]:
+    """Every job record (``seed*.json``) under a suite's result folder, e.g. ``runs/bench/B2``:
+    the results that have landed so far, also while the suite is still running."""
+    from .harness import load_record
+
+    return [load_record(p) for p in sorted(Path(suite_dir).rglob("seed*.json"))]
+
+
 def read_per_seed(path: Path) -> list[dict]:
     """Job records (dataset, row, seed, seconds, metrics) from a per-seed CSV."""
     with Path(path).open(newline="") as fh:
@@ -93,7 +101,7 @@ def render(spec: TableSpec, records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-_BLOCK = re.compile(r"(<!-- table (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(\n<!-- /table -->)", re.S)
+_BLOCK = re.compile(r"(<!-- table (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(\n?<!-- /table -->)", re.S)
 
 
 def _tables(root: Path, specs: Sequence[TableSpec]) -> dict[str, str]:
@@ -117,7 +125,7 @@ def update(doc: Path, root: Path, specs: Sequence[TableSpec]) -> list[str]:
         if name not in tables:
             return match.group(0)
         names.append(name)
-        return match.group(1) + tables[name] + match.group(4)
+        return match.group(1) + tables[name] + "\n<!-- /table -->"
 
     Path(doc).write_text(_BLOCK.sub(swap, text))
     return names
@@ -136,4 +144,4 @@ def check(doc: Path, root: Path, specs: Sequence[TableSpec]) -> list[str]:
     return problems
 
 
-__all__ = ["TableSpec", "check", "read_per_seed", "render", "update", "write_per_seed"]
+__all__ = ["TableSpec", "check", "collect", "read_per_seed", "render", "update", "write_per_seed"]

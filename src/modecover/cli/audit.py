@@ -36,10 +36,16 @@ import click
 @click.option("--no-informative", is_flag=True, help="paper: every flagged sample gets delta-bar (the ablation).")
 @click.option("--gallery", "gallery_size", type=click.IntRange(min=1), default=32, show_default=True,
               help="How many of the most isolated images gallery.png shows.")
+@click.option("--top", type=click.IntRange(min=0), default=0, metavar="F",
+              help="Mark the F most isolated samples (highest scores, flagged or not) in a 'top' column of audit.csv.")
+@click.option("--skip-corrupt", is_flag=True,
+              help="Image folders: leave unreadable images out (counted, listed, and kept in summary.json) "
+                   "instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, extractor: str | None, inception_weights: str | None, image_mode: str,
             alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
-            reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool, gallery_size: int, quiet: bool) -> None:
+            reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool,
+            gallery_size: int, top: int, skip_corrupt: bool, quiet: bool) -> None:
     """Find the minority (low-density) samples of DATA with DMPRA's search.
 
     DATA is a feature file (.npy, .npz or .npz:KEY, .pt/.pth), a points file (.csv/.txt,
@@ -63,9 +69,12 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
         with console.status(f"reading {data}") as status:
             options = {"weights_path": inception_weights} if inception_weights else {}
             loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
-                                     extractor_options=options)
+                                     extractor_options=options, skip_corrupt=skip_corrupt)
             console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
                         f"{loaded.features.shape[1]} features ({loaded.extractor})")
+            if loaded.skipped:
+                click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {data}: "
+                           + ", ".join(loaded.skipped), err=True)
 
             def stage(message: str) -> None:
                 status.update(message)
@@ -75,8 +84,9 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
                 warnings.simplefilter("ignore", RuntimeWarning)
                 report = audit(
                     loaded.features, out_dir, config, weights, names=loaded.files,
-                    images=loaded.images, gallery_size=gallery_size, source=loaded.source, stage=stage,
-                    extra_summary={"kind": loaded.kind, "extractor": loaded.extractor},
+                    images=loaded.images, gallery_size=gallery_size, source=loaded.source, stage=stage, top=top,
+                    extra_summary={"kind": loaded.kind, "extractor": loaded.extractor,
+                                   **({"skipped": loaded.skipped} if skip_corrupt else {})},
                 )
     except (ValueError, FileNotFoundError, ImportError) as err:  # ImportError: an optional extractor's package
         raise click.ClickException(str(err)) from err
@@ -95,11 +105,11 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
         for g in raised[:5]:
             click.echo(f"  group {g['group']}: {g['size']} samples, {g['deficit']:.3g}x sparser than their "
                        f"surroundings, weight {g['weight']:.3g}")
+        if "largest_flaggable_group" in s:
+            click.echo(f"groups of more than about {s['largest_flaggable_group']} samples cannot be flagged with "
+                       "this ladder (raise --max-neighbors to find larger ones)")
     else:
-        click.echo("no sample flagged: all weights 1")
-    if "largest_flaggable_group" in s:
-        click.echo(f"groups of more than about {s['largest_flaggable_group']} samples cannot be flagged with this "
-                   "ladder (raise --max-neighbors to find larger ones)")
+        click.echo(s["note"])
     if s["n_censored"]:
         click.echo(f"{s['n_censored']} samples had censored ladder levels (raise --max-neighbors to scan them)")
     click.echo(f"wrote {', '.join(str(p) for p in report.paths.values())}")

@@ -15,7 +15,8 @@ BEST_OTHER = "best_other.json"
 @click.command("bench")
 @click.argument("suite", type=click.Choice(SUITES, case_sensitive=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
-              show_default=True, help="Results go to OUT/<suite>/...; an existing OUT resumes.")
+              show_default=True, help="Results go to OUT/<suite>/...; an OUT holding an earlier bench run resumes it.")
+@click.option("--overwrite", is_flag=True, help="Empty OUT first when it holds another modecover run (or an earlier bench).")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1 and B2 10, B3 5).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Training steps per run (default: the converged budget of each data set; B3 3000).")
@@ -25,7 +26,7 @@ BEST_OTHER = "best_other.json"
 @click.option("--row", "rows", multiple=True, help="Only these rows (e.g. GAN); repeatable.")
 @click.option("--seed-start", type=click.IntRange(min=0), default=0, show_default=True,
               help=f"First seed: test seeds start at 0, validation seeds at {VALIDATION_SEEDS}.")
-def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, workers: int,
+def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps: int | None, workers: int,
             datasets: tuple[str, ...], rows: tuple[str, ...], seed_start: int) -> None:
     """Run SUITE's jobs (skipping those already done in OUT), then write
     OUT/<suite>/summary.md and summary.csv (mean ± standard error over seeds per row) and
@@ -34,6 +35,7 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
     Every row of a data set trains the same schedule (a suite that does not is refused).
     B1's "DMPRA + best other" row: a validation run (--seed-start 100) chooses the best
     other row and writes OUT/B1/best_other.json; a test run of the same OUT reads it.
+    OUT must be new, empty or an earlier bench run's folder, and not in use by another run.
     """
     from dataclasses import replace
 
@@ -41,6 +43,7 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
     from modecover.bench.harness import run_suite, summarise, write_summary
     from modecover.bench.jobs import run_2d_job, run_digits_job
     from modecover.bench.tables import write_per_seed
+    from modecover.runs import RunFolderError, claim_run_folder
 
     suite = suite.upper()
     n_seeds = seeds or {"B1": 10, "B2": 10, "B3": 5}[suite]
@@ -65,9 +68,14 @@ def command(suite: str, out_dir: Path, seeds: int | None, steps: int | None, wor
         raise click.UsageError(str(err)) from err
     order = suites.row_order(jobs)
     kind = "validation" if seed_start >= VALIDATION_SEEDS else "test"
-    click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} {kind} seeds from {seed_start}) -> {out_dir / suite}")
-    records = run_suite(jobs, job_fn, out_dir, workers=workers)
-    per_seed = write_per_seed(records, out_dir / suite / "per_seed.csv")
+    try:
+        claim = claim_run_folder(out_dir, "bench", resume=True, overwrite=overwrite, resumable=False)
+    except RunFolderError as err:
+        raise click.ClickException(str(err)) from err
+    with claim:
+        click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} {kind} seeds from {seed_start}) -> {out_dir / suite}")
+        records = run_suite(jobs, job_fn, out_dir, workers=workers)
+        per_seed = write_per_seed(records, out_dir / suite / "per_seed.csv")
     summary = summarise(records, order)
     if suite == "B1":
         if kind == "validation":

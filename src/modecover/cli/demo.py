@@ -7,12 +7,13 @@ import click
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/demo", show_default=True,
-              help="Run directory; the report lands at OUT/report.html.")
+              help="Run directory; the report lands at OUT/report.html. Must be new or empty (or --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT (a folder some modecover command wrote).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per run (default 6000, batch 256).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Processes: the two runs train in parallel with 2.")
-def command(out_dir: str, steps: int | None, seed: int, jobs: int) -> None:
+def command(out_dir: str, overwrite: bool, steps: int | None, seed: int, jobs: int) -> None:
     """Train a vanilla GAN and the same GAN with DMPRA (5 rounds, same step budget) on a
     ring of 8 modes whose 2 minority modes have 1/20 of a common mode's weight; evaluate
     both after every round and write OUT/results.json and OUT/report.html, which opens
@@ -20,9 +21,15 @@ def command(out_dir: str, steps: int | None, seed: int, jobs: int) -> None:
     from dataclasses import replace
 
     from modecover.demo import DemoConfig, run_demo
+    from modecover.runs import RunFolderError, claim_run_folder
 
     config = DemoConfig(seed=seed, jobs=jobs)
     if steps is not None:
         config = replace(config, steps=steps)
-    page = run_demo(out_dir, config)
+    try:
+        claim = claim_run_folder(out_dir, "demo", overwrite=overwrite, resumable=False)
+    except RunFolderError as err:
+        raise click.ClickException(str(err)) from err
+    with claim:
+        page = run_demo(out_dir, config)
     click.echo(f"report: {page}")

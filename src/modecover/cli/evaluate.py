@@ -64,7 +64,7 @@ def read_samples(spec: str, options: LoadOptions):
         if options.pixel_range is not None:
             raise ValueError(f"{spec}: an image folder is always read as [0, 1]; drop --{options.role}-range")
         return folder.images, tuple(str(p) for p in folder.skipped)
-    array = load_array(spec)
+    array = load_array(spec, min_ndim=2)  # a 1-D array is refused: N scalars or one sample?
     if array.ndim > 2:
         return to_unit_range(array, options.pixel_range or "unit", spec, options.role), ()
     if options.pixel_range is not None:
@@ -158,6 +158,8 @@ class MetricOptions:
     k_pr: int = 3
     k_dc: int = 5
     strict: bool = True  # prdc's "<" boundary; False counts points on a ball's boundary as inside
+    prdc: bool = True  # precision, recall, density, coverage
+    fid: bool = True
     kid: bool = False
     kid_subsets: int = 100
     kid_subset_size: int = 1000  # capped at the smaller set size
@@ -173,8 +175,9 @@ def check_inputs(real: Loaded, fake: Loaded, options: MetricOptions, logits: np.
     from modecover._checks import check_k, check_same_dim
 
     check_same_dim(real.features, fake.features, f"real ({real.source})", f"fake ({fake.source})")
-    check_k(max(options.k_pr, options.k_dc), len(real.features), f"real ({real.source})")
-    check_k(options.k_pr, len(fake.features), f"fake ({fake.source})")
+    if options.prdc:
+        check_k(max(options.k_pr, options.k_dc), len(real.features), f"real ({real.source})")
+        check_k(options.k_pr, len(fake.features), f"fake ({fake.source})")
     if options.inception_score and logits is None:
         raise ValueError(
             "--is needs class logits of the fakes: use --extractor inception on images, "
@@ -201,9 +204,12 @@ def compute_metrics(real: Loaded, fake: Loaded, options: MetricOptions,
 
     logits = fake_logits if fake_logits is not None else fake.logits
     check_inputs(real, fake, options, logits)
-    scores = prdc(real.features, fake.features, k_pr=options.k_pr, k_dc=options.k_dc, strict=options.strict)
-    results: dict = {key: scores[key] for key in ("precision", "recall", "density", "coverage")}
-    results["fid"] = fid(real.features, fake.features)
+    results: dict = {}
+    if options.prdc:
+        scores = prdc(real.features, fake.features, k_pr=options.k_pr, k_dc=options.k_dc, strict=options.strict)
+        results.update({key: scores[key] for key in ("precision", "recall", "density", "coverage")})
+    if options.fid:
+        results["fid"] = fid(real.features, fake.features)
     if options.kid:
         from modecover.metrics.kid import kid
 
@@ -232,6 +238,7 @@ def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: Metric
     from modecover.evaluate import explain
     from modecover.evaluate_files import write_explanation
 
+    check_k(options.k_dc, len(real.features), f"real ({real.source})")
     check_k(options.k_dc, len(fake.features), f"fake ({fake.source})")
     modes = None
     if options.mixture is not None:
@@ -316,6 +323,9 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--k-pr", type=int, default=3, show_default=True, help="k of precision/recall.")
 @click.option("--k-dc", type=int, default=5, show_default=True, help="k of density/coverage.")
 @click.option("--inclusive", is_flag=True, help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
+@click.option("--no-prdc", "no_prdc", is_flag=True, help="Skip precision, recall, density and coverage.")
+@click.option("--no-fid", "no_fid", is_flag=True,
+              help="Skip FID (e.g. for very wide features, whose d x d covariances may not fit in memory).")
 @click.option("--kid", "want_kid", is_flag=True, help="Also compute KID (mean and std over subsets).")
 @click.option("--kid-subsets", type=int, default=100, show_default=True)
 @click.option("--kid-subset-size", type=int, default=1000, show_default=True,
@@ -339,15 +349,19 @@ def print_table(results: dict, config: dict) -> None:
               help="Vendi score (cosine kernel) of the fakes and of the reals.")
 @click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write per-sample files, missed and off-manifold groups and plots to this folder.")
-def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, want_kid,
+def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, no_prdc, no_fid,
+            want_kid,
             kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, real_range, fake_range,
             image_mode, image_size, skip_corrupt, seed, vendi, explain_dir):
     """Compare a fake set with a real set: precision, recall, density, coverage, FID.
 
     R and F are feature files (.npy, .npz[:key], .pt/.pth[:key]) or image folders. Prints a
     table; --out writes JSON with top-level keys precision, recall, density, coverage, fid
-    (+ kid, is and the mode metrics when asked). See docs/evaluate.md.
+    (less those skipped by --no-prdc / --no-fid; + kid, is and the mode metrics when asked).
+    See docs/evaluate.md.
     """
+    if no_prdc and no_fid and not (want_kid or want_is or mixture or example or explain_dir):
+        raise click.UsageError("--no-prdc and --no-fid leave nothing to compute; add --kid, --is, --mixture or --explain")
     try:
         if example:
             if real_spec or fake_spec:
@@ -371,7 +385,8 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
             logits = load_features(fake_logits)
             if len(logits) != len(fake.features):
                 raise ValueError(f"{fake_logits}: {len(logits)} rows of logits but {len(fake.features)} fakes")
-        options = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, kid=want_kid, kid_subsets=kid_subsets,
+        options = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, prdc=not no_prdc, fid=not no_fid,
+                                kid=want_kid, kid_subsets=kid_subsets,
                                 kid_subset_size=kid_subset_size, inception_score=want_is, is_splits=is_splits,
                                 mixture=mixture, seed=seed, vendi=vendi)
         results = compute_metrics(real, fake, options, logits)

@@ -13,24 +13,32 @@ import click
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run directory: log.csv, samples/, round checkpoints, last.ckpt and final.ckpt.")
-@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last.ckpt.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out (same model family) from its last.ckpt; with no checkpoint there "
+                   "it says so and starts from step 0.")
+@click.option("--overwrite", is_flag=True, help="Empty --out first when it holds another modecover run.")
 @click.option("--steps", type=int, default=None, help="Override [train] steps.")
 @click.option("--seed", type=int, default=None, help="Override [train] seed.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch CPU threads (small models often train fastest with 1).")
+              help="torch CPU threads. Default: 1 for small models (under a million parameters: every "
+                   "configs/*.toml model), else torch's default (one per core).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-def command(config_path: Path, out_dir: Path, resume: bool, steps: int | None, seed: int | None,
+def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, steps: int | None, seed: int | None,
             threads: int | None, progress: bool) -> None:
     """Train the model of CONFIG with its method plug-ins; write checkpoints to --out.
 
     Under torchrun (e.g. ``torchrun --nproc_per_node 2 --no-python modecover train ...``)
     the run is data-parallel; rank 0 writes the files.
+
+    --out must be new, empty, or hold this model family's run (with --resume); a folder
+    in use by another run is refused at once (docs/training.md, "Run folders").
     """
     import torch
 
     from modecover.checkpoint import CheckpointError
     from modecover.config import ConfigError, build_run, load_config
-    from modecover.train import init_distributed, seed_everything, train
+    from modecover.runs import RunFolderError, claim_run_folder
+    from modecover.train import default_threads, init_distributed, seed_everything, train
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -42,12 +50,22 @@ def command(config_path: Path, out_dir: Path, resume: bool, steps: int | None, s
         ctx = init_distributed()
         seed_everything(config.train.seed)
         run = build_run(config)
+        if threads is None:
+            torch.set_num_threads(default_threads(run.model))
+        claim = None
         if ctx.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-        result = train(run.model, run.data.x, run.hooks, config.train, out_dir, resume=resume, progress=progress,
-                       metadata={"run_config": config.to_dict()})
-    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as err:
+            claim = claim_run_folder(out_dir, "train", config.model.family, resume=resume, overwrite=overwrite)
+            if resume and not (out_dir / "last.ckpt").is_file():
+                click.echo(f"--resume: no checkpoint (last.ckpt) in {out_dir}; starting from step 0", err=True)
+        try:
+            if ctx.is_main:
+                (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+            result = train(run.model, run.data.x, run.hooks, config.train, out_dir, resume=resume, progress=progress,
+                           metadata={"run_config": config.to_dict()})
+        finally:
+            if claim is not None:
+                claim.release()
+    except (ConfigError, CheckpointError, RunFolderError, ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
     if ctx.is_main:
         click.echo(f"final checkpoint: {result['checkpoint']}")

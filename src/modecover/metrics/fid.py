@@ -24,6 +24,15 @@ arithmetic.
 
 Covariances use the unbiased estimate (divide by n - 1) like pytorch-fid and
 torch-fidelity, so :func:`fid` equals their value on the same features.
+
+Wide features (d larger than the sample counts): with the centred, scaled feature rows
+X = (real - mu1) / sqrt(n1 - 1) and Y = (fake - mu2) / sqrt(n2 - 1), S1 = X^T X and
+S2 = Y^T Y, so S1 S2 = X^T (X Y^T Y) and its nonzero eigenvalues are those of
+(X Y^T Y) X^T = C C^T with C = X Y^T (n1 x n2): tr sqrt(S1 S2) = sum sqrt(lambda(C C^T)),
+the nuclear norm of C. :func:`fid` takes this Gram route, O(n1 n2 d + n^3) time and
+O(n1 n2) memory, no d x d matrix, when its cost model says it is cheaper; both routes
+estimate their memory first and raise :class:`modecover._checks.AllocationTooLarge`
+(naming the size and what avoids it) instead of failing inside numpy.
 """
 
 from __future__ import annotations
@@ -31,7 +40,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modecover._checks import as_features, check_same_dim
+from modecover._checks import AllocationTooLarge, as_features, check_allocation, check_same_dim
+
+_AVOID_COVARIANCE = ("call fid(real, fake) on the features (it uses the n x n Gram form when a set has fewer "
+                     "rows than dimensions) or skip FID (modecover evaluate --no-fid)")
+_AVOID_GRAM = "subsample the feature sets or skip FID (modecover evaluate --no-fid)"
+_BLOCK_BYTES = 64 * 2**20  # float64 column blocks of the Gram route
 
 
 def feature_stats(x, name: str = "features", *, block_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +57,8 @@ def feature_stats(x, name: str = "features", *, block_rows: int = 4096) -> tuple
     """
     arr = as_features(x, name, min_rows=2)
     n, d = arr.shape
+    check_allocation(_covariance_bytes(d, min(n, block_rows)), f"{name}: the {d} x {d} covariance",
+                     _AVOID_COVARIANCE)
     blocks = [slice(start, start + block_rows) for start in range(0, n, block_rows)]
     mu = np.zeros(d)
     for block in blocks:
@@ -54,6 +70,11 @@ def feature_stats(x, name: str = "features", *, block_rows: int = 4096) -> tuple
         sigma += centred.T @ centred
     sigma /= n - 1
     return mu, (sigma + sigma.T) / 2
+
+
+def _covariance_bytes(d: int, block_rows: int) -> float:
+    """Peak float64 bytes of :func:`feature_stats`: sigma, its symmetrised copy and one centred block."""
+    return 8.0 * (2 * d * d + 2 * block_rows * d)
 
 
 def _check_stats(mu, sigma, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +118,9 @@ def trace_sqrt_product(sigma1, sigma2) -> float:
     """
     s1 = torch.as_tensor(np.asarray(sigma1, dtype=np.float64))
     s2 = torch.as_tensor(np.asarray(sigma2, dtype=np.float64))
+    d = s1.shape[0]
+    check_allocation(8.0 * 5 * d * d, f"tr sqrt(S1 S2) on {d} x {d} covariances (5 float64 d x d buffers)",
+                     _AVOID_COVARIANCE)
     a = _psd_factor(s1)
     middle = a.mT @ s2 @ a
     middle = (middle + middle.mT) / 2  # exact symmetry for the symmetric solver
@@ -122,11 +146,106 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return max(float(value), 0.0)
 
 
-def fid(real, fake) -> float:
-    """FID between feature sets ``real`` (n1, d) and ``fake`` (n2, d); each needs >= 2 rows."""
+def _column_blocks(n_rows: int, d: int) -> list[slice]:
+    width = max(1, int(_BLOCK_BYTES // (8 * max(n_rows, 1))))
+    return [slice(s, min(d, s + width)) for s in range(0, d, width)]
+
+
+def _centred_cross_gram(real: np.ndarray, fake: np.ndarray) -> tuple[torch.Tensor, float, float, float]:
+    """C = X Y^T (n1 x n2) with X = (real - mu1) / sqrt(n1 - 1), Y likewise, plus
+    tr S1 = ||X||_F^2, tr S2 = ||Y||_F^2 and ||mu1 - mu2||^2; float64, over column blocks
+    (no copy of a whole set)."""
+    n1, n2 = len(real), len(fake)
+    mu1 = real.mean(axis=0, dtype=np.float64)
+    mu2 = fake.mean(axis=0, dtype=np.float64)
+    cross = torch.zeros(n1, n2, dtype=torch.float64)
+    tr1 = tr2 = 0.0
+    for cols in _column_blocks(n1 + n2, real.shape[1]):
+        x = torch.from_numpy(real[:, cols].astype(np.float64) - mu1[cols])
+        y = torch.from_numpy(fake[:, cols].astype(np.float64) - mu2[cols])
+        cross.addmm_(x, y.mT)
+        tr1 += float(torch.sum(x * x))
+        tr2 += float(torch.sum(y * y))
+    cross /= np.sqrt((n1 - 1.0) * (n2 - 1.0))
+    diff = mu1 - mu2
+    return cross, tr1 / (n1 - 1), tr2 / (n2 - 1), float(diff @ diff)
+
+
+def gram_fid(real: np.ndarray, fake: np.ndarray) -> float:
+    """FID through the Gram form (module docstring): ||mu1 - mu2||^2 + tr S1 + tr S2
+    - 2 sum sqrt(lambda(C C^T)), C = X Y^T, with the smaller set on the outside of C C^T.
+
+    Exact for any n and d (no d x d matrix); ``real``/``fake`` are validated (n, d) arrays.
+    """
+    if len(real) > len(fake):  # FID is symmetric; C C^T is then the smaller square
+        real, fake = fake, real
+    check_allocation(_gram_bytes(len(real), len(fake)),
+                     f"FID's Gram form ({len(real)} x {len(fake)} cross products)", _AVOID_GRAM)
+    cross, tr1, tr2, mean_term = _centred_cross_gram(real, fake)
+    outer = cross @ cross.mT
+    outer = (outer + outer.mT) / 2  # exact symmetry for the symmetric solver
+    trace_sqrt = float(_drop_rounding_noise(torch.linalg.eigvalsh(outer)).sqrt().sum())
+    return max(mean_term + tr1 + tr2 - 2.0 * trace_sqrt, 0.0)
+
+
+def _gram_bytes(n_small: int, n_big: int) -> float:
+    """Peak float64 bytes of :func:`gram_fid`: C, C C^T with its symmetrised copy and
+    eigen workspace, and one column block of both sets."""
+    return 8.0 * (n_small * n_big + 3 * n_small * n_small) + 2 * _BLOCK_BYTES
+
+
+def gram_route_is_cheaper(n1: int, n2: int, d: int) -> bool:
+    """Cost model in float64 multiply-adds, the eigen solver weighted by its measured speed
+    relative to a matrix product (about 4x per n^3 here):
+    covariance route (n1 + n2) d^2 + 6.5 d^3 (two covariances; Cholesky, two products,
+    eigvalsh), Gram route n1 n2 d + s^2 b + 4 s^3 (C, C C^T, eigvalsh; s <= b the set sizes)."""
+    small, big = min(n1, n2), max(n1, n2)
+    covariance = (n1 + n2) * float(d) ** 2 + 6.5 * float(d) ** 3
+    gram = float(n1) * n2 * d + float(small) ** 2 * big + 4.0 * float(small) ** 3
+    return gram < covariance
+
+
+def fid(real, fake, *, route: str = "auto") -> float:
+    """FID between feature sets ``real`` (n1, d) and ``fake`` (n2, d); each needs >= 2 rows.
+
+    ``route``: ``"covariance"`` (d x d statistics, :func:`frechet_distance`), ``"gram"``
+    (:func:`gram_fid`, no d x d matrix) or ``"auto"``: the cheaper by
+    :func:`gram_route_is_cheaper`, or the other one when only that one fits in memory.
+    """
+    if route not in ("auto", "covariance", "gram"):
+        raise ValueError(f"route must be 'auto', 'covariance' or 'gram', got {route!r}")
     real = as_features(real, "real", min_rows=2)
     fake = as_features(fake, "fake", min_rows=2)
     check_same_dim(real, fake, "real", "fake")
+    if route == "auto":
+        route = _auto_route(len(real), len(fake), real.shape[1])
+    return _fid_by(route, real, fake)
+
+
+def _auto_route(n1: int, n2: int, d: int) -> str:
+    """The cheaper route that fits in the memory available now (the cheaper one if neither
+    does: it then raises with its size)."""
+    order = ["gram", "covariance"] if gram_route_is_cheaper(n1, n2, d) else ["covariance", "gram"]
+    for route in order:
+        try:
+            _check_route_memory(route, n1, n2, d)
+            return route
+        except AllocationTooLarge:
+            continue
+    return order[0]
+
+
+def _check_route_memory(route: str, n1: int, n2: int, d: int) -> None:
+    if route == "gram":
+        check_allocation(_gram_bytes(min(n1, n2), max(n1, n2)), "FID's Gram form", _AVOID_GRAM)
+    else:
+        check_allocation(_covariance_bytes(d, min(max(n1, n2), 4096)) + 8.0 * 2 * d * d,
+                         "FID's covariance form", _AVOID_COVARIANCE)
+
+
+def _fid_by(route: str, real: np.ndarray, fake: np.ndarray) -> float:
+    if route == "gram":
+        return gram_fid(real, fake)
     mu1, sigma1 = feature_stats(real, "real")
     mu2, sigma2 = feature_stats(fake, "fake")
     return frechet_distance(mu1, sigma1, mu2, sigma2)

@@ -17,7 +17,10 @@ population standard deviation (``np.std``) of the per-subset estimates, so
 
 Differences: kernels are evaluated in float64 (torch-fidelity uses the features' own
 dtype, float32 for Inception features), and the kernel matrices are reduced to the three
-sums above without being kept. A subset size larger than either set is an error, as in
+sums above without being kept. Only m x m matrices are built (never d x d): the dot
+products x.y are accumulated in float64 over blocks of feature columns, so a subset of
+very wide features is never copied to float64 whole (memory O(m^2 + m * block)), and the
+m x m buffers are estimated before they are allocated. A subset size larger than either set is an error, as in
 torch-fidelity; pass a smaller ``subset_size``.
 """
 
@@ -26,7 +29,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modecover._checks import as_features, check_same_dim
+from modecover._checks import as_features, check_allocation, check_same_dim
+
+_BLOCK_BYTES = 32 * 2**20  # float64 column block of both subsets
 
 
 def _check_positive_int(value, name: str, minimum: int = 1) -> int:
@@ -35,19 +40,27 @@ def _check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def polynomial_kernel(x: torch.Tensor, y: torch.Tensor, *, degree: int, gamma: float, coef0: float) -> torch.Tensor:
-    """(gamma x y^T + coef0)^degree."""
-    return (x @ y.mT * gamma + coef0) ** degree
+def dot_products(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Float64 x x^T, y y^T, x y^T (each m x m), accumulated over blocks of columns so
+    that only one float64 column block of each input exists at a time."""
+    m, d = x.shape
+    width = max(1, _BLOCK_BYTES // (8 * 2 * m))
+    xx = torch.zeros(m, m, dtype=torch.float64)
+    yy, xy = torch.zeros_like(xx), torch.zeros_like(xx)
+    for start in range(0, d, width):
+        xb, yb = x[:, start : start + width].double(), y[:, start : start + width].double()
+        xx.addmm_(xb, xb.mT)
+        yy.addmm_(yb, yb.mT)
+        xy.addmm_(xb, yb.mT)
+    return xx, yy, xy
 
 
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, *, degree: int, gamma: float, coef0: float) -> float:
     """Unbiased MMD^2 estimate between equal-size samples x and y (m rows each) under the
     polynomial kernel; the formula in the module docstring (torch-fidelity's ``mmd2``
-    with ``mmd_est="unbiased"``)."""
+    with ``mmd_est="unbiased"``). Kernels in float64 from :func:`dot_products`."""
     m = x.shape[0]
-    k_xx = polynomial_kernel(x, x, degree=degree, gamma=gamma, coef0=coef0)
-    k_yy = polynomial_kernel(y, y, degree=degree, gamma=gamma, coef0=coef0)
-    k_xy = polynomial_kernel(x, y, degree=degree, gamma=gamma, coef0=coef0)
+    k_xx, k_yy, k_xy = ((dots * gamma + coef0) ** degree for dots in dot_products(x, y))
     within = (k_xx.sum() - k_xx.diagonal().sum()) + (k_yy.sum() - k_yy.diagonal().sum())
     return float(within / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
 
@@ -86,13 +99,13 @@ def kid(
     if not np.isfinite(gamma) or not np.isfinite(coef0):
         raise ValueError(f"gamma and coef0 must be finite, got gamma={gamma}, coef0={coef0}")
 
-    real_t, fake_t = torch.from_numpy(real), torch.from_numpy(fake)  # subsets go to float64 one at a time
+    check_allocation(8.0 * 4 * subset_size**2 + 2 * _BLOCK_BYTES + 2.0 * subset_size * real.shape[1] * real.itemsize,
+                     f"KID's {subset_size} x {subset_size} kernel matrices", "pass a smaller subset_size")
+    real_t, fake_t = torch.from_numpy(real), torch.from_numpy(fake)  # column blocks go to float64 one at a time
     rng = np.random.RandomState(seed)
     estimates = np.empty(subsets)
     for i in range(subsets):
         pick_real = torch.from_numpy(rng.choice(n_real, subset_size, replace=False))
         pick_fake = torch.from_numpy(rng.choice(n_fake, subset_size, replace=False))
-        estimates[i] = mmd2_unbiased(
-            real_t[pick_real].double(), fake_t[pick_fake].double(), degree=degree, gamma=gamma, coef0=coef0
-        )
+        estimates[i] = mmd2_unbiased(real_t[pick_real], fake_t[pick_fake], degree=degree, gamma=gamma, coef0=coef0)
     return float(estimates.mean()), float(estimates.std())
