@@ -36,6 +36,16 @@ def test_tiny_demo_writes_results_and_report(tmp_path):
     assert '<p class="headline">The plain GAN captured' in html
     assert "audit_projection" in html
     assert "perception_gan_dmpra_round0" in html or "Perception space per round" in html
+    # what each run missed: its final samples against the training data, stated in the report
+    from modecover.metrics.prdc import prdc
+
+    data = np.load(tmp_path / "data.npy")
+    for name in results["runs"]:
+        groups = json.loads((tmp_path / name / "explain" / "groups.json").read_text())
+        samples = np.load(tmp_path / name / "samples.npy")
+        assert groups["coverage"] == prdc(data, samples, k=5)["coverage"]
+        assert groups["sentence"] in html
+    assert "What each run missed" in html and "explain_gan_explain.png" in html
 
 
 def test_demo_cli_rejects_bad_values(tmp_path):

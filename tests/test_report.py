@@ -33,7 +33,12 @@ def make_run_dir(root: Path, seed: int = 0, *, images: bool = False) -> dict:
         if images:
             np.save(root / name / "samples.npy", rng.uniform(-1, 1, size=(10, 3, 8, 8)).astype(np.float32))
         else:
-            np.save(root / name / "samples.npy", means[rng.integers(0, n_modes, 300)] + 0.05 * rng.standard_normal((300, 2)))
+            samples = means[rng.integers(0, n_modes, 300)] + 0.05 * rng.standard_normal((300, 2))
+            np.save(root / name / "samples.npy", samples)
+            from modecover.evaluate import explain
+            from modecover.evaluate_files import write_explanation
+
+            write_explanation(explain(data, samples, modes=means), root / name / "explain", data, samples, label=name)
         share = rng.dirichlet(np.ones(n_modes))
         rounds = []
         for r in range(1, 4):
@@ -190,8 +195,9 @@ def test_every_figure_exists_is_png_and_relative(tmp_path):
     make_run_dir(tmp_path)
     page = write_report(tmp_path)
     parsed = parse_page(page)
-    # metrics curves, mode bars, 2 sample scatters, 2 runs x 3 rounds perception, audit gallery
-    assert len(parsed.images) == 1 + 1 + 2 + 6 + 1
+    # metrics curves, mode bars, 2 sample scatters, 2 explain projections, 2 runs x 3 rounds perception,
+    # audit gallery
+    assert len(parsed.images) == 1 + 1 + 2 + 2 + 6 + 1
     assert len(set(parsed.images)) == len(parsed.images)
     for src in parsed.images:
         assert not src.startswith(("/", "http:", "https:", "file:", "data:"))

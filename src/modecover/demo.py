@@ -178,6 +178,21 @@ def headline(runs: dict[str, dict], minority: list[int], seed: int) -> str:
             "over 10 seeds.")
 
 
+def explain_runs(out_dir: Path, data: np.ndarray, mixture) -> None:
+    """Each run's final samples against the training data: ``<run>/explain/`` with the missed
+    and off-manifold groups (modecover.evaluate.explain), which the report's "What each run
+    missed" section reads."""
+    from modecover.evaluate import explain
+    from modecover.evaluate_files import write_explanation
+
+    labels = {"gan": "the plain GAN", "gan+dmpra": "GAN + DMPRA"}
+    for name in RUN_NAMES:
+        samples = np.load(out_dir / name / "samples.npy")
+        e = explain(data, samples, modes=mixture.means)
+        write_explanation(e, out_dir / name / "explain", data, samples, label=labels[name],
+                          data_name="training samples")
+
+
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), show_progress: bool = True) -> Path:
     """Train both runs, write ``out_dir/results.json`` (docs/report.md) and ``out_dir/report.html``."""
     from modecover.dmpra.audit import audit
@@ -193,6 +208,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), show_progre
     # Which training points are rare? After training: the search's threaded matrix products
     # must not run in this process before it forks the training processes.
     audit(data, out_dir / "audit", source="demo training data")
+    explain_runs(out_dir, np.asarray(data, dtype=np.float64), mixture)
     results = {
         "title": f"modecover demo: GAN vs GAN + DMPRA on an imbalanced ring ({config.steps} steps each)",
         "headline": headline(runs, [int(j) for j in mixture.minority], config.seed),

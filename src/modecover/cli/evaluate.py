@@ -48,6 +48,7 @@ class Loaded:
     extractor: str
     logits: np.ndarray | None = None  # Inception logits (n, 1008), inception extractor only
     skipped: tuple[str, ...] = ()
+    images: np.ndarray | None = None  # the images (N, C, H, W) in [0, 1] when the input was images
 
 
 def read_samples(spec: str, options: LoadOptions):
@@ -118,11 +119,12 @@ def to_features(spec: str, options: LoadOptions, extractors: dict) -> Loaded:
         kw = {"weights_path": options.inception_weights} if name == "inception" else {}
         extractors[name] = get_extractor(name, **kw)
     extractor = extractors[name]
+    images = np.asarray(samples) if samples.ndim > 2 else None
     if name == "inception":
         pool, logits = inception_outputs(extractor, samples, options.batch_size)
-        return Loaded(pool, spec, name, logits, skipped)
+        return Loaded(pool, spec, name, logits, skipped, images)
     feats = extract(extractor, samples, batch_size=options.batch_size, name=spec)
-    return Loaded(feats, spec, name, None, skipped)
+    return Loaded(feats, spec, name, None, skipped, images)
 
 
 def inception_outputs(extractor, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +167,7 @@ class MetricOptions:
     is_splits: int = 10
     mixture: str | None = None  # built-in mixture for the 2D mode metrics
     seed: int = 0  # KID subsets
+    vendi: bool = True  # Vendi score of each set (cosine kernel): cheaper than one PRDC pass
 
 
 def check_inputs(real: Loaded, fake: Loaded, options: MetricOptions, logits: np.ndarray | None) -> None:
@@ -218,9 +221,34 @@ def compute_metrics(real: Loaded, fake: Loaded, options: MetricOptions,
         from modecover.metrics.inception_score import inception_score
 
         results["is"], results["is_std"] = inception_score(logits, splits=options.is_splits)
+    if options.vendi:
+        from modecover.metrics.vendi import vendi_score
+
+        results["vendi"] = vendi_score(fake.features, name=f"fake ({fake.source})")
+        results["vendi_real"] = vendi_score(real.features, name=f"real ({real.source})")
     if options.mixture is not None:
         results.update(mode_results(fake.features, options.mixture))
     return {k: _plain(v) for k, v in results.items()}
+
+
+def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: MetricOptions) -> dict:
+    """``--explain DIR``: :func:`modecover.evaluate.explain` with k = ``k_dc`` (the
+    coverage's k) and the files of :mod:`modecover.evaluate_files`; returns groups.json's content."""
+    from modecover._checks import check_k
+    from modecover.evaluate import explain
+    from modecover.evaluate_files import write_explanation
+
+    check_k(options.k_dc, len(real.features), f"real ({real.source})")
+    check_k(options.k_dc, len(fake.features), f"fake ({fake.source})")
+    modes = None
+    if options.mixture is not None:
+        from modecover.data.mixtures import get_mixture
+
+        modes = get_mixture(options.mixture).means
+    e = explain(real.features, fake.features, k=options.k_dc, modes=modes, strict=options.strict, seed=options.seed)
+    paths = write_explanation(e, out_dir, real.features, fake.features, real_images=real.images,
+                              fake_images=fake.images, label="the fake set")
+    return json.loads(paths["groups"].read_text())
 
 
 def mode_results(fake: np.ndarray, mixture: str) -> dict:
@@ -317,10 +345,14 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--image-size", type=int, default=None, help="Resize folder images to SIZE x SIZE.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted and listed) instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID subsets and of --example data.")
+@click.option("--vendi/--no-vendi", default=True, show_default=True,
+              help="Vendi score (cosine kernel) of the fakes and of the reals.")
+@click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write per-sample files, missed and off-manifold groups and plots to this folder.")
 def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, no_prdc, no_fid,
             want_kid,
             kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, real_range, fake_range,
-            image_mode, image_size, skip_corrupt, seed):
+            image_mode, image_size, skip_corrupt, seed, vendi, explain_dir):
     """Compare a fake set with a real set: precision, recall, density, coverage, FID.
 
     R and F are feature files (.npy, .npz[:key], .pt/.pth[:key]) or image folders. Prints a
@@ -328,8 +360,8 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
     (less those skipped by --no-prdc / --no-fid; + kid, is and the mode metrics when asked).
     See docs/evaluate.md.
     """
-    if no_prdc and no_fid and not (want_kid or want_is or mixture or example):
-        raise click.UsageError("--no-prdc and --no-fid leave nothing to compute; add --kid, --is or --mixture")
+    if no_prdc and no_fid and not (want_kid or want_is or mixture or example or explain_dir):
+        raise click.UsageError("--no-prdc and --no-fid leave nothing to compute; add --kid, --is, --mixture or --explain")
     try:
         if example:
             if real_spec or fake_spec:
@@ -356,8 +388,9 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
         options = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, prdc=not no_prdc, fid=not no_fid,
                                 kid=want_kid, kid_subsets=kid_subsets,
                                 kid_subset_size=kid_subset_size, inception_score=want_is, is_splits=is_splits,
-                                mixture=mixture, seed=seed)
+                                mixture=mixture, seed=seed, vendi=vendi)
         results = compute_metrics(real, fake, options, logits)
+        explained = write_explain_dir(explain_dir, real, fake, options) if explain_dir is not None else None
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise click.ClickException(str(err)) from err
     used = real.extractor if real.extractor == fake.extractor else f"{real.extractor} (real), {fake.extractor} (fake)"
@@ -370,6 +403,8 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
         if loaded.skipped:
             click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {label} {loaded.source}: "
                        + ", ".join(loaded.skipped), err=True)
+    if explained is not None:
+        click.echo(f"{explained['sentence']} Wrote {explain_dir}/: " + ", ".join(explained["files"].values()))
     if out is not None:
         if example:  # beside the JSON, where `modecover report` looks for them (docs/report.md)
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,10 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from modecover.dmpra.search import SearchResult
+from modecover.graph import linked_groups
 
 
 @dataclass(frozen=True)
@@ -48,25 +47,7 @@ class MinorGroup:
 def minor_groups(result: SearchResult) -> np.ndarray:
     """Group label of every sample (int64 (n,)): -1 for unflagged samples, else 0, 1, ...
     by decreasing group size (ties by smallest member index)."""
-    flagged = np.asarray(result.minority, dtype=bool)
-    n = flagged.shape[0]
-    labels = np.full(n, -1, dtype=np.int64)
-    members = np.flatnonzero(flagged)
-    if members.size == 0:
-        return labels
-    links = result.neighbors[members]
-    rows = np.repeat(members, links.shape[1])
-    cols = links.reshape(-1)
-    keep = flagged[cols]
-    graph = coo_matrix((np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])), shape=(n, n))
-    _, component = connected_components(graph, directed=True, connection="weak")
-    component = component[members]
-    ids, first, sizes = np.unique(component, return_index=True, return_counts=True)
-    order = np.lexsort((members[first], -sizes))  # largest first, then by smallest member
-    rank = np.empty(ids.shape[0], dtype=np.int64)
-    rank[order] = np.arange(ids.shape[0])
-    labels[members] = rank[np.searchsorted(ids, component)]
-    return labels
+    return linked_groups(result.minority, result.neighbors)
 
 
 def deficits(result: SearchResult) -> np.ndarray:

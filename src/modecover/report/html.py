@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import re
 import shutil
 import urllib.parse
@@ -343,6 +344,50 @@ def audit_section(run_dir: Path, figures: Figures) -> Section:
     return section
 
 
+def read_groups_json(path: Path) -> dict:
+    """A run's ``explain/groups.json`` (modecover.evaluate_files), checked for what the report uses."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(raw, dict):
+        raise ResultsError(f"{path}: expected an object, got {type(raw).__name__}")
+    for key in ("n_real", "n_uncovered", "n_missed_groups"):
+        if isinstance(raw.get(key), bool) or not isinstance(raw.get(key), int):
+            raise ResultsError(f"{path}: {key}: expected an integer, got {raw.get(key)!r}")
+    if not isinstance(raw.get("missed_groups"), list):
+        raise ResultsError(f"{path}: missed_groups: expected a list, got {raw.get('missed_groups')!r}")
+    if "sentence" in raw and not isinstance(raw["sentence"], str):
+        raise ResultsError(f"{path}: sentence: expected a string, got {raw['sentence']!r}")
+    return raw
+
+
+def explain_section(results: Results, run_dir: Path, figures: Figures) -> Section:
+    """What each run missed: the sentence of each run's ``<run>/explain/groups.json`` and its
+    projection with the missed groups circled (and, for images, the largest missed group)."""
+    from modecover.evaluate import describe_missed
+
+    section = Section("missed", "What each run missed")
+    found = [(run, run_dir / run.name / "explain") for run in results.runs.values()
+             if (run_dir / run.name / "explain" / "groups.json").is_file()]
+    if not found:
+        section.note("No RUN_DIR/<run>/explain/groups.json (modecover evaluate --explain); section omitted.")
+        return section
+    said = []
+    for run, directory in found:
+        groups = read_groups_json(directory / "groups.json")
+        said.append(groups.get("sentence") or describe_missed(groups, run.name))
+    section.body.append("<p>" + " ".join(html.escape(s) for s in said) + "</p>")
+    for run, directory in found:
+        for name, caption in (("explain.png", "uncovered real samples in red, the largest missed groups circled"),
+                              ("missed_0.png", "the largest missed group")):
+            if (directory / name).is_file():
+                path, href = figures.path(f"explain_{run.name}_{name}")
+                shutil.copyfile(directory / name, path)
+                section.body.append(_figure(href, f"{run.name}: {caption}."))
+    return section
+
+
 # ---------------------------------------------------------------- page
 
 
@@ -381,6 +426,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         rounds_section(results, figures),
         mode_share_section(results, figures),
         samples_section(results, run_dir, figures),
+        explain_section(results, run_dir, figures),
         perception_section(results, run_dir, figures),
         audit_section(run_dir, figures),
     ]

@@ -179,3 +179,37 @@ def perception_projection(proj: np.ndarray, minority: np.ndarray, path: Path, ti
     ax.legend(loc="best", fontsize=7, markerscale=2)
     ax.tick_params(labelsize=7)
     return _save(fig, path)
+
+
+def explain_projection(real: np.ndarray, fake: np.ndarray, covered: np.ndarray, inside: np.ndarray,
+                       circles: list[tuple[float, float, float, str]], path: Path, title: str) -> Path:
+    """Real (grey; uncovered in red) and fake (blue; outside every real ball as orange
+    crosses) samples in one 2D projection, with the given groups circled and labelled.
+
+    ``circles``: ``(x, y, radius, label)`` in projection coordinates. Covered reals and
+    inside fakes beyond ``MAX_SCATTER_POINTS`` are drawn as a seeded random subset; every
+    uncovered real and outside fake is drawn.
+    """
+    from matplotlib.patches import Circle
+
+    real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
+    covered, inside = np.asarray(covered, dtype=bool), np.asarray(inside, dtype=bool)
+    fig = Figure(figsize=(5.2, 4.6))
+    ax = fig.add_subplot()
+    ax.scatter(*subsample(real[covered]).T, s=2, c="0.7", label=f"real, covered ({int(covered.sum())})",
+               rasterized=True)
+    ax.scatter(*subsample(fake[inside], seed=1).T, s=2, c="tab:blue", alpha=0.35,
+               label=f"fake, inside a real ball ({int(inside.sum())})", rasterized=True)
+    if (~covered).any():
+        ax.scatter(*real[~covered].T, s=6, c="tab:red", label=f"real, uncovered ({int((~covered).sum())})")
+    if (~inside).any():
+        ax.scatter(*fake[~inside].T, s=10, marker="x", c="tab:orange", linewidths=0.8,
+                   label=f"fake, off the data ({int((~inside).sum())})")
+    for x, y, radius, label in circles:
+        ax.add_patch(Circle((x, y), radius, fill=False, edgecolor="k", linewidth=1.0))
+        ax.annotate(label, (x, y + radius), fontsize=7, ha="center", va="bottom")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="best", fontsize=6, markerscale=2)
+    ax.tick_params(labelsize=7)
+    return _save(fig, path)

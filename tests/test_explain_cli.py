@@ -1,0 +1,110 @@
+"""``modecover evaluate --explain DIR`` and the Vendi score in ``evaluate``, end to end.
+
+References: :func:`modecover.evaluate.explain` and :func:`modecover.metrics.vendi.vendi_score`
+called directly on the same arrays, and scikit-learn's digit labels.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from modecover.cli import main
+from modecover.evaluate import explain
+from modecover.metrics.vendi import vendi_score
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["evaluate", *map(str, args)])
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_explain_files_of_a_mode_dropping_fake(tmp_path):
+    from modecover.data.mixtures import get_mixture
+
+    mix = get_mixture("ring-imbalanced")
+    real, _ = mix.sample(3000, seed=0)
+    fake, labels = mix.sample(3000, seed=1)
+    fake = fake[~np.isin(labels, mix.minority)]
+    np.save(tmp_path / "real.npy", real)
+    np.save(tmp_path / "fake.npy", fake)
+    out = tmp_path / "explain"
+    result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "fake.npy", "--mixture", "ring-imbalanced",
+                 "--explain", out, "--out", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "the fake set missed modes 1 and 5" in result.output
+    e = explain(real, fake, k=5, modes=mix.means)
+    rows = read_csv(out / "real.csv")
+    assert [int(r["covered"]) for r in rows] == e.real_covered.astype(int).tolist()
+    assert [int(r["group"]) for r in rows] == e.real_group.tolist()
+    assert [float(r["distance_ratio"]) for r in rows] == e.real_distance_ratio.tolist()
+    fakes = read_csv(out / "fake.csv")
+    assert [float(r["realism"]) for r in fakes] == e.fake_realism.tolist()
+    np.testing.assert_array_equal([float(r["rarity"]) for r in fakes], e.fake_rarity)  # nan outside every ball
+    groups = json.loads((out / "groups.json").read_text())
+    assert groups["coverage"] == e.coverage and groups["precision"] == e.precision
+    assert sorted(g["mode"] for g in groups["missed_groups"][:2]) == [1, 5]
+    assert (out / "explain.png").stat().st_size > 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["coverage"] == e.coverage  # --explain uses the coverage's k
+    assert data["vendi"] == vendi_score(fake) and data["vendi_real"] == vendi_score(real)
+
+
+def test_explain_gallery_shows_the_missing_digit(tmp_path):
+    from modecover.data.datasets import load_digits
+
+    images, labels = (t.numpy() for t in load_digits())
+    order = np.random.default_rng(0).permutation(len(images))
+    real_idx, pool = order[: len(order) // 2], order[len(order) // 2:]
+    fake_idx = pool[labels[pool] != 3]
+    np.save(tmp_path / "real.npy", images[real_idx])
+    np.save(tmp_path / "fake.npy", images[fake_idx])
+    out = tmp_path / "explain"
+    result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "fake.npy", "--explain", out)
+    assert result.exit_code == 0, result.output
+    groups = json.loads((out / "groups.json").read_text())
+    assert "missed_0" in groups["files"] and (out / "missed_0.png").is_file()
+    group = np.array([int(r["group"]) for r in read_csv(out / "real.csv")])
+    assert np.mean(labels[real_idx][group == 0] == 3) >= 0.9  # the gallery of group 0 shows threes
+
+
+def test_explain_and_vendi_errors_name_the_file(tmp_path, rng):
+    np.save(tmp_path / "real.npy", rng.standard_normal((40, 3)))
+    np.save(tmp_path / "small.npy", rng.standard_normal((5, 3)))
+    result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "small.npy", "--explain", tmp_path / "x")
+    assert result.exit_code == 1 and f"fake ({tmp_path / 'small.npy'}): has 5 points" in result.output
+    assert not (tmp_path / "x").exists()
+    zeros = rng.standard_normal((30, 3))
+    zeros[4] = 0
+    np.save(tmp_path / "zeros.npy", zeros)
+    result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "zeros.npy")
+    assert result.exit_code == 1 and f"fake ({tmp_path / 'zeros.npy'}): row 4 is all zeros" in result.output
+    assert run("--real", tmp_path / "real.npy", "--fake", tmp_path / "zeros.npy", "--no-vendi").exit_code == 0
+
+
+def test_explain_refuses_a_file_as_folder(tmp_path, rng):
+    np.save(tmp_path / "real.npy", rng.standard_normal((40, 3)))
+    (tmp_path / "taken").write_text("a file")
+    result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "real.npy", "--explain", tmp_path / "taken")
+    assert result.exit_code == 2 and "taken" in result.output
+
+
+def test_report_says_what_the_example_missed(tmp_path):
+    from modecover.report import ResultsError, write_report
+
+    run_dir = tmp_path / "run"
+    result = run("--example", "--out", run_dir / "results.json", "--explain", run_dir / "evaluate" / "explain")
+    assert result.exit_code == 0, result.output
+    page = write_report(run_dir).read_text()
+    sentence = json.loads((run_dir / "evaluate" / "explain" / "groups.json").read_text())["sentence"]
+    assert sentence.startswith("the fake set missed modes 1 and 5 (") and sentence in page
+    assert 'id="missed"' in page and "explain_evaluate_explain.png" in page
+    (run_dir / "evaluate" / "explain" / "groups.json").write_text('{"n_real": "many"}')
+    with pytest.raises(ResultsError, match=r"groups.json: n_real: expected an integer"):
+        write_report(run_dir)
