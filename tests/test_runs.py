@@ -1,6 +1,6 @@
 """Run folders: ownership (run.json), refusal messages, --overwrite, --resume without a
 checkpoint, and the lock (real processes: a second run fails at once, a killed run's lock
-does not block)."""
+does not block --overwrite replacing it with another family's run)."""
 
 import json
 import os
@@ -139,7 +139,7 @@ def test_bench_and_demo_refuse_a_train_folder(tmp_path):
 # -- real processes ----------------------------------------------------------------------
 
 
-def test_second_run_into_a_folder_in_use_fails_at_once_and_a_killed_runs_lock_does_not_block(tmp_path):
+def test_a_run_in_use_refuses_a_second_at_once_and_a_killed_runs_lock_does_not_block_overwrite(tmp_path):
     out = tmp_path / "run"
     long_run = config(tmp_path, steps=10**7, checkpoint_every=0)
     first = modecover("train", long_run, "--out", out, "--no-progress", "--threads", "1")
@@ -158,20 +158,10 @@ def test_second_run_into_a_folder_in_use_fails_at_once_and_a_killed_runs_lock_do
         first.kill()  # SIGKILL: no clean-up runs, the lock file stays behind
         first.wait()
     assert (out / LOCK_FILE).exists()
-    third = modecover("train", config(tmp_path), "--out", out, "--overwrite", "--no-progress")
-    _, err = third.communicate(timeout=120)
-    assert third.returncode == 0, err
-    assert (out / "final.ckpt").exists()
-
-
-def test_overwrite_replaces_an_earlier_run_in_a_real_process(tmp_path):
-    out = tmp_path / "run"
-    assert cli("train", config(tmp_path, steps=4), "--out", out, "--no-progress").exit_code == 0
     (out / "round9.ckpt").write_text("left over")
-    refused = modecover("train", config(tmp_path, "vae"), "--out", out, "--no-progress")
-    _, err = refused.communicate(timeout=120)
-    assert refused.returncode == 1
-    assert f"{out}: holds a 'train' run of a 'gan' model, not a 'train' run of a 'vae' model" in err
+    refused = cli("train", config(tmp_path, "vae"), "--out", out, "--no-progress")
+    assert refused.exit_code == 1
+    assert f"{out}: holds a 'train' run of a 'gan' model, not a 'train' run of a 'vae' model" in refused.output
     replaced = modecover("train", config(tmp_path, "vae"), "--out", out, "--overwrite", "--no-progress")
     _, err = replaced.communicate(timeout=120)
     assert replaced.returncode == 0, err
