@@ -9,8 +9,11 @@ a point is inside a ball of radius ``r`` when that distance is ``< r`` (``<= r``
 How it is fast and still exact (docs/metrics.md, "Neighbour engine"):
 
 1. The points are centred (shared centre) and cast to float32; squared distances come
-   from blocked matrix products ``|a|^2 + |b|^2 - 2 a.b`` (``torch.addmm``), one block of
-   query rows against all data rows at a time, so memory is O(block x n), never n x n.
+   from blocked matrix products ``|a|^2 + |b|^2 - 2 a.b`` (``torch.addmm``): square tiles
+   for the counts and for k-NN within one set (where d(a, b) = d(b, a) lets one tile serve
+   two row blocks, so half the products are done), blocks of query rows against all data
+   rows otherwise; memory is O(block x n), never n x n. Row blocks are tasks for worker
+   threads with one torch thread each.
 2. The float32 value of every squared distance is within a rigorous bound ``E_i`` of the
    exact one: ``E_i = (d + 16) u (|a_i|^2 + max_j |b_j|^2) + 32 u (max|a|^2 + max|b|^2 + 1)``
    with ``u = 2^-24``: the worst-case error of a length-d float32 dot product in any
