@@ -1,4 +1,4 @@
-"""Exact nearest-neighbour engine shared by DMPRA, LDMD and the metrics (issue 2).
+"""Exact nearest-neighbour engine shared by DMPRA, LDMD and the metrics (docs/metrics.md, "Neighbour engine").
 
 Every answer here equals a float64 brute force on the same inputs: the distance between
 two points is ``sqrt(sum((a - b) ** 2))`` evaluated by numpy in float64 from the inputs

@@ -1,7 +1,7 @@
 """``modecover evaluate``: precision, recall, density, coverage and FID of fake vs real
 (plus KID, IS and 2D mode metrics when asked), from feature files or image folders.
 
-Metric definitions: DESIGN.md section 8; usage and JSON layout: docs/evaluate.md.
+Metric definitions: docs/metrics.md; usage and JSON layout: docs/evaluate.md.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def example_sets(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class MetricOptions:
-    """Which metrics to compute and their parameters (DESIGN.md section 8)."""
+    """Which metrics to compute and their parameters (docs/metrics.md)."""
 
     k_pr: int = 3
     k_dc: int = 5

@@ -1,4 +1,4 @@
-"""Frechet distance between Gaussians fitted to two feature sets (DESIGN.md section 8).
+"""Frechet distance between Gaussians fitted to two feature sets (docs/metrics.md, "FID").
 
 FID = ||mu1 - mu2||^2 + tr S1 + tr S2 - 2 sum_i sqrt(lambda_i(S1 S2))    (Heusel et al. 2017)
 

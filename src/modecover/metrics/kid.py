@@ -1,5 +1,5 @@
 """Kernel Inception Distance (Binkowski et al. 2018) with torch-fidelity's conventions
-(DESIGN.md section 8).
+(docs/metrics.md).
 
 KID is the unbiased estimate of the squared MMD between the two feature distributions
 under the polynomial kernel k(x, y) = (gamma x.y + coef0)^degree, gamma = 1/d by default:

@@ -1,7 +1,7 @@
 """Precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020).
 
-DESIGN.md section 8. For a point set, the radius of a point is the distance to its k-th
-nearest neighbour in its own set, itself excluded. With real set R (N points) and fake
+Definitions as in docs/metrics.md. For a point set, the radius of a point is the distance
+to its k-th nearest neighbour in its own set, itself excluded. With real set R (N points) and fake
 set F (M points):
 
 - precision = share of fakes inside at least one real ball (radius k = ``k_pr``);
