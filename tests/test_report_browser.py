@@ -172,7 +172,7 @@ def test_report_loads_cleanly_in_chromium(tmp_path, browser):
     assert browser.console_errors() == []
 
     images = browser.evaluate(session, IMAGES_JS)
-    assert len(images) == 11
+    assert len(images) == page.read_text().count("<img ") >= 11  # every figure the page names
     for src, complete, width, height in images:
         assert complete and width > 0 and height > 0, f"image {src} did not load"
     # Offline: every resource the page fetched is a local file.

@@ -382,7 +382,7 @@ def explain_section(results: Results, run_dir: Path, figures: Figures) -> Sectio
         for name, caption in (("explain.png", "uncovered real samples in red, the largest missed groups circled"),
                               ("missed_0.png", "the largest missed group")):
             if (directory / name).is_file():
-                path, href = figures.path(f"explain_{run.name}_{name}")
+                path, href = figures.path(f"explain_{run.name}_{Path(name).stem}")
                 shutil.copyfile(directory / name, path)
                 section.body.append(_figure(href, f"{run.name}: {caption}."))
     return section
