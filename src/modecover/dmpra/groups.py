@@ -36,7 +36,7 @@ class MinorGroup:
     label: int
     size: int
     deficit: float
-    weight: float
+    weight: float  # the mean weight of its members
     outliers: bool  # smaller than min_group: left at the outlier weight
 
     def as_dict(self) -> dict:
@@ -70,6 +70,18 @@ class GroupWeights:
         return table[self.labels]  # label -1 picks the trailing NaN
 
 
+def describe_groups(result: SearchResult, labels: np.ndarray, weights: np.ndarray, min_group: int) -> GroupWeights:
+    """The :class:`GroupWeights` of given weights: each group's size, deficit D_g and mean weight."""
+    ratio = deficits(result)
+    groups = []
+    for label in range(int(labels.max(initial=-1)) + 1):
+        members = labels == label
+        size = int(members.sum())
+        groups.append(MinorGroup(label, size, float(np.median(ratio[members])), float(weights[members].mean()),
+                                 size < min_group))
+    return GroupWeights(weights, labels, groups)
+
+
 def group_weights(result: SearchResult, *, min_group: int = 5, gamma: float = 1.0, w_max: float = 50.0,
                   outlier_weight: float = 1.0, fine_grained: bool = False) -> GroupWeights:
     """Steps 1-4 of the module docstring. Parameters are validated by the caller's config
@@ -78,19 +90,14 @@ def group_weights(result: SearchResult, *, min_group: int = 5, gamma: float = 1.
     ratio = deficits(result)
     cv = np.asarray(result.cv, dtype=np.float64)
     weights = np.ones(labels.shape[0], dtype=np.float64)
-    groups = []
     for label in range(int(labels.max(initial=-1)) + 1):
         members = np.flatnonzero(labels == label)
-        deficit = float(np.median(ratio[members]))
         if members.size < min_group:
-            weight = float(outlier_weight)
-            weights[members] = weight
-        else:
-            weight = float(np.clip(deficit ** gamma, 1.0, w_max))
-            scale = cv[members] / cv[members].mean() if fine_grained else 1.0
-            weights[members] = weight * scale
-        groups.append(MinorGroup(label, int(members.size), deficit, weight, bool(members.size < min_group)))
-    return GroupWeights(weights, labels, groups)
+            weights[members] = float(outlier_weight)
+            continue
+        weight = float(np.clip(float(np.median(ratio[members])) ** gamma, 1.0, w_max))
+        weights[members] = weight * (cv[members] / cv[members].mean() if fine_grained else 1.0)
+    return describe_groups(result, labels, weights, min_group)
 
 
-__all__ = ["GroupWeights", "MinorGroup", "deficits", "group_weights", "minor_groups"]
+__all__ = ["GroupWeights", "MinorGroup", "deficits", "describe_groups", "group_weights", "minor_groups"]

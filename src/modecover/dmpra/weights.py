@@ -40,7 +40,7 @@ import numpy as np
 
 from dataclasses import dataclass
 
-from modecover.dmpra.groups import GroupWeights, MinorGroup, group_weights, minor_groups, deficits
+from modecover.dmpra.groups import GroupWeights, describe_groups, group_weights, minor_groups
 from modecover.dmpra.search import SearchResult
 
 WEIGHTINGS = ("groups", "paper")
@@ -137,19 +137,12 @@ class WeightingConfig:
 def weigh(result: SearchResult, config: WeightingConfig | None = None) -> GroupWeights:
     """Weights (float64 (n,), finite and positive), group labels and groups of one search.
 
-    Groups are reported under both readings; with "paper" a group's ``weight`` is the mean
-    of its members' informative weights.
+    Groups are reported under both readings; a group's ``weight`` is the mean of its
+    members' weights.
     """
     config = WeightingConfig() if config is None else config
     if config.weighting == "groups":
         return group_weights(result, min_group=config.min_group, gamma=config.gamma, w_max=config.w_max,
                              outlier_weight=config.outlier_weight, fine_grained=config.fine_grained)
     weights = informative_weights(result, informative=config.informative)
-    labels = minor_groups(result)
-    ratio = deficits(result)
-    groups = []
-    for label in range(int(labels.max(initial=-1)) + 1):
-        members = labels == label
-        groups.append(MinorGroup(label, int(members.sum()), float(np.median(ratio[members])),
-                                 float(weights[members].mean()), bool(members.sum() < config.min_group)))
-    return GroupWeights(weights, labels, groups)
+    return describe_groups(result, minor_groups(result), weights, config.min_group)
