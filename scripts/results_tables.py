@@ -23,7 +23,10 @@ DOC = ROOT / "docs" / "RESULTS.md"
 B2_METRICS = ("modes", "minority_captured", "hq_percent", "share_error", "precision", "recall", "coverage")
 GAN_ROWS = ("GAN", "GAN + DMPRA", "GAN + DMPRA (data space)", "GAN + DMPRA (paper weights)", "GAN + oracle")
 
+B1_METRICS = ("modes", "hq_percent", "reverse_kl", "precision", "recall", "coverage")
+
 TABLES = [
+    TableSpec("B1-GAN", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS),
     TableSpec("B2-validation", "results/B2-validation/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
               n_minority=2),
     TableSpec("B2-ring-GAN", "results/B2/per_seed.csv", ("ring-imbalanced",), B2_METRICS, GAN_ROWS, n_minority=2),
