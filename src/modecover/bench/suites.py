@@ -8,7 +8,7 @@ them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .harness import Job
@@ -80,7 +80,7 @@ def converged_budget(dataset: str, steps: int | None = None) -> Budget:
     """The converged budget of a 2D data set (``ring``, ``grid`` or their imbalanced
     variants), with ``steps`` overriding its step count."""
     budget = CONVERGED_2D[dataset.replace("-imbalanced", "")]
-    return budget if steps is None else Budget(**{**budget.__dict__, "steps": steps})
+    return budget if steps is None else replace(budget, steps=steps)
 
 
 def _spec(dataset: str, model: dict, methods: list[dict], budget: Budget, rounds: int) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def render(spec: TableSpec, records: list[dict]) -> str:
     order = list(spec.rows) or list(dict.fromkeys(r["row"] for r in chosen))
     header = ["data", "row", "seeds", *[LABELS.get(m, m) for m in spec.metrics]]
     if spec.n_minority:
-        header.append(f"seeds with all / some / no minority modes")
+        header.append("seeds with all / some / no minority modes")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for summary in summarise(chosen, order):
         cells = [summary.dataset, summary.row, str(summary.n_seeds)]

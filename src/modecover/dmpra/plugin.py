@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
+from modecover.dmpra.search import DEFAULT_REFERENCE_SIZE
 from modecover.plugins import Plugin
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class DMPRAConfig:
     k_sigma: float = 3.0  # minority when the score exceeds k_sigma
     two_sided: bool = False  # |n - n_hat| > k_sigma sigma_hat (the paper's literal reading)
     max_neighbors: int | None = None  # cap of the ladder (None: the search's default)
-    reference_size: int | None = 5000  # counts taken in a subsample of this size above it
+    reference_size: int | None = DEFAULT_REFERENCE_SIZE  # counts taken in a subsample of this size above it
     # weights
     weighting: str = "groups"  # "groups" (raise linked minor groups) or "paper" (Eq. 6-7)
     min_group: int = 5  # groups: fewer linked flagged samples are outliers
@@ -111,7 +112,7 @@ class DMPRAConfig:
 
 
 class DMPRA(Plugin):
-    """Re-weights the training data between rounds by DMPRA's search and informative weights."""
+    """Re-weights the training data between rounds by DMPRA's search and its weights (module docstring)."""
 
     name = "dmpra"
 
