@@ -31,17 +31,20 @@ def test_suite_rows_are_complete():
     assert {j.seed for j in suites.b2_jobs(3, seed_start=100)} == {100, 101, 102}
 
 
-def test_rows_share_one_schedule_per_data_set_and_a_mismatch_is_refused():
-    """Every row of a data set trains the same steps, rounds, batch and decay."""
+def test_rows_share_one_schedule_per_family_and_data_set_and_a_mismatch_is_refused():
+    """Every row of a family on a data set trains the same steps, rounds, batch and decay;
+    families each train to their own plateau."""
     for jobs in (suites.b1_jobs(1), suites.b2_jobs(1), suites.b3_jobs(1)):
         suites.check_matched_schedules(jobs)
     for dataset in ("ring-imbalanced", "grid-imbalanced"):
-        schedules = {tuple(sorted(j.spec["train"].items())) for j in suites.b2_jobs(1, datasets=(dataset,))}
-        assert len(schedules) == 1
-        assert dict(schedules.pop())["rounds"] == 5
+        for family in ("gan", "vae", "flow", "diffusion"):
+            schedules = {tuple(sorted(j.spec["train"].items())) for j in suites.b2_jobs(1, datasets=(dataset,))
+                         if j.spec["model"]["family"] == family}
+            assert len(schedules) == 1
+            assert dict(schedules.pop())["rounds"] == 5
     jobs = suites.b1_jobs(1, datasets=("ring",))
     odd = dataclasses.replace(jobs[1], spec={**jobs[1].spec, "train": {**jobs[1].spec["train"], "rounds": 1}})
-    with pytest.raises(ValueError, match=r"B1 ring: rows .* train different schedules"):
+    with pytest.raises(ValueError, match=r"B1 ring \(gan\): rows .* train different schedules"):
         suites.check_matched_schedules([jobs[0], odd])
 
 

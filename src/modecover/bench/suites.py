@@ -68,18 +68,25 @@ class Budget:
     lr_decay: float = 0.0
 
 
-# Converged 2D budgets (docs/training.md, "Converged 2D recipe"): the vanilla GAN's HQ %
-# plateaus by these steps at batch 256 with the learning rate decayed over the last half.
+# Converged 2D budgets (docs/training.md, "Converged 2D recipe"), per model family and data
+# set: each family's own HQ % plateaus by these steps at batch 256 with the learning rates
+# decayed over the last half (a curve on a validation seed, benchmarks/bench_plateau.py).
 CONVERGED_2D = {
-    "ring": Budget(steps=6000, batch_size=256, lr_decay=0.5),
-    "grid": Budget(steps=12000, batch_size=256, lr_decay=0.5),
+    ("gan", "ring"): Budget(steps=6000, batch_size=256, lr_decay=0.5),
+    ("gan", "grid"): Budget(steps=12000, batch_size=256, lr_decay=0.5),
+    ("vae", "ring"): Budget(steps=20000, batch_size=256, lr_decay=0.5),
+    ("vae", "grid"): Budget(steps=20000, batch_size=256, lr_decay=0.5),
+    ("flow", "ring"): Budget(steps=20000, batch_size=256, lr_decay=0.5),
+    ("flow", "grid"): Budget(steps=20000, batch_size=256, lr_decay=0.5),
+    ("diffusion", "ring"): Budget(steps=20000, batch_size=256, lr_decay=0.5),
+    ("diffusion", "grid"): Budget(steps=20000, batch_size=256, lr_decay=0.5),
 }
 
 
-def converged_budget(dataset: str, steps: int | None = None) -> Budget:
-    """The converged budget of a 2D data set (``ring``, ``grid`` or their imbalanced
-    variants), with ``steps`` overriding its step count."""
-    budget = CONVERGED_2D[dataset.replace("-imbalanced", "")]
+def converged_budget(dataset: str, steps: int | None = None, family: str = "gan") -> Budget:
+    """The converged budget of ``family`` on a 2D data set (``ring``, ``grid`` or their
+    imbalanced variants), with ``steps`` overriding its step count."""
+    budget = CONVERGED_2D[family, dataset.replace("-imbalanced", "")]
     return budget if steps is None else replace(budget, steps=steps)
 
 
@@ -121,14 +128,14 @@ def b2_jobs(seeds: int = 10, steps: int | None = None, datasets=("ring-imbalance
     """B2: imbalanced ring and grid, each family plain, with DMPRA (groups in the perception
     and in the data space, the paper's weights) and with the oracle weights.
 
-    Every row of a data set trains the converged budget's steps in ``rounds`` rounds
-    (the plain row is the same schedule without re-weighting). Seeds are
+    Every row of a family on a data set trains that family's converged budget in
+    ``rounds`` rounds (the plain row is the same schedule without re-weighting). Seeds are
     ``seed_start, seed_start + 1, ...`` (validation seeds start at 100).
     """
     jobs = []
     for dataset in datasets:
-        budget = converged_budget(dataset, steps)
         for family, model in (families or B2_FAMILIES).items():
+            budget = converged_budget(dataset, steps, model["family"])
             for suffix, methods in B2_VARIANTS.items():
                 spec = _spec(dataset, model, methods, budget, budget.rounds)
                 jobs += [Job("B2", dataset, family + suffix, seed, spec) for seed in range(seed_start, seed_start + seeds)]
@@ -136,16 +143,18 @@ def b2_jobs(seeds: int = 10, steps: int | None = None, datasets=("ring-imbalance
 
 
 def check_matched_schedules(jobs: list[Job]) -> None:
-    """Refuse a suite whose rows of one data set train different schedules (steps, rounds,
-    batch, learning-rate decay, training set size): such a comparison measures the schedule."""
-    schedules: dict[str, dict[tuple, str]] = {}
+    """Refuse a suite whose rows of one model family on one data set train different
+    schedules (steps, rounds, batch, learning-rate decay, training set size): such a
+    comparison measures the schedule. Families may differ: each trains to its own plateau."""
+    schedules: dict[tuple, dict[tuple, str]] = {}
     for job in jobs:
         key = (tuple(sorted(job.spec["train"].items())), job.spec["data"].get("n"))
-        seen = schedules.setdefault((job.suite, job.dataset), {})
+        family = job.spec["model"]["family"]
+        seen = schedules.setdefault((job.suite, job.dataset, family), {})
         seen.setdefault(key, job.row)
         if len(seen) > 1:
             rows = sorted(set(seen.values()))
-            raise ValueError(f"{job.suite} {job.dataset}: rows {rows} train different schedules "
+            raise ValueError(f"{job.suite} {job.dataset} ({family}): rows {rows} train different schedules "
                              f"({[dict(k[0]) for k in seen]}); every row must train the same steps and rounds")
 
 
