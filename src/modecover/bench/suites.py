@@ -77,7 +77,7 @@ CONVERGED_2D = {
     # VAE and flow still gain a few HQ points past these (the 60,000-step curves); the
     # budget stops where the B2 suite stays affordable on 2 cores (docs/training.md)
     ("vae", "ring"): Budget(steps=40000, batch_size=256, lr_decay=0.5),
-    ("vae", "grid"): Budget(steps=40000, batch_size=256, lr_decay=0.5),
+    ("vae", "grid"): Budget(steps=60000, batch_size=256, lr_decay=0.5),
     ("flow", "ring"): Budget(steps=40000, batch_size=256, lr_decay=0.5),
     ("flow", "grid"): Budget(steps=40000, batch_size=256, lr_decay=0.5),
     ("diffusion", "ring"): Budget(steps=20000, batch_size=256, lr_decay=0.5),
