@@ -72,7 +72,7 @@ class Budget:
 # set: each family's own HQ % plateaus by these steps at batch 256 with the learning rates
 # decayed over the last half (a curve on a validation seed, benchmarks/bench_plateau.py).
 CONVERGED_2D = {
-    ("gan", "ring"): Budget(steps=6000, batch_size=256, lr_decay=0.5),
+    ("gan", "ring"): Budget(steps=12000, batch_size=256, lr_decay=0.5),
     ("gan", "grid"): Budget(steps=12000, batch_size=256, lr_decay=0.5),
     # VAE and flow still gain a few HQ points past these (the 60,000-step curves); the
     # budget stops where the B2 suite stays affordable on 2 cores (docs/training.md)
