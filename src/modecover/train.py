@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -44,6 +43,13 @@ from torch import Tensor
 
 from modecover.checkpoint import restore_checkpoint, save_checkpoint
 from modecover.data.samplers import make_sampler
+from modecover.distributed import (
+    DistributedContext,
+    _average_gradients_before_each_step,
+    broadcast_from_main,
+    init_distributed,
+    same_on_every_rank,
+)
 from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
 from modecover.plugins import Hooks
@@ -156,93 +162,6 @@ def _sampler_seed(seed: int, round_index: int) -> int:
     return int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
 
 
-# ----------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class DistributedContext:
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-    @classmethod
-    def current(cls) -> "DistributedContext":
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return cls(dist.get_rank(), dist.get_world_size())
-        return cls()
-
-
-def init_distributed() -> DistributedContext:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1): NCCL when
-    CUDA is available, gloo otherwise. A no-op for a single process."""
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
-    return DistributedContext.current()
-
-
-def _average_gradients_before_each_step(model: GenerativeModel, world_size: int) -> list:
-    """Register, on every optimizer of the model, a step pre-hook that averages the
-    gradients of its parameters across ranks in one flat ``all_reduce``.
-
-    A parameter without a gradient on every rank stays without one; with a gradient on
-    some ranks only, the others count as zeros.
-    """
-    import torch.distributed as dist
-
-    def hook(optimizer, args, kwargs):
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        if not params:
-            return
-        flags = torch.tensor([p.grad is not None for p in params], dtype=params[0].dtype, device=params[0].device)
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([flags] + [g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        offset = len(params)
-        for p, had, g in zip(params, flat[: len(params)], grads):
-            n = g.numel()
-            if had > 0:
-                p.grad = flat[offset : offset + n].view_as(p).div_(world_size).clone()
-            offset += n
-
-    return [opt.register_step_pre_hook(hook) for opt in model.optimizers().values()]
-
-
-def _broadcast_from_main(tensors) -> None:
-    import torch.distributed as dist
-
-    with torch.no_grad():
-        for t in tensors:
-            dist.broadcast(t.data, src=0)
-
-
-def _shared_weights(weights: Tensor | None, n: int, ctx: DistributedContext, device) -> Tensor | None:
-    """Rank 0's data weights on every rank (plug-ins that sample may disagree across ranks)."""
-    if not ctx.active:
-        return weights
-    import torch.distributed as dist
-
-    buf = torch.full((n + 1,), -1.0, dtype=torch.float64, device=device)
-    if weights is not None:
-        buf[0] = 1.0
-        buf[1:] = torch.as_tensor(weights, dtype=torch.float64).reshape(-1)[:n].to(device)
-    dist.broadcast(buf, src=0)
-    return None if buf[0] < 0 else buf[1:].cpu()
-
-
 # ----------------------------------------------------------------------------- logs and plots
 
 
@@ -335,7 +254,7 @@ class _Checkpoints:
 
     def __call__(self, name: str, step: int, rounds_finished: int, sampler=None, pending_logs=()) -> None:
         if self.dist_ctx.active:
-            _broadcast_from_main(list(self.model.buffers()))
+            broadcast_from_main(list(self.model.buffers()))
         if not self.dist_ctx.is_main:
             return
         state = {
@@ -457,7 +376,7 @@ def train(
     # 1. seeds, or the state of an interrupted run
     begin = _start(model, hooks, config, out_dir / "last.ckpt", resume, dist_ctx.rank)
     if dist_ctx.active:
-        _broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
+        broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
         grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
     checkpoint = _Checkpoints(model, hooks, config, out_dir, dist_ctx, metadata)
     final_row: dict[str, Any] = {"step": begin.step}
@@ -474,7 +393,7 @@ def train(
         for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
             if r < begin.round:
                 continue
-            weights = _shared_weights(hooks.data_weights(n), n, dist_ctx, device)
+            weights = same_on_every_rank(hooks.data_weights(n), n)
             sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
             resuming = begin.sampler is not None and begin.step > start
             if resuming:

@@ -38,7 +38,8 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
     from modecover.checkpoint import CheckpointError
     from modecover.config import ConfigError, build_run, load_config
     from modecover.runs import RunFolderError, claim_run_folder
-    from modecover.train import default_threads, init_distributed, seed_everything, train
+    from modecover.distributed import init_distributed
+    from modecover.train import default_threads, seed_everything, train
 
     if threads is not None:
         torch.set_num_threads(threads)
