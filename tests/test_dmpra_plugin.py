@@ -49,11 +49,10 @@ class StandInGAN(nn.Module):
     def sample(self, n, hooks=None):
         return self.generator(torch.randn(n, self.config["latent_dim"]))
 
-    def train_step(self, real, hooks, step, weights=None):
+    def train_step(self, real, hooks, step):
         sp = nn.functional.softplus
         fake = self.sample(real.shape[0])
-        w = torch.ones(real.shape[0]) if weights is None else weights
-        loss_d = (w * sp(-self.discriminate(real))).mean() + sp(self.discriminate(fake)).mean()
+        loss_d = sp(-self.discriminate(real)).mean() + sp(self.discriminate(fake)).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
