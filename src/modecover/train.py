@@ -33,6 +33,7 @@ import csv
 import io
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -340,6 +341,55 @@ class _ProgressBar:
             self.on_step(done)
 
 
+def _checked_data(data) -> Tensor:
+    data = torch.as_tensor(data)
+    if data.ndim < 2 or data.shape[0] == 0:
+        raise ValueError(f"training data: expected a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
+    return data
+
+
+@contextmanager
+def _ranks_in_step(model: GenerativeModel, hooks: Hooks, dist_ctx: DistributedContext):
+    """Under torchrun: rank 0's parameters on every rank, gradients averaged before every
+    optimizer step, and at the end (not after an error) the averaging removed and the ranks
+    met at a barrier. Nothing for a single process."""
+    if not dist_ctx.active:
+        yield
+        return
+    import torch.distributed as dist
+
+    broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
+    grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
+    yield
+    for handle in grad_hooks:
+        handle.remove()
+    dist.barrier()
+
+
+def _loop(model, data: Tensor, hooks: Hooks, config: TrainConfig, out_dir: Path, dist_ctx: DistributedContext,
+          checkpoint: _Checkpoints, bar: _ProgressBar, begin: _Start) -> _Loop:
+    """What every round's steps share; rank 0 keeps ``log.csv`` (up to the resumed step) and plots samples."""
+
+    def sample_plot(done: int) -> None:
+        plot_samples(model, hooks, data, out_dir / "samples" / f"step{done:07d}.png", f"step {done}")
+
+    log = CsvLog(out_dir / "log.csv", keep_until_step=begin.step) if dist_ctx.is_main else None
+    return _Loop(model, data, hooks, config, _device_of(model), log, checkpoint, bar.after_step,
+                 sample_plot if dist_ctx.is_main else None, time.perf_counter())
+
+
+def _round_sampler(hooks: Hooks, config: TrainConfig, r: int, start: int, begin: _Start, n: int,
+                   dist_ctx: DistributedContext):
+    """Round ``r``'s sampler over the plug-ins' data weights (rank 0's on every rank) and the
+    step logs not yet written; a resumed round continues the interrupted sampler and logs."""
+    weights = same_on_every_rank(hooks.data_weights(n), n)
+    sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
+    resuming = begin.sampler is not None and begin.step > start
+    if resuming:
+        sampler.load_state_dict(begin.sampler)
+    return sampler, begin.pending if resuming else []
+
+
 def train(
     model: GenerativeModel,
     data: Tensor,
@@ -359,58 +409,36 @@ def train(
     ``resume=True`` continues from ``out_dir/last.ckpt`` when it exists (same config,
     same plug-ins; see :func:`modecover.checkpoint.restore_checkpoint`) and reaches the
     same final state as an uninterrupted run with the same seed; without a checkpoint the
-    run starts from scratch. The caller seeds before building the model (the CLI does).
+    run starts from scratch. The caller seeds before building the model
+    (:meth:`modecover.config.Run.from_config` does).
     ``metadata`` (plain JSON values, e.g. the run config) is stored in every checkpoint's
     state under ``"metadata"``. ``on_step(steps_done)``, when given, is called after every
     step (a caller's own progress display, e.g. the demo's two parallel runs).
     """
-    out_dir = Path(out_dir)
-    dist_ctx = DistributedContext.current()
-    data = torch.as_tensor(data)
-    if data.ndim < 2 or data.shape[0] == 0:
-        raise ValueError(f"training data: expected a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
-    n, device = data.shape[0], _device_of(model)
+    out_dir, dist_ctx = Path(out_dir), DistributedContext.current()
+    data = _checked_data(data)
     if dist_ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    # 1. seeds, or the state of an interrupted run
+    # 1. seeds, or the state of an interrupted run; under torchrun every rank starts from rank 0's parameters
     begin = _start(model, hooks, config, out_dir / "last.ckpt", resume, dist_ctx.rank)
-    if dist_ctx.active:
-        broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
-        grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
     checkpoint = _Checkpoints(model, hooks, config, out_dir, dist_ctx, metadata)
     final_row: dict[str, Any] = {"step": begin.step}
-    with _ProgressBar(config.steps, begin.step, progress and dist_ctx.is_main, on_step) as bar:
+    with _ranks_in_step(model, hooks, dist_ctx):
+        with _ProgressBar(config.steps, begin.step, progress and dist_ctx.is_main, on_step) as bar:
+            loop = _loop(model, data, hooks, config, out_dir, dist_ctx, checkpoint, bar, begin)
 
-        def sample_plot(done: int) -> None:
-            plot_samples(model, hooks, data, out_dir / "samples" / f"step{done:07d}.png", f"step {done}")
+            # 2. rounds of steps; after each, the plug-ins adjust (DMPRA searches), then round checkpoints
+            for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
+                if r < begin.round:
+                    continue
+                sampler, pending = _round_sampler(hooks, config, r, start, begin, len(data), dist_ctx)
+                bar.round(r, config.rounds)
+                final_row = _train_round(loop, r, start, stop, max(start, begin.step), sampler, pending) or final_row
+                hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
+                checkpoint(f"round{r}", stop, r + 1)
+                checkpoint("last", stop, r + 1)
 
-        loop = _Loop(model, data, hooks, config, device,
-                     CsvLog(out_dir / "log.csv", keep_until_step=begin.step) if dist_ctx.is_main else None,
-                     checkpoint, bar.after_step, sample_plot if dist_ctx.is_main else None, time.perf_counter())
-
-        # 2. rounds of steps; after each, the plug-ins adjust (DMPRA searches), then round checkpoints
-        for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
-            if r < begin.round:
-                continue
-            weights = same_on_every_rank(hooks.data_weights(n), n)
-            sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
-            resuming = begin.sampler is not None and begin.step > start
-            if resuming:
-                sampler.load_state_dict(begin.sampler)
-            pending = begin.pending if resuming else []
-            bar.round(r, config.rounds)
-            final_row = _train_round(loop, r, start, stop, max(start, begin.step), sampler, pending) or final_row
-            hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
-            checkpoint(f"round{r}", stop, r + 1)
-            checkpoint("last", stop, r + 1)
-
-    # 3. the final checkpoint
-    checkpoint("final", config.steps, config.rounds)
-    if dist_ctx.active:
-        for handle in grad_hooks:
-            handle.remove()
-        import torch.distributed as dist
-
-        dist.barrier()
+        # 3. the final checkpoint
+        checkpoint("final", config.steps, config.rounds)
     return {**final_row, "checkpoint": str(out_dir / "final.ckpt")}
