@@ -366,7 +366,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
         if example:
             if real_spec or fake_spec:
                 raise click.UsageError("--example takes no --real/--fake")
-            real, fake = _example_sets(seed)
+            real, fake = _example_loaded(seed)
             mixture = mixture or EXAMPLE_MIXTURE
         else:
             if not real_spec or not fake_spec:
@@ -402,7 +402,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
         click.echo(f"wrote {out}")
 
 
-def _example_sets(seed: int) -> tuple[Loaded, Loaded]:
+def _example_loaded(seed: int) -> tuple[Loaded, Loaded]:
     """The built-in example: the imbalanced ring and a fake that drops its minority modes."""
     real_pts, fake_pts = example_sets(seed=seed)
     return (Loaded(real_pts.astype(np.float64), "example real (ring-imbalanced)", "identity"),
