@@ -1,8 +1,7 @@
 """DDPM: schedules against their formulas, the noising step, the ancestral sampler against
-an exact Gaussian recursion with the optimal denoiser, weights, EMA, shapes, config
+an exact Gaussian recursion with the optimal denoiser, EMA, shapes, config
 errors, the 2-D ring."""
 
-import copy
 import math
 
 import numpy as np
@@ -44,12 +43,6 @@ def exact_sampler_moments(model, mu, s):
         mean, var = a * mean + b, a * a * var + (variances[i] if i > 0 else 0.0)
     return mean, var
 
-
-def params_after_step(model, batch, weights, seed=0):
-    model = copy.deepcopy(model)
-    torch.manual_seed(seed)
-    model.train_step(batch, Hooks(), 0, weights=weights)
-    return [p.detach().clone() for p in model.parameters()]
 
 
 def test_schedules_match_their_formulas():
@@ -112,16 +105,16 @@ def test_ancestral_sampler_with_the_optimal_denoiser(schedule, variance):
     assert mean == pytest.approx(2.0, abs=1e-4) and math.sqrt(var) == pytest.approx(s, rel=0.01)
 
 
-def test_step_loss_is_the_weighted_mean_and_ema_tracks_the_weights():
+def test_step_loss_is_the_mean_and_ema_tracks_the_weights():
     torch.manual_seed(0)
     model = Diffusion(DiffusionConfig(ema_decay=0.9))
     before = [p.detach().clone() for p in model.denoiser.parameters()]
-    x, w = torch.randn(16, 2), torch.rand(16) * 3
+    x = torch.randn(16, 2)
     torch.manual_seed(5)
     per_sample = model.per_sample_loss(x).detach()
     torch.manual_seed(5)
-    log = model.train_step(x, Hooks(), 0, weights=w)
-    assert log["loss"] == pytest.approx((w * per_sample).mean().item(), rel=1e-6)
+    log = model.train_step(x, Hooks(), 0)
+    assert log["loss"] == pytest.approx(per_sample.mean().item(), rel=1e-6)
     for old, new, avg in zip(before, model.denoiser.parameters(), model.ema_denoiser.parameters()):
         torch.testing.assert_close(avg, 0.9 * old + 0.1 * new.detach())
     assert model.sampling_denoiser() is model.ema_denoiser
@@ -129,24 +122,10 @@ def test_step_loss_is_the_weighted_mean_and_ema_tracks_the_weights():
     assert not any(id(p) in optimised for p in model.ema_denoiser.parameters())
 
 
-def test_zero_weight_sample_has_no_effect_and_weights_matter():
-    torch.manual_seed(0)
-    model = Diffusion(DiffusionConfig(timesteps=20))
-    x = torch.randn(8, 2)
-    wild = x.clone()
-    wild[5] = torch.tensor([30.0, 70.0])
-    w = torch.ones(8)
-    w[5] = 0.0
-    for a, b in zip(params_after_step(model, x, w), params_after_step(model, wild, w)):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    changed = [not torch.equal(a, b) for a, b in zip(params_after_step(model, x, None), params_after_step(model, x, w))]
-    assert any(changed)
-
-
 def test_image_shaped_step_and_sample():
     torch.manual_seed(0)
     model = build_model("diffusion", {"data_shape": [1, 8, 8], "timesteps": 10, "channels": 8, "depth": 1})
-    log = model.train_step(torch.rand(6, 1, 8, 8), Hooks(), 0, weights=torch.ones(6))
+    log = model.train_step(torch.rand(6, 1, 8, 8), Hooks(), 0)
     assert set(log) == {"loss", "mse"} and all(np.isfinite(v) for v in log.values())
     samples = model.sample(3)
     assert samples.shape == (3, 1, 8, 8) and torch.isfinite(samples).all()

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from modecover.data.mixtures import imbalanced_ring
+from modecover.distributed import same_on_every_rank
 from modecover.dmpra import SearchConfig, WeightingConfig, delta_bar, informative_weights, search, weigh
 from modecover.dmpra.perception import (
     PerceptionClassifier,
@@ -48,11 +49,10 @@ class StandInGAN(nn.Module):
     def sample(self, n, hooks=None):
         return self.generator(torch.randn(n, self.config["latent_dim"]))
 
-    def train_step(self, real, hooks, step, weights=None):
+    def train_step(self, real, hooks, step):
         sp = nn.functional.softplus
         fake = self.sample(real.shape[0])
-        w = torch.ones(real.shape[0]) if weights is None else weights
-        loss_d = (w * sp(-self.discriminate(real))).mean() + sp(self.discriminate(fake)).mean()
+        loss_d = sp(-self.discriminate(real)).mean() + sp(self.discriminate(fake)).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
@@ -421,17 +421,19 @@ def _rank_worker(rank, init_file, out_dir):
         points, _ = imbalanced_ring().sample(300, seed=0)
         plugin = DMPRA(classifier={"steps": 20}, max_neighbors=160)
         plugin.on_round_end(NoDiscriminatorModel(), torch.as_tensor(points), 0, None)
-        torch.save(plugin.weights, f"{out_dir}/w{rank}.pt")
+        shared = same_on_every_rank(plugin.data_weights(300), 300)  # what the trainer's sampler gets
+        torch.save({"own": plugin.weights, "shared": shared}, f"{out_dir}/w{rank}.pt")
     finally:
         dist.destroy_process_group()
 
 
 def test_ranks_agree_on_weights(tmp_path):
-    """Under torch.distributed the weights of rank 0 reach every rank (without the broadcast
-    the two ranks' classifiers, fed different generated samples, give 10 different weights)."""
+    """Under torch.distributed the trainer's broadcast gives every rank the DMPRA weights of
+    rank 0 (the two ranks' classifiers, fed different generated samples, give different ones)."""
     import torch.multiprocessing as mp
 
     mp.start_processes(_rank_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True,
                        start_method="fork")  # fork: no re-import of torch in the children
-    w0, w1 = torch.load(tmp_path / "w0.pt"), torch.load(tmp_path / "w1.pt")
+    w0, w1 = (torch.load(tmp_path / f"w{rank}.pt")["shared"] for rank in (0, 1))
     assert torch.equal(w0, w1) and w0.dtype == torch.float64 and len(w0) == 300
+    assert torch.equal(w0, torch.load(tmp_path / "w0.pt")["own"])

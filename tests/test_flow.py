@@ -1,7 +1,6 @@
 """RealNVP flow: exact log-density against autograd Jacobians and numerical integration,
-exact inverse, weights, hooks, shapes, config errors, the 2-D ring."""
+exact inverse, hooks, shapes, config errors, the 2-D ring."""
 
-import copy
 
 import numpy as np
 import pytest
@@ -23,12 +22,6 @@ def randomised_flow(data_shape=(2,), seed=0, layers=4, dtype=torch.float64):
             p.add_(0.3 * torch.randn_like(p))
     return model
 
-
-def params_after_step(model, batch, weights, seed=0):
-    model = copy.deepcopy(model)
-    torch.manual_seed(seed)
-    model.train_step(batch, Hooks(), 0, weights=weights)
-    return [p.detach().clone() for p in model.parameters()]
 
 
 def test_log_det_matches_autograd_jacobian_and_inverse_is_exact():
@@ -58,27 +51,14 @@ def test_parity_masks():
     np.testing.assert_array_equal(image[1], 1 - image[0])  # next channel flips
 
 
-def test_step_loss_is_the_weighted_mean_of_the_nll():
+def test_step_loss_is_the_mean_of_the_nll():
     model = randomised_flow(dtype=torch.float32)
-    x, w = torch.randn(16, 2), torch.rand(16) * 3
+    x = torch.randn(16, 2)
     with torch.no_grad():
         nll = -model.log_prob(x)
-    log = model.train_step(x, Hooks(), 0, weights=w)
-    assert log["loss"] == pytest.approx((w * nll).mean().item(), rel=1e-5)
+    log = model.train_step(x, Hooks(), 0)
+    assert log["loss"] == pytest.approx(nll.mean().item(), rel=1e-5)
     assert log["nll"] == pytest.approx(nll.mean().item(), rel=1e-5)
-
-
-def test_zero_weight_sample_has_no_effect_and_weights_matter():
-    model = randomised_flow(dtype=torch.float32)
-    x = torch.randn(8, 2)
-    wild = x.clone()
-    wild[2] = torch.tensor([40.0, -30.0])
-    w = torch.ones(8)
-    w[2] = 0.0
-    for a, b in zip(params_after_step(model, x, w), params_after_step(model, wild, w)):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    changed = [not torch.equal(a, b) for a, b in zip(params_after_step(model, x, None), params_after_step(model, x, w))]
-    assert any(changed)
 
 
 def test_dequantisation_noise_is_added_in_training_only():
@@ -95,7 +75,7 @@ def test_dequantisation_noise_is_added_in_training_only():
 def test_image_shaped_step_sample_and_inverse():
     torch.manual_seed(0)
     model = build_model("flow", {"data_shape": [1, 8, 8], "coupling_layers": 2, "hidden": 32, "dequantize_noise": 1 / 16})
-    log = model.train_step(torch.rand(6, 1, 8, 8), Hooks(), 0, weights=torch.ones(6))
+    log = model.train_step(torch.rand(6, 1, 8, 8), Hooks(), 0)
     assert {"loss", "nll", "bits_per_dim"} <= set(log) and all(np.isfinite(v) for v in log.values())
     assert model.sample(3).shape == (3, 1, 8, 8)
     g, d = model.latent_generator()

@@ -1,6 +1,5 @@
-"""Log-cosh VAE: loss terms against references, weights, hooks, shapes, config errors, the 2-D ring."""
+"""Log-cosh VAE: loss terms against references, hooks, shapes, config errors, the 2-D ring."""
 
-import copy
 
 import numpy as np
 import pytest
@@ -10,16 +9,9 @@ from modecover.data.mixtures import ring
 from modecover.methods.cft import CommonFeatureTraining
 from modecover.metrics.modes import mode_metrics
 from modecover.models import build_model, make_config
-from modecover.models.common import weighted_mean
 from modecover.models.vae import VAE, VAEConfig, gaussian_kl, logcosh
 from modecover.plugins import Hooks, Plugin
 
-
-def params_after_step(model, batch, weights, seed=0):
-    model = copy.deepcopy(model)
-    torch.manual_seed(seed)
-    model.train_step(batch, Hooks(), 0, weights=weights)
-    return [p.detach().clone() for p in model.parameters()]
 
 
 def test_logcosh_matches_numpy_and_does_not_overflow():
@@ -39,48 +31,21 @@ def test_kl_matches_torch_distributions():
     torch.testing.assert_close(gaussian_kl(mu, logvar), ref)
 
 
-def test_weighted_mean_reading_and_bad_weights():
-    loss = torch.tensor([1.0, 2.0, float("inf")])
-    assert weighted_mean(loss[:2], None).item() == 1.5
-    assert weighted_mean(loss[:2], torch.tensor([2.0, 1.0])).item() == 2.0  # mean(w * l), not renormalised
-    assert weighted_mean(loss, torch.tensor([1.0, 1.0, 0.0])).item() == 1.0  # 0 * inf is not NaN
-    with pytest.raises(ValueError, match="weights"):
-        weighted_mean(loss, torch.tensor([1.0, -1.0, 1.0]))
-    with pytest.raises(ValueError, match="weights"):
-        weighted_mean(loss, torch.ones(2))
-    with pytest.raises(ValueError, match="weights"):
-        weighted_mean(loss, torch.tensor([1.0, float("nan"), 1.0]))
-
-
-def test_step_loss_is_the_weighted_mean_of_the_per_sample_loss():
+def test_step_loss_is_the_mean_of_the_per_sample_loss():
     torch.manual_seed(0)
     model = VAE(VAEConfig())
-    x, w = torch.randn(16, 2), torch.rand(16) * 3
+    x = torch.randn(16, 2)
     torch.manual_seed(5)
     per_sample, _, _ = model.per_sample_loss(x)
     torch.manual_seed(5)
-    log = model.train_step(x, Hooks(), 0, weights=w)
-    assert log["loss"] == pytest.approx((w * per_sample).mean().item(), rel=1e-6)
-
-
-def test_zero_weight_sample_has_no_effect_and_weights_matter():
-    torch.manual_seed(0)
-    model = VAE(VAEConfig())
-    x = torch.randn(8, 2)
-    wild = x.clone()
-    wild[3] = torch.tensor([50.0, -80.0])
-    w = torch.ones(8)
-    w[3] = 0.0
-    for a, b in zip(params_after_step(model, x, w), params_after_step(model, wild, w)):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    changed = [not torch.equal(a, b) for a, b in zip(params_after_step(model, x, None), params_after_step(model, x, w))]
-    assert any(changed)
+    log = model.train_step(x, Hooks(), 0)
+    assert log["loss"] == pytest.approx(per_sample.mean().item(), rel=1e-6)
 
 
 def test_image_shaped_step_and_sample():
     torch.manual_seed(0)
     model = build_model("vae", {"data_shape": [1, 8, 8], "latent_dim": 4, "channels": 8, "output_activation": "tanh"})
-    log = model.train_step(torch.rand(6, 1, 8, 8) * 2 - 1, Hooks(), 0, weights=torch.ones(6))
+    log = model.train_step(torch.rand(6, 1, 8, 8) * 2 - 1, Hooks(), 0)
     assert set(log) == {"loss", "reconstruction", "kl"} and all(np.isfinite(v) for v in log.values())
     samples = model.sample(3)
     assert samples.shape == (3, 1, 8, 8) and samples.abs().max() <= 1

@@ -70,6 +70,94 @@ def _row_first(rows: np.ndarray, key: np.ndarray, cols: np.ndarray, n_rows: int)
     return key[pick], cols[pick]
 
 
+@dataclass
+class _Balls:
+    """The balls in the forms the block loop uses: float64 radii ``s`` and realism radii
+    ``t``, float32 copies and weights ``1 / t`` (``penalty`` inf where ``t`` is 0), and the
+    float32 rounding ``slack`` of a distance minus a radius."""
+
+    s: np.ndarray
+    t: np.ndarray
+    kept: np.ndarray  # t > 0: the balls of the realism maximum
+    s32: torch.Tensor
+    weight: torch.Tensor
+    penalty: torch.Tensor
+    slack: float
+
+
+def _balls(s: np.ndarray, t: np.ndarray, pq, pc) -> _Balls:
+    d_max = (np.sqrt(pq.max_sq) + np.sqrt(pc.max_sq)) * (1 + 1e-6)
+    slack = 8.0 * _U32 * (d_max + float(s.max(initial=0.0)) + 1.0)  # float32 roundings of d, s, d - s
+    kept = t > 0
+    with np.errstate(over="ignore"):
+        inverse = np.where(kept, 1.0 / np.where(kept, t, 1.0), 0.0).clip(max=_MAX_WEIGHT)
+    return _Balls(s, t, kept, torch.from_numpy(s.astype(np.float32)), torch.from_numpy(inverse.astype(np.float32)),
+                  torch.from_numpy(np.where(kept, 0.0, np.inf).astype(np.float32)), slack)
+
+
+def _mark_candidates(balls: _Balls, pq, pc, rows: slice, dist: torch.Tensor, tmp: torch.Tensor, cand: torch.Tensor,
+                     mask: torch.Tensor, col_upper: torch.Tensor) -> torch.Tensor:
+    """Turn the block's float32 squared-distance keys ``dist`` into distances and set
+    ``cand`` on every pair that the error bounds do not exclude from one of the reductions;
+    ``tmp`` and ``mask`` are work buffers. Returns the updated running upper bound of each
+    centre's nearest query."""
+    nb = dist.shape[0]
+    err = _error_bounds(pq, pc, rows) + 8.0 * _U32 * (pq.sq64[rows] + pc.max_sq)
+    dist.add_(torch.from_numpy(pq.sq64[rows].astype(np.float32))[:, None]).clamp_(min=0).sqrt_()
+    d_lo2 = np.maximum(dist.amin(dim=1).double().numpy() ** 2 * (1 - 1e-6) - err, 0.0)
+    delta = np.minimum(np.sqrt(err), np.divide(err, np.sqrt(d_lo2), out=np.full(nb, np.inf),
+                                               where=d_lo2 > 0)) + balls.slack
+    delta32 = torch.from_numpy(delta.astype(np.float32) * np.float32(1 + 1e-6))[:, None]
+    # nearest ball surface: within 2 delta of the row's float32 minimum
+    torch.sub(dist, balls.s32, out=tmp)
+    thr = tmp.amin(dim=1, keepdim=True) + 2.0 * delta32
+    torch.le(tmp, thr, out=cand)
+    # rarity: every ball the point may lie in
+    torch.lt(tmp, delta32, out=mask)
+    cand |= mask
+    # each centre's nearest query: within the running upper bound of its column
+    torch.sub(dist, delta32, out=tmp)
+    col_upper = torch.minimum(col_upper, dist.amin(dim=0).double() + float(delta.max()))
+    torch.le(tmp, col_upper.float()[None, :] * (1 + 1e-6) + 1e-30, out=mask)
+    cand |= mask
+    # realism: d / t_j bounded below by (d - delta) / t_j; the row's best upper bound
+    tmp.mul_(balls.weight).add_(balls.penalty)
+    _, best = tmp.min(dim=1)
+    d_best = dist.gather(1, best[:, None]).double().squeeze(1).numpy()
+    upper = (d_best + delta) * balls.weight.double().numpy()[best.numpy()] * (1 + 1e-5) + 1e-30
+    upper[~balls.kept[best.numpy()]] = np.inf
+    torch.le(tmp, torch.from_numpy(upper.astype(np.float32))[:, None], out=mask)
+    if balls.kept.any():
+        cand |= mask
+    return col_upper
+
+
+@dataclass
+class _RowReductions:
+    """The per-query reductions, filled block by block."""
+
+    gap: np.ndarray
+    gap_index: np.ndarray
+    realism: np.ndarray
+    rarity: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "_RowReductions":
+        return cls(np.empty(n), np.empty(n, dtype=np.int64), np.zeros(n), np.full(n, np.inf))
+
+    def update(self, balls: _Balls, rows: slice, nb: int, rr: np.ndarray, cc: np.ndarray, exact: np.ndarray,
+               inside) -> None:
+        """Decide the block's candidate pairs (block row ``rr``, ball ``cc``, float64 distance ``exact``)."""
+        s, t = balls.s, balls.t
+        rr_abs = rr + rows.start
+        self.gap[rows], self.gap_index[rows] = _row_first(rr, exact - s[cc], cc, nb)
+        hit = inside(exact, s[cc])
+        np.minimum.at(self.rarity, rr_abs[hit], s[cc[hit]])
+        use = balls.kept[cc]
+        with np.errstate(divide="ignore"):
+            np.maximum.at(self.realism, rr_abs[use], t[cc[use]] / exact[use])
+
+
 def ball_reductions(query, centers, radii, *, realism_radii=None, strict: bool = True,
                     block_size: int | None = None, threads: int | None = None) -> BallReductions:
     """The reductions of the module doc for ``query`` (n, d) against balls centred on
@@ -81,20 +169,9 @@ def ball_reductions(query, centers, radii, *, realism_radii=None, strict: bool =
     t = s if realism_radii is None else _as_radii(realism_radii, len(c), "realism_radii")
     n, m = len(q), len(c)
     pq, pc = _prepare(q, c)
-    d_max = (np.sqrt(pq.max_sq) + np.sqrt(pc.max_sq)) * (1 + 1e-6)
-    slack = 8.0 * _U32 * (d_max + float(s.max(initial=0.0)) + 1.0)  # float32 roundings of d, s, d - s
-    s32 = torch.from_numpy(s.astype(np.float32))
-    kept = t > 0
-    with np.errstate(over="ignore"):
-        inverse = np.where(kept, 1.0 / np.where(kept, t, 1.0), 0.0).clip(max=_MAX_WEIGHT)
-    weight = torch.from_numpy(inverse.astype(np.float32))
-    penalty = torch.from_numpy(np.where(kept, 0.0, np.inf).astype(np.float32))
+    balls = _balls(s, t, pq, pc)
     inside = np.less if strict else np.less_equal
-
-    gap = np.empty(n)
-    gap_index = np.empty(n, dtype=np.int64)
-    realism = np.zeros(n)
-    rarity = np.full(n, np.inf)
+    found = _RowReductions.empty(n)
     col_upper = torch.full((m,), float("inf"), dtype=torch.float64)
     col_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     block = min(_choose_block(block_size, m), n)
@@ -106,45 +183,13 @@ def ball_reductions(query, centers, radii, *, realism_radii=None, strict: bool =
         for rows in _blocks(n, block):
             dist = buf = _block_keys(pq, pc, rows, buf)
             nb = dist.shape[0]
-            tmp, cand, mask = work[:nb], cand_buf[:nb], mask_buf[:nb]
-            err = _error_bounds(pq, pc, rows) + 8.0 * _U32 * (pq.sq64[rows] + pc.max_sq)
-            dist.add_(torch.from_numpy(pq.sq64[rows].astype(np.float32))[:, None]).clamp_(min=0).sqrt_()
-            d_lo2 = np.maximum(dist.amin(dim=1).double().numpy() ** 2 * (1 - 1e-6) - err, 0.0)
-            delta = np.minimum(np.sqrt(err), np.divide(err, np.sqrt(d_lo2), out=np.full(nb, np.inf),
-                                                       where=d_lo2 > 0)) + slack
-            delta32 = torch.from_numpy(delta.astype(np.float32) * np.float32(1 + 1e-6))[:, None]
-            # nearest ball surface: within 2 delta of the row's float32 minimum
-            torch.sub(dist, s32, out=tmp)
-            thr = tmp.amin(dim=1, keepdim=True) + 2.0 * delta32
-            torch.le(tmp, thr, out=cand)
-            # rarity: every ball the point may lie in
-            torch.lt(tmp, delta32, out=mask)
-            cand |= mask
-            # each centre's nearest query: within the running upper bound of its column
-            torch.sub(dist, delta32, out=tmp)
-            col_upper = torch.minimum(col_upper, dist.amin(dim=0).double() + float(delta.max()))
-            torch.le(tmp, col_upper.float()[None, :] * (1 + 1e-6) + 1e-30, out=mask)
-            cand |= mask
-            # realism: d / t_j bounded below by (d - delta) / t_j; the row's best upper bound
-            tmp.mul_(weight).add_(penalty)
-            _, best = tmp.min(dim=1)
-            d_best = dist.gather(1, best[:, None]).double().squeeze(1).numpy()
-            upper = (d_best + delta) * weight.double().numpy()[best.numpy()] * (1 + 1e-5) + 1e-30
-            upper[~kept[best.numpy()]] = np.inf
-            torch.le(tmp, torch.from_numpy(upper.astype(np.float32))[:, None], out=mask)
-            if kept.any():
-                cand |= mask
+            cand = cand_buf[:nb]
+            col_upper = _mark_candidates(balls, pq, pc, rows, dist, work[:nb], cand, mask_buf[:nb], col_upper)
             rr, cc = (a.numpy() for a in torch.nonzero(cand, as_tuple=True))
-            rr_abs = rr + rows.start
-            exact = _exact_pair_distances(q, c, rr_abs, cc)
-            gap[rows], gap_index[rows] = _row_first(rr, exact - s[cc], cc, nb)
-            hit = inside(exact, s[cc])
-            np.minimum.at(rarity, rr_abs[hit], s[cc[hit]])
-            use = kept[cc]
-            with np.errstate(divide="ignore"):
-                np.maximum.at(realism, rr_abs[use], t[cc[use]] / exact[use])
-            col_parts.append((cc, exact, rr_abs))
+            exact = _exact_pair_distances(q, c, rr + rows.start, cc)
+            found.update(balls, rows, nb, rr, cc, exact, inside)
+            col_parts.append((cc, exact, rr + rows.start))
     cols, exact, rows_abs = (np.concatenate(p) for p in zip(*col_parts))
     nearest, nearest_index = _row_first(cols, exact, rows_abs, m)
-    rarity[np.isinf(rarity)] = np.nan
-    return BallReductions(gap, gap_index, realism, rarity, nearest, nearest_index)
+    found.rarity[np.isinf(found.rarity)] = np.nan
+    return BallReductions(found.gap, found.gap_index, found.realism, found.rarity, nearest, nearest_index)

@@ -29,7 +29,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from modecover.data.registry import DataConfig, data_config
 from modecover.train import TrainConfig
@@ -182,11 +182,35 @@ def load_config(path) -> RunConfig:
 
 @dataclass
 class Run:
-    """The objects a config describes: the training set, the model and its plug-ins."""
+    """The objects a config describes: the training set, the model and its plug-ins.
+
+    ``Run.from_config(config).train(out_dir)`` is every training run of the package (the
+    ``train`` command, benchmark jobs, the demo): seed, build, train, in that order.
+    """
 
     data: Any  # modecover.data.registry.TrainingSet
     model: Any  # modecover.models.base.GenerativeModel
     hooks: Any  # modecover.plugins.Hooks
+    config: RunConfig
+
+    @classmethod
+    def from_config(cls, config: RunConfig, plugins: Sequence[Any] = ()) -> "Run":
+        """Seed with ``config.train.seed``, then :func:`build_run`: the same config gives the
+        same initial model. ``plugins``: plug-in objects of the caller, run before the
+        config's methods."""
+        from modecover.train import seed_everything
+
+        seed_everything(config.train.seed)
+        return build_run(config, plugins=plugins)
+
+    def train(self, out_dir, *, resume: bool = False, progress: bool = True,
+              metadata: dict[str, Any] | None = None, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Train the model on the training set with the config's schedule; the arguments and
+        the returned final log row are those of :func:`modecover.train.train`."""
+        from modecover.train import train
+
+        return train(self.model, self.data.x, self.hooks, self.config.train, out_dir, resume=resume,
+                     progress=progress, metadata=metadata, on_step=on_step)
 
 
 def model_values(config: RunConfig, data_shape: tuple[int, ...]) -> dict[str, Any]:
@@ -199,17 +223,20 @@ def model_values(config: RunConfig, data_shape: tuple[int, ...]) -> dict[str, An
     return {**options, "data_shape": list(data_shape)}
 
 
-def build_run(config: RunConfig, data=None) -> Run:
+def build_run(config: RunConfig, data=None, plugins: Sequence[Any] = ()) -> Run:
     """Build the training set (unless given), the plug-ins and the model, in that order
     (plug-ins with parameters, e.g. CFT, must exist before the model's optimizers).
-    Seed first (:func:`modecover.train.seed_everything`) for a reproducible model."""
+    ``plugins`` (objects) run before the config's methods. Seed first
+    (:func:`modecover.train.seed_everything`, or :meth:`Run.from_config`) for a reproducible model."""
     from modecover.data.registry import build_dataset
     from modecover.methods.registry import BuildContext, build_plugins
     from modecover.models import build_model, make_config
+    from modecover.plugins import Hooks
 
     data = data if data is not None else build_dataset(config.data)
     values = model_values(config, data.data_shape)
     resolved = json.loads(json.dumps(dataclasses.asdict(make_config(config.model.family, values))))
-    hooks = build_plugins(config.methods, BuildContext(data.x, resolved, data.labels, config.model.family))
+    context = BuildContext(data.x, resolved, data.labels, config.model.family)
+    hooks = Hooks([*plugins, *build_plugins(config.methods, context).plugins])
     model = build_model(config.model.family, values, hooks.parameters())
-    return Run(data, model, hooks)
+    return Run(data, model, hooks, config)

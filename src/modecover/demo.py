@@ -9,21 +9,22 @@ docs/metrics.md), writes a RUN_DIR in the layout of ``docs/report.md`` with a he
 that says what happened, and renders ``out_dir/report.html``. One seed is one
 trajectory (CPU kernels change it); docs/RESULTS.md has the same comparison over seeds.
 
-The two runs train in two processes (one torch thread each) when ``jobs >= 2``.
+The two runs train in two processes (one torch thread each, :mod:`modecover.parallel`)
+when ``jobs >= 2``, one after the other in this process otherwise.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import queue as queue_module
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from modecover.parallel import Task, run_tasks
 from modecover.plugins import Plugin
 
 RUN_NAMES = ("gan", "gan+dmpra")
@@ -80,86 +81,51 @@ class RoundEvaluator(Plugin):
         self.rounds.append(record)
 
 
-def train_and_evaluate(run_name: str, config: DemoConfig, run_dir: Path, on_progress: Callable[[int, int], None]) -> dict:
-    """Train one run of the demo (``gan`` or ``gan+dmpra``) and return its results entry."""
-    import torch
-
-    from modecover.dmpra.plugin import DMPRA
-    from modecover.models import build_model
-    from modecover.plugins import Hooks
-    from modecover.train import TrainConfig, seed_everything, train
+def run_config(run_name: str, config: DemoConfig):
+    """The :class:`modecover.config.RunConfig` of one demo run (``gan`` or ``gan+dmpra``):
+    the imbalanced ring, the default GAN, DMPRA or nothing, the demo's schedule."""
+    from modecover.config import ModelSpec, RunConfig
+    from modecover.data.registry import DataConfig
+    from modecover.train import TrainConfig
 
     mixture = _demo_mixture(config)
-    data, _ = mixture.sample(config.n_train, seed=config.seed)
-    real_eval, _ = mixture.sample(config.n_eval, seed=config.seed + 1)
+    data = DataConfig("ring", n=config.n_train, seed=config.seed, minority=[int(j) for j in mixture.minority],
+                      ratio=config.minority_ratio)
+    train = TrainConfig(steps=config.steps, batch_size=config.batch_size, rounds=config.rounds, seed=config.seed,
+                        lr_decay=config.lr_decay, checkpoint_every=config.steps)
+    return RunConfig(data, ModelSpec("gan"), [{"name": "dmpra"}] if run_name == "gan+dmpra" else [], train)
 
-    dmpra = DMPRA() if run_name == "gan+dmpra" else None
+
+def train_and_evaluate(run_name: str, config: DemoConfig, run_dir: Path, report: Callable[[int], None]) -> dict:
+    """Train one run of the demo (``gan`` or ``gan+dmpra``) and return its results entry;
+    ``report(steps_done)`` every 25 steps."""
+    from modecover.config import Run
+
+    mixture = _demo_mixture(config)
+    real_eval, _ = mixture.sample(config.n_eval, seed=config.seed + 1)
     evaluator = RoundEvaluator(mixture, real_eval, config.n_eval)
-    hooks = Hooks([evaluator] + ([dmpra] if dmpra else []))  # evaluate each round before DMPRA re-weighs
-    seed_everything(config.seed)
-    model = build_model("gan", {"data_shape": [2]}, hooks.parameters())
+    run = Run.from_config(run_config(run_name, config), plugins=[evaluator])  # evaluate each round before DMPRA re-weighs
     out = Path(run_dir) / run_name
-    train_config = TrainConfig(steps=config.steps, batch_size=config.batch_size, rounds=config.rounds,
-                               seed=config.seed, lr_decay=config.lr_decay, checkpoint_every=config.steps)
-    train(model, torch.from_numpy(np.asarray(data, dtype=np.float32)), hooks, train_config, out,
-          progress=False, on_step=lambda done: done % 25 == 0 and on_progress(done, config.steps))
+    run.train(out, progress=False, on_step=lambda done: done % 25 == 0 and report(done))
     np.save(out / "samples.npy", evaluator.last_samples)
-    for record, n_minority in zip(evaluator.rounds[1:], getattr(dmpra, "flag_counts", [])):
+    flag_counts = [count for plugin in run.hooks.plugins for count in getattr(plugin, "flag_counts", [])]
+    for record, n_minority in zip(evaluator.rounds[1:], flag_counts):
         record["n_minority"] = int(n_minority)
     return {"metrics": evaluator.rounds[-1]["metrics"], "per_mode_share": evaluator.last_shares,
             "rounds": evaluator.rounds, "samples": f"{run_name}/samples.npy"}
-
-
-def _run_worker(run_name: str, config: DemoConfig, run_dir: str, events) -> None:
-    """Process entry point: train and evaluate one run, report progress and the result."""
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        result = train_and_evaluate(run_name, config, Path(run_dir), lambda done, total: events.put(("progress", run_name, done, total)))
-        events.put(("done", run_name, result))
-    except BaseException as err:  # report to the parent, which raises it
-        import traceback
-
-        events.put(("error", run_name, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
 
 
 def _train_all(config: DemoConfig, run_dir: Path, show_progress: bool) -> dict[str, dict]:
     """Train every run (in parallel processes when jobs >= 2) with a progress display."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    events = ctx.Queue()
-    results: dict[str, dict] = {}
+    tasks = [Task(name, partial(train_and_evaluate, name, config, run_dir)) for name in RUN_NAMES]
     with Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   disable=not show_progress) as progress:
-        tasks = {name: progress.add_task(name, total=config.steps) for name in RUN_NAMES}
-        pending = list(RUN_NAMES)
-        running: dict[str, mp.Process] = {}
-        while pending or running:
-            while pending and len(running) < config.jobs:
-                name = pending.pop(0)
-                proc = ctx.Process(target=_run_worker, args=(name, config, str(run_dir), events), daemon=True)
-                proc.start()
-                running[name] = proc
-            try:
-                kind, name, *payload = events.get(timeout=1.0)
-            except queue_module.Empty:
-                dead = [n for n, p in running.items() if not p.is_alive() and n not in results]
-                if dead:
-                    raise RuntimeError(f"demo run(s) {dead} exited without a result (exit codes {[running[n].exitcode for n in dead]})")
-                continue
-            if kind == "progress":
-                progress.update(tasks[name], completed=payload[0])
-            elif kind == "error":
-                for proc in running.values():
-                    proc.terminate()
-                raise RuntimeError(f"demo run {name!r} failed: {payload[0]}")
-            elif kind == "done":
-                results[name] = payload[0]
-                progress.update(tasks[name], completed=config.steps)
-                running.pop(name).join()
-    return results
+        bars = {name: progress.add_task(name, total=config.steps) for name in RUN_NAMES}
+        return run_tasks(tasks, config.jobs,
+                         on_progress=lambda name, done: progress.update(bars[name], completed=done),
+                         on_done=lambda name, result: progress.update(bars[name], completed=config.steps))
 
 
 def headline(runs: dict[str, dict], minority: list[int], seed: int) -> str:

@@ -3,7 +3,9 @@
 A method is a small object implementing only the hooks it needs; every hook of
 :class:`Plugin` is a no-op by default. The trainer and the models call the hooks through
 :class:`Hooks`, which runs them over every installed plug-in in order, so that the
-training loop never branches on which methods are switched on.
+training loop never branches on which methods are switched on. This module imports no
+model (the models import it); a hook's ``model`` is the
+:class:`modecover.models.base.GenerativeModel` being trained.
 
 Order of calls in one GAN step (see ``modecover.models.gan``):
 
@@ -18,13 +20,10 @@ Order of calls in one GAN step (see ``modecover.models.gan``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
-
-if TYPE_CHECKING:  # pragma: no cover
-    from modecover.models.base import GenerativeModel
 
 
 @dataclass
@@ -38,7 +37,7 @@ class GeneratorContext:
     fake: Tensor  # G(z), with gradients
     d_fake: Tensor  # D(fake) per sample, (B,)
     per_sample_loss: Tensor  # the base generator loss per fake, (B,)
-    model: "GenerativeModel"
+    model: nn.Module  # the modecover.models.base.GenerativeModel being trained
     log: dict[str, float] = field(default_factory=dict)  # scalars a hook wants logged
 
 
@@ -51,7 +50,7 @@ class DiscriminatorContext:
     fake: Tensor  # detached
     d_real: Tensor  # (B,)
     d_fake: Tensor  # (B,)
-    model: "GenerativeModel"
+    model: nn.Module  # the modecover.models.base.GenerativeModel being trained
     log: dict[str, float] = field(default_factory=dict)
 
 
@@ -88,7 +87,7 @@ class Plugin:
         """An extra scalar term added to the discriminator loss, or None."""
         return None
 
-    def on_round_end(self, model: "GenerativeModel", data: Tensor, round_index: int, out_dir=None) -> None:
+    def on_round_end(self, model: nn.Module, data: Tensor, round_index: int, out_dir=None) -> None:
         """Called by the trainer between training rounds (DMPRA re-search)."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -44,6 +44,13 @@ from torch import Tensor
 
 from modecover.checkpoint import restore_checkpoint, save_checkpoint
 from modecover.data.samplers import make_sampler
+from modecover.distributed import (
+    DistributedContext,
+    _average_gradients_before_each_step,
+    broadcast_from_main,
+    init_distributed,
+    same_on_every_rank,
+)
 from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
 from modecover.plugins import Hooks
@@ -156,93 +163,6 @@ def _sampler_seed(seed: int, round_index: int) -> int:
     return int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
 
 
-# ----------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class DistributedContext:
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-    @classmethod
-    def current(cls) -> "DistributedContext":
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return cls(dist.get_rank(), dist.get_world_size())
-        return cls()
-
-
-def init_distributed() -> DistributedContext:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1): NCCL when
-    CUDA is available, gloo otherwise. A no-op for a single process."""
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend)
-    return DistributedContext.current()
-
-
-def _average_gradients_before_each_step(model: GenerativeModel, world_size: int) -> list:
-    """Register, on every optimizer of the model, a step pre-hook that averages the
-    gradients of its parameters across ranks in one flat ``all_reduce``.
-
-    A parameter without a gradient on every rank stays without one; with a gradient on
-    some ranks only, the others count as zeros.
-    """
-    import torch.distributed as dist
-
-    def hook(optimizer, args, kwargs):
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        if not params:
-            return
-        flags = torch.tensor([p.grad is not None for p in params], dtype=params[0].dtype, device=params[0].device)
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([flags] + [g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        offset = len(params)
-        for p, had, g in zip(params, flat[: len(params)], grads):
-            n = g.numel()
-            if had > 0:
-                p.grad = flat[offset : offset + n].view_as(p).div_(world_size).clone()
-            offset += n
-
-    return [opt.register_step_pre_hook(hook) for opt in model.optimizers().values()]
-
-
-def _broadcast_from_main(tensors) -> None:
-    import torch.distributed as dist
-
-    with torch.no_grad():
-        for t in tensors:
-            dist.broadcast(t.data, src=0)
-
-
-def _shared_weights(weights: Tensor | None, n: int, ctx: DistributedContext, device) -> Tensor | None:
-    """Rank 0's data weights on every rank (plug-ins that sample may disagree across ranks)."""
-    if not ctx.active:
-        return weights
-    import torch.distributed as dist
-
-    buf = torch.full((n + 1,), -1.0, dtype=torch.float64, device=device)
-    if weights is not None:
-        buf[0] = 1.0
-        buf[1:] = torch.as_tensor(weights, dtype=torch.float64).reshape(-1)[:n].to(device)
-    dist.broadcast(buf, src=0)
-    return None if buf[0] < 0 else buf[1:].cpu()
-
-
 # ----------------------------------------------------------------------------- logs and plots
 
 
@@ -335,7 +255,7 @@ class _Checkpoints:
 
     def __call__(self, name: str, step: int, rounds_finished: int, sampler=None, pending_logs=()) -> None:
         if self.dist_ctx.active:
-            _broadcast_from_main(list(self.model.buffers()))
+            broadcast_from_main(list(self.model.buffers()))
         if not self.dist_ctx.is_main:
             return
         state = {
@@ -421,6 +341,55 @@ class _ProgressBar:
             self.on_step(done)
 
 
+def _checked_data(data) -> Tensor:
+    data = torch.as_tensor(data)
+    if data.ndim < 2 or data.shape[0] == 0:
+        raise ValueError(f"training data: expected a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
+    return data
+
+
+@contextmanager
+def _ranks_in_step(model: GenerativeModel, hooks: Hooks, dist_ctx: DistributedContext):
+    """Under torchrun: rank 0's parameters on every rank, gradients averaged before every
+    optimizer step, and at the end (not after an error) the averaging removed and the ranks
+    met at a barrier. Nothing for a single process."""
+    if not dist_ctx.active:
+        yield
+        return
+    import torch.distributed as dist
+
+    broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
+    grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
+    yield
+    for handle in grad_hooks:
+        handle.remove()
+    dist.barrier()
+
+
+def _loop(model, data: Tensor, hooks: Hooks, config: TrainConfig, out_dir: Path, dist_ctx: DistributedContext,
+          checkpoint: _Checkpoints, bar: _ProgressBar, begin: _Start) -> _Loop:
+    """What every round's steps share; rank 0 keeps ``log.csv`` (up to the resumed step) and plots samples."""
+
+    def sample_plot(done: int) -> None:
+        plot_samples(model, hooks, data, out_dir / "samples" / f"step{done:07d}.png", f"step {done}")
+
+    log = CsvLog(out_dir / "log.csv", keep_until_step=begin.step) if dist_ctx.is_main else None
+    return _Loop(model, data, hooks, config, _device_of(model), log, checkpoint, bar.after_step,
+                 sample_plot if dist_ctx.is_main else None, time.perf_counter())
+
+
+def _round_sampler(hooks: Hooks, config: TrainConfig, r: int, start: int, begin: _Start, n: int,
+                   dist_ctx: DistributedContext):
+    """Round ``r``'s sampler over the plug-ins' data weights (rank 0's on every rank) and the
+    step logs not yet written; a resumed round continues the interrupted sampler and logs."""
+    weights = same_on_every_rank(hooks.data_weights(n), n)
+    sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
+    resuming = begin.sampler is not None and begin.step > start
+    if resuming:
+        sampler.load_state_dict(begin.sampler)
+    return sampler, begin.pending if resuming else []
+
+
 def train(
     model: GenerativeModel,
     data: Tensor,
@@ -440,58 +409,36 @@ def train(
     ``resume=True`` continues from ``out_dir/last.ckpt`` when it exists (same config,
     same plug-ins; see :func:`modecover.checkpoint.restore_checkpoint`) and reaches the
     same final state as an uninterrupted run with the same seed; without a checkpoint the
-    run starts from scratch. The caller seeds before building the model (the CLI does).
+    run starts from scratch. The caller seeds before building the model
+    (:meth:`modecover.config.Run.from_config` does).
     ``metadata`` (plain JSON values, e.g. the run config) is stored in every checkpoint's
     state under ``"metadata"``. ``on_step(steps_done)``, when given, is called after every
     step (a caller's own progress display, e.g. the demo's two parallel runs).
     """
-    out_dir = Path(out_dir)
-    dist_ctx = DistributedContext.current()
-    data = torch.as_tensor(data)
-    if data.ndim < 2 or data.shape[0] == 0:
-        raise ValueError(f"training data: expected a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
-    n, device = data.shape[0], _device_of(model)
+    out_dir, dist_ctx = Path(out_dir), DistributedContext.current()
+    data = _checked_data(data)
     if dist_ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
-    # 1. seeds, or the state of an interrupted run
+    # 1. seeds, or the state of an interrupted run; under torchrun every rank starts from rank 0's parameters
     begin = _start(model, hooks, config, out_dir / "last.ckpt", resume, dist_ctx.rank)
-    if dist_ctx.active:
-        _broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
-        grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
     checkpoint = _Checkpoints(model, hooks, config, out_dir, dist_ctx, metadata)
     final_row: dict[str, Any] = {"step": begin.step}
-    with _ProgressBar(config.steps, begin.step, progress and dist_ctx.is_main, on_step) as bar:
+    with _ranks_in_step(model, hooks, dist_ctx):
+        with _ProgressBar(config.steps, begin.step, progress and dist_ctx.is_main, on_step) as bar:
+            loop = _loop(model, data, hooks, config, out_dir, dist_ctx, checkpoint, bar, begin)
 
-        def sample_plot(done: int) -> None:
-            plot_samples(model, hooks, data, out_dir / "samples" / f"step{done:07d}.png", f"step {done}")
+            # 2. rounds of steps; after each, the plug-ins adjust (DMPRA searches), then round checkpoints
+            for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
+                if r < begin.round:
+                    continue
+                sampler, pending = _round_sampler(hooks, config, r, start, begin, len(data), dist_ctx)
+                bar.round(r, config.rounds)
+                final_row = _train_round(loop, r, start, stop, max(start, begin.step), sampler, pending) or final_row
+                hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
+                checkpoint(f"round{r}", stop, r + 1)
+                checkpoint("last", stop, r + 1)
 
-        loop = _Loop(model, data, hooks, config, device,
-                     CsvLog(out_dir / "log.csv", keep_until_step=begin.step) if dist_ctx.is_main else None,
-                     checkpoint, bar.after_step, sample_plot if dist_ctx.is_main else None, time.perf_counter())
-
-        # 2. rounds of steps; after each, the plug-ins adjust (DMPRA searches), then round checkpoints
-        for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
-            if r < begin.round:
-                continue
-            weights = _shared_weights(hooks.data_weights(n), n, dist_ctx, device)
-            sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
-            resuming = begin.sampler is not None and begin.step > start
-            if resuming:
-                sampler.load_state_dict(begin.sampler)
-            pending = begin.pending if resuming else []
-            bar.round(r, config.rounds)
-            final_row = _train_round(loop, r, start, stop, max(start, begin.step), sampler, pending) or final_row
-            hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
-            checkpoint(f"round{r}", stop, r + 1)
-            checkpoint("last", stop, r + 1)
-
-    # 3. the final checkpoint
-    checkpoint("final", config.steps, config.rounds)
-    if dist_ctx.active:
-        for handle in grad_hooks:
-            handle.remove()
-        import torch.distributed as dist
-
-        dist.barrier()
+        # 3. the final checkpoint
+        checkpoint("final", config.steps, config.rounds)
     return {**final_row, "checkpoint": str(out_dir / "final.ckpt")}

@@ -12,14 +12,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import multiprocessing as mp
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from modecover.io import write_atomic
+from modecover.parallel import Task, run_tasks
 
 JobFn = Callable[[dict[str, Any]], dict[str, float]]
 
@@ -40,42 +40,31 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _run_one(job_fn: JobFn, job: Job, out_dir: str) -> tuple[Job, dict]:
-    import torch
-
-    torch.set_num_threads(1)  # tiny models: one thread per process is fastest (README)
+def _run_one(job_fn: JobFn, job: Job, out_dir: str, report=None) -> dict:
+    """Run one job and write its result file (atomically); return the record."""
     start = time.perf_counter()
     metrics = job_fn(dict(job.spec, seed=job.seed, out_dir=str(job.result_path(Path(out_dir)).parent)))
     record = {"suite": job.suite, "dataset": job.dataset, "row": job.row, "seed": job.seed,
               "metrics": metrics, "seconds": round(time.perf_counter() - start, 2), "spec": job.spec}
     write_atomic(job.result_path(Path(out_dir)), json.dumps(record, indent=1))
-    return job, record
+    return record
 
 
 def run_suite(jobs: Sequence[Job], job_fn: JobFn, out_dir: str | Path, *, workers: int = 2,
               progress: bool = True) -> list[dict]:
-    """Run every job whose result file is missing (``workers`` processes); return all records."""
+    """Run every job whose result file is missing (``workers`` processes, one torch thread
+    each: :func:`modecover.parallel.run_tasks`); return all records."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     out_dir = Path(out_dir)
     todo = [job for job in jobs if not job.result_path(out_dir).exists()]
+    unique = {str(job.result_path(out_dir)): job for job in todo}  # a job listed twice runs once
+    tasks = [Task(path, partial(_run_one, job_fn, job, str(out_dir))) for path, job in unique.items()]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   disable=not progress) as bar:
         task = bar.add_task(f"{len(jobs) - len(todo)} done before, running", total=len(jobs),
                             completed=len(jobs) - len(todo))
-        if workers <= 1:
-            for job in todo:
-                _run_one(job_fn, job, str(out_dir))
-                bar.advance(task)
-        else:
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                pending = {pool.submit(_run_one, job_fn, job, str(out_dir)) for job in todo}
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        future.result()  # re-raise a failed job here, naming it below
-                        bar.advance(task)
+        run_tasks(tasks, workers, on_done=lambda name, record: bar.advance(task))
     return [load_record(job.result_path(out_dir)) for job in jobs]
 
 

@@ -14,16 +14,14 @@ import numpy as np
 
 
 def _train(spec: dict[str, Any]):
-    from modecover.config import build_run, parse_config
-    from modecover.train import seed_everything, train
+    from modecover.config import Run, parse_config
 
     seed = int(spec["seed"])
     raw = {"data": {**spec["data"], "seed": seed}, "model": spec["model"], "methods": spec["methods"],
            "train": {**spec["train"], "seed": seed, "sample_every": 0, "checkpoint_every": spec["train"]["steps"]}}
     config = parse_config(raw, f"benchmark job (seed {seed})")
-    seed_everything(seed)
-    run = build_run(config)
-    train(run.model, run.data.x, run.hooks, config.train, Path(spec["out_dir"]) / f"seed{seed}", progress=False)
+    run = Run.from_config(config)
+    run.train(Path(spec["out_dir"]) / f"seed{seed}", progress=False)
     return run
 
 

@@ -90,6 +90,11 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
                 )
     except (ValueError, FileNotFoundError, ImportError) as err:  # ImportError: an optional extractor's package
         raise click.ClickException(str(err)) from err
+    _echo_result(report, min_group, weighting)
+
+
+def _echo_result(report, min_group: int, weighting: str) -> None:
+    """What the audit found, in a few lines: flagged share, radii, groups, censoring, files."""
     s = report.summary
     for note in s.get("warnings", []):
         click.echo(f"warning: {note}")

@@ -366,9 +366,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
         if example:
             if real_spec or fake_spec:
                 raise click.UsageError("--example takes no --real/--fake")
-            real_pts, fake_pts = example_sets(seed=seed)
-            real = Loaded(real_pts.astype(np.float64), "example real (ring-imbalanced)", "identity")
-            fake = Loaded(fake_pts.astype(np.float64), "example fake (minority modes dropped)", "identity")
+            real, fake = _example_loaded(seed)
             mixture = mixture or EXAMPLE_MIXTURE
         else:
             if not real_spec or not fake_spec:
@@ -378,13 +376,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
             extractors: dict = {}
             real = to_features(real_spec, replace(load, pixel_range=real_range, role="real"), extractors)
             fake = to_features(fake_spec, replace(load, pixel_range=fake_range, role="fake"), extractors)
-        logits = None
-        if fake_logits is not None:
-            from modecover.io import load_features
-
-            logits = load_features(fake_logits)
-            if len(logits) != len(fake.features):
-                raise ValueError(f"{fake_logits}: {len(logits)} rows of logits but {len(fake.features)} fakes")
+        logits = None if fake_logits is None else _fake_logits(fake_logits, len(fake.features))
         options = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, prdc=not no_prdc, fid=not no_fid,
                                 kid=want_kid, kid_subsets=kid_subsets,
                                 kid_subset_size=kid_subset_size, inception_score=want_is, is_splits=is_splits,
@@ -406,12 +398,35 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
     if explained is not None:
         click.echo(f"{explained['sentence']} Wrote {explain_dir}/: " + ", ".join(explained["files"].values()))
     if out is not None:
-        if example:  # beside the JSON, where `modecover report` looks for them (docs/report.md)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            np.save(out.parent / "data.npy", real.features)
-            (out.parent / "evaluate").mkdir(exist_ok=True)
-            np.save(out.parent / "evaluate" / "samples.npy", fake.features)
-        from modecover.io import write_atomic
-
-        write_atomic(out, json.dumps({**results, "config": config, **report_view(results, mixture)}, indent=2) + "\n")
+        _write_results(out, results, config, mixture, (real, fake) if example else None)
         click.echo(f"wrote {out}")
+
+
+def _example_loaded(seed: int) -> tuple[Loaded, Loaded]:
+    """The built-in example: the imbalanced ring and a fake that drops its minority modes."""
+    real_pts, fake_pts = example_sets(seed=seed)
+    return (Loaded(real_pts.astype(np.float64), "example real (ring-imbalanced)", "identity"),
+            Loaded(fake_pts.astype(np.float64), "example fake (minority modes dropped)", "identity"))
+
+
+def _fake_logits(path: str, n_fake: int) -> np.ndarray:
+    from modecover.io import load_features
+
+    logits = load_features(path)
+    if len(logits) != n_fake:
+        raise ValueError(f"{path}: {len(logits)} rows of logits but {n_fake} fakes")
+    return logits
+
+
+def _write_results(out: Path, results: dict, config: dict, mixture, example_points: tuple | None) -> None:
+    """The results JSON; for the built-in example also its real and fake points beside it,
+    where ``modecover report`` looks for them (docs/report.md)."""
+    from modecover.io import write_atomic
+
+    if example_points is not None:
+        real, fake = example_points
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out.parent / "data.npy", real.features)
+        (out.parent / "evaluate").mkdir(exist_ok=True)
+        np.save(out.parent / "evaluate" / "samples.npy", fake.features)
+    write_atomic(out, json.dumps({**results, "config": config, **report_view(results, mixture)}, indent=2) + "\n")

@@ -36,9 +36,10 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
     import torch
 
     from modecover.checkpoint import CheckpointError
-    from modecover.config import ConfigError, build_run, load_config
+    from modecover.config import ConfigError, Run, load_config
+    from modecover.distributed import init_distributed
     from modecover.runs import RunFolderError, claim_run_folder
-    from modecover.train import default_threads, init_distributed, seed_everything, train
+    from modecover.train import default_threads
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -48,8 +49,7 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
         if overrides:
             config.train = dataclasses.replace(config.train, **overrides)
         ctx = init_distributed()
-        seed_everything(config.train.seed)
-        run = build_run(config)
+        run = Run.from_config(config)
         if threads is None:
             torch.set_num_threads(default_threads(run.model))
         claim = None
@@ -60,8 +60,7 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
         try:
             if ctx.is_main:
                 (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-            result = train(run.model, run.data.x, run.hooks, config.train, out_dir, resume=resume, progress=progress,
-                           metadata={"run_config": config.to_dict()})
+            result = run.train(out_dir, resume=resume, progress=progress, metadata={"run_config": config.to_dict()})
         finally:
             if claim is not None:
                 claim.release()

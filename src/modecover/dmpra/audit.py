@@ -353,62 +353,88 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
     gets its ``rank`` by score (1 = most isolated; ties: lower row first), flagged or not;
     ``top`` > 0 adds a ``top`` column marking the ``top`` most isolated samples (1).
     """
-    from modecover.dmpra import SearchConfig, WeightingConfig, delta_bar, search, weigh
+    from modecover.dmpra import SearchConfig, WeightingConfig, search
 
     config = search_config or SearchConfig()
     weighting = weighting or WeightingConfig()
     step = stage or (lambda message: None)
     x = as_features(features, source, min_rows=int(config.n_min))
-    if names is not None and len(names) != len(x):
-        raise ValueError(f"audit: {len(names)} names for {len(x)} samples of {source}")
-    if images is not None and len(images) != len(x):
-        raise ValueError(f"audit: {len(images)} images for {len(x)} samples of {source}")
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 0 <= top <= len(x):
-        raise ValueError(f"audit: top must be an integer in 0..{len(x)} (the number of samples), got {top!r}")
+    _check_audit_inputs(len(x), names, images, top, source)
     step(f"searching {len(x)} samples of dimension {x.shape[1]}")
     result = search(x, config)
     step("weighing")
+    weighed, delta, notes = _weigh_noting_warnings(result, weighting)
+    summary = {"source": source, **audit_summary(result, weighed, delta, x),
+               "settings": {**json_safe(config), **json_safe(weighting)}, **(extra_summary or {})}
+    if notes:
+        summary["warnings"] = notes
+    if top:
+        summary["top"] = int(top)
+    step("writing files")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = _audit_columns(result, weighed, top)
+    key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
+    paths = {"csv": write_csv(out / "audit.csv", key_name, keys, columns)}
+    if plot:
+        step("drawing")
+        paths.update(_draw_audit(out, x, columns, summary, source, images, names, gallery_size))
+    summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
+    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
+    paths["summary"] = out / "summary.json"
+    return Audit(result, weighed.weights, summary, paths)
+
+
+def _check_audit_inputs(n: int, names, images, top, source: str) -> None:
+    if names is not None and len(names) != n:
+        raise ValueError(f"audit: {len(names)} names for {n} samples of {source}")
+    if images is not None and len(images) != n:
+        raise ValueError(f"audit: {len(images)} images for {n} samples of {source}")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 0 <= top <= n:
+        raise ValueError(f"audit: top must be an integer in 0..{n} (the number of samples), got {top!r}")
+
+
+def _weigh_noting_warnings(result, weighting):
+    """The weights and delta-bar of ``result``, and the distinct warnings they raised (re-emitted)."""
+    from modecover.dmpra import delta_bar, weigh
+
     with warnings.catch_warnings(record=True) as caught:  # kept in the summary, then re-emitted
         warnings.simplefilter("always")
         weighed = weigh(result, weighting)
         delta = delta_bar(result)
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=2)
-    summary = {"source": source, **audit_summary(result, weighed, delta, x),
-               "settings": {**json_safe(config), **json_safe(weighting)}, **(extra_summary or {})}
-    if notes:
-        summary["warnings"] = notes
-    step("writing files")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+    return weighed, delta, notes
+
+
+def _audit_columns(result, weighed, top: int) -> dict[str, np.ndarray]:
+    """The columns of ``audit.csv`` in order: the scores, every row's rank by score and (``top``) the top marks."""
     columns = score_columns(result, weighed)
-    columns["rank"] = np.empty(len(x), dtype=np.int64)
-    columns["rank"][most_isolated(columns["score"], len(x))] = np.arange(1, len(x) + 1)
+    n = len(columns["score"])
+    columns["rank"] = np.empty(n, dtype=np.int64)
+    columns["rank"][most_isolated(columns["score"], n)] = np.arange(1, n + 1)
     order = ("score", "minority", "group", "group_deficit", "weight", "radius", "cv", "censored", "rank")
     if top:
         columns["top"] = (columns["rank"] <= top).astype(np.int8)
         order += ("top",)
-        summary["top"] = int(top)
-    key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
-    paths = {"csv": write_csv(out / "audit.csv", key_name, keys, {c: columns[c] for c in order})}
-    if plot:
-        from modecover.report.plots import perception_projection
+    return {c: columns[c] for c in order}
 
-        step("drawing")
-        flags = columns["minority"].astype(bool)
-        paths["png"] = perception_projection(
-            project_2d(x), flags, out / "audit.png",
-            f"{Path(source).name}: {summary['n_minority']} of {summary['n']} minority"
-            + (" (PCA)" if x.shape[1] > 2 else ""),
-        )
-        if images is not None:
-            paths["gallery"] = save_gallery(out / "gallery.png", images, columns["score"], flags,
-                                            names=names, count=gallery_size)
-    summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
-    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
-    paths["summary"] = out / "summary.json"
-    return Audit(result, weighed.weights, summary, paths)
+
+def _draw_audit(out: Path, x: np.ndarray, columns, summary, source: str, images, names, gallery_size: int):
+    """``audit.png`` (the 2D projection, flagged samples marked) and, with ``images``, ``gallery.png``."""
+    from modecover.report.plots import perception_projection
+
+    flags = columns["minority"].astype(bool)
+    paths = {"png": perception_projection(
+        project_2d(x), flags, out / "audit.png",
+        f"{Path(source).name}: {summary['n_minority']} of {summary['n']} minority"
+        + (" (PCA)" if x.shape[1] > 2 else ""),
+    )}
+    if images is not None:
+        paths["gallery"] = save_gallery(out / "gallery.png", images, columns["score"], flags,
+                                        names=names, count=gallery_size)
+    return paths
 
 
 __all__ = [

@@ -152,7 +152,7 @@ class DMPRA(Plugin):
         result = search(features, self.config.search_config())
         weighed = weigh(result, self.config.weighting_config())
         summary = round_summary(result, weighed, delta_bar(result), round_index)
-        self.weights = same_on_every_rank(torch.from_numpy(weighed.weights))
+        self.weights = torch.from_numpy(weighed.weights)
         self.rounds_searched += 1
         self.history.append(summary)
         log.info("DMPRA round %d: %d of %d samples flagged in %d groups, max weight %.4g",
@@ -182,22 +182,6 @@ class DMPRA(Plugin):
         self.history = json.loads(state.get("history", "[]"))
         classifier_state = {k[len("classifier."):]: v for k, v in state.items() if k.startswith("classifier.")}
         self.classifier = PerceptionClassifier.from_checkpoint_state(classifier_state) if classifier_state else None
-
-
-def same_on_every_rank(weights: Tensor) -> Tensor:
-    """Under ``torch.distributed``, rank 0's weights on every rank (a broadcast), else ``weights``.
-
-    The distributed sampler splits one global draw across ranks, so every rank must draw
-    with the same weights; a non-GAN family's perception classifier sees each rank's own
-    generated samples and could otherwise give slightly different ones.
-    """
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return weights
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-    buffer = weights.to(device).contiguous()
-    dist.broadcast(buffer, src=0)
-    return buffer.cpu()
 
 
 def _check_weights(weights: np.ndarray, n: int) -> None:
@@ -251,4 +235,4 @@ def write_round(out_dir: Path, result, weighed, features: np.ndarray, summary: d
     return paths
 
 
-__all__ = ["DMPRA", "DMPRAConfig", "round_summary", "same_on_every_rank", "write_round"]
+__all__ = ["DMPRA", "DMPRAConfig", "round_summary", "write_round"]

@@ -125,6 +125,34 @@ def log_volumes(
     vmapped Jacobian (default: about 1024 Jacobian columns per batch). Returns float64
     (n,); -inf where a kept singular value is exactly zero.
     """
+    latents = _checked_latents(latents, top_k=top_k, projection_dim=projection_dim, batch_size=batch_size)
+    with _EvalMode(generator):
+        with torch.no_grad():
+            probe = generator(latents[:1])
+        projection = _projection(int(probe[0].numel()), projection_dim, seed, probe)
+        d, rows = latents.shape[1], int(probe[0].numel()) if projection is None else projection_dim
+        rank = min(d, rows)
+        if top_k is not None and top_k > rank:
+            raise ValueError(
+                f"top_k={top_k} exceeds the Jacobian's rank bound min(latent_dim={d}, outputs={rows}) = {rank}"
+            )
+        if check_noise and not fixed_noise:
+            _warn_if_stochastic(generator, latents)
+        batched = _batched_jacobian(generator, projection, d <= rows, fixed_noise)
+        batch_size = batch_size if batch_size is not None else max(1, 1024 // rank)
+        out = []
+        for start in range(0, latents.shape[0], batch_size):
+            chunk = latents[start : start + batch_size].to(probe.device, probe.dtype)
+            with torch.no_grad(), torch.random.fork_rng(devices=[] if probe.device.type == "cpu" else [probe.device]):
+                if fixed_noise:
+                    torch.manual_seed(seed)
+                jacobians = batched(chunk)
+            out.append(_log_volume_from_jacobians(jacobians, top_k, start))
+    return np.concatenate(out)
+
+
+def _checked_latents(latents, *, top_k, projection_dim, batch_size) -> Tensor:
+    """``latents`` as a tensor; ``ValueError`` naming the argument for bad latents or settings."""
     if not isinstance(latents, Tensor):
         latents = torch.as_tensor(latents)
     if latents.ndim != 2 or latents.shape[0] == 0:
@@ -137,47 +165,28 @@ def log_volumes(
         raise ValueError(f"projection_dim must be a positive integer or None, got {projection_dim!r}")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    return latents
 
-    with _EvalMode(generator):
-        with torch.no_grad():
-            probe = generator(latents[:1])
-        out_dim = int(probe[0].numel())
-        d = latents.shape[1]
-        if projection_dim is not None and projection_dim > out_dim:
-            raise ValueError(f"projection_dim={projection_dim} exceeds the generator's output size {out_dim}")
-        projection = (
-            None
-            if projection_dim is None
-            else _orthonormal_projection(out_dim, projection_dim, seed, probe.dtype, probe.device)
-        )
-        rows = out_dim if projection is None else projection_dim
-        rank = min(d, rows)
-        if top_k is not None and top_k > rank:
-            raise ValueError(
-                f"top_k={top_k} exceeds the Jacobian's rank bound min(latent_dim={d}, outputs={rows}) = {rank}"
-            )
-        if check_noise and not fixed_noise:
-            _warn_if_stochastic(generator, latents)
 
-        def single(z: Tensor) -> Tensor:
-            x = generator(z.unsqueeze(0)).reshape(-1)
-            return x if projection is None else projection @ x
+def _projection(out_dim: int, projection_dim: int | None, seed: int, probe: Tensor) -> Tensor | None:
+    """P (projection_dim, out_dim) with random orthonormal rows, or None without a projection."""
+    if projection_dim is None:
+        return None
+    if projection_dim > out_dim:
+        raise ValueError(f"projection_dim={projection_dim} exceeds the generator's output size {out_dim}")
+    return _orthonormal_projection(out_dim, projection_dim, seed, probe.dtype, probe.device)
 
-        randomness = "same" if fixed_noise else "different"
-        jac = jacfwd(single, randomness="same") if d <= rows else jacrev(single)
-        batched = vmap(jac, randomness=randomness)
-        if batch_size is None:
-            batch_size = max(1, 1024 // rank)
 
-        out = []
-        for start in range(0, latents.shape[0], batch_size):
-            chunk = latents[start : start + batch_size].to(probe.device, probe.dtype)
-            with torch.no_grad(), torch.random.fork_rng(devices=[] if probe.device.type == "cpu" else [probe.device]):
-                if fixed_noise:
-                    torch.manual_seed(seed)
-                jacobians = batched(chunk)
-            out.append(_log_volume_from_jacobians(jacobians, top_k, start))
-    return np.concatenate(out)
+def _batched_jacobian(generator: Generator, projection: Tensor | None, forward: bool, fixed_noise: bool):
+    """A function of a latent batch (B, d) giving the Jacobians of the (projected) flattened
+    generator output at each latent: forward mode when ``forward`` (d <= outputs), else reverse."""
+
+    def single(z: Tensor) -> Tensor:
+        x = generator(z.unsqueeze(0)).reshape(-1)
+        return x if projection is None else projection @ x
+
+    jac = jacfwd(single, randomness="same") if forward else jacrev(single)
+    return vmap(jac, randomness="same" if fixed_noise else "different")
 
 
 def _log_volume_from_jacobians(jacobians: Tensor, top_k: int | None, offset: int) -> np.ndarray:

@@ -3,7 +3,10 @@
 Each entry of :data:`METHODS` names the module, plug-in class and typed config class of
 one method, and what the plug-in needs besides its config (:class:`BuildContext`): the
 training data (LDMD's memory bank, instance selection's features) or the model's latent
-size (CFT, DeLiGAN). Modules are imported only when their method is asked for.
+size (CFT, DeLiGAN). The built-in methods are listed here by name, so that their modules
+are imported only when their method is asked for; any other method registers itself in
+its own file with the class decorator :func:`register_method` (docs/methods.md, "A new
+method in one file").
 
 Post-hoc samplers (MaGNET, DRS) are not training plug-ins: ``modecover sample`` runs
 MaGNET; PacGAN packing and the WGAN-GP / hinge losses are GAN config fields.
@@ -22,7 +25,7 @@ from torch import Tensor
 from modecover.plugins import Hooks, Plugin
 
 __all__ = ["METHODS", "BuildContext", "MethodSpec", "check_family", "method_config", "build_plugin", "build_plugins",
-           "sampling_hooks", "shapes_latents"]
+           "register_method", "sampling_hooks", "shapes_latents"]
 
 
 @dataclass
@@ -38,8 +41,8 @@ class BuildContext:
 @dataclass(frozen=True)
 class MethodSpec:
     module: str
-    plugin: str  # class name in the module
-    config: str  # config class name in the module
+    plugin: str | type  # class name in the module, or the class itself
+    config: str | type  # config class name in the module, or the class itself
     # context-derived config values (e.g. latent_dim) filled in unless the user gives them
     config_from_context: Callable[[BuildContext], dict[str, Any]] = lambda ctx: {}
     # keyword arguments of the plug-in besides its config, from the context and the
@@ -113,8 +116,41 @@ def _spec(name: str) -> MethodSpec:
 
 
 def _classes(spec: MethodSpec) -> tuple[type[Plugin], type]:
+    if isinstance(spec.plugin, type) and isinstance(spec.config, type):
+        return spec.plugin, spec.config
     module = importlib.import_module(spec.module)
     return getattr(module, spec.plugin), getattr(module, spec.config)
+
+
+def register_method(name: str, config: type, *, families: tuple[str, ...] | None = None, why: str = "",
+                    config_from_context: Callable[[BuildContext], dict[str, Any]] = lambda ctx: {},
+                    extra_args: Callable[[BuildContext, dict[str, Any]], dict[str, Any]] = lambda ctx, extra: {},
+                    extra_options: tuple[str, ...] = ()) -> Callable[[type[Plugin]], type[Plugin]]:
+    """Class decorator: make a :class:`Plugin` subclass the method ``name`` of run configs
+    (``[[methods]] name = "..."``), with the dataclass ``config`` for its options.
+
+    The plug-in is built as ``cls(config=config(**options), **extra_args(context, extra))``;
+    the other arguments mean what the fields of :class:`MethodSpec` mean. Registering a
+    second, different class under a taken name is an error.
+    """
+
+    def register(plugin_cls: type[Plugin]) -> type[Plugin]:
+        if not (isinstance(plugin_cls, type) and issubclass(plugin_cls, Plugin)):
+            raise TypeError(f"register_method({name!r}): {plugin_cls!r} is not a Plugin subclass")
+        if not dataclasses.is_dataclass(config):
+            raise TypeError(f"register_method({name!r}): the config {config!r} is not a dataclass")
+        taken = METHODS.get(name)
+        if taken is not None and _qualified(taken.plugin, taken.module) != _qualified(plugin_cls, plugin_cls.__module__):
+            raise ValueError(f"method name {name!r} is taken by {_qualified(taken.plugin, taken.module)}")
+        METHODS[name] = MethodSpec(plugin_cls.__module__, plugin_cls, config, config_from_context, extra_args,
+                                   extra_options, families, why)
+        return plugin_cls
+
+    return register
+
+
+def _qualified(plugin: str | type, module: str) -> str:
+    return f"{module}.{plugin if isinstance(plugin, str) else plugin.__qualname__}"
 
 
 def method_config(name: str, options: dict[str, Any], context: BuildContext | None = None):

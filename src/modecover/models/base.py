@@ -28,11 +28,11 @@ class GenerativeModel(nn.Module):
         super().__init__()
         self.config = dict(config)
 
-    def train_step(self, real: Tensor, hooks: Hooks, step: int, weights: Tensor | None = None) -> dict[str, float]:
+    def train_step(self, real: Tensor, hooks: Hooks, step: int) -> dict[str, float]:
         """One optimisation step on a real batch; returns scalars to log.
 
-        ``weights`` (B,), when given, are per-sample loss weights (VAE, flow, diffusion
-        use them directly; GANs apply them to the real term of the discriminator loss).
+        Every sample of the batch counts alike: the trainer re-weights the data by what it
+        samples (the plug-ins' ``data_weights``), never by loss weights.
         """
         raise NotImplementedError
 

@@ -1,4 +1,4 @@
-"""Checks and the weighted loss shared by the VAE, flow and diffusion families."""
+"""Checks shared by the VAE, flow and diffusion families."""
 
 from __future__ import annotations
 
@@ -7,26 +7,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-
-
-def weighted_mean(per_sample: Tensor, weights: Tensor | None) -> Tensor:
-    """mean_i(w_i * loss_i) (plain mean without weights).
-
-    ``weights`` must be (B,), finite and >= 0; a zero weight removes the sample's gradient.
-    Weights scale the loss (importance-weight reading), they are not renormalised.
-    """
-    if weights is None:
-        return per_sample.mean()
-    weights = torch.as_tensor(weights)
-    if weights.shape != per_sample.shape:
-        raise ValueError(
-            f"weights: expected shape {tuple(per_sample.shape)} (one per sample of the batch), got {tuple(weights.shape)}"
-        )
-    if not torch.isfinite(weights).all() or (weights < 0).any():
-        raise ValueError("weights: must be finite and >= 0")
-    weights = weights.to(per_sample.device, per_sample.dtype)
-    # where(): a zero weight on a non-finite loss must not give 0 * inf = NaN
-    return torch.where(weights > 0, weights * per_sample, torch.zeros_like(per_sample)).mean()
 
 
 def check_real_batch(family: str, real: Tensor, data_shape, device_dtype) -> Tensor:

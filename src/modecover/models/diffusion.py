@@ -5,8 +5,7 @@ t = 1..T. A network eps_theta(x_t, t) predicts the noise; the per-sample loss is
 
     loss_i = mean_d (eps_theta(sqrt(abar_t) x_i + sqrt(1 - abar_t) eps, t) - eps)^2,  t ~ U{1..T}
 
-(Ho et al.'s "simple" objective, Eq. 14) and the batch loss is mean_i(w_i * loss_i) with
-per-sample ``weights`` (a zero weight removes the sample's gradient).
+(Ho et al.'s "simple" objective, Eq. 14) and the batch loss is mean_i(loss_i).
 
 Schedules (``schedule``, default cosine):
 
@@ -51,7 +50,6 @@ from modecover.models.common import (
     check_sample_count,
     require_int,
     require_number,
-    weighted_mean,
 )
 from modecover.plugins import Hooks
 
@@ -215,12 +213,12 @@ class Diffusion(GenerativeModel):
         x_t = abar.sqrt() * x0 + (1.0 - abar).sqrt() * eps
         return (self.denoiser(x_t, index + 1) - eps).square().flatten(1).mean(dim=1)
 
-    def train_step(self, real: Tensor, hooks: Hooks | None, step: int, weights: Tensor | None = None) -> dict[str, float]:
-        """One Adam step on mean_i(w_i * loss_i); the hooks have no say in the denoising loss."""
+    def train_step(self, real: Tensor, hooks: Hooks | None, step: int) -> dict[str, float]:
+        """One Adam step on the batch mean of the per-sample loss; the hooks have no say in the denoising loss."""
         self.train()
         x = check_real_batch("diffusion", real, self.settings.data_shape, self._device_dtype())
         loss_i = self.per_sample_loss(x)
-        loss = weighted_mean(loss_i, weights)
+        loss = loss_i.mean()
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()

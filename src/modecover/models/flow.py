@@ -14,8 +14,7 @@ with log-det sum((1 - m) * s). Masks alternate between the two parities of the s
 coordinate's indices: (d,) -> d mod 2 for vectors, (c, h, w) -> (c + h + w) mod 2 for images
 (a checkerboard), so that neighbouring pixels condition each other.
 
-Training minimises mean_i(w_i * nll_i) with nll_i = -log p(x_i) (per-sample ``weights``; a
-zero weight removes the sample's gradient). Images are flattened; for discrete pixel
+Training minimises mean_i(nll_i) with nll_i = -log p(x_i). Images are flattened; for discrete pixel
 values set ``dequantize_noise`` to the width of one quantisation bin in the data's units
 (e.g. 1/256 for 8-bit images scaled to [0, 1]): uniform noise of that width is added to
 every training value (Theis et al. 2016), so the model fits a continuous density.
@@ -42,7 +41,6 @@ from modecover.models.common import (
     check_sample_count,
     require_int,
     require_number,
-    weighted_mean,
 )
 from modecover.plugins import Hooks
 
@@ -164,14 +162,14 @@ class Flow(GenerativeModel):
         log_base = -0.5 * (z.square().sum(dim=1) + self.dim * math.log(2.0 * math.pi))
         return log_base + log_det
 
-    def train_step(self, real: Tensor, hooks: Hooks | None, step: int, weights: Tensor | None = None) -> dict[str, float]:
-        """One Adam step on mean_i(w_i * nll_i); dequantisation noise is added here when configured."""
+    def train_step(self, real: Tensor, hooks: Hooks | None, step: int) -> dict[str, float]:
+        """One Adam step on mean_i(nll_i); dequantisation noise is added here when configured."""
         self.train()
         x = check_real_batch("flow", real, self.settings.data_shape, self._device_dtype())
         if self.settings.dequantize_noise > 0:
             x = x + self.settings.dequantize_noise * torch.rand_like(x)
         nll = -self.log_prob(x)
-        loss = weighted_mean(nll, weights)
+        loss = nll.mean()
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()

@@ -5,8 +5,8 @@ One :meth:`GAN.train_step` calls the plug-in hooks in the order fixed by ``plugi
 
 1. ``d_steps`` discriminator steps, each on the same real batch and fresh fakes
    (prior -> ``hooks.latents`` -> G, without gradients): loss =
-   mean(w * real_term(D(x))) + mean(fake_term(D(G(z)))) [+ gradient penalty]
-   + ``hooks.discriminator_loss(ctx)``; ``w`` = the ``weights`` argument (or ones).
+   mean(real_term(D(x))) + mean(fake_term(D(G(z)))) [+ gradient penalty]
+   + ``hooks.discriminator_loss(ctx)``.
 2. one generator step: prior z of ``hooks.prior_dim(latent_dim)`` -> ``hooks.latents`` -> G
    -> D -> per-sample generator loss, times ``hooks.generator_weights(ctx)`` (if any),
    batch mean, plus ``hooks.generator_loss(ctx)``. Only G and the plug-in parameters
@@ -20,8 +20,7 @@ consecutive packs ``[0..m-1], [m..2m-1], ...``; when B is not a multiple of m th
 is filled up cyclically with the batch's first samples (those copies' scores are dropped).
 The *per-sample* score that :meth:`GAN.discriminate` returns, and that the hooks see as
 ``d_real`` / ``d_fake``, is the score of the sample's pack, repeated for each member; so the
-batch mean of a per-sample loss equals the mean over packs, the real-term weight of a
-pack is the mean of its members' weights, and a generator weight acts on the whole pack's
+batch mean of a per-sample loss equals the mean over packs, and a generator weight acts on the whole pack's
 loss through that member's copy. :meth:`GAN.perception_features` of a single sample packs
 it with m - 1 copies of itself (D's features of the pack ``(x, x, ..., x)``).
 """
@@ -220,7 +219,7 @@ class GAN(GenerativeModel):
     def _prior(self, n: int, hooks: Hooks, device) -> Tensor:
         return torch.randn(n, hooks.prior_dim(self.settings.latent_dim), device=device)
 
-    def _discriminator_step(self, real: Tensor, hooks: Hooks, step: int, weights: Tensor | None) -> dict[str, float]:
+    def _discriminator_step(self, real: Tensor, hooks: Hooks, step: int) -> dict[str, float]:
         b = real.shape[0]
         with torch.no_grad():
             fake = self.generator(hooks.latents(self._prior(b, hooks, real.device)))
@@ -228,7 +227,7 @@ class GAN(GenerativeModel):
         d_real = self._per_sample(self.discriminator(packed_real), b)
         d_fake = self._per_sample(self.discriminator(packed_fake), b)
         ctx = DiscriminatorContext(step, real, fake, d_real, d_fake, self)
-        loss = discriminator_loss(self.objective, d_real, d_fake, weights)
+        loss = discriminator_loss(self.objective, d_real, d_fake)
         log = {"loss_d": float(loss.detach())}
         penalty = self.objective.penalty(self.discriminator, packed_real, packed_fake)
         if penalty is not None:
@@ -257,18 +256,14 @@ class GAN(GenerativeModel):
         self.opt_g.step()
         return {"loss_g": float(base.detach()), "loss_g_total": float(loss.detach()), **ctx.log}
 
-    def train_step(self, real: Tensor, hooks: Hooks | None, step: int, weights: Tensor | None = None) -> dict[str, float]:
-        """One GAN step (module docstring); ``weights`` (B,) weigh the real term of D's loss."""
+    def train_step(self, real: Tensor, hooks: Hooks | None, step: int) -> dict[str, float]:
+        """One GAN step (module docstring)."""
         hooks = hooks if hooks is not None else Hooks()
         self._check_batch(real, "real batch")
-        if weights is not None:
-            weights = torch.as_tensor(weights, dtype=real.dtype, device=real.device)
-            if weights.shape != (real.shape[0],):
-                raise ValueError(f"weights: expected shape ({real.shape[0]},) (one per real sample), got {tuple(weights.shape)}")
         self.train()
         log: dict[str, float] = {}
         for _ in range(self.settings.d_steps):
-            log.update(self._discriminator_step(real, hooks, step, weights))
+            log.update(self._discriminator_step(real, hooks, step))
         log.update(self._generator_step(real, hooks, step))
         return log
 

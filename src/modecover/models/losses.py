@@ -10,11 +10,7 @@ critic values):
 and optionally a ``penalty(critic, real, fake)`` regulariser (WGAN-GP). The
 discriminator loss is then :func:`discriminator_loss`:
 
-    mean_i(w_i * real_term(d_real_i)) + mean_j(fake_term(d_fake_j)) [+ penalty]
-
-where ``w`` are per-sample weights on the *real* term (DMPRA's informative weights when a
-trainer passes them; all ones otherwise). The weighted mean divides by the batch size, not
-by ``sum(w)``, so a weight of 2 counts a sample twice.
+    mean_i(real_term(d_real_i)) + mean_j(fake_term(d_fake_j)) [+ penalty]
 
 - ``ns``: non-saturating GAN (Goodfellow et al. 2014): D minimises softplus(-D(x)) +
   softplus(D(G(z))) (binary cross-entropy on logits), G minimises softplus(-D(G(z))).
@@ -125,14 +121,9 @@ def make_loss(name: str, gp_weight: float = 10.0) -> GANObjective:
     return LOSSES[name](gp_weight)
 
 
-def discriminator_loss(objective: GANObjective, d_real: Tensor, d_fake: Tensor, weights: Tensor | None = None) -> Tensor:
-    """mean(w * real_term(d_real)) + mean(fake_term(d_fake)); the penalty is added by the caller."""
-    real = objective.real_term(d_real)
-    if weights is not None:
-        if weights.shape != real.shape:
-            raise ValueError(f"weights: expected shape {tuple(real.shape)} (one per real sample), got {tuple(weights.shape)}")
-        real = real * weights.to(real.dtype)
-    return real.mean() + objective.fake_term(d_fake).mean()
+def discriminator_loss(objective: GANObjective, d_real: Tensor, d_fake: Tensor) -> Tensor:
+    """mean(real_term(d_real)) + mean(fake_term(d_fake)); the penalty is added by the caller."""
+    return objective.real_term(d_real).mean() + objective.fake_term(d_fake).mean()
 
 
 __all__ = [

@@ -7,8 +7,7 @@ Per sample, the loss is the negative ELBO with a log-cosh reconstruction term:
 ``a`` is ``logcosh_alpha`` (default 10; public reimplementations use 10 or 100): the term is ~ a r^2 / 2 for small
 residuals r and ~ |r| for large ones. ``beta`` weighs the KL term (beta = 1 is the plain
 ELBO; sharp 2-D mixtures such as the ring need a small beta, see docs/models.md).
-Per-sample ``weights`` make the batch loss ``mean_i(w_i * loss_i)``, so a zero weight
-removes a sample's gradient.
+The batch loss is ``mean_i(loss_i)``.
 
 Networks: an MLP encoder/decoder for vectors (``data_shape=(D,)``) and a small
 strided-conv encoder with a transposed-conv decoder for images (``data_shape=(C, H, W)``).
@@ -40,7 +39,6 @@ from modecover.models.common import (
     check_sample_count,
     require_int,
     require_number,
-    weighted_mean,
 )
 from modecover.models.nets import mlp
 from modecover.plugins import Hooks
@@ -188,12 +186,12 @@ class VAE(GenerativeModel):
         kl = gaussian_kl(mu, logvar)
         return reconstruction + self.settings.beta * kl, reconstruction, kl
 
-    def train_step(self, real: Tensor, hooks: Hooks | None, step: int, weights: Tensor | None = None) -> dict[str, float]:
-        """One Adam step on mean_i(w_i * loss_i); the hooks have no say in the ELBO."""
+    def train_step(self, real: Tensor, hooks: Hooks | None, step: int) -> dict[str, float]:
+        """One Adam step on the batch mean of the per-sample loss; the hooks have no say in the ELBO."""
         self.train()
         x = check_real_batch("vae", real, self.settings.data_shape, self._device_dtype())
         loss_i, reconstruction, kl = self.per_sample_loss(x)
-        loss = weighted_mean(loss_i, weights)
+        loss = loss_i.mean()
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()
