@@ -154,7 +154,8 @@ def browser(tmp_path_factory):
 
 IMAGES_JS = "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth, i.naturalHeight])"
 TABLES_JS = ("Object.fromEntries(Array.from(document.querySelectorAll('table')).map(t => "
-             "[t.id, Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.textContent.trim()))]))")
+             "[t.id, Array.from(t.rows).map(r => Array.from(r.cells).map(c => "
+             "(c.tagName === 'TH' && c.getAttribute('title')) || c.textContent.trim()))]))")
 RESOURCES_JS = "performance.getEntriesByType('resource').map(e => e.name)"
 
 
