@@ -74,7 +74,8 @@ def make_run_dir(root: Path, seed: int = 0, *, images: bool = False) -> dict:
 
 
 class PageParser(HTMLParser):
-    """Collects tables (by id) as lists of rows of cell text, image sources, notes, external refs."""
+    """Collects tables (by id) as lists of rows of cell text (a header cell: its raw key, the
+    ``title`` tooltip, when it has one), image sources, notes, external refs."""
 
     def __init__(self):
         super().__init__()
@@ -85,6 +86,7 @@ class PageParser(HTMLParser):
         self.notes: list[str] = []
         self._table = None
         self._cell = None
+        self._key = None
         self._note = None
 
     def handle_starttag(self, tag, attrs):
@@ -95,6 +97,7 @@ class PageParser(HTMLParser):
             self._table.append([])
         elif tag in ("td", "th") and self._table is not None:
             self._cell = []
+            self._key = attrs.get("title") if tag == "th" else None  # a header's raw key
         elif tag == "img":
             self.images.append(attrs["src"])
         elif tag in ("link", "a") and "href" in attrs:
@@ -106,7 +109,7 @@ class PageParser(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None:
-            self._table[-1].append("".join(self._cell).strip())
+            self._table[-1].append(self._key or "".join(self._cell).strip())
             self._cell = None
         elif tag == "table":
             self._table = None
@@ -174,14 +177,14 @@ def test_round_and_audit_tables_match_csv_files(tmp_path):
     parsed = parse_page(write_report(tmp_path))
     for name in ("gan", "gan+dmpra"):
         table = as_dicts(parsed.tables[f"scores-{name.replace('+', '_')}"])
-        assert [row["round"] for row in table] == ["round 1", "round 2", "round 3"]
+        assert [row["round"] for row in table] == ["1", "2", "3"]
         for r, row in enumerate(table, start=1):
             raw = np.genfromtxt(tmp_path / name / f"round_{r}" / "scores.csv", delimiter=",", names=True)
             flags = np.load(tmp_path / name / f"round_{r}" / "perception.npz")["minority"]
-            assert row["samples"] == str(len(raw))
-            assert row["minority"] == str(int(raw["minority"].sum())) == str(int(flags.sum()))
-            assert row["max score"] == documented_format(float(raw["score"].max()))
-            assert row["max weight"] == documented_format(float(raw["weight"].max()))
+            assert row["n"] == str(len(raw))
+            assert row["n_minority"] == str(int(raw["minority"].sum())) == str(int(flags.sum()))
+            assert row["max_score"] == documented_format(float(raw["score"].max()))
+            assert row["max_weight"] == documented_format(float(raw["weight"].max()))
 
     audit = as_dicts(parsed.tables["audit-table"])
     raw = np.genfromtxt(tmp_path / "audit" / "audit.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")
@@ -280,7 +283,7 @@ def test_malformed_results_name_file_and_key(tmp_path, content, message):
 
 
 def test_missing_results_and_bad_side_files(tmp_path):
-    with pytest.raises(ResultsError, match=r"results\.json: not found"):
+    with pytest.raises(ResultsError, match=r"not a run folder modecover report understands; expected run\.json"):
         write_report(tmp_path)
     make_run_dir(tmp_path)
     (tmp_path / "gan" / "round_2" / "scores.csv").write_text("index,score\n0,1.0\n")

@@ -12,6 +12,7 @@ MODECOVER_REQUIRE_BROWSER=1 (which .ci/run sets).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -24,6 +25,7 @@ import pytest
 
 from modecover.report import write_report
 from test_report import as_dicts, documented_format, make_run_dir
+from test_report_kinds import MAKERS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INSTALL_HINT = "install it with `apt-get update && apt-get install -y chromium` (Debian/Ubuntu)"
@@ -59,6 +61,7 @@ class Browser:
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict] = []
+        self.targets: dict[str, str] = {}  # session id -> its tab's target id
 
     def close(self):
         try:
@@ -113,16 +116,26 @@ class Browser:
             if event.get("method") == method:
                 return event
 
-    def open(self, url: str) -> str:
-        """Open ``url`` in a new tab with console capture on; return the session id once loaded."""
+    def open(self, url: str, width: int | None = None, height: int = 900) -> str:
+        """Open ``url`` in a new tab with console capture on; return the session id once loaded.
+
+        ``width``: lay the page out in a viewport this many CSS pixels wide (a phone-like
+        viewport, honouring the page's viewport meta tag, below 600 px)."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.targets[session] = target
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable", session=session)
+        if width is not None:
+            self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                              "mobile": width < 600}, session=session)
         self.events.clear()
         self.send("Page.navigate", {"url": url}, session=session)
         self.wait_for("Page.loadEventFired")
         return session
+
+    def close_tab(self, session: str) -> None:
+        self.send("Target.closeTarget", {"targetId": self.targets.pop(session)})
 
     def evaluate(self, session: str, expression: str):
         reply = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session)
@@ -154,12 +167,13 @@ def browser(tmp_path_factory):
 
 IMAGES_JS = "Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth, i.naturalHeight])"
 TABLES_JS = ("Object.fromEntries(Array.from(document.querySelectorAll('table')).map(t => "
-             "[t.id, Array.from(t.rows).map(r => Array.from(r.cells).map(c => c.textContent.trim()))]))")
+             "[t.id, Array.from(t.rows).map(r => Array.from(r.cells).map(c => "
+             "(c.tagName === 'TH' && c.getAttribute('title')) || c.textContent.trim()))]))")
 RESOURCES_JS = "performance.getEntriesByType('resource').map(e => e.name)"
 
 
-def load(browser: Browser, page: Path):
-    session = browser.open(page.resolve().as_uri())
+def load(browser: Browser, page: Path, width: int | None = None):
+    session = browser.open(page.resolve().as_uri(), width)
     # A round trip after the load event lets late console events arrive before we look.
     browser.evaluate(session, "new Promise(r => setTimeout(r, 200))")
     return session
@@ -218,3 +232,52 @@ def test_report_with_a_deleted_figure_is_caught(tmp_path, browser):
     assert any(victim.name in e for e in browser.console_errors())
     broken = [src for src, _, width, _ in browser.evaluate(session, IMAGES_JS) if width == 0]
     assert broken == [f"report_files/{victim.name}"]
+
+
+WIDTHS = (1280, 390)  # a laptop and a phone
+OVERFLOW_JS = "[document.documentElement.scrollWidth, window.innerWidth]"
+
+
+@pytest.fixture(scope="module")
+def kind_runs(tmp_path_factory) -> dict[str, Path]:
+    """One real folder of each kind (the real commands on tiny inputs)."""
+    root = tmp_path_factory.mktemp("kinds")
+    return {kind: make(root) for kind, make in MAKERS.items()}
+
+
+def screenshot(browser: Browser, session: str, path: Path) -> Path:
+    data = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+    path.write_bytes(base64.b64decode(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", list(MAKERS))
+def test_every_kind_fits_a_laptop_and_a_phone(kind, kind_runs, browser, tmp_path):
+    """At 1,280 and 390 px: no sideways page scroll, no console error, every image loaded."""
+    page = write_report(kind_runs[kind], tmp_path / f"{kind}.html")
+    for width in WIDTHS:
+        session = load(browser, page, width)
+        assert browser.console_errors() == [], (kind, width)
+        scroll_width, inner_width = browser.evaluate(session, OVERFLOW_JS)
+        assert inner_width == width, f"{kind} at {width} px: the layout widened to {inner_width} px"
+        assert scroll_width <= inner_width, f"{kind} at {width} px scrolls sideways ({scroll_width} px wide)"
+        images = browser.evaluate(session, IMAGES_JS)
+        assert len(images) == page.read_text().count("<img ") > 0
+        for src, complete, natural_width, _ in images:
+            assert complete and natural_width > 0, f"{kind} at {width} px: image {src} did not load"
+        shot = screenshot(browser, session, tmp_path / f"{kind}-{width}.png")
+        assert shot.stat().st_size > 1000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        browser.close_tab(session)
+
+
+def test_overflow_check_catches_a_page_wider_than_a_phone(tmp_path, browser):
+    """The sideways-scroll check above fails on a page whose table is wider than the screen
+    (a phone viewport widens its layout to the content, so innerWidth grows past 390 px)."""
+    page = tmp_path / "wide.html"
+    page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><title>x</title>"
+                    "<meta name='viewport' content='width=device-width, initial-scale=1'></head><body>"
+                    "<table><tr><td style='white-space:nowrap'>" + "wide " * 200 + "</td></tr></table></body></html>")
+    session = load(browser, page, 390)
+    scroll_width, inner_width = browser.evaluate(session, OVERFLOW_JS)
+    assert scroll_width > 390 and not (inner_width == 390 and scroll_width <= inner_width)
+    browser.close_tab(session)

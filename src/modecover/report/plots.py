@@ -2,7 +2,7 @@
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot
 global state, no display needed). Every function takes plain numpy arrays, writes
-``path`` and returns it.
+``path`` and returns it. Legends sit below the axes, never over the data.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .labels import label
 
 MAX_SCATTER_POINTS = 20_000  # more points than this are drawn as a seeded random subsample
 DPI = 100
@@ -23,6 +25,19 @@ def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
     fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
     return path
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure whose layout leaves room for a legend outside the axes."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def legend_below(fig: Figure, ax, columns: int = 2, **options) -> None:
+    """The legend of ``ax``'s labelled artists under the axes (outside the data area)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(columns, len(handles)), fontsize=7,
+                   frameon=False, **options)
 
 
 def subsample(points: np.ndarray, limit: int = MAX_SCATTER_POINTS, seed: int = 0) -> np.ndarray:
@@ -45,7 +60,7 @@ def scatter_against_data(
 
     Minority modes' means are drawn in red.
     """
-    fig = Figure(figsize=(4.2, 4.2))
+    fig = _figure(4.2, 4.7)
     ax = fig.add_subplot()
     if data is not None:
         d = subsample(data)
@@ -60,7 +75,7 @@ def scatter_against_data(
             ax.scatter(means[minority, 0], means[minority, 1], marker="x", c="tab:red", s=40, label="minority mode")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper right", fontsize=7, markerscale=2)
+    legend_below(fig, ax, columns=4, markerscale=2)
     return _save(fig, path)
 
 
@@ -117,7 +132,7 @@ def mode_share_bars(
     n_modes = len(next(iter(shares.values()))) if shares else len(data_weights)
     groups = ({"data": np.asarray(data_weights)} if data_weights is not None else {}) | dict(shares)
     width = 0.8 / len(groups)
-    fig = Figure(figsize=(max(5.0, 0.45 * n_modes * len(groups) ** 0.5 + 2), 3.2))
+    fig = _figure(max(5.0, 0.45 * n_modes * len(groups) ** 0.5 + 2), 3.6)
     ax = fig.add_subplot()
     x = np.arange(n_modes)
     for i, (name, values) in enumerate(groups.items()):
@@ -128,7 +143,7 @@ def mode_share_bars(
         ax.get_xticklabels()[j].set_color("tab:red")
     ax.set_xlabel("mode (red: minority)")
     ax.set_ylabel("share")
-    ax.legend(fontsize=7)
+    legend_below(fig, ax, columns=4)
     return _save(fig, path)
 
 
@@ -140,7 +155,7 @@ def round_curves(curves: dict[str, dict[int, dict[str, float]]], path: Path, col
     metrics = list(dict.fromkeys(m for rounds in curves.values() for values in rounds.values() for m in values))
     columns = max(1, min(columns, len(metrics)))
     rows = -(-len(metrics) // columns)
-    fig = Figure(figsize=(3.3 * columns, 2.6 * rows), layout="constrained")
+    fig = _figure(3.3 * columns, 2.6 * rows + 0.4)
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(rows, columns, i + 1)
         for run, rounds in curves.items():
@@ -148,12 +163,12 @@ def round_curves(curves: dict[str, dict[int, dict[str, float]]], path: Path, col
             if points:
                 r, v = zip(*points)
                 ax.plot(r, v, marker="o", ms=3, label=run)
-        ax.set_title(metric, fontsize=9)
+        ax.set_title(label(metric), fontsize=9)
         ax.set_xlabel("round", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if i == 0:
-            ax.legend(fontsize=7)
+            legend_below(fig, ax, columns=4)
     return _save(fig, path)
 
 
@@ -169,14 +184,14 @@ def perception_projection(proj: np.ndarray, minority: np.ndarray, path: Path, ti
     main = proj[~minority]
     drawn = subsample(main)
     note = f", {len(drawn)} drawn" if len(drawn) < len(main) else ""
-    fig = Figure(figsize=(4.6, 4.2))
+    fig = _figure(4.6, 4.6)
     ax = fig.add_subplot()
     ax.scatter(drawn[:, 0], drawn[:, 1], s=3, c="0.6", label=f"main ({len(main)}{note})", rasterized=True)
     if minority.any():
         ax.scatter(proj[minority, 0], proj[minority, 1], s=9, facecolors="none", edgecolors="tab:red",
                    linewidths=0.8, label=f"minority ({int(minority.sum())})")
     ax.set_title(title, fontsize=9)
-    ax.legend(loc="best", fontsize=7, markerscale=2)
+    legend_below(fig, ax, markerscale=2)
     ax.tick_params(labelsize=7)
     return _save(fig, path)
 
@@ -194,7 +209,7 @@ def explain_projection(real: np.ndarray, fake: np.ndarray, covered: np.ndarray, 
 
     real, fake = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
     covered, inside = np.asarray(covered, dtype=bool), np.asarray(inside, dtype=bool)
-    fig = Figure(figsize=(5.2, 4.6))
+    fig = _figure(5.2, 5.3)
     ax = fig.add_subplot()
     ax.scatter(*subsample(real[covered]).T, s=2, c="0.7", label=f"real, covered ({int(covered.sum())})",
                rasterized=True)
@@ -210,6 +225,46 @@ def explain_projection(real: np.ndarray, fake: np.ndarray, covered: np.ndarray, 
         ax.annotate(label, (x, y + radius), fontsize=7, ha="center", va="bottom")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_title(title, fontsize=9)
-    ax.legend(loc="best", fontsize=6, markerscale=2)
+    legend_below(fig, ax, markerscale=2)
     ax.tick_params(labelsize=7)
+    return _save(fig, path)
+
+
+def _grid(n_panels: int, columns: int, width: float = 3.3, height: float = 2.5) -> tuple[Figure, int, int]:
+    columns = max(1, min(columns, n_panels))
+    rows = -(-n_panels // columns)
+    return _figure(width * columns, height * rows + 0.4), rows, columns
+
+
+def loss_curves(steps: np.ndarray, curves: dict[str, np.ndarray], round_starts: list[tuple[int, float]], path: Path,
+                columns: int = 3) -> Path:
+    """One panel per logged value (``curves[key]`` against ``steps``), with a dotted line
+    where each round after the first begins (``round_starts``: (round number, step))."""
+    fig, rows, columns = _grid(len(curves), columns)
+    for i, (key, values) in enumerate(curves.items()):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        ok = np.isfinite(values)
+        ax.plot(steps[ok], values[ok], lw=1.2, color="tab:blue")
+        for _, step in round_starts:
+            ax.axvline(step, color="0.6", lw=0.8, ls=":")
+        ax.set_title(label(key), fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    return _save(fig, path)
+
+
+def bench_bars(rows: list[str], means: dict[str, list[float | None]], errors: dict[str, list[float | None]],
+               path: Path, columns: int = 3) -> Path:
+    """One panel per metric: a horizontal bar per benchmark row (mean), with its standard error."""
+    fig, grid_rows, columns = _grid(len(means), columns, width=3.4, height=0.35 * len(rows) + 1.2)
+    y = np.arange(len(rows))
+    for i, (metric, values) in enumerate(means.items()):
+        ax = fig.add_subplot(grid_rows, columns, i + 1)
+        v = np.array([np.nan if x is None else x for x in values], dtype=float)
+        e = np.array([0.0 if x is None or not np.isfinite(x) else x for x in errors[metric]], dtype=float)
+        ax.barh(y, np.nan_to_num(v), xerr=e, color="tab:blue", ecolor="0.3", capsize=2, height=0.6)
+        ax.set_yticks(y, rows if i % columns == 0 else [""] * len(rows), fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(label(metric), fontsize=9)
+        ax.tick_params(labelsize=7)
     return _save(fig, path)

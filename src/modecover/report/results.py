@@ -1,4 +1,4 @@
-"""Read and validate ``RUN_DIR/results.json``, the file every report is built from.
+"""Read and validate a demo folder's ``results.json`` (the ``demo`` kind of report).
 
 The layout is documented in ``docs/report.md``. Validation is strict about what is
 present (wrong types raise :class:`ResultsError` naming the file and the key path, e.g.

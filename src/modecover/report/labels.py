@@ -1,0 +1,87 @@
+"""Human names of the keys the report shows: the one mapping from a raw key (a metric,
+a CSV column, a loss) to the label a reader sees. Tables show the label and keep the raw
+key in a ``title=`` tooltip; figure titles use the label too.
+
+Rounds are numbered 1..T everywhere on the page; :func:`round_number` turns the 0-based
+index the trainer writes (``round0/``, ``log.csv``'s ``round`` column) into that number.
+"""
+
+from __future__ import annotations
+
+LABELS: dict[str, str] = {
+    # mode metrics (docs/metrics.md)
+    "modes": "modes",
+    "modes_captured": "modes",
+    "n_modes": "modes in the data",
+    "hq_percent": "HQ %",
+    "reverse_kl": "reverse KL",
+    "reverse_kl_to_weights": "reverse KL to the weights",
+    "minority_captured": "minority modes",
+    "share_error": "share error",
+    "rare_share": "rare share",
+    # sample metrics
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+    "fid": "FID",
+    "kid": "KID",
+    "kid_std": "KID std",
+    "kid_subset_size": "KID subset size",
+    "is": "IS",
+    "is_std": "IS std",
+    "vendi": "Vendi (fake)",
+    "vendi_real": "Vendi (real)",
+    "magnet_rare_share": "MaGNET rare share",
+    "magnet_fid": "MaGNET FID",
+    "magnet_recall": "MaGNET recall",
+    # DMPRA rounds and the audit
+    "round": "round",
+    "n_minority": "flagged minority",
+    "n": "samples",
+    "score": "score",
+    "minority": "minority",
+    "weight": "weight",
+    "max_score": "max score",
+    "max_weight": "max weight",
+    "delta_bar": "δ̄ (mean score)",
+    "group": "group",
+    "size": "samples",
+    "deficit": "density deficit",
+    "outliers": "kind",
+    "index": "index",
+    "file": "file",
+    # training logs
+    "step": "step",
+    "seconds": "seconds",
+    "loss": "loss",
+    "loss_d": "loss D",
+    "loss_g": "loss G",
+    "loss_g_total": "loss G (with plug-ins)",
+    "d_real": "D(real)",
+    "d_fake": "D(fake)",
+    "nll": "NLL",
+    "bits_per_dim": "bits/dim",
+    "mse": "MSE",
+    "reconstruction": "reconstruction",
+    "kl": "KL",
+    # benchmark tables
+    "dataset": "data",
+    "row": "row",
+    "n_seeds": "seeds",
+    "seed": "seed",
+    "source": "source",
+}
+
+# Metrics where a smaller value is better (the benchmark's "best row" picks the minimum).
+LOWER_IS_BETTER = frozenset({"reverse_kl", "reverse_kl_to_weights", "share_error", "fid", "kid", "magnet_fid"})
+
+
+def label(key: str) -> str:
+    """The human label of ``key`` (unknown keys: underscores become spaces)."""
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def round_number(index: int) -> int:
+    """The 1-based round number of the trainer's 0-based round index."""
+    return int(index) + 1
