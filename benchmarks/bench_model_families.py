@@ -1,9 +1,9 @@
 """Training speed of the VAE, flow and diffusion families on the 8-mode ring (docs/models.md).
 
 Steps per second of ``train_step`` (batch 256, one torch thread) for each family with the
-settings its ring test uses, without and with per-sample weights, against a *bare* step
+settings its ring test uses, against a *bare* step
 measured in the same process: the family's own per-sample loss, mean, backward and Adam
-step on a deep copy, with no input checks, weights, EMA or logging around it. Variants run
+step on a deep copy, with no input checks, EMA or logging around it. Variants run
 interleaved step by step so machine load hits them alike; times are medians. The last
 column is the time to draw 2500 samples (diffusion: T = 100 denoiser passes).
 
@@ -67,7 +67,6 @@ def main() -> None:
     data = torch.from_numpy(ring().sample(20_000, seed=0)[0])
     gen = torch.Generator().manual_seed(0)
     batches = [data[torch.randint(len(data), (args.batch,), generator=gen)] for _ in range(args.steps + 10)]
-    weights = torch.rand(args.batch, generator=gen) * 2
     hooks = Hooks()
 
     torch.manual_seed(0)
@@ -77,7 +76,6 @@ def main() -> None:
         runs = {
             "bare (reference)": bare_step(model),
             "train_step": lambda real, step, m=model: m.train_step(real, hooks, step),
-            "train_step, weights": lambda real, step, m=copy.deepcopy(model): m.train_step(real, hooks, step, weights),
         }
         times: dict[str, list[float]] = {name: [] for name in runs}
         for step, real in enumerate(batches):
