@@ -72,3 +72,22 @@ def test_a_2d_job_trains_and_returns_the_2d_metrics(tmp_path, row):
     assert set(suites.METRICS_2D) <= set(metrics)
     assert 0 <= metrics["minority_captured"] <= 2 and 0 <= metrics["modes"] <= 8
     assert (tmp_path / "seed0" / "final.ckpt").is_file()
+
+
+@pytest.mark.parametrize("family", ["gan", "vae", "flow", "diffusion"])
+@pytest.mark.parametrize("data", ["ring", "grid"])
+def test_the_2d_configs_carry_the_converged_recipe(family, data):
+    """configs/<family>-<data>.toml trains the model and schedule the benchmarks converge with."""
+    from pathlib import Path
+
+    from modecover.config import load_config
+    from modecover.models import make_config
+
+    config = load_config(Path(__file__).parents[1] / "configs" / f"{family}-{data}.toml")
+    budget = suites.converged_budget(data, family=family)
+    assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
+        (budget.steps, budget.batch_size, budget.lr_decay)
+    bench_model = next(m for m in suites.B2_FAMILIES.values() if m["family"] == family)
+    options = {k: v for k, v in bench_model.items() if k != "family"}
+    assert make_config(family, {**config.model.options, "data_shape": [2]}) == \
+        make_config(family, {**options, "data_shape": [2]})

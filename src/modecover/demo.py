@@ -32,7 +32,7 @@ RUN_NAMES = ("gan", "gan+dmpra")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    steps: int = 6000  # total training steps per run (same budget for both runs)
+    steps: int = 12000  # total training steps per run (same budget for both runs)
     rounds: int = 5  # DMPRA rounds (T); the vanilla run is evaluated at the same points
     batch_size: int = 256
     lr_decay: float = 0.5  # share of the steps over which the learning rates decay to 0
