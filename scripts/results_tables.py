@@ -21,16 +21,27 @@ from modecover.bench.tables import TableSpec, check, collect, update, write_per_
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "RESULTS.md"
 B2_METRICS = ("modes", "minority_captured", "hq_percent", "share_error", "precision", "recall", "coverage")
-GAN_ROWS = ("GAN", "GAN + DMPRA", "GAN + DMPRA (data space)", "GAN + DMPRA (paper weights)", "GAN + oracle")
+VARIANTS = ("", " + DMPRA", " + DMPRA (data space)", " + DMPRA (paper weights)", " + oracle")
+GAN_ROWS = tuple("GAN" + v for v in VARIANTS)
+FAMILY_ROWS = tuple(f + v for f in ("VAE", "Flow", "Diffusion") for v in VARIANTS)
 
 B1_METRICS = ("modes", "hq_percent", "reverse_kl", "precision", "recall", "coverage")
 
 TABLES = [
     TableSpec("B1-GAN", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS),
+    TableSpec("B1-GAN-ring-6000", "results/B1-ring-6000/per_seed.csv", ("ring",), B1_METRICS),
+    TableSpec("B2-recipes", "results/B2-validation/recipes_per_seed.csv", ("ring", "ring-imbalanced"),
+              ("modes", "minority_captured", "hq_percent"), n_minority=2),
     TableSpec("B2-validation", "results/B2-validation/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
               n_minority=2),
     TableSpec("B2-ring-GAN", "results/B2/per_seed.csv", ("ring-imbalanced",), B2_METRICS, GAN_ROWS, n_minority=2),
     TableSpec("B2-grid-GAN", "results/B2/per_seed.csv", ("grid-imbalanced",), B2_METRICS, GAN_ROWS, n_minority=5),
+    TableSpec("B2-ring-GAN-6000", "results/B2-ring-6000/per_seed.csv", ("ring-imbalanced",), B2_METRICS, GAN_ROWS,
+              n_minority=2),
+    TableSpec("B2-ring-families", "results/B2/per_seed.csv", ("ring-imbalanced",), B2_METRICS, FAMILY_ROWS,
+              n_minority=2),
+    TableSpec("B2-grid-families", "results/B2/per_seed.csv", ("grid-imbalanced",), B2_METRICS, FAMILY_ROWS,
+              n_minority=5),
 ]
 
 

@@ -78,6 +78,8 @@ class TableSpec:
 
 def _captured_counts(records: list[dict], n_minority: int) -> str:
     values = [r["metrics"]["minority_captured"] for r in records if "minority_captured" in r["metrics"]]
+    if not values:  # a balanced data set has no minority modes
+        return "—"
     every = sum(v >= n_minority for v in values)
     none = sum(v == 0 for v in values)
     return f"{every} / {len(values) - every - none} / {none}"
