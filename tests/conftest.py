@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import ring_data
+
 
 def _env_int(name: str, default: int, minimum: int) -> int:
     text = os.environ.get(name, str(default))
@@ -40,9 +42,7 @@ def rng():
 @pytest.fixture
 def ring_points():
     """400 points of the 8-mode ring (the PacGAN protocol), seed 0, as a float32 tensor."""
-    from modecover.data.mixtures import ring
-
-    return torch.from_numpy(ring().sample(400, seed=0)[0])
+    return ring_data(400)
 
 
 @pytest.fixture

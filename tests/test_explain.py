@@ -16,10 +16,7 @@ from modecover.metrics.modes import mode_metrics
 from modecover.metrics.prdc import prdc
 from modecover.metrics.vendi import vendi_score
 
-
-def brute_distances(a, b):
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1))
+from helpers import brute_distances
 
 
 def brute_explain(real, fake, k, trim=50.0, strict=True):

@@ -10,11 +10,7 @@ from hypothesis.extra import numpy as hnp
 from modecover import neighbors as nb
 from modecover.neighbors import ball_counts, kth_distances, knn, pair_counts, radius_counts
 
-
-def brute_distances(q, x):
-    q = np.asarray(q, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    return np.sqrt(((q[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+from helpers import brute_distances
 
 
 def brute_knn(q, x, k, within=False):

@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from modecover.cli import main
 from modecover.runs import LOCK_FILE, RUN_FILE, RunFolderError, RunOwner, claim_run_folder, read_owner
+
+from helpers import cli
 
 TINY = """
 [data]
@@ -36,10 +36,6 @@ def config(tmp_path, family="gan", steps=6, checkpoint_every=3):
     path = tmp_path / f"{family}-{steps}.toml"
     path.write_text(TINY.format(family=family, steps=steps, checkpoint_every=checkpoint_every))
     return path
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def modecover(*args, **kwargs):

@@ -5,16 +5,13 @@ import pytest
 import torch
 
 from modecover.checkpoint import CheckpointError, read_checkpoint
-from modecover.data.mixtures import ring
 from modecover.models import build_model
 from modecover.plugins import Hooks, Plugin
 from modecover.train import TrainConfig, round_bounds, train
 
+from helpers import ring_data
+
 GAN = {"data_shape": [2], "hidden": 16, "depth": 1, "latent_dim": 4}
-
-
-def ring_data(n=300, seed=0):
-    return torch.as_tensor(ring().sample(n, seed=seed)[0])
 
 
 class Crash(RuntimeError):
@@ -63,7 +60,7 @@ def run(out_dir, config, *, crash_at=None, resume=False, data=None):
     plugin = Reweigh(crash_at)
     hooks = Hooks([plugin])
     model = build_model("gan", GAN, hooks.parameters())
-    result = train(model, ring_data() if data is None else data, hooks, config, out_dir, resume=resume, progress=False)
+    result = train(model, ring_data(300) if data is None else data, hooks, config, out_dir, resume=resume, progress=False)
     return model, plugin, result
 
 
@@ -93,7 +90,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run_bit_for_bit(tmp_path, 
 
 
 def test_rounds_weights_and_round_end_are_called_in_order(tmp_path):
-    data = ring_data()
+    data = ring_data(300)
     config = TrainConfig(steps=9, batch_size=32, rounds=3, seed=0, log_every=0, checkpoint_every=0)
     model, plugin, _ = run(tmp_path, config, data=data)
     assert plugin.calls == [
@@ -132,7 +129,7 @@ def test_log_csv_has_mean_losses_and_hook_logs_at_log_every(tmp_path):
     hooks = Hooks([Logs()])
     model = build_model("gan", GAN)
     config = TrainConfig(steps=10, batch_size=8, log_every=4, checkpoint_every=0, sample_every=5)
-    result = train(model, ring_data(), hooks, config, tmp_path, progress=False)
+    result = train(model, ring_data(300), hooks, config, tmp_path, progress=False)
     with open(tmp_path / "log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [4, 8, 10]
@@ -157,7 +154,7 @@ def test_resume_into_another_model_config_is_refused(tmp_path):
     hooks = Hooks([Reweigh()])
     model = build_model("gan", {**GAN, "hidden": 8}, hooks.parameters())
     with pytest.raises(CheckpointError, match="hidden: checkpoint 16 vs this run 8"):
-        train(model, ring_data(), hooks, config, tmp_path, resume=True, progress=False)
+        train(model, ring_data(300), hooks, config, tmp_path, resume=True, progress=False)
 
 
 def test_round_bounds_split_steps_evenly():
@@ -193,7 +190,7 @@ def test_bad_data_and_bad_weights_are_named(tmp_path):
     with pytest.raises(ValueError, match="training data"):
         train(model, torch.empty(0, 2), Hooks(), TrainConfig(steps=1, batch_size=2), tmp_path, progress=False)
     with pytest.raises(ValueError, match="data weights from the plug-ins: 300 negative"):
-        train(model, ring_data(), Hooks([Negative()]), TrainConfig(steps=1, batch_size=2), tmp_path, progress=False)
+        train(model, ring_data(300), Hooks([Negative()]), TrainConfig(steps=1, batch_size=2), tmp_path, progress=False)
 
 
 def test_small_models_default_to_one_thread_and_big_ones_keep_torchs_setting():
@@ -241,117 +238,6 @@ def test_gan_trained_by_the_trainer_captures_most_ring_modes(tmp_path, seed):
     # seeds 0-7 (benchmarks/learning_test_margins.py): 8 modes every time, 29-42 % of samples near a mode
     assert captured >= 7, f"only {captured} of 8 modes captured ({near:.0%} of samples near a mode)"
     assert near > 0.2
-
-
-# ----------------------------------------------------------------------------- CLI: train and sample
-
-TINY = """
-[data]
-name = "ring"
-n = 300
-
-[model]
-family = "{family}"
-{model}
-
-[[methods]]
-name = "{method}"
-
-[train]
-steps = 8
-batch_size = 16
-log_every = 4
-checkpoint_every = 3
-"""
-
-
-def cli(*args):
-    from click.testing import CliRunner
-
-    from modecover.cli import main
-
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def tiny_config(tmp_path, family="gan", model="hidden = 16\ndepth = 1\nlatent_dim = 4", method="cft"):
-    path = tmp_path / f"{family}.toml"
-    path.write_text(TINY.format(family=family, model=model, method=method))
-    return path
-
-
-def test_cli_train_writes_final_checkpoint_and_resume_is_a_no_op_when_done(tmp_path):
-    config = tiny_config(tmp_path)
-    result = cli("train", config, "--out", tmp_path / "run", "--no-progress", "--threads", "1")
-    assert result.exit_code == 0, result.output
-    final = tmp_path / "run" / "final.ckpt"
-    assert f"final checkpoint: {final}" in result.output
-    ckpt = read_checkpoint(final)
-    assert ckpt.state["step"] == 8 and [p["name"] for p in ckpt.plugins] == ["cft"]
-    assert ckpt.state["metadata"]["run_config"]["methods"] == [{"name": "cft"}]
-    again = cli("train", config, "--out", tmp_path / "run", "--resume", "--no-progress")
-    assert again.exit_code == 0, again.output
-    assert all(torch.equal(a, b) for a, b in zip(ckpt.model_state.values(), read_checkpoint(final).model_state.values()))
-    other = cli("train", config, "--out", tmp_path / "run", "--resume", "--steps", "9", "--no-progress")
-    assert other.exit_code == 1 and "steps=8, rounds=1; this run asks for steps=9" in other.output
-
-
-def test_cli_train_reports_config_errors(tmp_path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text(TINY.format(family="gan", model="hiden = 3", method="cft"))
-    result = cli("train", bad, "--out", tmp_path / "run")
-    assert result.exit_code == 1 and "unknown config key(s) ['hiden']" in result.output
-    assert not (tmp_path / "run").exists()
-
-
-def test_cli_sample_prior_uses_the_latent_plugins(tmp_path):
-    from modecover.checkpoint import load_checkpoint
-    from modecover.methods.registry import sampling_hooks
-
-    cli("train", tiny_config(tmp_path), "--out", tmp_path / "run", "--no-progress")
-    out = tmp_path / "s.npy"
-    result = cli("sample", tmp_path / "run" / "final.ckpt", "-n", 50, "--out", out, "--seed", 3)
-    assert result.exit_code == 0, result.output
-    samples = np.load(out)
-    ckpt = load_checkpoint(tmp_path / "run" / "final.ckpt")
-    hooks = sampling_hooks(ckpt)
-    assert [p.name for p in hooks.plugins] == ["cft"]
-    torch.manual_seed(3)
-    expected = ckpt.model.eval().sample(50, hooks).numpy()
-    assert samples.shape == (50, 2) and np.array_equal(samples, expected)
-
-
-def test_cli_sample_magnet_saves_the_pool_and_reuses_it_for_another_rho(tmp_path):
-    from modecover.methods.magnet import LatentPool
-
-    cli("train", tiny_config(tmp_path), "--out", tmp_path / "run", "--no-progress")
-    ckpt, out = tmp_path / "run" / "final.ckpt", tmp_path / "m.npy"
-    first = cli("sample", ckpt, "-n", 40, "--out", out, "--sampler", "magnet", "--pool", 200, "--rho", 1)
-    assert first.exit_code == 0, first.output
-    pool_file = tmp_path / "m.pool.npz"
-    assert str(pool_file) in first.output
-    pool = LatentPool.load(pool_file)
-    assert len(pool) == 200 and np.isfinite(pool.log_volumes).all()
-    magnet = np.load(out)
-    stamp = pool_file.stat().st_mtime_ns
-    second = cli("sample", ckpt, "-n", 40, "--out", out, "--sampler", "magnet", "--pool", 200, "--rho", -2)
-    assert second.exit_code == 0, second.output
-    assert pool_file.stat().st_mtime_ns == stamp  # reused, not recomputed
-    assert magnet.shape == np.load(out).shape == (40, 2) and not np.array_equal(magnet, np.load(out))
-
-
-def test_cli_sample_errors(tmp_path):
-    cli("train", tiny_config(tmp_path, "diffusion", "hidden = 16\ndepth = 1\ntimesteps = 5", "dmpra"),
-        "--out", tmp_path / "run", "--no-progress")
-    ckpt = tmp_path / "run" / "final.ckpt"
-    result = cli("sample", ckpt, "-n", 5, "--out", tmp_path / "x.npy", "--sampler", "magnet")
-    assert result.exit_code == 1 and "needs a model with a latent generator" in result.output
-    assert "'diffusion' model" in result.output
-    assert cli("sample", ckpt, "-n", 5, "--out", tmp_path / "x.csv").exit_code == 1
-    prior = cli("sample", ckpt, "-n", 5, "--out", tmp_path / "x.npy")
-    assert prior.exit_code == 0 and np.load(tmp_path / "x.npy").shape == (5, 2)
-    (tmp_path / "broken.ckpt").write_bytes(ckpt.read_bytes()[:200])
-    broken = cli("sample", tmp_path / "broken.ckpt", "-n", 5, "--out", tmp_path / "y.npy")
-    assert broken.exit_code == 1 and "broken.ckpt" in broken.output and not (tmp_path / "y.npy").exists()
 
 
 def test_sampling_hooks_come_from_the_checkpoint_without_a_run_config(tmp_path):

@@ -167,6 +167,14 @@ def ball_reductions(query, centers, radii, *, realism_radii=None, strict: bool =
     check_same_dim(q, c, "query", "centers")
     s = _as_radii(radii, len(c), "radii")
     t = s if realism_radii is None else _as_radii(realism_radii, len(c), "realism_radii")
+    return _ball_reductions_unchecked(q, c, s, t, strict, block_size, threads)
+
+
+def _ball_reductions_unchecked(q: np.ndarray, c: np.ndarray, s: np.ndarray, t: np.ndarray, strict: bool,
+                               block_size: int | None = None, threads: int | None = None) -> BallReductions:
+    """:func:`ball_reductions` of inputs a public caller has already checked: points from
+    :func:`modecover.neighbors.as_points` of equal widths, radii ``s`` and realism radii
+    ``t`` finite, non-negative float64 ``(len(c),)``."""
     n, m = len(q), len(c)
     pq, pc = _prepare(q, c)
     balls = _balls(s, t, pq, pc)

@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from modecover._checks import check_k, check_same_dim
-from modecover.balls import ball_reductions
+from modecover.balls import _ball_reductions_unchecked
 from modecover.graph import linked_groups
 from modecover.metrics.prdc import _SMALLEST_RADIUS
-from modecover.neighbors import as_points, knn
+from modecover.neighbors import _knn_unchecked, as_points
 
 __all__ = ["Explanation", "Group", "MEDOID_SAMPLE", "explain", "describe_missed"]
 
@@ -193,14 +193,23 @@ def explain(real, fake, *, k: int = 5, modes=None, realism_trim: float | None = 
     if modes is not None:
         mode_means = as_points(modes, "modes")
         check_same_dim(real, mode_means, "real", "modes")
+    return _explain_unchecked(real, fake, k, mode_means, realism_trim, strict, seed, block_size, threads)
+
+
+def _explain_unchecked(real: np.ndarray, fake: np.ndarray, k: int, mode_means: np.ndarray | None,
+                       realism_trim: float | None, strict: bool, seed: int = 0, block_size: int | None = None,
+                       threads: int | None = None) -> Explanation:
+    """:func:`explain` of inputs a public caller has already checked as it does: points from
+    :func:`modecover.neighbors.as_points` of equal widths (``mode_means`` too), both sets with
+    ``k + 1`` points or more, ``realism_trim`` in (0, 100] or None."""
     kw = {"block_size": block_size, "threads": threads}
-    real_dist, real_links = knn(real, None, k, **kw)
-    _, fake_links = knn(fake, None, k, **kw)
+    real_dist, real_links = _knn_unchecked(real, None, k, **kw)
+    _, fake_links = _knn_unchecked(fake, None, k, **kw)
     radius = real_dist[:, k - 1].copy()
     if strict:
         radius[radius == 0.0] = _SMALLEST_RADIUS  # a ball contains its centre (metrics.prdc)
     trimmed = radius if realism_trim is None else np.where(radius <= np.percentile(radius, realism_trim), radius, 0.0)
-    balls = ball_reductions(fake, real, radius, realism_radii=trimmed, strict=strict, **kw)
+    balls = _ball_reductions_unchecked(fake, real, radius, trimmed, strict, **kw)
     covered = balls.nearest < radius if strict else balls.nearest <= radius
     inside = balls.gap < 0 if strict else balls.gap <= 0
     real_group = linked_groups(~covered, real_links)

@@ -79,7 +79,12 @@ def as_points(x, name: str, *, min_rows: int = 1) -> np.ndarray:
         x = x.detach().cpu()
         if x.dtype in (torch.float16, torch.bfloat16):
             x = x.float()
-    arr = as_features(x, name, min_rows=min_rows)
+    return _widened(as_features(x, name, min_rows=min_rows))
+
+
+def _widened(arr: np.ndarray) -> np.ndarray:
+    """A checked feature array (:func:`modecover._checks.as_features`) in a dtype the engine
+    computes in: float16 widened exactly to float32, long double narrowed to float64."""
     if arr.dtype == np.float16 or arr.dtype == np.longdouble:
         arr = arr.astype(np.float64 if arr.dtype == np.longdouble else np.float32)
     return arr
@@ -572,6 +577,16 @@ def knn(query, data=None, k: int = 1, *, backend: str = "auto", block_size: int 
     if not within:
         check_same_dim(q, x, "query", "data")
     check_k(k, len(x), "query" if within else "data", self_excluded=within)
+    return _knn_unchecked(q, None if within else x, k, backend=backend, block_size=block_size, threads=threads)
+
+
+def _knn_unchecked(q: np.ndarray, x: np.ndarray | None, k: int, *, backend: str = "auto",
+                   block_size: int | None = None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knn` of inputs a public caller has already checked: ``q`` (and ``x``, ``None``
+    for within ``q``) from :func:`as_points` with equal widths, ``k`` by
+    :func:`modecover._checks.check_k`, ``backend`` in :data:`BACKENDS`."""
+    within = x is None
+    x = q if within else x
     k = int(k)
     pa, pb = _prepare(q, None if within else x)
     block = _choose_block(block_size, len(x))

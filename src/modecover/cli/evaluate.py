@@ -200,13 +200,15 @@ def compute_metrics(real: Loaded, fake: Loaded, options: MetricOptions,
     inception extractor produced for the fakes.
     """
     from modecover.metrics.fid import fid
-    from modecover.metrics.prdc import prdc
+    from modecover.metrics.prdc import _prdc_unchecked
+    from modecover.neighbors import _widened
 
     logits = fake_logits if fake_logits is not None else fake.logits
     check_inputs(real, fake, options, logits)
     results: dict = {}
-    if options.prdc:
-        scores = prdc(real.features, fake.features, k_pr=options.k_pr, k_dc=options.k_dc, strict=options.strict)
+    if options.prdc:  # the features and k are checked once, above and by the feature extraction
+        scores = _prdc_unchecked(_widened(real.features), _widened(fake.features), options.k_pr, options.k_dc,
+                                 options.strict)
         results.update({key: scores[key] for key in ("precision", "recall", "density", "coverage")})
     if options.fid:
         results["fid"] = fid(real.features, fake.features)
@@ -235,17 +237,20 @@ def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: Metric
     """``--explain DIR``: :func:`modecover.evaluate.explain` with k = ``k_dc`` (the
     coverage's k) and the files of :mod:`modecover.evaluate_files`; returns groups.json's content."""
     from modecover._checks import check_k
-    from modecover.evaluate import explain
+    from modecover.evaluate import _explain_unchecked
     from modecover.evaluate_files import write_explanation
+    from modecover.neighbors import _widened, as_points
 
     check_k(options.k_dc, len(real.features), f"real ({real.source})")
     check_k(options.k_dc, len(fake.features), f"fake ({fake.source})")
     modes = None
-    if options.mixture is not None:
+    if options.mixture is not None:  # 2-D means, as the fakes (check_inputs)
         from modecover.data.mixtures import get_mixture
 
-        modes = get_mixture(options.mixture).means
-    e = explain(real.features, fake.features, k=options.k_dc, modes=modes, strict=options.strict, seed=options.seed)
+        modes = as_points(get_mixture(options.mixture).means, "modes")
+    # the features are checked by the feature extraction, their widths by check_inputs
+    e = _explain_unchecked(_widened(real.features), _widened(fake.features), options.k_dc, modes, 50.0,
+                           options.strict, options.seed)
     paths = write_explanation(e, out_dir, real.features, fake.features, real_images=real.images,
                               fake_images=fake.images, label="the fake set")
     return json.loads(paths["groups"].read_text())

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from modecover._checks import check_k, check_same_dim
-from modecover.neighbors import as_points, knn, pair_counts
+from modecover.neighbors import _knn_unchecked, _pair_counts, as_points
 
 __all__ = ["prdc", "precision_recall", "density_coverage"]
 
@@ -39,7 +39,7 @@ _SMALLEST_RADIUS = np.nextafter(0.0, 1.0)
 
 def _radii(x: np.ndarray, ks: list[int], strict: bool, block_size, threads) -> dict[int, np.ndarray]:
     """k-th neighbour distance (self excluded) for each k in ``ks``, from one k-NN pass."""
-    dist, _ = knn(x, None, max(ks), block_size=block_size, threads=threads)
+    dist, _ = _knn_unchecked(x, None, max(ks), block_size=block_size, threads=threads)
     out = {}
     for k in ks:
         r = dist[:, k - 1].copy()
@@ -61,14 +61,19 @@ def _validated(real, fake, k_real: int, k_fake: int | None) -> tuple[np.ndarray,
 
 
 def _compute(real, fake, k_pr: int | None, k_dc: int | None, strict: bool, block_size, threads) -> dict[str, float]:
-    ks = sorted({k for k in (k_pr, k_dc) if k is not None})
+    ks = [k for k in (k_pr, k_dc) if k is not None]
     real, fake = _validated(real, fake, max(ks), k_pr)
+    return _prdc_unchecked(real, fake, k_pr, k_dc, strict, block_size, threads)
+
+
+def _prdc_unchecked(real: np.ndarray, fake: np.ndarray, k_pr: int | None, k_dc: int | None, strict: bool,
+                    block_size=None, threads=None) -> dict[str, float]:
+    """The metrics of arrays a public caller has already checked as :func:`_validated` does
+    (points from :func:`modecover.neighbors.as_points`, equal widths, enough points for each k)."""
+    ks = sorted({k for k in (k_pr, k_dc) if k is not None})
     real_r = _radii(real, ks, strict, block_size, threads)
     fake_r = _radii(fake, [k_pr], strict, block_size, threads) if k_pr is not None else {}
-    counts = pair_counts(
-        real, fake, a_radii=[real_r[k] for k in ks], b_radii=list(fake_r.values()), strict=strict,
-        block_size=block_size, threads=threads,
-    )
+    counts = _pair_counts(real, fake, [real_r[k] for k in ks], list(fake_r.values()), strict, block_size, threads)
     col = dict(zip(ks, range(len(ks))))
     out: dict[str, float] = {}
     if k_pr is not None:

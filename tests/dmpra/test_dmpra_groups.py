@@ -12,7 +12,7 @@ from modecover.dmpra import SearchConfig, WeightingConfig, minor_groups, search,
 from modecover.dmpra.groups import deficits
 from modecover.dmpra.search import _reference_rows, ladder_sizes, resolve_max_neighbors
 
-from test_dmpra_search import pairwise
+from helpers import brute_distances
 
 
 def components(flagged: np.ndarray, neighbors: np.ndarray) -> list[set[int]]:
@@ -161,7 +161,7 @@ def test_deficits_are_the_density_ratio_at_the_peak(planted_result):
 def subsample_reference(x, ref_rows, *, alpha=0.5, n_min=5, k_sigma=3.0, max_neighbors=None):
     """Brute force of the search with counts taken in the reference rows (module docstring
     of modecover.dmpra.search): per sample, per level, explicit loops."""
-    d = pairwise(x)
+    d = brute_distances(x)
     ref = np.asarray(ref_rows)
     m = len(ref)
     cap = resolve_max_neighbors(SearchConfig(n_min=n_min, max_neighbors=max_neighbors), m)

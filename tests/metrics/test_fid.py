@@ -3,8 +3,6 @@ against an independent exact formula for singular covariances (fewer samples tha
 dimensions), where sqrtm itself loses accuracy."""
 
 import importlib
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -14,27 +12,11 @@ import torch
 from modecover.metrics import feature_stats, fid, frechet_distance
 from modecover.metrics.fid import trace_sqrt_product
 
+from helpers import stub_torchvision
+
 # pytorch-fid's own sqrtm call warns (scipy deprecation, singular products); not ours.
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")]
-
-
-def _stub_torchvision(mp: pytest.MonkeyPatch) -> None:
-    """pytorch-fid imports torchvision at module level (which does not import here); only
-    its numpy function is used, so empty stand-ins are enough."""
-    names = ["torchvision", "torchvision.transforms", "torchvision.transforms.functional",
-             "torchvision.datasets", "torchvision.models", "torchvision.models.inception"]
-    for name in names:
-        if name not in sys.modules:
-            mp.setitem(sys.modules, name, types.ModuleType(name))
-    inception = sys.modules["torchvision.models.inception"]
-    for cls in ("InceptionA", "InceptionC", "InceptionE"):
-        if not hasattr(inception, cls):
-            mp.setattr(inception, cls, torch.nn.Module, raising=False)
-    if not hasattr(sys.modules["torchvision"], "models"):
-        mp.setattr(sys.modules["torchvision"], "models", sys.modules["torchvision.models"], raising=False)
-    if not hasattr(sys.modules["torchvision.models"], "inception"):
-        mp.setattr(sys.modules["torchvision.models"], "inception", inception, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +24,7 @@ def reference_fid():
     """pytorch-fid's calculate_frechet_distance, or the same scipy sqrtm formula written
     out here when pytorch-fid is not installed."""
     mp = pytest.MonkeyPatch()
-    _stub_torchvision(mp)
+    stub_torchvision(mp)
     try:
         from pytorch_fid.fid_score import calculate_frechet_distance
 

@@ -83,7 +83,7 @@ def test_the_2d_configs_carry_the_converged_recipe(family, data):
     from modecover.config import load_config
     from modecover.models import make_config
 
-    config = load_config(Path(__file__).parents[1] / "configs" / f"{family}-{data}.toml")
+    config = load_config(Path(__file__).parents[2] / "configs" / f"{family}-{data}.toml")
     budget = suites.converged_budget(data, family=family)
     assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
         (budget.steps, budget.batch_size, budget.lr_decay)

@@ -3,7 +3,6 @@ shuffles through the same seeded RandomState), plus brute-force loops and edge c
 
 import importlib
 import math
-import sys
 import types
 
 import numpy as np
@@ -13,18 +12,15 @@ import torch
 from modecover.metrics import inception_score, kid
 from modecover.metrics.kid import mmd2_unbiased
 
+from helpers import stub_torchvision
+
 
 @pytest.fixture(scope="module")
 def fidelity():
     """torch-fidelity's metric functions; torchvision (imported by torch_fidelity but not
     used by these two functions) is replaced by empty modules while importing."""
     mp = pytest.MonkeyPatch()
-    for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
-                 "torchvision.datasets"):
-        if name not in sys.modules:
-            stub = types.ModuleType(name)
-            stub.CIFAR10 = stub.CIFAR100 = stub.STL10 = object
-            mp.setitem(sys.modules, name, stub)
+    stub_torchvision(mp)
     try:
         metric_kid = pytest.importorskip("torch_fidelity.metric_kid")
         metric_isc = pytest.importorskip("torch_fidelity.metric_isc")

@@ -9,20 +9,16 @@ from hypothesis import strategies as st
 
 from modecover.dmpra.search import SearchConfig, _count_within, ladder_sizes, resolve_max_neighbors, search
 
+from helpers import brute_distances
+
 # Small caps leave some samples unscorable (every level censored); that warning is tested on its own.
 pytestmark = pytest.mark.filterwarnings("ignore:DMPRA search.*could not be scored:RuntimeWarning")
-
-
-def pairwise(x: np.ndarray) -> np.ndarray:
-    """float64 distances sqrt(sum((a - b)^2)), the formula the neighbour engine is exact to."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
 
 
 def reference(x, *, alpha=0.5, n_min=20, k_sigma=3.0, two_sided=False, max_neighbors=None):
     """Explicit loops over samples, levels and members, straight from the definitions of docs/dmpra.md."""
     n = len(x)
-    d = pairwise(x)
+    d = brute_distances(x)
     cap = resolve_max_neighbors(
         SearchConfig(alpha=alpha, n_min=n_min, k_sigma=k_sigma, max_neighbors=max_neighbors), n
     )

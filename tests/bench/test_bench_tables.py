@@ -9,7 +9,7 @@ import pytest
 
 from modecover.bench.tables import TableSpec, check, read_per_seed, render, update, write_per_seed
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def records():

@@ -1,6 +1,6 @@
 """DDPM: schedules against their formulas, the noising step, the ancestral sampler against
-an exact Gaussian recursion with the optimal denoiser, EMA, shapes, config
-errors, the 2-D ring."""
+an exact Gaussian recursion with the optimal denoiser, EMA, the 2-D ring (what every
+family does alike: test_families.py)."""
 
 import math
 
@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from modecover.data.mixtures import ring
-from modecover.metrics.modes import mode_metrics
-from modecover.models import build_model, make_config
 from modecover.models.diffusion import Diffusion, DiffusionConfig, cosine_betas, linear_betas
 from modecover.plugins import Hooks
+
+from helpers import ring_mode_metrics
 
 
 class GaussianOracle(nn.Module):
@@ -122,65 +121,10 @@ def test_step_loss_is_the_mean_and_ema_tracks_the_weights():
     assert not any(id(p) in optimised for p in model.ema_denoiser.parameters())
 
 
-def test_image_shaped_step_and_sample():
-    torch.manual_seed(0)
-    model = build_model("diffusion", {"data_shape": [1, 8, 8], "timesteps": 10, "channels": 8, "depth": 1})
-    log = model.train_step(torch.rand(6, 1, 8, 8), Hooks(), 0)
-    assert set(log) == {"loss", "mse"} and all(np.isfinite(v) for v in log.values())
-    samples = model.sample(3)
-    assert samples.shape == (3, 1, 8, 8) and torch.isfinite(samples).all()
-    assert model.latent_generator() is None and model.perception_features(samples) is None
-    assert model.sample(0).shape == (0, 1, 8, 8)
-
-
-def test_state_dict_round_trip_keeps_the_average():
-    torch.manual_seed(0)
-    model = build_model("diffusion", {"data_shape": [2], "timesteps": 20})
-    model.train_step(torch.randn(8, 2), Hooks(), 0)
-    clone = build_model("diffusion", model.config)
-    clone.load_state_dict(model.state_dict())
-    torch.manual_seed(1)
-    a = model.sample(5)
-    torch.manual_seed(1)
-    torch.testing.assert_close(clone.sample(5), a)
-
-
-@pytest.mark.parametrize(
-    "key, value",
-    [
-        ("timesteps", 1),
-        ("schedule", "quadratic"),
-        ("sampling_variance", "learned"),
-        ("time_embedding", 7),
-        ("ema_decay", 1.0),
-        ("hidden", 0),
-        ("lr", -1e-3),
-        ("data_shape", [3, 8]),
-    ],
-)
-def test_bad_config_names_the_key(key, value):
-    with pytest.raises(ValueError, match=f"'{key}'"):
-        make_config("diffusion", {key: value})
-
-
-def test_bad_batch_is_named():
-    model = Diffusion(DiffusionConfig())
-    with pytest.raises(ValueError, match="real batch"):
-        model.train_step(torch.randn(4, 3), Hooks(), 0)
-
-
 def ring_metrics(seed):
     """Mode metrics of 2,500 samples after 3,000 steps (batch 256) on the 8-mode ring,
     a function of ``seed`` (spread over seeds: benchmarks/learning_test_margins.py)."""
-    torch.manual_seed(seed)
-    mixture = ring()
-    points, _ = mixture.sample(20000, seed=seed)
-    data = torch.from_numpy(points)
-    model = Diffusion(DiffusionConfig(lr=2e-3, ema_decay=0.99))
-    g = torch.Generator().manual_seed(seed)
-    for step in range(3000):
-        model.train_step(data[torch.randint(0, len(data), (256,), generator=g)], Hooks(), step)
-    return mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
+    return ring_mode_metrics(lambda: Diffusion(DiffusionConfig(lr=2e-3, ema_decay=0.99)), 3000, seed)
 
 
 def test_learns_the_ring(seed):

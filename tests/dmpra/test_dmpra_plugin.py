@@ -10,7 +10,7 @@ from torch import nn
 
 from modecover.data.mixtures import imbalanced_ring
 from modecover.distributed import same_on_every_rank
-from modecover.dmpra import SearchConfig, WeightingConfig, delta_bar, informative_weights, search, weigh
+from modecover.dmpra import SearchConfig, WeightingConfig, delta_bar, search, weigh
 from modecover.dmpra.perception import (
     PerceptionClassifier,
     PerceptionClassifierConfig,
@@ -19,6 +19,8 @@ from modecover.dmpra.perception import (
 )
 from modecover.dmpra.plugin import DMPRA, DMPRAConfig
 from modecover.plugins import GeneratorContext, Hooks
+
+from helpers import ring_data
 
 FAST_SEARCH = {"max_neighbors": 320}  # ladder 20..320: the minority modes are found, tests stay fast
 
@@ -102,16 +104,16 @@ def run_rounds(model, hooks, data, rounds, steps, out_dir, batch=128):
 
 
 @pytest.fixture(scope="module")
-def ring_data():
-    mixture = imbalanced_ring()
-    points, labels = mixture.sample(1200, seed=0)
-    return torch.as_tensor(points), labels, np.isin(labels, mixture.minority)
+def imbalanced_data():
+    """1,200 points of the imbalanced ring, their mode labels and the minority mask."""
+    points, labels = ring_data(1200, imbalanced=True, labels=True)
+    return points, labels, np.isin(labels, imbalanced_ring().minority)
 
 
 @pytest.fixture(scope="module")
-def one_round(ring_data, tmp_path_factory):
+def one_round(imbalanced_data, tmp_path_factory):
     """A stand-in GAN trained one round with DMPRA on the imbalanced ring."""
-    data, _, _ = ring_data
+    data, _, _ = imbalanced_data
     out = tmp_path_factory.mktemp("dmpra")
     model = StandInGAN()
     plugin = DMPRA(**FAST_SEARCH)
@@ -178,8 +180,8 @@ def test_classifier_config_errors_name_the_field(bad):
 # --- perception space -----------------------------------------------------------------
 
 
-def test_gan_perception_space_is_discriminator_features_in_batches(ring_data):
-    data, _, _ = ring_data
+def test_gan_perception_space_is_discriminator_features_in_batches(imbalanced_data):
+    data, _, _ = imbalanced_data
     model = StandInGAN()
     model.train()
     with torch.no_grad():
@@ -189,8 +191,8 @@ def test_gan_perception_space_is_discriminator_features_in_batches(ring_data):
     assert model.training  # mode restored
 
 
-def test_non_gan_perception_space_trains_then_fine_tunes_one_classifier(ring_data):
-    data, _, _ = ring_data
+def test_non_gan_perception_space_trains_then_fine_tunes_one_classifier(imbalanced_data):
+    data, _, _ = imbalanced_data
     model = NoDiscriminatorModel()
     clf = PerceptionClassifier((2,), steps=30, finetune_steps=10)
     first = perception_space(model, data, clf)
@@ -222,9 +224,9 @@ def test_perception_space_errors():
 # --- the plug-in ------------------------------------------------------------------------
 
 
-def test_round_weights_are_the_search_of_the_perception_space(one_round, ring_data):
+def test_round_weights_are_the_search_of_the_perception_space(one_round, imbalanced_data):
     model, plugin, _ = one_round
-    data, _, _ = ring_data
+    data, _, _ = imbalanced_data
     features = perception_space(model, data)
     result = search(features, SearchConfig(**FAST_SEARCH))
     expected = weigh(result).weights  # the default: groups
@@ -237,9 +239,9 @@ def test_round_weights_are_the_search_of_the_perception_space(one_round, ring_da
     assert [g["size"] for g in summary["groups"]] == [g.size for g in weigh(result).groups]
 
 
-def test_minority_modes_are_flagged_and_reweighted(one_round, ring_data):
+def test_minority_modes_are_flagged_and_reweighted(one_round, imbalanced_data):
     _, plugin, _ = one_round
-    _, labels, minority_mode = ring_data
+    _, labels, minority_mode = imbalanced_data
     weights = plugin.weights.numpy()
     flagged = weights != 1.0
     # the rare modes' samples are the ones DMPRA singles out in the discriminator's space
@@ -254,22 +256,22 @@ def test_minority_modes_are_flagged_and_reweighted(one_round, ring_data):
     assert np.isfinite(weights).all() and (weights > 0).all()
 
 
-def test_minority_modes_get_larger_mean_weight(one_round, ring_data):
+def test_minority_modes_get_larger_mean_weight(one_round, imbalanced_data):
     """The default (groups) raises the rare modes well above the rest: each rare mode is one
     linked group whose weight is its density deficit (about the 1:20 imbalance)."""
     _, plugin, _ = one_round
-    _, _, minority_mode = ring_data
+    _, _, minority_mode = imbalanced_data
     weights = plugin.weights.numpy()
     assert weights[minority_mode].mean() > 5 * weights[~minority_mode].mean()
     assert np.median(weights[minority_mode]) > 5
 
 
-def test_paper_weighting_down_weights_what_the_search_finds(one_round, ring_data):
+def test_paper_weighting_down_weights_what_the_search_finds(one_round, imbalanced_data):
     """The literal Eq. 6-7 (weighting="paper"): a flagged sample's CV is below 1/k_sigma, so
     delta_bar < 1 and the rare modes get less weight than the main samples (the finding
     that made groups the default)."""
     model, _, _ = one_round
-    data, _, minority_mode = ring_data
+    data, _, minority_mode = imbalanced_data
     paper = DMPRA(weighting="paper", plot=False, **FAST_SEARCH)
     paper.on_round_end(model, data, 0, None)
     weights = paper.weights.numpy()
@@ -279,9 +281,9 @@ def test_paper_weighting_down_weights_what_the_search_finds(one_round, ring_data
     assert (result.cv[result.minority] < 1 / 3).all()  # the bound behind the finding
 
 
-def test_data_space_searches_the_training_samples(ring_data):
+def test_data_space_searches_the_training_samples(imbalanced_data):
     """space="data" searches the points themselves: the same flags as the search of the data."""
-    data, _, minority_mode = ring_data
+    data, _, minority_mode = imbalanced_data
     plugin = DMPRA(space="data", plot=False, **FAST_SEARCH)
     plugin.on_round_end(StandInGAN(), data, 0, None)
     result = search(data.double().numpy(), SearchConfig(**FAST_SEARCH))
@@ -289,9 +291,9 @@ def test_data_space_searches_the_training_samples(ring_data):
     assert result.minority[minority_mode].all()
 
 
-def test_round_files(one_round, ring_data):
+def test_round_files(one_round, imbalanced_data):
     _, plugin, out = one_round
-    data, _, _ = ring_data
+    data, _, _ = imbalanced_data
     round_dir = out / "round0"
     with open(round_dir / "dmpra_scores.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -313,8 +315,8 @@ def test_round_files(one_round, ring_data):
     assert summary["search"]["ladder_sizes"] == [20, 40, 80, 160, 320]
 
 
-def test_second_round_uses_weights_and_plot_can_be_off(ring_data, tmp_path):
-    data, _, _ = ring_data
+def test_second_round_uses_weights_and_plot_can_be_off(imbalanced_data, tmp_path):
+    data, _, _ = imbalanced_data
     plugin = DMPRA(plot=False, weighting="paper", informative=False, **FAST_SEARCH)
     hooks = Hooks([plugin])
     seen = []
@@ -340,8 +342,8 @@ def test_data_weights_size_mismatch_names_both(one_round):
         plugin.data_weights(n + 1)
 
 
-def test_state_dict_round_trip_with_classifier(ring_data, tmp_path):
-    data, _, _ = ring_data
+def test_state_dict_round_trip_with_classifier(imbalanced_data, tmp_path):
+    data, _, _ = imbalanced_data
     model = NoDiscriminatorModel()
     plugin = DMPRA(classifier={"steps": 30, "finetune_steps": 5}, **FAST_SEARCH)
     assert plugin.state_dict() == {"rounds_searched": 0, "history": "[]"}
@@ -389,14 +391,14 @@ def test_invalid_weighting_and_space_values_name_the_key(key, value):
         DMPRAConfig(**{key: value})
 
 
-def test_with_the_trainer_gan_and_checkpoint(ring_data, tmp_path):
+def test_with_the_trainer_gan_and_checkpoint(imbalanced_data, tmp_path):
     """The real round loop (modecover.train) on the project GAN; the checkpoint restores the weights."""
     from modecover.checkpoint import load_checkpoint
     from modecover.methods.registry import BuildContext, build_plugins
     from modecover.models import build_model
     from modecover.train import TrainConfig, train
 
-    data, _, _ = ring_data
+    data, _, _ = imbalanced_data
     torch.manual_seed(0)
     model = build_model("gan", {"data_shape": [2], "hidden": 32, "depth": 2})
     methods = [{"name": "dmpra", **FAST_SEARCH}]
@@ -418,9 +420,8 @@ def _rank_worker(rank, init_file, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
         torch.manual_seed(100 + rank)  # each rank generates different samples for its classifier
-        points, _ = imbalanced_ring().sample(300, seed=0)
         plugin = DMPRA(classifier={"steps": 20}, max_neighbors=160)
-        plugin.on_round_end(NoDiscriminatorModel(), torch.as_tensor(points), 0, None)
+        plugin.on_round_end(NoDiscriminatorModel(), ring_data(300, imbalanced=True), 0, None)
         shared = same_on_every_rank(plugin.data_weights(300), 300)  # what the trainer's sampler gets
         torch.save({"own": plugin.weights, "shared": shared}, f"{out_dir}/w{rank}.pt")
     finally:

@@ -4,25 +4,19 @@ References: :func:`modecover.evaluate.explain` and :func:`modecover.metrics.vend
 called directly on the same arrays, and scikit-learn's digit labels.
 """
 
-import csv
 import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from modecover.cli import main
 from modecover.evaluate import explain
 from modecover.metrics.vendi import vendi_score
 
+from helpers import cli, read_csv
+
 
 def run(*args):
-    return CliRunner().invoke(main, ["evaluate", *map(str, args)])
-
-
-def read_csv(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return cli("evaluate", *args)
 
 
 def test_explain_files_of_a_mode_dropping_fake(tmp_path):

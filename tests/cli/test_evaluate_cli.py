@@ -9,21 +9,20 @@ import io
 import json
 import re
 import sys
-import types
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from modecover.cli import main
 from modecover.features import FeatureExtractor, Identity, Pixels, extract, get_extractor
 from modecover.features import inception as inception_mod
 
+from helpers import cli, stub_torchvision
+
 
 def run(*args):
-    return CliRunner().invoke(main, ["evaluate", *map(str, args)])
+    return cli("evaluate", *args)
 
 
 def reference_prdc(real, fake, k_pr, k_dc):
@@ -365,12 +364,7 @@ def inception_weights(tmp_path_factory):
     Inception module of torch-fidelity is used and it does not need torchvision."""
     mp = pytest.MonkeyPatch()
     loaded_before = set(sys.modules)
-    for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional",
-                 "torchvision.datasets"):
-        if name not in sys.modules:
-            stub = types.ModuleType(name)
-            stub.CIFAR10 = stub.CIFAR100 = stub.STL10 = object
-            mp.setitem(sys.modules, name, stub)
+    stub_torchvision(mp)
     try:
         module = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
         cls = module.FeatureExtractorInceptionV3

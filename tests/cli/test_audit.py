@@ -1,17 +1,16 @@
 """`modecover audit` and the audit helpers, on generated data; bad input gives clear errors."""
 
-import csv
 import json
 
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from modecover.cli import main
-from modecover.dmpra import SearchConfig, WeightingConfig, informative_weights, search, weigh
+from modecover.dmpra import SearchConfig, informative_weights, search, weigh
 from modecover.dmpra.audit import audit, json_safe, most_isolated, project_2d, write_csv
+
+from helpers import cli, read_csv
 
 
 def planted(seed=0):
@@ -25,13 +24,8 @@ def planted(seed=0):
     return x[order], truth[order]
 
 
-def read_csv(path):
-    with open(path) as fh:
-        return list(csv.DictReader(fh))
-
-
 def invoke(*args):
-    return CliRunner().invoke(main, ["audit", *map(str, args), "--quiet"])
+    return cli("audit", *args, "--quiet")
 
 
 def test_feature_file_audit_matches_the_search(tmp_path):

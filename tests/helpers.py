@@ -1,0 +1,86 @@
+"""Helpers shared by the tests of several folders (importable as ``helpers``: tests/ is on
+pytest's ``pythonpath``). Fixtures built on them live in tests/conftest.py."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+
+
+def ring_data(n: int, seed: int = 0, *, imbalanced: bool = False, labels: bool = False):
+    """``n`` points of the 8-mode ring (the PacGAN protocol), drawn with ``seed``, as a float32
+    tensor; ``imbalanced=True`` draws the imbalanced ring (modes 1 and 5 rare) instead, and
+    ``labels=True`` returns ``(points, mode labels)``."""
+    from modecover.data.mixtures import imbalanced_ring, ring
+
+    mixture = imbalanced_ring() if imbalanced else ring()
+    points, modes = mixture.sample(n, seed=seed)
+    points = torch.from_numpy(points)
+    return (points, modes) if labels else points
+
+
+def ring_mode_metrics(make_model, steps: int, seed: int) -> dict:
+    """Mode metrics of 2,500 samples of the model ``make_model()`` (built after
+    ``torch.manual_seed(seed)``) after ``steps`` steps of batch 256 on 20,000 points of the
+    8-mode ring: the learning test of every likelihood family, a function of ``seed``."""
+    from modecover.data.mixtures import ring
+    from modecover.metrics.modes import mode_metrics
+    from modecover.plugins import Hooks
+
+    torch.manual_seed(seed)
+    mixture = ring()
+    points, _ = mixture.sample(20000, seed=seed)
+    data = torch.from_numpy(points)
+    model = make_model()
+    g = torch.Generator().manual_seed(seed)
+    for step in range(steps):
+        model.train_step(data[torch.randint(0, len(data), (256,), generator=g)], Hooks(), step)
+    return mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas, mixture.weights)
+
+
+def brute_distances(a, b=None) -> np.ndarray:
+    """float64 distances sqrt(sum((a_i - b_j)^2)) between the rows of ``a`` and ``b`` (``a``
+    itself by default): the formula the neighbour engine is exact to."""
+    a = np.asarray(a, dtype=np.float64)
+    b = a if b is None else np.asarray(b, dtype=np.float64)
+    return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+
+def cli(*args, catch_exceptions: bool = True):
+    """``modecover ARGS...`` through click's CliRunner (every argument passed as ``str``)."""
+    from click.testing import CliRunner
+
+    from modecover.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=catch_exceptions)
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def stub_torchvision(mp: pytest.MonkeyPatch) -> None:
+    """Empty stand-ins for torchvision, which does not import here: pytorch-fid and
+    torch-fidelity import it at module level, and the tests use only the parts of them that
+    do not need it. Each stand-in is set only where the real module is not loaded."""
+    names = ["torchvision", "torchvision.transforms", "torchvision.transforms.functional",
+             "torchvision.datasets", "torchvision.models", "torchvision.models.inception"]
+    for name in names:
+        if name not in sys.modules:
+            stub = types.ModuleType(name)
+            stub.CIFAR10 = stub.CIFAR100 = stub.STL10 = object
+            mp.setitem(sys.modules, name, stub)
+    inception = sys.modules["torchvision.models.inception"]
+    for cls in ("InceptionA", "InceptionC", "InceptionE"):
+        if not hasattr(inception, cls):
+            mp.setattr(inception, cls, torch.nn.Module, raising=False)
+    if not hasattr(sys.modules["torchvision"], "models"):
+        mp.setattr(sys.modules["torchvision"], "models", sys.modules["torchvision.models"], raising=False)
+    if not hasattr(sys.modules["torchvision.models"], "inception"):
+        mp.setattr(sys.modules["torchvision.models"], "inception", inception, raising=False)
