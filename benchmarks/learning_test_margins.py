@@ -1,5 +1,5 @@
-"""Spread over seeds of the quantities the learning tests assert (tests/test_gan.py,
-test_vae.py, test_flow.py, test_diffusion.py, test_train.py).
+"""Spread over seeds of the quantities the learning tests assert (tests/models/test_gan.py,
+test_vae.py, test_flow.py, test_diffusion.py, tests/test_train.py).
 
 Each learning test is a function of its seed (``MODECOVER_TEST_SEED_OFFSET``, default 0);
 its threshold must hold with a margin over seeds, and with any thread count, since
@@ -26,7 +26,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 
 def _measure(job: tuple[str, int, int]) -> dict:
     name, seed, threads = job
-    sys.path.insert(0, str(TESTS))
+    sys.path[:0] = [str(TESTS), str(TESTS / "models")]
     import numpy as np
     import torch
 
