@@ -8,8 +8,9 @@ and the files of :func:`modecover.evaluate_files.write_explanation` are written 
 - 2D mixtures: the page's 2,500 samples (seed 0) against a fresh draw of 2,500 points of
   the run's mixture (the draw the page's PRDC uses), with the mixture's mode means, so each
   missed group is named by its mode. A draw as large as the samples, not the training set:
-  against 20,000 training points every real ball is so small that 2,500 samples would
-  leave most reals of every mode uncovered (about 5 x 2,500 / 20,000 fakes per ball);
+  against 20,000 training points every real ball is so small (about 5 x 2,500 / 20,000
+  fakes in it) that 2,500 perfect samples would leave about half the reals of every mode
+  uncovered, every mode on the edge of "missed";
 - images: as many samples as training images, at most 2,500 (a seeded subset of the
   training images), compared in pixel space; with labelled data each missed group is named
   by the most common class of its images, and the galleries show them.
