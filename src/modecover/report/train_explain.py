@@ -143,9 +143,9 @@ def group_tables(section: Section, groups: dict, minority: list[int]) -> None:
         rows = []
         for g in found[:TABLE_ROWS]:
             c = classes.get(g["rank"])
-            name = (_mode_cell(g.get("mode"), g.get("mode_share"), minority) if c is None
-                    else f"class {c['class']}, {format_number(c['class_share'])}")
-            rows.append([f"#{g['rank']}", format_number(g["size"]), format_number(g["share"]), name,
+            named = (_mode_cell(g.get("mode"), g.get("mode_share"), minority) if c is None
+                     else f"class {c['class']}, {format_number(c['class_share'])}")
+            rows.append([f"#{g['rank']}", format_number(g["size"]), format_number(g["share"]), named,
                          format_number(g["medoid"])])
         section.body.append(table(name.replace(" ", "-") + "s", ["group", "size", "share", "mode_or_class", "medoid"],
                                   rows))
