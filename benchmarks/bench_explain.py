@@ -6,7 +6,8 @@ uncovered and every fake outside), or with ``--same`` drawn from the reals' dist
 (about half of each side inside, many pairs near a ball's boundary).
 Each measurement runs in its own child process, so its peak resident memory (``ru_maxrss``)
 is its own; the two alternate ``--repeats`` times and the fastest of each is reported (the
-machine is shared). Both use the same k and the neighbour engine's default threads.
+machine is shared; each record holds the 1-minute load average when the call started and
+ended). Both use the same k and the neighbour engine's default threads.
 
     .venv/bin/python benchmarks/bench_explain.py --n 10000            # d = 2048
     .venv/bin/python benchmarks/bench_explain.py --n 50000 --repeats 1
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -30,6 +32,7 @@ def child(which: str, n: int, d: int, k: int, same: bool) -> dict:
     real = features(n, d, 0)
     fake = features(n, d, 1) if same else features(n, d, 1, scale=1.05, shift=0.02)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load_start = os.getloadavg()[0]
     start = time.perf_counter()
     if which == "prdc":
         from modecover.metrics.prdc import prdc
@@ -44,7 +47,7 @@ def child(which: str, n: int, d: int, k: int, same: bool) -> dict:
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"which": which, "seconds": seconds, "peak_rss_gib": peak / 2**20, "data_gib": 2 * real.nbytes / 2**30,
-            "peak_above_start_gib": (peak - base) / 2**20, **out}
+            "peak_above_start_gib": (peak - base) / 2**20, "load_1min": [load_start, os.getloadavg()[0]], **out}
 
 
 def main() -> None:

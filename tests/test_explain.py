@@ -43,8 +43,8 @@ def brute_explain(real, fake, k, trim=50.0, strict=True):
     }
 
 
-def check_against_brute(real, fake, k, **kw):
-    e = explain(real, fake, k=k, block_size=17, **kw)
+def check_against_brute(real, fake, k, block_size=17, **kw):
+    e = explain(real, fake, k=k, block_size=block_size, **kw)
     ref = brute_explain(real, fake, k, trim=kw.get("realism_trim", 50.0), strict=kw.get("strict", True))
     np.testing.assert_array_equal(e.real_radius, ref["radius"])
     np.testing.assert_array_equal(e.real_nearest_fake, ref["nearest"])
@@ -72,6 +72,41 @@ def test_scores_equal_brute_force_with_ties_and_duplicates(rng):
     e = check_against_brute(real, fake, 3)
     assert np.isinf(e.fake_realism).any()  # a fake equal to a kept real centre: realism r / 0
     check_against_brute(real, fake, 3, strict=False, realism_trim=None)
+
+
+def test_multi_worker_tiles_equal_brute_force(rng):
+    # two worker threads over 7 x 7 tiles: each worker keeps its own running bounds, so the
+    # candidates differ from the one-thread pass; the answers may not
+    real = rng.integers(0, 6, size=(150, 2)).astype(np.float64)
+    fake = np.concatenate([rng.integers(-2, 8, size=(100, 2)), real[:10]]).astype(np.float64)
+    for strict in (True, False):
+        check_against_brute(real, fake, 3, block_size=7, threads=2, strict=strict)
+    wide_real = rng.standard_normal((130, 40)).astype(np.float32)
+    wide_fake = (rng.standard_normal((110, 40)) * 1.1).astype(np.float32)
+    e = check_against_brute(wide_real, wide_fake, 5, block_size=16, threads=2)
+    one = explain(wide_real, wide_fake, k=5, threads=1)
+    for name in ("real_nearest_fake_index", "fake_ball_gap", "fake_realism", "fake_rarity", "fake_nearest_ball"):
+        np.testing.assert_array_equal(getattr(e, name), getattr(one, name))
+
+
+def test_ball_reductions_multi_worker_equal_brute_force(rng):
+    q = rng.integers(-3, 4, size=(90, 3)).astype(np.float32)  # integer points: exact ties and zero distances
+    c = rng.integers(-3, 4, size=(60, 3)).astype(np.float32)
+    radii = rng.integers(0, 4, size=60).astype(np.float64)  # radii equal to distances, and zero radii
+    realism_radii = np.where(rng.random(60) < 0.3, 0.0, radii)
+    d = brute_distances(q, c)
+    for strict in (True, False):
+        res = ball_reductions(q, c, radii, realism_radii=realism_radii, strict=strict, block_size=8, threads=2)
+        np.testing.assert_array_equal(res.gap, (d - radii).min(axis=1))
+        np.testing.assert_array_equal(res.gap_index, (d - radii).argmin(axis=1))
+        np.testing.assert_array_equal(res.nearest, d.min(axis=0))
+        np.testing.assert_array_equal(res.nearest_index, d.argmin(axis=0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            realism = np.where(realism_radii > 0, realism_radii / d, 0).max(axis=1)
+        np.testing.assert_array_equal(res.realism, realism)
+        in_ball = d < radii if strict else d <= radii
+        rarity = np.where(in_ball, radii, np.inf).min(axis=1)
+        np.testing.assert_array_equal(res.rarity, np.where(np.isinf(rarity), np.nan, rarity))
 
 
 def test_averages_equal_prdc(rng):

@@ -2,8 +2,9 @@
 
 :mod:`modecover.neighbors` counts ball memberships; explaining a metric needs the values
 behind the counts. For query points ``q_i`` (the fakes) and balls ``(c_j, s_j)`` (the real
-samples and their k-NN radii), one pass over the engine's blocked float32 products
-(``|q|^2 + |c|^2 - 2 q.c``, :func:`modecover.neighbors._block_keys`) gives:
+samples and their k-NN radii), one pass over the engine's float32 tiles of squared
+distances (``|q|^2 + |c|^2 - 2 q.c``, :func:`modecover.neighbors._cross_tile`, the tiles of
+its ball counts) gives:
 
 - ``gap[i] = min_j (d(q_i, c_j) - s_j)``: the signed distance to the nearest ball surface
   (negative inside a ball), and ``gap_index[i]``, that ball (ties to the lower index);
@@ -18,13 +19,24 @@ Exact, like the engine: every value equals a float64 brute force on the same inp
 float32 squared distance of a pair in row i is within ``E_i`` of the exact one (the
 engine's bound, plus the rounding of adding ``|q_i|^2``), so its square root is within
 ``delta_i = min(sqrt(E_i), E_i / d_lo)`` of the exact distance (``d_lo``: a lower bound on
-the row's distances), plus the float32 rounding of the square root and of the radii. For
-each reduction, every pair whose bounds do not exclude it from the optimum is a
-candidate; candidates are recomputed in float64 from the inputs and decided there.
+the row's distances in the tile), plus the float32 rounding of the square root and of the
+radii. For each reduction, every pair whose bounds do not exclude it from the optimum
+found so far is a candidate; candidates are recomputed in float64 from the inputs and
+decided there.
+
+How it runs: the engine's way (:func:`modecover.neighbors.pair_counts`). Query rows are
+cut into blocks, each a task for a worker thread with one torch thread
+(:func:`modecover.neighbors._run_tasks`); a task walks the square tiles of its rows
+(cache-sized, :func:`modecover.neighbors._tile_size`) and keeps, per row, the best upper
+bound of each reduction seen so far, so a later tile adds only the pairs that may still
+beat it. Each worker keeps its own running bound on every centre's nearest query: a bound
+from any subset of the rows is a bound for all of them, so the candidates never depend on
+which worker ran which block, and neither do the answers.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,14 +46,16 @@ from modecover._checks import check_same_dim
 from modecover.neighbors import (
     _U32,
     _as_radii,
-    _block_keys,
     _blocks,
-    _choose_block,
     _choose_threads,
+    _cross_tile,
     _error_bounds,
     _exact_pair_distances,
     _prepare,
+    _run_tasks,
+    _tile_size,
     _torch_settings,
+    _workers,
     as_points,
 )
 
@@ -70,10 +84,17 @@ def _row_first(rows: np.ndarray, key: np.ndarray, cols: np.ndarray, n_rows: int)
     return key[pick], cols[pick]
 
 
+def _up32(x: np.ndarray) -> torch.Tensor:
+    """float32 thresholds, each at least its float64 value (rounded up)."""
+    x32 = x.astype(np.float32)
+    x32 = np.where(x32.astype(np.float64) < x, np.nextafter(x32, np.float32(np.inf)), x32)
+    return torch.from_numpy(x32)
+
+
 @dataclass
 class _Balls:
-    """The balls in the forms the block loop uses: float64 radii ``s`` and realism radii
-    ``t``, float32 copies and weights ``1 / t`` (``penalty`` inf where ``t`` is 0), and the
+    """The balls in the forms the tiles use: float64 radii ``s`` and realism radii ``t``,
+    float32 copies and weights ``1 / t`` (``penalty`` inf where ``t`` is 0), and the
     float32 rounding ``slack`` of a distance minus a radius."""
 
     s: np.ndarray
@@ -81,6 +102,7 @@ class _Balls:
     kept: np.ndarray  # t > 0: the balls of the realism maximum
     s32: torch.Tensor
     weight: torch.Tensor
+    weight64: np.ndarray
     penalty: torch.Tensor
     slack: float
 
@@ -90,51 +112,38 @@ def _balls(s: np.ndarray, t: np.ndarray, pq, pc) -> _Balls:
     slack = 8.0 * _U32 * (d_max + float(s.max(initial=0.0)) + 1.0)  # float32 roundings of d, s, d - s
     kept = t > 0
     with np.errstate(over="ignore"):
-        inverse = np.where(kept, 1.0 / np.where(kept, t, 1.0), 0.0).clip(max=_MAX_WEIGHT)
-    return _Balls(s, t, kept, torch.from_numpy(s.astype(np.float32)), torch.from_numpy(inverse.astype(np.float32)),
-                  torch.from_numpy(np.where(kept, 0.0, np.inf).astype(np.float32)), slack)
+        inverse = np.where(kept, 1.0 / np.where(kept, t, 1.0), 0.0).clip(max=_MAX_WEIGHT).astype(np.float32)
+    return _Balls(s, t, kept, torch.from_numpy(s.astype(np.float32)), torch.from_numpy(inverse),
+                  inverse.astype(np.float64), torch.from_numpy(np.where(kept, 0.0, np.inf).astype(np.float32)), slack)
 
 
-def _mark_candidates(balls: _Balls, pq, pc, rows: slice, dist: torch.Tensor, tmp: torch.Tensor, cand: torch.Tensor,
-                     mask: torch.Tensor, col_upper: torch.Tensor) -> torch.Tensor:
-    """Turn the block's float32 squared-distance keys ``dist`` into distances and set
-    ``cand`` on every pair that the error bounds do not exclude from one of the reductions;
-    ``tmp`` and ``mask`` are work buffers. Returns the updated running upper bound of each
-    centre's nearest query."""
-    nb = dist.shape[0]
-    err = _error_bounds(pq, pc, rows) + 8.0 * _U32 * (pq.sq64[rows] + pc.max_sq)
-    dist.add_(torch.from_numpy(pq.sq64[rows].astype(np.float32))[:, None]).clamp_(min=0).sqrt_()
-    d_lo2 = np.maximum(dist.amin(dim=1).double().numpy() ** 2 * (1 - 1e-6) - err, 0.0)
-    delta = np.minimum(np.sqrt(err), np.divide(err, np.sqrt(d_lo2), out=np.full(nb, np.inf),
-                                               where=d_lo2 > 0)) + balls.slack
-    delta32 = torch.from_numpy(delta.astype(np.float32) * np.float32(1 + 1e-6))[:, None]
-    # nearest ball surface: within 2 delta of the row's float32 minimum
-    torch.sub(dist, balls.s32, out=tmp)
-    thr = tmp.amin(dim=1, keepdim=True) + 2.0 * delta32
-    torch.le(tmp, thr, out=cand)
-    # rarity: every ball the point may lie in
-    torch.lt(tmp, delta32, out=mask)
-    cand |= mask
-    # each centre's nearest query: within the running upper bound of its column
-    torch.sub(dist, delta32, out=tmp)
-    col_upper = torch.minimum(col_upper, dist.amin(dim=0).double() + float(delta.max()))
-    torch.le(tmp, col_upper.float()[None, :] * (1 + 1e-6) + 1e-30, out=mask)
-    cand |= mask
-    # realism: d / t_j bounded below by (d - delta) / t_j; the row's best upper bound
-    tmp.mul_(balls.weight).add_(balls.penalty)
-    _, best = tmp.min(dim=1)
-    d_best = dist.gather(1, best[:, None]).double().squeeze(1).numpy()
-    upper = (d_best + delta) * balls.weight.double().numpy()[best.numpy()] * (1 + 1e-5) + 1e-30
-    upper[~balls.kept[best.numpy()]] = np.inf
-    torch.le(tmp, torch.from_numpy(upper.astype(np.float32))[:, None], out=mask)
-    if balls.kept.any():
-        cand |= mask
-    return col_upper
+class _Work:
+    """One worker's tile buffers and its running upper bound on each centre's nearest query."""
+
+    def __init__(self, rows: int, cols: int, m: int):
+        self.dist = torch.empty(rows, cols, dtype=torch.float32)
+        self.tmp = torch.empty(rows, cols, dtype=torch.float32)
+        self.cand = torch.empty(rows, cols, dtype=torch.bool)
+        self.mask = torch.empty(rows, cols, dtype=torch.bool)
+        self.col_upper = np.full(m, np.inf)
 
 
 @dataclass
-class _RowReductions:
-    """The per-query reductions, filled block by block."""
+class _RowBounds:
+    """Per row of a block: the best upper bounds seen so far of the gap and of ``d / t``
+    (the realism score's inverse), float64."""
+
+    gap: np.ndarray
+    realism: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "_RowBounds":
+        return cls(np.full(n, np.inf), np.full(n, np.inf))
+
+
+@dataclass
+class _Found:
+    """The per-query reductions, filled tile by tile (each row block owns its rows)."""
 
     gap: np.ndarray
     gap_index: np.ndarray
@@ -142,27 +151,104 @@ class _RowReductions:
     rarity: np.ndarray
 
     @classmethod
-    def empty(cls, n: int) -> "_RowReductions":
-        return cls(np.empty(n), np.empty(n, dtype=np.int64), np.zeros(n), np.full(n, np.inf))
+    def empty(cls, n: int) -> "_Found":
+        return cls(np.full(n, np.inf), np.full(n, -1, dtype=np.int64), np.zeros(n), np.full(n, np.inf))
 
-    def update(self, balls: _Balls, rows: slice, nb: int, rr: np.ndarray, cc: np.ndarray, exact: np.ndarray,
-               inside) -> None:
-        """Decide the block's candidate pairs (block row ``rr``, ball ``cc``, float64 distance ``exact``)."""
-        s, t = balls.s, balls.t
-        rr_abs = rr + rows.start
-        self.gap[rows], self.gap_index[rows] = _row_first(rr, exact - s[cc], cc, nb)
-        hit = inside(exact, s[cc])
-        np.minimum.at(self.rarity, rr_abs[hit], s[cc[hit]])
-        use = balls.kept[cc]
-        with np.errstate(divide="ignore"):
-            np.maximum.at(self.realism, rr_abs[use], t[cc[use]] / exact[use])
+
+@dataclass
+class _Pass:
+    """The inputs of one call: original points, their float32 copies, the balls, the rule."""
+
+    q: np.ndarray
+    c: np.ndarray
+    pq: object
+    pc: object
+    balls: _Balls
+    inside: np.ufunc
+    size: int  # tile rows and columns
+    found: _Found
+
+
+def _tile_deltas(err: np.ndarray, dist: torch.Tensor, slack: float) -> np.ndarray:
+    """``delta_i`` (module doc) for the tile's rows, from the smallest float32 distance of each."""
+    d_lo2 = np.maximum(dist.amin(dim=1).double().numpy() ** 2 * (1 - 1e-6) - err, 0.0)
+    far = np.divide(err, np.sqrt(d_lo2), out=np.full(len(err), np.inf), where=d_lo2 > 0)
+    return np.minimum(np.sqrt(err), far) + slack
+
+
+def _mark(p: _Pass, dist: torch.Tensor, err: np.ndarray, cols: slice, work: _Work, bounds: _RowBounds) -> torch.Tensor:
+    """The tile's candidate pairs (a boolean view): every pair whose interval (its float32
+    value +- ``delta_i``) does not put it out of one of the reductions; the row and column
+    upper bounds in ``bounds`` and ``work.col_upper`` are tightened on the way."""
+    nb, nc = dist.shape
+    b = p.balls
+    tmp, cand, mask = work.tmp[:nb, :nc], work.cand[:nb, :nc], work.mask[:nb, :nc]
+    delta = _tile_deltas(err, dist, b.slack)
+    # gap (within delta of the best upper bound) and rarity (possibly inside: below delta)
+    torch.sub(dist, b.s32[cols], out=tmp)
+    np.minimum(bounds.gap, tmp.amin(dim=1).double().numpy() + delta, out=bounds.gap)
+    torch.le(tmp, _up32(np.maximum(bounds.gap + delta, delta))[:, None], out=cand)
+    # each centre's nearest query: the pair's lower bound within the column's upper bound
+    col_upper = work.col_upper[cols]  # a view: the worker's bound is tightened in place
+    np.minimum(col_upper, dist.amin(dim=0).double().numpy() + float(delta.max()), out=col_upper)
+    torch.sub(dist, _up32(delta)[:, None], out=tmp)
+    torch.le(tmp, _up32(col_upper)[None, :], out=mask)
+    cand |= mask
+    if b.kept[cols].any():  # realism: (d - delta) / t_j against the row's best upper bound of d / t
+        tmp.mul_(b.weight[cols]).add_(b.penalty[cols])
+        best = tmp.argmin(dim=1)
+        d_best = dist.gather(1, best[:, None]).double().squeeze(1).numpy()
+        pick = best.numpy() + cols.start
+        upper = np.where(b.kept[pick], (d_best + delta) * b.weight64[pick] * (1 + 1e-5) + 1e-30, np.inf)
+        np.minimum(bounds.realism, upper, out=bounds.realism)
+        torch.le(tmp, _up32(bounds.realism)[:, None], out=mask)
+        cand |= mask
+    return cand
+
+
+def _decide(p: _Pass, rows: slice, rr: np.ndarray, cc: np.ndarray, exact: np.ndarray) -> None:
+    """Decide a tile's candidate pairs (block row ``rr``, ball ``cc``, float64 distance
+    ``exact``): the gap's best so far (a tie keeps the earlier, lower column), rarity's
+    minimum and realism's maximum."""
+    b, f = p.balls, p.found
+    rr_abs = rr + rows.start
+    s = b.s[cc]
+    key = exact - s
+    if len(rr):
+        order = np.lexsort((cc, key, rr))
+        first = order[np.r_[True, rr[order][1:] != rr[order][:-1]]]
+        better = key[first] < f.gap[rr_abs[first]]
+        won = first[better]
+        f.gap[rr_abs[won]], f.gap_index[rr_abs[won]] = key[won], cc[won]
+    hit = p.inside(exact, s)
+    np.minimum.at(f.rarity, rr_abs[hit], s[hit])
+    use = b.kept[cc]
+    with np.errstate(divide="ignore"):
+        np.maximum.at(f.realism, rr_abs[use], b.t[cc[use]] / exact[use])
+
+
+def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One task: the block's rows against every column tile. Returns its candidate pairs
+    as (column, float64 distance, row) for the centres' nearest queries."""
+    err = _error_bounds(p.pq, p.pc, rows) + 8.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)
+    bounds = _RowBounds.empty(rows.stop - rows.start)
+    parts = []
+    for cols in _blocks(len(p.c), p.size):
+        dist = _cross_tile(p.pq, p.pc, rows, cols, work.dist).clamp_(min=0).sqrt_()
+        rr, cc = (a.numpy() for a in torch.nonzero(_mark(p, dist, err, cols, work, bounds), as_tuple=True))
+        cc = cc + cols.start
+        exact = _exact_pair_distances(p.q, p.c, rr + rows.start, cc)
+        _decide(p, rows, rr, cc, exact)
+        parts.append((cc, exact, rr + rows.start))
+    return tuple(np.concatenate(a) for a in zip(*parts))
 
 
 def ball_reductions(query, centers, radii, *, realism_radii=None, strict: bool = True,
                     block_size: int | None = None, threads: int | None = None) -> BallReductions:
     """The reductions of the module doc for ``query`` (n, d) against balls centred on
     ``centers`` (m, d) with ``radii`` (m,); ``realism_radii`` (m,) default ``radii``
-    (0 removes a ball from the realism maximum)."""
+    (0 removes a ball from the realism maximum). ``block_size`` (rows and columns of a
+    tile) and ``threads`` (worker threads) override the engine's defaults."""
     q, c = as_points(query, "query"), as_points(centers, "centers")
     check_same_dim(q, c, "query", "centers")
     s = _as_radii(radii, len(c), "radii")
@@ -177,27 +263,21 @@ def _ball_reductions_unchecked(q: np.ndarray, c: np.ndarray, s: np.ndarray, t: n
     ``t`` finite, non-negative float64 ``(len(c),)``."""
     n, m = len(q), len(c)
     pq, pc = _prepare(q, c)
-    balls = _balls(s, t, pq, pc)
-    inside = np.less if strict else np.less_equal
-    found = _RowReductions.empty(n)
-    col_upper = torch.full((m,), float("inf"), dtype=torch.float64)
-    col_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    block = min(_choose_block(block_size, m), n)
-    with _torch_settings(_choose_threads(threads, float(n) * m * q.shape[1])):
-        buf = None
-        work = torch.empty(block, m, dtype=torch.float32)
-        cand_buf = torch.empty(block, m, dtype=torch.bool)
-        mask_buf = torch.empty(block, m, dtype=torch.bool)
-        for rows in _blocks(n, block):
-            dist = buf = _block_keys(pq, pc, rows, buf)
-            nb = dist.shape[0]
-            cand = cand_buf[:nb]
-            col_upper = _mark_candidates(balls, pq, pc, rows, dist, work[:nb], cand, mask_buf[:nb], col_upper)
-            rr, cc = (a.numpy() for a in torch.nonzero(cand, as_tuple=True))
-            exact = _exact_pair_distances(q, c, rr + rows.start, cc)
-            found.update(balls, rows, nb, rr, cc, exact, inside)
-            col_parts.append((cc, exact, rr + rows.start))
-    cols, exact, rows_abs = (np.concatenate(p) for p in zip(*col_parts))
+    size = _tile_size(block_size)
+    p = _Pass(q, c, pq, pc, _balls(s, t, pq, pc), np.less if strict else np.less_equal, size, _Found.empty(n))
+    n_threads = _choose_threads(threads, float(n) * m * q.shape[1])
+    workers = _workers(n_threads)
+    local = threading.local()
+
+    def task(rows: slice):
+        if not hasattr(local, "work"):
+            local.work = _Work(min(size, n), min(size, m), m)
+        return _row_block(p, rows, local.work)
+
+    with _torch_settings(1 if workers > 1 else n_threads):
+        parts = _run_tasks(task, list(_blocks(n, size)), workers)
+    cols, exact, rows_abs = (np.concatenate(a) for a in zip(*parts))
     nearest, nearest_index = _row_first(cols, exact, rows_abs, m)
-    found.rarity[np.isinf(found.rarity)] = np.nan
-    return BallReductions(found.gap, found.gap_index, found.realism, found.rarity, nearest, nearest_index)
+    f = p.found
+    f.rarity[np.isinf(f.rarity)] = np.nan
+    return BallReductions(f.gap, f.gap_index, f.realism, f.rarity, nearest, nearest_index)

@@ -59,11 +59,12 @@ def _circles(e: Explanation, proj_real: np.ndarray) -> list[tuple[float, float, 
 
 def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, fake_images=None,
                       label: str = "the model", data_name: str = "real samples", title: str = "",
-                      plot: bool = True) -> dict[str, Path]:
+                      plot: bool = True, extra: dict | None = None) -> dict[str, Path]:
     """Write the files of the module doc into ``out_dir``; returns their paths by name.
 
     ``real``/``fake`` are the features explained (for the projection); ``real_images`` /
-    ``fake_images`` (N, C, H, W) add the galleries; ``label`` names the model and ``data_name`` the real set in the sentence.
+    ``fake_images`` (N, C, H, W) add the galleries; ``label`` names the model and ``data_name`` the real set in the sentence;
+    ``extra`` adds keys to groups.json (e.g. where the samples came from).
     """
     from modecover.report import plots
 
@@ -91,6 +92,7 @@ def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, 
                     f"{kind.replace('_', '-')} group #{g.rank}: {g.size} {what}")
     summary["sentence"] = describe_missed(summary, label, data_name)
     summary["files"] = {name: p.name for name, p in paths.items()} | {"groups": "groups.json"}
+    summary.update(extra or {})
     paths["groups"] = out / "groups.json"
     paths["groups"].write_text(json.dumps(json_safe(summary), indent=1) + "\n")
     return paths

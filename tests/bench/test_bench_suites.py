@@ -68,10 +68,29 @@ def test_a_2d_job_trains_and_returns_the_2d_metrics(tmp_path, row):
     spec = dict(job.spec, seed=0, out_dir=str(tmp_path), n_eval=300)
     spec["data"] = dict(spec["data"], n=400)
     spec["train"] = dict(spec["train"], batch_size=64)
-    metrics = run_2d_job(spec)
+    result = run_2d_job(spec)
+    metrics, said = result.metrics, result.extra["explain"]
     assert set(suites.METRICS_2D) <= set(metrics)
     assert 0 <= metrics["minority_captured"] <= 2 and 0 <= metrics["modes"] <= 8
     assert (tmp_path / "seed0" / "final.ckpt").is_file()
+    # the explain summary measures the same samples against the same real draw as PRDC
+    assert said["n_real"] == 300 and sum(said["real_per_mode"]) == 300
+    assert metrics["coverage"] == (300 - said["n_uncovered"]) / 300
+    assert sum(said["uncovered_per_mode"]) == said["n_uncovered"]
+    assert said["missed_modes"] == [j for j, (u, n) in enumerate(zip(said["uncovered_per_mode"],
+                                                                     said["real_per_mode"])) if n and u >= n / 2]
+
+
+def test_the_explain_summary_leaves_the_metrics_as_they_were(tmp_path, monkeypatch):
+    from modecover.bench import eval2d
+
+    job = next(j for j in suites.b1_jobs(1, steps=30, datasets=("ring",)) if j.row == "GAN")
+    spec = dict(job.spec, seed=0, n_eval=200, data=dict(job.spec["data"], n=300),
+                train=dict(job.spec["train"], batch_size=64))
+    with_explain = run_2d_job(dict(spec, out_dir=str(tmp_path / "a")))
+    monkeypatch.setattr(eval2d, "explain_summary", lambda *a, **kw: {})
+    without = run_2d_job(dict(spec, out_dir=str(tmp_path / "b")))
+    assert with_explain.metrics == without.metrics and with_explain.extra["explain"]
 
 
 @pytest.mark.parametrize("family", ["gan", "vae", "flow", "diffusion"])

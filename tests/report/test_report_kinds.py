@@ -168,6 +168,112 @@ def test_train_page_says_what_is_missing(runs, tmp_path):
     assert "of 8 modes" in headline(page)  # the checkpoint is still sampled
 
 
+def brute_missed_modes(real: np.ndarray, labels: np.ndarray, fake: np.ndarray, k: int = 5) -> list[int]:
+    """Modes with at least half of their real points in no fake's reach, in float64."""
+    rr = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
+    np.fill_diagonal(rr, np.inf)
+    radius = np.sort(rr, axis=1)[:, k - 1]
+    covered = np.array([(np.sqrt(((fake - r) ** 2).sum(-1)) < s).any() for r, s in zip(real, radius)])
+    return [j for j in range(8) if (labels == j).any() and (~covered[labels == j]).sum() >= 0.5 * (labels == j).sum()]
+
+
+def test_train_page_names_the_modes_the_samples_miss(runs):
+    import torch
+
+    from modecover.checkpoint import load_checkpoint
+    from modecover.data.registry import build_dataset
+    from modecover.methods.registry import sampling_hooks
+
+    folder = runs["train"]
+    page = write_report(folder)
+    groups = json.loads((folder / "explain" / "groups.json").read_text())
+    assert groups["explained_samples"]["checkpoint"] == "final.ckpt"
+    # the same draws, measured here by brute force
+    loaded = load_checkpoint(folder / "final.ckpt")
+    with torch.no_grad():
+        torch.manual_seed(0)
+        fake = loaded.model.eval().sample(2500, sampling_hooks(loaded)).numpy().astype(np.float64)
+    mixture = build_dataset({"name": "ring-imbalanced", "n": 400, "seed": 0}).mixture
+    real, labels = mixture.sample(2500, seed=1)
+    missed = brute_missed_modes(np.asarray(real, np.float64), np.asarray(labels), fake)
+    assert missed  # a 60-step GAN misses modes
+    names = [str(j) for j in missed]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    assert f"The model (final.ckpt) missed mode{'s' if len(names) > 1 else ''} {listed} (" in headline(page)
+    parsed = parse_page(page)
+    table = as_dicts(parsed.tables["missed-groups"])
+    group_modes = {r["mode_or_class"].split(",")[0] for r in table}
+    minority = [int(j) for j in mixture.minority]
+    assert {f"{j} (minority)" if j in minority else str(j) for j in missed} <= group_modes
+    assert "off-manifold-groups" in parsed.tables or "No off-manifold group" in page.read_text()
+    assert any("explain" in src for src in parsed.images)
+
+
+def test_train_page_names_exactly_the_dropped_modes(runs, tmp_path):
+    from modecover.data.mixtures import get_mixture
+    from modecover.report.page import Figures
+    from modecover.report.train_explain import explain_mixture, missed_section
+
+    folder = copy_of(runs["train"], tmp_path)
+    mixture = get_mixture("ring-imbalanced")
+    real, _ = mixture.sample(2500, seed=1)
+    fake, labels = mixture.sample(2600, seed=2)
+    fake = fake[~np.isin(labels, [1, 5])]  # a model without the two minority modes
+    found = explain_mixture(folder, folder / "final.ckpt", np.asarray(fake, np.float64),
+                            np.asarray(real, np.float64), np.asarray(mixture.means))
+    assert found.groups["sentence"].startswith("the model (final.ckpt) missed modes 1 and 5 (")
+    (tmp_path / "figs").mkdir()
+    section = missed_section(folder, found, [1, 5], Figures(tmp_path / "figs", "figs"))
+    html_text = section.render()
+    assert "1 (minority), 1" in html_text and "5 (minority), 1" in html_text
+
+
+def test_train_page_keeps_an_explanation_another_command_wrote(runs, tmp_path):
+    run = copy_of(runs["train"], tmp_path)  # its explain/ replaced by one evaluate --explain wrote
+    shutil.rmtree(run / "explain", ignore_errors=True)
+    shutil.copytree(runs["evaluate"] / "explain", run / "explain")
+    before = (run / "explain" / "groups.json").read_text()
+    page = write_report(run)
+    assert (run / "explain" / "groups.json").read_text() == before
+    assert "was written by another command" in page.read_text()
+
+
+TINY_DIGITS = """
+[data]
+name = "digits"
+limit = 300
+
+[model]
+family = "gan"
+arch = "dcgan"
+latent_dim = 8
+base_channels = 8
+
+[train]
+steps = 10
+batch_size = 32
+rounds = 1
+seed = 0
+log_every = 5
+sample_every = 0
+checkpoint_every = 10
+"""
+
+
+def test_train_page_of_digits_shows_the_missed_images(tmp_path):
+    (tmp_path / "digits.toml").write_text(TINY_DIGITS)
+    invoke("train", tmp_path / "digits.toml", "--out", tmp_path / "run", "--no-progress")
+    page = write_report(tmp_path / "run")
+    groups = json.loads((tmp_path / "run" / "explain" / "groups.json").read_text())
+    assert groups["n_real"] == 300 and groups["n_fake"] == 300
+    assert (tmp_path / "run" / "explain" / "missed_0.png").is_file()
+    parsed = parse_page(page)
+    table = as_dicts(parsed.tables["missed-groups"])
+    assert table[0]["mode_or_class"].startswith("class ")
+    assert table[0]["size"] == str(groups["missed_groups"][0]["size"])
+    assert "not 2D mixture data" in " ".join(parsed.notes)  # mode metrics: for 2D only
+
+
 # ------------------------------------------------------------------------- audit
 
 
@@ -267,6 +373,29 @@ def test_bench_page_tables_and_best_rows(runs):
         assert f"{LABELS[metric]} {best['row']} ({format_number(float(best[metric]))})" in said
     assert len(parsed.tables["per-seed-B1"]) == 1 + 4
     assert "2 published rows quoted" in said
+
+
+def test_bench_page_lists_the_modes_each_row_missed(runs, tmp_path):
+    folder = runs["bench"]
+    expected = {}
+    for path in sorted((folder / "B1").rglob("seed*.json")):
+        record = json.loads(path.read_text())
+        n, counts = expected.get(record["row"], (0, {}))
+        for mode in record["explain"]["missed_modes"]:
+            counts[mode] = counts.get(mode, 0) + 1
+        expected[record["row"]] = (n + 1, counts)
+    rows = as_dicts(parse_page(write_report(folder)).tables["missed-B1"])
+    assert [r["row"] for r in rows] == ["GAN", "PacGAN2"]
+    for r in rows:
+        n, counts = expected[r["row"]]
+        assert r["n_explained"] == str(n) == "2"
+        assert r["missed_modes"] == (", ".join(f"{m} ({c} of {n})" for m, c in sorted(counts.items())) or "none")
+    older = copy_of(folder, tmp_path)  # results written before the explain key: no table
+    for path in (older / "B1").rglob("seed*.json"):
+        record = json.loads(path.read_text())
+        del record["explain"]
+        path.write_text(json.dumps(record))
+    assert "missed-B1" not in parse_page(write_report(older)).tables
 
 
 def test_bench_without_summary_uses_per_seed_csv(runs, tmp_path):

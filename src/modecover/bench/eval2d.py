@@ -1,4 +1,5 @@
-"""Metrics of generated 2D points against a mixture with known modes (docs/metrics.md, "Mode metrics")."""
+"""Metrics of generated 2D points against a mixture with known modes (docs/metrics.md, "Mode metrics"),
+and a short account of which modes they miss (:func:`explain_summary`)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,26 @@ def evaluate_points(samples, mixture, real) -> tuple[dict[str, float], list[floa
         metrics["minority_captured"] = modes["minority_captured"]
     metrics.update(prdc(np.asarray(real, dtype=np.float64), samples))
     return metrics, [float(s) for s in modes["generated_shares"]]
+
+
+EXPLAIN_GROUPS = 5  # missed groups kept in a job's explain summary
+
+
+def explain_summary(samples, mixture, real, k: int = 5) -> dict:
+    """Which modes ``samples`` miss against ``real`` (:func:`modecover.evaluate.explain` with
+    the mixture's mode means; ``k`` as PRDC's): a mode is missed when at least half of its
+    real points are uncovered (:data:`modecover.evaluate.MISSED_MODE_SHARE`). JSON-able:
+    the missed modes, each mode's uncovered count, the largest missed groups (size, mode)
+    and the off-manifold counts. Deterministic: it draws no random numbers."""
+    from modecover.evaluate import explain
+
+    samples = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
+    e = explain(np.asarray(real, dtype=np.float64), samples, k=k, modes=mixture.means)
+    modes = e.missed_modes()
+    return {"k": k, "n_real": int(len(e.real_covered)), "n_uncovered": int((~e.real_covered).sum()),
+            "missed_modes": [m["mode"] for m in modes if m["missed"]],
+            "uncovered_per_mode": [m["n_uncovered"] for m in modes],
+            "real_per_mode": [m["n_real"] for m in modes],
+            "n_missed_groups": len(e.missed_groups),
+            "missed_groups": [{"size": g.size, "mode": g.mode} for g in e.missed_groups[:EXPLAIN_GROUPS]],
+            "n_outside": int((~e.fake_inside).sum()), "n_off_manifold_groups": len(e.off_manifold_groups)}

@@ -1,7 +1,9 @@
 """Run a benchmark suite: many (row, data set, seed) jobs, in parallel, resumable.
 
 A *job* is one training run plus its evaluation, described by a plain JSON spec; its
-result is one JSON file ``OUT/<suite>/<dataset>/<row>/seed<k>.json``. A suite that was
+result is one JSON file ``OUT/<suite>/<dataset>/<row>/seed<k>.json`` holding its metrics
+and, when the job gives a :class:`JobResult`, further keys beside them (e.g. ``explain``:
+what the samples missed, which is no metric and is not averaged). A suite that was
 interrupted resumes by skipping every job whose result file exists (files are written
 atomically, so a killed job leaves none). The summary groups results by data set and row
 and gives mean ± standard error over seeds (Markdown and CSV), keeping every row.
@@ -21,7 +23,20 @@ from typing import Any, Callable, Sequence
 from modecover.io import write_atomic
 from modecover.parallel import Task, run_tasks
 
-JobFn = Callable[[dict[str, Any]], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a job may return instead of its bare metrics: the metrics and ``extra`` keys for
+    its result record (names other than the record's own: suite, dataset, row, seed,
+    metrics, seconds, spec)."""
+
+    metrics: dict[str, float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+JobFn = Callable[[dict[str, Any]], "dict[str, float] | JobResult"]
+RECORD_KEYS = ("suite", "dataset", "row", "seed", "metrics", "seconds", "spec")
 
 
 @dataclass(frozen=True)
@@ -43,9 +58,13 @@ def _safe(name: str) -> str:
 def _run_one(job_fn: JobFn, job: Job, out_dir: str, report=None) -> dict:
     """Run one job and write its result file (atomically); return the record."""
     start = time.perf_counter()
-    metrics = job_fn(dict(job.spec, seed=job.seed, out_dir=str(job.result_path(Path(out_dir)).parent)))
+    out = job_fn(dict(job.spec, seed=job.seed, out_dir=str(job.result_path(Path(out_dir)).parent)))
+    metrics, extra = (out.metrics, out.extra) if isinstance(out, JobResult) else (out, {})
+    clash = [k for k in extra if k in RECORD_KEYS]
+    if clash:
+        raise ValueError(f"{job.result_path(Path(out_dir))}: the job's extra keys {clash} would replace the record's own")
     record = {"suite": job.suite, "dataset": job.dataset, "row": job.row, "seed": job.seed,
-              "metrics": metrics, "seconds": round(time.perf_counter() - start, 2), "spec": job.spec}
+              "metrics": metrics, "seconds": round(time.perf_counter() - start, 2), "spec": job.spec, **extra}
     write_atomic(job.result_path(Path(out_dir)), json.dumps(record, indent=1))
     return record
 
@@ -145,4 +164,4 @@ def _pm(mean: float | None, sem: float | None, source: str) -> str:
     return f"{mean:.3g} ± {sem:.2g}"
 
 
-__all__ = ["Job", "SummaryRow", "load_record", "run_suite", "summarise", "write_summary"]
+__all__ = ["Job", "JobResult", "SummaryRow", "load_record", "run_suite", "summarise", "write_summary"]

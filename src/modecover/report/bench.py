@@ -2,7 +2,8 @@
 summary.csv, summary.md, per_seed.csv and one seed<k>.json per finished job).
 
 Per suite: the summary table (mean ± standard error over seeds), a bar chart per data set,
-and every seed's numbers. A suite still running (no summary.csv yet) is summarised from
+which modes each row's samples missed in how many seeds (from the ``explain`` key of the
+seed<k>.json files, when they have one), and every seed's numbers. A suite still running (no summary.csv yet) is summarised from
 per_seed.csv, else from the seed<k>.json files that have landed.
 """
 
@@ -101,6 +102,45 @@ def _bars(section: Section, suite: str, rows: list[BenchRow], metrics: list[str]
                                          "error bars: standard error."))
 
 
+def missed_modes(records: list[dict]) -> dict[tuple[str, str], tuple[int, dict[int, int]]]:
+    """Per (data set, row): how many seeds have an explain summary, and per mode in how many
+    of them it was missed."""
+    out: dict[tuple[str, str], tuple[int, dict[int, int]]] = {}
+    for r in records:
+        said = r.get("explain")
+        if not isinstance(said, dict) or not isinstance(said.get("missed_modes"), list):
+            continue
+        n, counts = out.get((r["dataset"], r["row"]), (0, {}))
+        for mode in said["missed_modes"]:
+            counts[int(mode)] = counts.get(int(mode), 0) + 1
+        out[(r["dataset"], r["row"])] = (n + 1, counts)
+    return out
+
+
+def _missed(section: Section, suite: str, suite_dir: Path, rows: list[BenchRow]) -> None:
+    """Which modes each row missed in how many seeds (the seed files' explain summaries)."""
+    from modecover.bench.tables import collect
+
+    try:
+        found = missed_modes(collect(suite_dir))
+    except ValueError as err:  # the bench reader names the file
+        raise ResultsError(str(err)) from err
+    if not found:
+        return
+    order = [(r.dataset, r.row) for r in rows] + sorted(k for k in found if k not in {(r.dataset, r.row) for r in rows})
+    body = []
+    for key in order:
+        if key in found:
+            n, counts = found[key]
+            said = ", ".join(f"{m} ({c} of {n})" for m, c in sorted(counts.items())) or "none"
+            body.append([key[0], key[1], str(n), said])
+    section.text("Modes missed (at least half of a mode's real points uncovered by the samples; "
+                 "modecover.evaluate.explain): each mode with the number of seeds that missed it, of the seeds "
+                 "whose result file has an explain summary:")
+    section.body.append(table(f"missed-{suite}", ["dataset", "row", "n_explained", "missed_modes"], body,
+                              text_columns=2))
+
+
 def _per_seed(section: Section, suite: str, path: Path) -> None:
     if not path.is_file():
         section.note(f"{path}: not found: no per-seed table.")
@@ -127,6 +167,7 @@ def suite_section(suite: str, suite_dir: Path, figures: Figures) -> tuple[Sectio
             for r in rows]
     section.body.append(table(f"bench-{suite}", ["dataset", "row", "n_seeds"] + metrics, body, text_columns=2))
     _bars(section, suite, rows, metrics, figures)
+    _missed(section, suite, suite_dir, rows)
     _per_seed(section, suite, suite_dir / "per_seed.csv")
     return section, rows, metrics
 

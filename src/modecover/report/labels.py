@@ -71,6 +71,12 @@ LABELS: dict[str, str] = {
     "n_seeds": "seeds",
     "seed": "seed",
     "source": "source",
+    "n_explained": "seeds explained",
+    "missed_modes": "missed modes (seeds)",
+    # what samples miss (modecover.evaluate.explain)
+    "share": "share",
+    "mode_or_class": "mode or class (share)",
+    "medoid": "medoid",
 }
 
 # Metrics where a smaller value is better (the benchmark's "best row" picks the minimum).

@@ -3,7 +3,8 @@ samples/*.png, round<r>/ folders with DMPRA's per-round files, *.ckpt).
 
 The page shows the schedule and the logged losses, the samples, and DMPRA's rounds.
 For 2D mixture data it draws samples from the last checkpoint and measures them with the
-mode metrics (docs/metrics.md) against the run's own mixture.
+mode metrics (docs/metrics.md) against the run's own mixture; for 2D mixtures and image
+data it says what those samples miss (:mod:`.train_explain`, files in ``RUN/explain/``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .page import Figures, Page, Section, figure, key_value_table, table
 from .readers import read_json, read_number_csv
 from .results import ResultsError, format_number
 from .sections import add_rounds, round_dirs
+from .train_explain import Explained, draw_samples, explain_images, explain_mixture, foreign_explanation, missed_section
 
 N_EVAL = 2500  # samples drawn from the checkpoint for the mode metrics (the demo's and the benchmark's)
 SAMPLE_PLOTS = 4  # at most this many of samples/*.png, evenly spaced, the last included
@@ -52,6 +54,7 @@ class SampleCheck:
     checkpoint: Path
     samples: np.ndarray
     data: np.ndarray
+    real: np.ndarray  # a fresh draw of the mixture, as many points as samples (PRDC's real set)
     means: np.ndarray
     minority: list[int]
     metrics: dict[str, float]
@@ -93,34 +96,52 @@ def check_samples(folder: Path, info: TrainInfo) -> SampleCheck | str:
     if info.data.get("name") not in MIXTURE_SOURCES:
         return f"{info.data.get('name')} is not 2D mixture data: no mode metrics (modecover evaluate compares " \
                "samples with the data: FID, precision, recall)."
-    ckpt = next((folder / n for n in ("final.ckpt", "last.ckpt") if (folder / n).is_file()), None)
+    ckpt = last_checkpoint(folder)
     if ckpt is None:
         return "no final.ckpt or last.ckpt: no samples drawn, no mode metrics."
     return _sample_and_measure(ckpt, info)
 
 
-def _sample_and_measure(ckpt: Path, info: TrainInfo) -> SampleCheck:
-    import torch
+def last_checkpoint(folder: Path) -> Path | None:
+    return next((folder / n for n in ("final.ckpt", "last.ckpt") if (folder / n).is_file()), None)
 
-    from modecover.bench.eval2d import evaluate_points
-    from modecover.checkpoint import CheckpointError, load_checkpoint
+
+def _training_set(info: TrainInfo, where: Path):
     from modecover.data.registry import build_dataset
-    from modecover.methods.registry import sampling_hooks
 
     try:
-        loaded = load_checkpoint(ckpt)
-        hooks = sampling_hooks(loaded)
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(0)
-            samples = loaded.model.eval().sample(N_EVAL, hooks).detach().cpu().numpy().astype(np.float64)
-        data = build_dataset(dict(info.data))
-    except (CheckpointError, ValueError) as err:
-        raise ResultsError(f"{ckpt}: cannot sample the model ({err})") from err
+        return build_dataset(dict(info.data))
+    except (OSError, ValueError) as err:
+        raise ResultsError(f"{where / 'config.json'}: [data]: cannot rebuild the training set ({err})") from err
+
+
+def _sample_and_measure(ckpt: Path, info: TrainInfo) -> SampleCheck:
+    from modecover.bench.eval2d import evaluate_points
+
+    samples = draw_samples(ckpt, N_EVAL)
+    data = _training_set(info, ckpt.parent)
     mixture = data.mixture
     real, _ = mixture.sample(N_EVAL, seed=int(info.data.get("seed", 0)) + 1)
     metrics, shares = evaluate_points(samples, mixture, real)
-    return SampleCheck(ckpt, samples, data.x.numpy().astype(np.float64), np.asarray(mixture.means),
-                       [int(j) for j in mixture.minority], metrics, shares)
+    return SampleCheck(ckpt, samples, data.x.numpy().astype(np.float64), np.asarray(real, dtype=np.float64),
+                       np.asarray(mixture.means), [int(j) for j in mixture.minority], metrics, shares)
+
+
+def explain_samples(folder: Path, info: TrainInfo, check: SampleCheck | str) -> Explained | str:
+    """What the last checkpoint's samples miss (:mod:`.train_explain`), or why there is no account."""
+    from modecover.data.registry import IMAGE_SOURCES
+
+    found = foreign_explanation(folder)
+    if found is not None:
+        return found
+    if isinstance(check, SampleCheck):
+        return explain_mixture(folder, check.checkpoint, check.samples, check.real, check.means)
+    if info.data.get("name") not in IMAGE_SOURCES:
+        return f"{info.data.get('name')}: neither a 2D mixture nor image data: no account of what the samples miss."
+    ckpt = last_checkpoint(folder)
+    if ckpt is None:
+        return "no final.ckpt or last.ckpt: no samples drawn, no account of what they miss."
+    return explain_images(folder, ckpt, _training_set(info, folder))
 
 
 def _last_step(log: TrainLog | None) -> int | None:
@@ -209,8 +230,8 @@ def checkpoints_section(folder: Path) -> Section:
     return section
 
 
-def headline(info: TrainInfo, log: TrainLog | None, check: SampleCheck | str) -> str:
-    """Family, data, steps and rounds; final losses; modes and HQ % of 2D runs."""
+def headline(info: TrainInfo, log: TrainLog | None, check: SampleCheck | str, found: Explained | str = "") -> str:
+    """Family, data, steps and rounds; final losses; modes and HQ % of 2D runs; what the samples miss."""
     steps, done = info.train.get("steps"), _last_step(log)
     methods = f" with {', '.join(info.methods)}" if info.methods else ""
     said = [f"A {info.family} model{methods} on {info.data.get('name')}, trained "
@@ -226,6 +247,9 @@ def headline(info: TrainInfo, log: TrainLog | None, check: SampleCheck | str) ->
                     if "minority_captured" in m else "")
         said.append(f"{len(check.samples)} samples from {check.checkpoint.name} cover {m['modes']:.0f} of "
                     f"{len(check.means)} modes{minority}; {m['hq_percent']:.1f} % are high-quality.")
+    if isinstance(found, Explained) and found.groups.get("sentence"):
+        sentence = found.groups["sentence"]
+        said.append(sentence[:1].upper() + sentence[1:])
     return " ".join(said)
 
 
@@ -239,9 +263,12 @@ def build(run: RunFolder, figures: Figures) -> Page:
         info = TrainInfo(str(kind or "unknown"), {"name": "unknown data"}, {}, [])
     log = read_log(folder / "log.csv")
     check = check_samples(folder, info)
+    found = explain_samples(folder, info, check) if not missing else "no config.json: no samples to explain."
+    minority = check.minority if isinstance(check, SampleCheck) else []
     sections = [training_section(folder, info, log, figures), samples_section(folder, check, figures),
-                rounds_section(folder, figures), checkpoints_section(folder)]
+                missed_section(folder, found, minority, figures), rounds_section(folder, figures),
+                checkpoints_section(folder)]
     if missing:
         sections[0].note("no config.json: the model, data and schedule are unknown.")
     title = f"modecover train: {info.family} on {info.data.get('name')} ({folder.name})"
-    return Page(title, headline(info, log, check), f"Run folder: {folder}", sections)
+    return Page(title, headline(info, log, check, found), f"Run folder: {folder}", sections)
