@@ -9,23 +9,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modecover"
 # The first part of a module's name below modecover, by layer; a module may import from its
 # own layer or a lower one.
 LAYERS = {
-    "low": {"_checks", "io", "neighbors", "balls", "graph", "metrics", "features", "parallel", "distributed"},
+    "low": {"_checks", "io", "neighbors", "balls", "graph", "metrics", "features", "parallel", "distributed",
+            "labels", "plots"},
     "middle": {"data", "models", "plugins", "methods", "dmpra", "train", "checkpoint", "config", "runs",
                "evaluate", "evaluate_files"},
     "high": {"bench", "report", "demo", "cli", "__main__", "__init__"},
 }
 RANK = {part: rank for rank, parts in enumerate(LAYERS.values()) for part in parts}
-
-# Deliberate imports from a higher layer: (importing module, imported module) -> reason.
-_FIGURES = ("report.plots holds every figure of the package and imports nothing of modecover "
-            "but report.labels; the folders written during a run draw their figures with it")
-ALLOWED = {
-    ("train", "report.plots"): _FIGURES + " (samples against the data at each round)",
-    ("dmpra.plugin", "report.plots"): _FIGURES + " (the perception space of a DMPRA round)",
-    ("dmpra.audit", "report.plots"): _FIGURES + " (the audit's projection)",
-    ("evaluate_files", "report.plots"): _FIGURES + " (the --explain folder's plots)",
-}
-
 
 def modules():
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -50,7 +40,7 @@ def imported(path, parts):
                 target = tuple(node.module.split(".")[1:])
             else:
                 continue
-            for alias in node.names:  # from modecover.report import plots: the module plots
+            for alias in node.names:  # from modecover import plots: the module plots
                 sub = target + (alias.name,)
                 yield sub if _is_module(sub) else target
 
@@ -72,19 +62,5 @@ def test_no_module_imports_from_a_higher_layer():
             if not target or target[0] not in RANK:
                 continue
             if RANK[target[0]] > RANK[parts[0]]:
-                pair = (".".join(parts), ".".join(target))
-                if pair not in ALLOWED:
-                    wrong.append(f"modecover.{pair[0]} imports modecover.{pair[1]}")
+                wrong.append(f"modecover.{'.'.join(parts)} imports modecover.{'.'.join(target)}")
     assert not wrong, "\n".join(wrong)
-
-
-def test_the_figures_module_stays_a_leaf():
-    """What makes the exceptions above harmless: report.plots pulls in no other layer."""
-    below = {t for t in imported(PACKAGE / "report" / "plots.py", ("report", "plots"))}
-    assert below <= {("report", "labels")}, below
-    assert not set(imported(PACKAGE / "report" / "labels.py", ("report", "labels")))
-
-
-def test_the_allowed_exceptions_still_exist():
-    found = {(".".join(parts), ".".join(t)) for path, parts in modules() for t in imported(path, parts)}
-    assert set(ALLOWED) <= found, set(ALLOWED) - found

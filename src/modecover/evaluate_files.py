@@ -66,7 +66,7 @@ def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, 
     ``fake_images`` (N, C, H, W) add the galleries; ``label`` names the model and ``data_name`` the real set in the sentence;
     ``extra`` adds keys to groups.json (e.g. where the samples came from).
     """
-    from modecover.report import plots
+    from modecover import plots
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -196,7 +196,7 @@ def _mean_logs(logs: list[dict[str, float]]) -> dict[str, float]:
 def plot_samples(model: GenerativeModel, hooks: Hooks, data: Tensor, path: Path, title: str, n: int = 512) -> Path | None:
     """Scatter of 2D samples over the data, or an image grid; None for other shapes.
     Uses a forked RNG, so plotting never changes the training run."""
-    from modecover.report.plots import image_grid, scatter_against_data
+    from modecover.plots import image_grid, scatter_against_data
 
     shape = tuple(data.shape[1:])
     if shape != (2,) and not (len(shape) == 3 and shape[0] in (1, 3)):

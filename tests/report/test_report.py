@@ -65,7 +65,7 @@ def make_run_dir(root: Path, seed: int = 0, *, images: bool = False) -> dict:
         for i in range(50):
             score = rng.normal() * 3
             f.write(f"{i},{score:.6f},{'true' if score > 3 else 'false'},1.0\n")
-    from modecover.report.plots import image_grid
+    from modecover.plots import image_grid
     image_grid(rng.uniform(size=(6, 1, 8, 8)), root / "audit" / "gallery.png", "gallery")
     results = {"title": "Synthetic run", "data": {"name": "ring8", "means": means.tolist(), "weights": weights.tolist(),
                                                   "minority": [0, 1]}, "runs": runs}
@@ -220,7 +220,7 @@ def test_image_samples_become_a_grid(tmp_path):
 
 
 def test_image_grid_layout_and_range():
-    from modecover.report.plots import to_image_grid
+    from modecover.plots import to_image_grid
 
     images = np.zeros((5, 1, 2, 3))
     images[2] = 1.0  # third image white, rest black (values in [0,1])

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from modecover.cli import main
 from modecover.report import ResultsError, find_run, format_number, write_report
-from modecover.report.labels import LABELS, LOWER_IS_BETTER
+from modecover.labels import LABELS, LOWER_IS_BETTER
 from test_report import as_dicts, parse_page
 
 TINY_TRAIN = """

@@ -17,15 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from modecover.labels import label
+
 from .harness import summarise
 
 PER_SEED_KEYS = ("dataset", "row", "seed")
-LABELS = {"modes": "modes", "hq_percent": "HQ %", "reverse_kl": "reverse KL",
-          "minority_captured": "minority modes", "share_error": "share error", "precision": "precision",
-          "recall": "recall", "density": "density", "coverage": "coverage", "rare_share": "rare share",
-          "fid": "FID", "magnet_rare_share": "MaGNET rare share", "magnet_fid": "MaGNET FID",
-          "magnet_recall": "MaGNET recall"}
-
 
 def write_per_seed(records: Sequence[dict], path: Path) -> Path:
     """One CSV row per job record: data set, row, seed, seconds, then every metric (sorted)."""
@@ -89,7 +85,7 @@ def render(spec: TableSpec, records: list[dict]) -> str:
     """The Markdown table of ``spec`` from per-seed records."""
     chosen = [r for r in records if r["dataset"] in spec.datasets and (not spec.rows or r["row"] in spec.rows)]
     order = list(spec.rows) or list(dict.fromkeys(r["row"] for r in chosen))
-    header = ["data", "row", "seeds", *[LABELS.get(m, m) for m in spec.metrics]]
+    header = ["data", "row", "seeds", *[label(m) for m in spec.metrics]]
     if spec.n_minority:
         header.append("seeds with all / some / no minority modes")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

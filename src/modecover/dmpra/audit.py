@@ -423,7 +423,7 @@ def _audit_columns(result, weighed, top: int) -> dict[str, np.ndarray]:
 
 def _draw_audit(out: Path, x: np.ndarray, columns, summary, source: str, images, names, gallery_size: int):
     """``audit.png`` (the 2D projection, flagged samples marked) and, with ``images``, ``gallery.png``."""
-    from modecover.report.plots import perception_projection
+    from modecover.plots import perception_projection
 
     flags = columns["minority"].astype(bool)
     paths = {"png": perception_projection(

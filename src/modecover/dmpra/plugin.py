@@ -216,7 +216,7 @@ def write_round(out_dir: Path, result, weighed, features: np.ndarray, summary: d
                 plot: bool = True) -> dict[str, Path]:
     """Write one round's CSV, NPZ, summary JSON and (``plot``) projection PNG; return their paths."""
     from modecover.dmpra.audit import project_2d, score_columns, write_csv
-    from modecover.report.plots import perception_projection
+    from modecover.plots import perception_projection
 
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = score_columns(result, weighed)

@@ -13,9 +13,9 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import plots
+from .. import plots
 from .kinds import BENCH_SUITES, RunFolder
-from .labels import LOWER_IS_BETTER, label
+from ..labels import LOWER_IS_BETTER, label
 from .page import Figures, Page, Section, figure, slug, table
 from .readers import read_number_csv
 from .results import ResultsError, format_number

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
-from .labels import label
+from .. import plots
+from ..labels import label
 from .page import Figures, Page, Section, figure, table
 from .readers import load_array
 from .results import Results, ResultsError, format_number, load_results

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .labels import label
+from ..labels import label
 
 CSS = """
 *{box-sizing:border-box}

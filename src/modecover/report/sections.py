@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
+from .. import plots
 from .page import Figures, Section, figure, slug, table
 from .readers import read_groups_json, read_projection, read_scores_csv
 from .results import format_number

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plots
+from .. import plots
 from .kinds import RunFolder
-from .labels import label, round_number
+from ..labels import label, round_number
 from .page import Figures, Page, Section, figure, key_value_table, table
 from .readers import read_json, read_number_csv
 from .results import ResultsError, format_number
