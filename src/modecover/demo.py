@@ -73,7 +73,7 @@ class RoundEvaluator(Plugin):
         self.last_shares: list[float] | None = None
 
     def on_round_end(self, model, data, round_index, out_dir=None) -> None:
-        from modecover.bench.eval2d import evaluate_points
+        from modecover.evaluation.points import evaluate_points
 
         self.last_samples = model.sample(self.n_eval).detach().cpu().numpy().astype(np.float64)
         metrics, self.last_shares = evaluate_points(self.last_samples, self.mixture, self.real_eval)

@@ -217,9 +217,10 @@ def _explain_unchecked(real: np.ndarray, fake: np.ndarray, k: int, mode_means: n
     real_mode = fake_mode = None
     settings = {}
     if mode_means is not None:
-        from modecover.metrics.modes import nearest_modes
+        from modecover.metrics.modes import _nearest_modes_unchecked
 
-        real_mode, fake_mode = nearest_modes(real, mode_means)[0], nearest_modes(fake, mode_means)[0]
+        real_mode = _nearest_modes_unchecked(real, mode_means)[0]
+        fake_mode = _nearest_modes_unchecked(fake, mode_means)[0]
         settings["n_modes"] = int(len(mode_means))
     return Explanation(
         k=int(k), strict=strict, real_radius=radius, real_covered=covered, real_nearest_fake=balls.nearest,

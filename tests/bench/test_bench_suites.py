@@ -82,13 +82,13 @@ def test_a_2d_job_trains_and_returns_the_2d_metrics(tmp_path, row):
 
 
 def test_the_explain_summary_leaves_the_metrics_as_they_were(tmp_path, monkeypatch):
-    from modecover.bench import eval2d
+    from modecover.evaluation import points
 
     job = next(j for j in suites.b1_jobs(1, steps=30, datasets=("ring",)) if j.row == "GAN")
     spec = dict(job.spec, seed=0, n_eval=200, data=dict(job.spec["data"], n=300),
                 train=dict(job.spec["train"], batch_size=64))
     with_explain = run_2d_job(dict(spec, out_dir=str(tmp_path / "a")))
-    monkeypatch.setattr(eval2d, "explain_summary", lambda *a, **kw: {})
+    monkeypatch.setattr(points, "explain_summary", lambda *a, **kw: {})
     without = run_2d_job(dict(spec, out_dir=str(tmp_path / "b")))
     assert with_explain.metrics == without.metrics and with_explain.extra["explain"]
 

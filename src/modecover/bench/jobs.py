@@ -31,7 +31,7 @@ def run_2d_job(spec: dict[str, Any]) -> JobResult:
     """B1/B2: train on a 2D mixture; mode metrics and PRDC of ``n_eval`` samples, and (the
     record's ``explain`` key) which modes those samples miss, measured after the metrics
     from the same samples and real draw, so the metrics are what they were without it."""
-    from .eval2d import evaluate_points, explain_summary
+    from modecover.evaluation.points import evaluate_points, explain_summary
 
     run = _train(spec)
     n_eval = int(spec["n_eval"])

@@ -217,10 +217,11 @@ class SearchResult:
 
 def _neighbor_graph(query: np.ndarray, reference: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distances (float64) and indices of the k nearest reference points of every query
-    row (``reference=None``: the k nearest *other* rows of ``query``)."""
-    from modecover.neighbors import knn
+    row (``reference=None``: the k nearest *other* rows of ``query``). The rows come from the
+    checked features of :func:`search`, and its config keeps ``1 <= k`` within the reference."""
+    from modecover.neighbors import _knn_unchecked, _widened
 
-    dist, idx = knn(query, reference, k=k)
+    dist, idx = _knn_unchecked(_widened(query), None if reference is None else _widened(reference), k)
     return np.ascontiguousarray(dist, dtype=np.float64), np.ascontiguousarray(idx, dtype=np.int64)
 
 

@@ -3,7 +3,9 @@
 A feature extractor maps a batch of samples (a torch tensor ``(N, ...)``) to one
 feature vector per sample, returned as a 2-D numpy float array ``(N, D)``. The metrics
 (docs/metrics.md) and DMPRA's perception space work on these arrays only, so any
-callable with a ``name`` and this signature plugs in.
+callable with a ``name`` and this signature plugs in. An extractor whose output already
+went through :func:`modecover._checks.as_features` (the built-in ones) says so with a
+class attribute ``checks_output = True``; :func:`extract` then does not scan it again.
 """
 
 from __future__ import annotations
@@ -61,4 +63,6 @@ def extract(extractor: FeatureExtractor, x, *, batch_size: int = 256, name: str 
         for start in range(0, x.shape[0], batch_size):
             parts.append(np.asarray(extractor(x[start:start + batch_size])))
     feats = np.concatenate(parts, axis=0)
+    if getattr(extractor, "checks_output", False):  # every batch already went through as_features
+        return feats
     return as_features(feats, f"{name} ({extractor.name} features)")

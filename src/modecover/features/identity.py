@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from torch import Tensor
@@ -20,6 +21,7 @@ class Identity:
     """
 
     name: str = "identity"
+    checks_output: ClassVar[bool] = True  # as_features on every batch (features.base.extract)
 
     def __call__(self, x: Tensor) -> np.ndarray:
         x = as_tensor_batch(x, "identity input")

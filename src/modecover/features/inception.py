@@ -86,6 +86,8 @@ class InceptionV3:
     ``logits_unbiased``, used for the Inception Score).
     """
 
+    checks_output = True  # as_features on every batch (features.base.extract)
+
     def __init__(self, weights_path: str | os.PathLike | None = None, *, output: str = "pool",
                  value_range: tuple[float, float] = (0.0, 1.0), device: str | torch.device = "cpu"):
         if output not in OUTPUTS:

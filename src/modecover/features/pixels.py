@@ -7,6 +7,7 @@ small images such as the 8x8 digits (the B3 benchmark).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from torch import Tensor
@@ -20,6 +21,7 @@ class Pixels:
     """Flatten ``(N, ...)`` to ``(N, prod(...))`` float32, values unchanged."""
 
     name: str = "pixels"
+    checks_output: ClassVar[bool] = True  # as_features on every batch (features.base.extract)
 
     def __call__(self, x: Tensor) -> np.ndarray:
         x = as_tensor_batch(x, "pixels input")

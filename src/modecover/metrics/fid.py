@@ -55,7 +55,12 @@ def feature_stats(x, name: str = "features", *, block_rows: int = 4096) -> tuple
     memory is O(block_rows * d + d^2) whatever n and the input dtype. Needs at least 2
     rows (the covariance divides by n - 1).
     """
-    arr = as_features(x, name, min_rows=2)
+    return _feature_stats_unchecked(as_features(x, name, min_rows=2), name, block_rows)
+
+
+def _feature_stats_unchecked(arr: np.ndarray, name: str, block_rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`feature_stats` of rows a public caller has already checked
+    (:func:`modecover._checks.as_features` with at least 2 rows)."""
     n, d = arr.shape
     check_allocation(_covariance_bytes(d, min(n, block_rows)), f"{name}: the {d} x {d} covariance",
                      _AVOID_COVARIANCE)
@@ -246,6 +251,6 @@ def _check_route_memory(route: str, n1: int, n2: int, d: int) -> None:
 def _fid_by(route: str, real: np.ndarray, fake: np.ndarray) -> float:
     if route == "gram":
         return gram_fid(real, fake)
-    mu1, sigma1 = feature_stats(real, "real")
-    mu2, sigma2 = feature_stats(fake, "fake")
+    mu1, sigma1 = _feature_stats_unchecked(real, "real")  # both checked by fid()
+    mu2, sigma2 = _feature_stats_unchecked(fake, "fake")
     return frechet_distance(mu1, sigma1, mu2, sigma2)

@@ -37,9 +37,17 @@ def nearest_modes(samples, means) -> tuple[np.ndarray, np.ndarray]:
     """Index (int64, ties to the lower index) and Euclidean distance (float64) of each
     sample's nearest mode mean, computed in float64 by differences (no matrix-product
     cancellation), in blocks of rows so memory stays O(block * K)."""
-    x = as_features(samples, "samples").astype(np.float64, copy=False)
-    m = as_features(means, "means").astype(np.float64, copy=False)
+    x = as_features(samples, "samples")
+    m = as_features(means, "means")
     check_same_dim(x, m, "samples", "means")
+    return _nearest_modes_unchecked(x, m)
+
+
+def _nearest_modes_unchecked(samples: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_modes` of arrays a public caller has already checked: both from
+    :func:`modecover._checks.as_features` (any float dtype), of equal widths."""
+    x = samples.astype(np.float64, copy=False)
+    m = means.astype(np.float64, copy=False)
     index = np.empty(len(x), dtype=np.int64)
     dist = np.empty(len(x), dtype=np.float64)
     rows = max(1, _BLOCK_ELEMENTS // (m.shape[0] * m.shape[1]))

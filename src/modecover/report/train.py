@@ -116,7 +116,7 @@ def _training_set(info: TrainInfo, where: Path):
 
 
 def _sample_and_measure(ckpt: Path, info: TrainInfo) -> SampleCheck:
-    from modecover.bench.eval2d import evaluate_points
+    from modecover.evaluation.points import evaluate_points
 
     samples = draw_samples(ckpt, N_EVAL)
     data = _training_set(info, ckpt.parent)

@@ -1,5 +1,6 @@
 """Metrics of generated 2D points against a mixture with known modes (docs/metrics.md, "Mode metrics"),
-and a short account of which modes they miss (:func:`explain_summary`)."""
+and a short account of which modes they miss (:func:`explain_summary`): the evaluation of the
+2D benchmarks, the training report and the demo."""
 
 from __future__ import annotations
 

@@ -1,0 +1,60 @@
+"""Samples -> features for an evaluation: the extractor a set gets and the batched pass
+(:mod:`modecover.features` holds the extractors themselves)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modecover.evaluation.inputs import Loaded, LoadOptions, read_samples
+
+__all__ = ["EXTRACTOR_CHOICES", "check_shape_for", "choose_extractor", "inception_outputs", "to_features"]
+
+EXTRACTOR_CHOICES = ("auto", "identity", "pixels", "inception")
+
+
+def choose_extractor(name: str, samples) -> str:
+    """``auto``: identity for vectors (N, D), pixels for anything with more axes."""
+    if name != "auto":
+        return name
+    return "identity" if samples.ndim == 2 else "pixels"
+
+
+def check_shape_for(extractor: str, shape: tuple[int, ...], spec: str) -> None:
+    """Refuse, naming the file, samples the extractor cannot take."""
+    if extractor == "identity" and len(shape) != 2:
+        raise ValueError(f"{spec}: the identity extractor needs vectors (N, D), got shape {shape}; "
+                         "use --extractor pixels or inception for images")
+    if extractor == "inception" and (len(shape) != 4 or shape[1] not in (1, 3)):
+        raise ValueError(f"{spec}: the inception extractor needs images (N, C, H, W) with C = 1 or 3, "
+                         f"got shape {shape}")
+
+
+def to_features(spec: str, options: LoadOptions, extractors: dict, pixel_range: str | None = None,
+                role: str = "real") -> Loaded:
+    """Read ``spec`` (:func:`modecover.evaluation.inputs.read_samples`) and run the chosen
+    feature extractor over it; ``extractors`` caches the extractors by name, so both sets
+    share one."""
+    from modecover.features import extract, get_extractor
+
+    samples, skipped = read_samples(spec, options, pixel_range, role)
+    name = choose_extractor(options.extractor, samples)
+    check_shape_for(name, tuple(samples.shape), spec)
+    if name not in extractors:
+        kw = {"weights_path": options.inception_weights} if name == "inception" else {}
+        extractors[name] = get_extractor(name, **kw)
+    extractor = extractors[name]
+    images = np.asarray(samples) if samples.ndim > 2 else None
+    if name == "inception":
+        pool, logits = inception_outputs(extractor, samples, options.batch_size)
+        return Loaded(pool, spec, name, logits, skipped, images)
+    feats = extract(extractor, samples, batch_size=options.batch_size, name=spec)
+    return Loaded(feats, spec, name, None, skipped, images)
+
+
+def inception_outputs(extractor, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pool features and logits of ``samples`` in batches (one forward pass each)."""
+    from modecover.features import as_tensor_batch
+
+    batch = as_tensor_batch(samples, "inception input")
+    parts = [extractor.features_and_logits(batch[i:i + batch_size]) for i in range(0, len(batch), batch_size)]
+    return np.concatenate([p for p, _ in parts]), np.concatenate([lg for _, lg in parts])

@@ -1,0 +1,116 @@
+"""What ``modecover evaluate`` computes, from Python: :func:`evaluate_files` (two files or
+image folders) and :func:`evaluate_example` (the built-in example), each returning an
+:class:`Evaluation` that holds the metrics, the settings and, when asked, the explain
+folder's summary; :meth:`Evaluation.write` writes the command's ``--out`` JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from modecover.evaluation.explaining import write_explain_dir
+from modecover.evaluation.features import to_features
+from modecover.evaluation.inputs import EXAMPLE_MIXTURE, Loaded, LoadOptions, example_loaded, load_fake_logits
+from modecover.evaluation.metrics import MetricOptions, compute_metrics
+
+__all__ = ["Evaluation", "evaluate_example", "evaluate_files", "report_view"]
+
+
+@dataclass
+class Evaluation:
+    """The outcome of one evaluation (docs/evaluate.md)."""
+
+    results: dict  # the metrics: precision, recall, density, coverage, fid, ... (flat, JSON-able)
+    config: dict  # sources, extractor, sizes, k, boundary, mixture, skipped files
+    real: Loaded
+    fake: Loaded
+    explained: dict | None = None  # groups.json of the explain folder, when one was written
+    example: bool = False  # the built-in example: write() also saves its points
+
+    def as_json(self) -> dict:
+        """The content of ``modecover evaluate --out``: the metrics, ``config`` and the run
+        layout ``modecover report`` reads (:func:`report_view`)."""
+        return {**self.results, "config": self.config, **report_view(self.results, self.config["mixture"])}
+
+    def write(self, out) -> None:
+        """Write :meth:`as_json` to ``out``; for the built-in example also its real and fake
+        points beside it, where ``modecover report`` looks for them (docs/report.md)."""
+        from modecover.io import write_atomic
+
+        out = Path(out)
+        if self.example:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.save(out.parent / "data.npy", self.real.features)
+            (out.parent / "evaluate").mkdir(exist_ok=True)
+            np.save(out.parent / "evaluate" / "samples.npy", self.fake.features)
+        write_atomic(out, json.dumps(self.as_json(), indent=2) + "\n")
+
+
+def evaluate_files(real: str, fake: str, *, load: LoadOptions | None = None, metrics: MetricOptions | None = None,
+                   real_range: str | None = None, fake_range: str | None = None, fake_logits=None,
+                   explain_dir=None) -> Evaluation:
+    """Compare the fake set ``fake`` with the real set ``real``, each a feature or image-array
+    file (.npy, .npz[:key], .pt/.pth[:key]) or an image folder, as ``modecover evaluate
+    --real R --fake F`` does.
+
+    ``load``: how the inputs are read and which extractor turns them into features;
+    ``metrics``: which metrics; ``real_range`` / ``fake_range``: pixel range of an image
+    array file (a key of :data:`modecover.evaluation.inputs.PIXEL_RANGES`; default unit);
+    ``fake_logits``: a file of class logits (n_fake, classes) or an array, for the
+    Inception Score; ``explain_dir``: also write the explain folder there. Raises
+    ``ValueError`` (or ``FileNotFoundError``, ``ImportError``) naming the problem.
+    """
+    load = LoadOptions() if load is None else load
+    extractors: dict = {}
+    real_set = to_features(real, load, extractors, real_range, "real")
+    fake_set = to_features(fake, load, extractors, fake_range, "fake")
+    return _evaluate(real_set, fake_set, MetricOptions() if metrics is None else metrics, fake_logits,
+                     explain_dir)
+
+
+def evaluate_example(metrics: MetricOptions | None = None, *, fake_logits=None, explain_dir=None) -> Evaluation:
+    """``modecover evaluate --example``: the imbalanced ring against a fake that drops its
+    minority modes (:func:`modecover.evaluation.inputs.example_sets`, seeded by
+    ``metrics.seed``), with the mode metrics of ``metrics.mixture`` (default ring-imbalanced)."""
+    metrics = MetricOptions() if metrics is None else metrics
+    metrics = replace(metrics, mixture=metrics.mixture or EXAMPLE_MIXTURE)
+    real, fake = example_loaded(metrics.seed)
+    return _evaluate(real, fake, metrics, fake_logits, explain_dir, example=True)
+
+
+def _evaluate(real: Loaded, fake: Loaded, metrics: MetricOptions, fake_logits, explain_dir,
+              example: bool = False) -> Evaluation:
+    if isinstance(fake_logits, (str, Path)):
+        fake_logits = load_fake_logits(str(fake_logits), len(fake.features))
+    elif fake_logits is not None:
+        fake_logits = np.asarray(fake_logits)
+    results = compute_metrics(real, fake, metrics, fake_logits)
+    explained = write_explain_dir(Path(explain_dir), real, fake, metrics) if explain_dir is not None else None
+    return Evaluation(results, _config(real, fake, metrics), real, fake, explained, example)
+
+
+def _config(real: Loaded, fake: Loaded, metrics: MetricOptions) -> dict:
+    used = real.extractor if real.extractor == fake.extractor else f"{real.extractor} (real), {fake.extractor} (fake)"
+    return {"real": real.source, "fake": fake.source, "extractor": used, "n_real": len(real.features),
+            "n_fake": len(fake.features), "dim": int(real.features.shape[1]), "k_pr": metrics.k_pr,
+            "k_dc": metrics.k_dc, "boundary": "<" if metrics.strict else "<=", "mixture": metrics.mixture,
+            "skipped": {"real": list(real.skipped), "fake": list(fake.skipped)}}
+
+
+def report_view(results: dict, mixture: str | None) -> dict:
+    """The same numbers in the run layout ``modecover report`` reads (docs/report.md)."""
+    scalars = {k: v for k, v in results.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    run: dict = {"metrics": scalars}
+    view: dict = {"runs": {"evaluate": run}}
+    if mixture is not None:
+        from modecover.data.mixtures import get_mixture
+
+        mix = get_mixture(mixture)
+        view["data"] = {"name": mixture, "means": mix.means.tolist(), "weights": mix.weights.tolist(),
+                        "minority": list(mix.minority)}
+        run["per_mode_share"] = results["generated_shares"]
+    return view
