@@ -149,7 +149,7 @@ def explain_runs(out_dir: Path, data: np.ndarray, mixture) -> None:
     and off-manifold groups (modecover.evaluate.explain), which the report's "What each run
     missed" section reads."""
     from modecover.evaluate import explain
-    from modecover.evaluate_files import write_explanation
+    from modecover.evaluation.explain_files import write_explanation
 
     labels = {"gan": "the plain GAN", "gan+dmpra": "GAN + DMPRA"}
     for name in RUN_NAMES:

@@ -1,5 +1,5 @@
 """The explain folder of an evaluation: :func:`modecover.evaluate.explain` of the two
-loaded sets, written by :func:`modecover.evaluate_files.write_explanation`."""
+loaded sets, written by :func:`modecover.evaluation.explain_files.write_explanation`."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ __all__ = ["write_explain_dir"]
 
 def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: MetricOptions) -> dict:
     """``--explain DIR``: :func:`modecover.evaluate.explain` with k = ``k_dc`` (the
-    coverage's k) and the files of :mod:`modecover.evaluate_files`; returns groups.json's
+    coverage's k) and the files of :mod:`modecover.evaluation.explain_files`; returns groups.json's
     content. The feature widths must already agree
     (:func:`modecover.evaluation.metrics.check_inputs`)."""
     from modecover._checks import check_k
     from modecover.evaluate import _explain_unchecked
-    from modecover.evaluate_files import write_explanation
+    from modecover.evaluation.explain_files import write_explanation
     from modecover.neighbors import _widened, as_points
 
     check_k(options.k_dc, len(real.features), f"real ({real.source})")

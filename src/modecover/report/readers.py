@@ -107,7 +107,7 @@ def read_projection(npz: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_groups_json(path: Path) -> dict:
-    """An ``explain/groups.json`` (modecover.evaluate_files), checked for what the report uses."""
+    """An ``explain/groups.json`` (modecover.evaluation.explain_files), checked for what the report uses."""
     raw = read_json(path)
     for key in ("n_real", "n_uncovered", "n_missed_groups"):
         if isinstance(raw.get(key), bool) or not isinstance(raw.get(key), int):

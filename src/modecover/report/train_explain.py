@@ -2,7 +2,7 @@
 
 When the report of a train folder is made, samples of its last checkpoint are explained
 (:func:`modecover.evaluate.explain`, k = 5: the k of the page's precision and coverage)
-and the files of :func:`modecover.evaluate_files.write_explanation` are written to
+and the files of :func:`modecover.evaluation.explain_files.write_explanation` are written to
 ``RUN/explain/`` (real.csv, fake.csv, groups.json, explain.png; galleries for images):
 
 - 2D mixtures: the page's 2,500 samples (seed 0) against a fresh draw of 2,500 points of
@@ -77,7 +77,7 @@ def foreign_explanation(folder: Path) -> Explained | None:
 def explain_mixture(folder: Path, ckpt: Path, samples: np.ndarray, real: np.ndarray, means: np.ndarray) -> Explained:
     """The 2D samples against the fresh mixture draw, groups named by mode."""
     from modecover.evaluate import explain
-    from modecover.evaluate_files import write_explanation
+    from modecover.evaluation.explain_files import write_explanation
 
     e = explain(real, samples, k=K, modes=means)
     said = {"checkpoint": ckpt.name, "n": len(samples), "seed": 0,
@@ -99,7 +99,7 @@ def _group_classes(e, labels: np.ndarray) -> list[dict]:
 def explain_images(folder: Path, ckpt: Path, data) -> Explained:
     """Image samples against as many training images, in pixel space."""
     from modecover.evaluate import explain
-    from modecover.evaluate_files import write_explanation
+    from modecover.evaluation.explain_files import write_explanation
 
     images = data.x.numpy()
     n = min(N_EXPLAIN, len(images))
