@@ -173,9 +173,8 @@ def test_bad_batch_and_sample_size_are_named(family):
         model.sample(-1)
 
 
-@pytest.mark.parametrize("family", ("vae", "flow", "diffusion"))
+@pytest.mark.parametrize("family", FAMILIES)
 def test_non_finite_batch_is_named(family):
-    """(The GAN's step checks the shape of its batch only.)"""
     model = build_model(family, VECTOR[family])
     with pytest.raises(ValueError, match="real batch holds NaN or infinite values"):
         model.train_step(torch.tensor([[0.0, float("nan")]]), Hooks(), 0)

@@ -260,6 +260,8 @@ class GAN(GenerativeModel):
         """One GAN step (module docstring)."""
         hooks = hooks if hooks is not None else Hooks()
         self._check_batch(real, "real batch")
+        if not torch.isfinite(real).all():
+            raise ValueError("model 'gan': real batch holds NaN or infinite values")
         self.train()
         log: dict[str, float] = {}
         for _ in range(self.settings.d_steps):
