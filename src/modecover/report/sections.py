@@ -126,6 +126,12 @@ EXPLAIN_FIGURES = (("explain.png", "uncovered real samples in red, the largest m
                    ("missed_0.png", "the largest missed group"))
 
 
+MISSED_MEANS = ("A real sample is uncovered when no generated sample falls within its k-nearest-neighbour radius "
+                "(the coverage metric); a mode is missed when at least half of its real samples are uncovered. "
+                "A mode can be captured (some high-quality samples near it) and still missed in this sense, "
+                "when the model draws it far less often than the data holds it.")
+
+
 def add_explanations(section: Section, found: list[tuple[str, Path]], figures: Figures) -> None:
     """What each set of samples missed: the sentence of each ``groups.json`` (one per
     ``(label, folder)``), its projection with the missed groups circled and, for images, the
@@ -137,6 +143,7 @@ def add_explanations(section: Section, found: list[tuple[str, Path]], figures: F
         groups = read_groups_json(directory / "groups.json")
         said.append(groups.get("sentence") or describe_missed(groups, name))
     section.body.append("<p>" + " ".join(html.escape(s) for s in said) + "</p>")
+    section.body.append(f"<p>{html.escape(MISSED_MEANS)}</p>")
     for name, directory in found:
         for file, caption in EXPLAIN_FIGURES:
             if (directory / file).is_file():
