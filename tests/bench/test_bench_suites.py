@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from modecover.bench import suites
-from modecover.bench.jobs import run_2d_job
+from modecover.bench.jobs import run_2d_job, run_digits_job
 from modecover.config import parse_config
 
 
@@ -110,3 +110,31 @@ def test_the_2d_configs_carry_the_converged_recipe(family, data):
     options = {k: v for k, v in bench_model.items() if k != "family"}
     assert make_config(family, {**config.model.options, "data_shape": [2]}) == \
         make_config(family, {**options, "data_shape": [2]})
+
+
+def test_the_class_explain_summary_names_the_class_a_fake_set_lacks():
+    """Fakes that are the real digits of every class but 3 (slightly moved): class 3 is the
+    one missed class and the largest missed group is made of 3s."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from modecover.evaluation.points import class_explain_summary
+
+    digits = load_digits()
+    real = digits.data / 16.0
+    rng = np.random.default_rng(0)
+    fake = real[digits.target != 3] + rng.normal(0, 0.01, (int((digits.target != 3).sum()), real.shape[1]))
+    summary = class_explain_summary(fake, real, digits.target)
+    assert summary["missed_modes"] == [3]
+    assert summary["missed_groups"][0]["mode"] == 3
+    assert summary["real_per_mode"][3] == int((digits.target == 3).sum())
+    assert summary["uncovered_per_mode"][3] >= 0.9 * summary["real_per_mode"][3]
+
+
+def test_a_digits_job_records_its_missed_classes(tmp_path):
+    job = suites.b3_jobs(1, suites.Budget(steps=5, batch_size=32, n_eval=60), magnet_pool=0)[0]
+    result = run_digits_job(dict(job.spec, seed=0, out_dir=str(tmp_path)))
+    summary = result.extra["explain"]
+    assert set(summary) >= {"missed_modes", "uncovered_per_mode", "real_per_mode"}
+    assert len(summary["real_per_mode"]) == 10 and sum(summary["real_per_mode"]) == 1797
+    assert "rare_share" in result.metrics and "fid" in result.metrics

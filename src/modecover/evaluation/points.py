@@ -44,10 +44,29 @@ def explain_summary(samples, mixture, real, k: int = 5) -> dict:
     samples = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
     e = explain(np.asarray(real, dtype=np.float64), samples, k=k, modes=mixture.means)
     modes = e.missed_modes()
+    return _summary(e, k, [m["mode"] for m in modes if m["missed"]], [m["n_uncovered"] for m in modes],
+                    [m["n_real"] for m in modes], [{"size": g.size, "mode": g.mode} for g in e.missed_groups])
+
+
+def class_explain_summary(fake_features, real_features, real_labels, k: int = 5) -> dict:
+    """:func:`explain_summary` for labelled real data (the digits benchmark): the classes
+    play the modes, a class is missed when at least half of its real samples are uncovered,
+    and each missed group is named by its most common class."""
+    from modecover.evaluate import MISSED_MODE_SHARE, explain
+
+    labels = np.asarray(real_labels)
+    e = explain(real_features, fake_features, k=k)
+    uncovered = ~e.real_covered
+    classes = np.unique(labels)
+    per_class = [int(uncovered[labels == c].sum()) for c in classes]
+    real_per_class = [int((labels == c).sum()) for c in classes]
+    missed = [int(c) for c, u, n in zip(classes, per_class, real_per_class) if u >= MISSED_MODE_SHARE * n]
+    groups = [{"size": g.size, "mode": int(np.bincount(labels[g.members]).argmax())} for g in e.missed_groups]
+    return _summary(e, k, missed, per_class, real_per_class, groups)
+
+
+def _summary(e, k: int, missed: list, uncovered_per_mode: list, real_per_mode: list, groups: list) -> dict:
     return {"k": k, "n_real": int(len(e.real_covered)), "n_uncovered": int((~e.real_covered).sum()),
-            "missed_modes": [m["mode"] for m in modes if m["missed"]],
-            "uncovered_per_mode": [m["n_uncovered"] for m in modes],
-            "real_per_mode": [m["n_real"] for m in modes],
-            "n_missed_groups": len(e.missed_groups),
-            "missed_groups": [{"size": g.size, "mode": g.mode} for g in e.missed_groups[:EXPLAIN_GROUPS]],
+            "missed_modes": missed, "uncovered_per_mode": uncovered_per_mode, "real_per_mode": real_per_mode,
+            "n_missed_groups": len(e.missed_groups), "missed_groups": groups[:EXPLAIN_GROUPS],
             "n_outside": int((~e.fake_inside).sum()), "n_off_manifold_groups": len(e.off_manifold_groups)}

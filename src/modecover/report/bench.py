@@ -134,7 +134,7 @@ def _missed(section: Section, suite: str, suite_dir: Path, rows: list[BenchRow])
             n, counts = found[key]
             said = ", ".join(f"{m} ({c} of {n})" for m, c in sorted(counts.items())) or "none"
             body.append([key[0], key[1], str(n), said])
-    section.text("Modes missed (at least half of a mode's real points uncovered by the samples; "
+    section.text("Modes (classes, for digits) missed (at least half of a mode's real points uncovered by the samples; "
                  "modecover.evaluate.explain): each mode with the number of seeds that missed it, of the seeds "
                  "whose result file has an explain summary:")
     section.body.append(table(f"missed-{suite}", ["dataset", "row", "n_explained", "missed_modes"], body,
