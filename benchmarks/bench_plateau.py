@@ -20,12 +20,11 @@ import json
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 
 def curve(family: str, data: str, steps: int, lr_decay: float, seed: int, n: int, every: int) -> dict:
-    from modecover.bench.suites import B2_FAMILIES
+    from modecover.bench.suites import family_model
     from modecover.data.mixtures import MIXTURES
     from modecover.metrics.modes import mode_metrics
     from modecover.models import build_model
@@ -35,8 +34,7 @@ def curve(family: str, data: str, steps: int, lr_decay: float, seed: int, n: int
     mixture = MIXTURES[data]()
     x, _ = mixture.sample(n, seed=seed)
     seed_everything(seed)
-    settings = {k: v for k, v in B2_FAMILIES[FAMILY_ROWS[family]].items() if k != "family"}
-    model = build_model(family, {**settings, "data_shape": [2]})
+    model = build_model(family, {**family_model(family), "data_shape": [2]})
     points = []
 
     def evaluate(done: int) -> None:
@@ -54,12 +52,9 @@ def curve(family: str, data: str, steps: int, lr_decay: float, seed: int, n: int
             "seconds": round(time.perf_counter() - start, 1), "step_modes_hq": points}
 
 
-FAMILY_ROWS = {"gan": "GAN", "vae": "VAE", "flow": "Flow", "diffusion": "Diffusion"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", choices=sorted(FAMILY_ROWS), default="gan")
+    parser.add_argument("--family", choices=["gan", "vae", "flow", "diffusion"], default="gan")
     parser.add_argument("--data", choices=["ring", "grid"], default="ring")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--lr-decay", type=float, default=0.5)

@@ -106,10 +106,8 @@ def test_the_2d_configs_carry_the_converged_recipe(family, data):
     budget = suites.converged_budget(data, family=family)
     assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
         (budget.steps, budget.batch_size, budget.lr_decay)
-    bench_model = next(m for m in suites.B2_FAMILIES.values() if m["family"] == family)
-    options = {k: v for k, v in bench_model.items() if k != "family"}
     assert make_config(family, {**config.model.options, "data_shape": [2]}) == \
-        make_config(family, {**options, "data_shape": [2]})
+        make_config(family, {**suites.family_model(family), "data_shape": [2]})
 
 
 def test_the_class_explain_summary_names_the_class_a_fake_set_lacks():

@@ -44,6 +44,14 @@ B2_FAMILIES = {
     "Flow": {"family": "flow", "coupling_layers": 6, "hidden": 64},
     "Diffusion": {"family": "diffusion", "lr": 2e-3, "ema_decay": 0.99},
 }
+
+
+def family_model(family: str) -> dict:
+    """The B2 model settings of ``family`` (gan, vae, flow, diffusion), without the family key."""
+    model = next(m for m in B2_FAMILIES.values() if m["family"] == family)
+    return {k: v for k, v in model.items() if k != "family"}
+
+
 B2_VARIANTS: dict[str, list[dict]] = {
     "": [],
     " + DMPRA": [{"name": "dmpra"}],  # groups weighting, perception space (the defaults)

@@ -23,6 +23,7 @@ from .harness import summarise
 
 PER_SEED_KEYS = ("dataset", "row", "seed")
 
+
 def write_per_seed(records: Sequence[dict], path: Path) -> Path:
     """One CSV row per job record: data set, row, seed, seconds, then every metric (sorted)."""
     metrics = sorted({m for r in records for m in r["metrics"]})

@@ -195,6 +195,8 @@ class GAN(GenerativeModel):
             raise ValueError(
                 f"{name}: expected shape (B, {', '.join(map(str, self.settings.data_shape))}), got {tuple(x.shape)}"
             )
+        if not torch.isfinite(x).all():
+            raise ValueError(f"model 'gan': {name} holds NaN or infinite values")
 
     # -- what plug-ins call ------------------------------------------------------
     def discriminate(self, x: Tensor) -> Tensor:
@@ -260,8 +262,6 @@ class GAN(GenerativeModel):
         """One GAN step (module docstring)."""
         hooks = hooks if hooks is not None else Hooks()
         self._check_batch(real, "real batch")
-        if not torch.isfinite(real).all():
-            raise ValueError("model 'gan': real batch holds NaN or infinite values")
         self.train()
         log: dict[str, float] = {}
         for _ in range(self.settings.d_steps):
