@@ -1,9 +1,10 @@
-"""Which GAN training recipe covers the ring's modes best? Validation seeds only (docs/training.md).
+"""Which GAN training recipe covers a 2D mixture's modes best? Validation seeds only (docs/training.md).
 
 Each recipe (a JSON object of ``model``, ``train`` and ``data`` overrides of the converged
 2D budget) trains two jobs per seed through the benchmark harness (resumable, results under
-OUT/<suite>/<data>/<recipe>/): the plain GAN on the balanced ring (B1: modes, HQ %) and
-GAN + DMPRA on the imbalanced ring (B2: rare modes captured). Prints one summary line per
+OUT/<suite>/<data>/<recipe>/): the plain GAN on the balanced ring or grid (B1: modes, HQ %)
+and GAN + DMPRA on its imbalanced variant (B2: rare modes captured); ``--data grid`` for
+the grid, ``--suite B1`` for one of the two. Prints one summary line per
 recipe and data set. Seeds start at 100: recipes are chosen on validation seeds, never on
 the seeds the tables report.
 
@@ -19,7 +20,7 @@ import statistics
 from pathlib import Path
 
 
-def recipe_jobs(recipe: dict, seeds: range) -> list:
+def recipe_jobs(recipe: dict, seeds: range, data: str = "ring", suites=("B1", "B2")) -> list:
     from modecover.bench.harness import Job
     from modecover.bench.suites import GAN_2D, _spec, converged_budget
 
@@ -28,7 +29,8 @@ def recipe_jobs(recipe: dict, seeds: range) -> list:
         raise SystemExit(f"recipe {json.dumps(recipe)}: unknown section(s) {sorted(unknown)}; use model, train, data")
     label = "GAN " + json.dumps(recipe, sort_keys=True)
     jobs = []
-    for suite, dataset, methods in (("B1", "ring", []), ("B2", "ring-imbalanced", [{"name": "dmpra"}])):
+    protocols = {"B1": (data, []), "B2": (f"{data}-imbalanced", [{"name": "dmpra"}])}
+    for suite, (dataset, methods) in ((s, protocols[s]) for s in suites):
         budget = converged_budget(dataset)
         spec = _spec(dataset, GAN_2D, methods, budget, budget.rounds)
         for section in ("model", "train", "data"):
@@ -57,11 +59,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--seed-start", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data", choices=["ring", "grid"], default="ring")
+    parser.add_argument("--suite", choices=["B1", "B2"], action="append",
+                        help="B1 (plain GAN, balanced) and/or B2 (GAN + DMPRA, imbalanced); both by default")
     args = parser.parse_args()
     if args.seed_start < 100:
         parser.error("recipes are chosen on validation seeds (100 on), never on test seeds")
     seeds = range(args.seed_start, args.seed_start + args.seeds)
-    jobs = [job for text in args.recipes for job in recipe_jobs(json.loads(text), seeds)]
+    jobs = [job for text in args.recipes for job in recipe_jobs(json.loads(text), seeds, args.data, args.suite or ("B1", "B2"))]
     records = run_suite(jobs, run_2d_job, args.out, workers=args.workers)
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in sorted(records, key=lambda r: (r["dataset"], r["row"], r["seed"])):
