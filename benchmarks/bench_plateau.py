@@ -1,16 +1,20 @@
-"""Where does each model family's quality plateau on the 2D mixtures? (docs/training.md, "Converged 2D recipe")
+"""Where does each model family's quality plateau? 2D mixtures and digits (docs/training.md, "Converged 2D recipe")
 
 Trains one family with the B2 benchmark's settings (``modecover.bench.suites.B2_FAMILIES``:
 the GAN is an MLP 128 x 3, latent 8, non-saturating, Adam 1e-3) with the trainer at batch
 256 on ``--n`` points of the balanced ring or grid, the learning rates decayed linearly
 over the last ``--lr-decay`` share of the steps, and evaluates 2,500 samples every
 ``--every`` steps (2D mode metrics: modes captured, HQ %). Evaluation draws from a forked
-RNG, so it never changes the run. One line of JSON per seed.
+RNG, so it never changes the run. ``--data digits`` trains B3's DCGAN or conv VAE
+(``modecover.bench.suites.B3_ROWS``) on the balanced 8x8 digits in [-1, 1] at
+``--batch-size`` (B3: 64) and evaluates 1,000 samples by FID and coverage in the digits
+judge's feature space (``modecover.bench.digits``). One line of JSON per seed.
 
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data ring --steps 6000 --seeds 100,101,102,103
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data grid --steps 12000 --seeds 100
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data ring --steps 6000 --lr-decay 0 --seeds 100
     .venv/bin/python benchmarks/bench_plateau.py --family diffusion --data ring --steps 20000 --every 2000
+    .venv/bin/python benchmarks/bench_plateau.py --family gan --data digits --steps 12000 --batch-size 64 --lr-decay 0
 """
 
 from __future__ import annotations
@@ -23,48 +27,89 @@ import time
 import torch
 
 
-def curve(family: str, data: str, steps: int, lr_decay: float, seed: int, n: int, every: int) -> dict:
+def mixture_setup(family: str, data: str, seed: int, n: int):
+    """(training points, model, quality of samples: [modes captured, HQ %]) on a 2D mixture."""
     from modecover.bench.suites import family_model
     from modecover.data.mixtures import MIXTURES
     from modecover.metrics.modes import mode_metrics
     from modecover.models import build_model
-    from modecover.plugins import Hooks
-    from modecover.train import TrainConfig, seed_everything, train
+    from modecover.train import seed_everything
 
     mixture = MIXTURES[data]()
     x, _ = mixture.sample(n, seed=seed)
     seed_everything(seed)
     model = build_model(family, {**family_model(family), "data_shape": [2]})
+
+    def quality(model) -> list:
+        m = mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas)
+        return [m["modes_captured"], round(m["hq_percent"], 1)]
+
+    return torch.from_numpy(x), model, quality
+
+
+def digits_setup(family: str, seed: int):
+    """(balanced digits in [-1, 1], B3's model, quality of samples: [judge FID, coverage])."""
+    from modecover.bench.digits import train_judge
+    from modecover.bench.suites import B3_ROWS
+    from modecover.data import load_digits
+    from modecover.metrics.fid import fid
+    from modecover.metrics.prdc import prdc
+    from modecover.models import build_model
+    from modecover.train import seed_everything
+
+    x, _ = load_digits(scale="symmetric")
+    judge = train_judge(seed=0)
+    real = judge.features(x.numpy())
+    settings = next(model for model, _ in B3_ROWS.values() if model["family"] == family)
+    seed_everything(seed)
+    model = build_model(family, {**{k: v for k, v in settings.items() if k != "family"}, "data_shape": [1, 8, 8]})
+
+    def quality(model) -> list:
+        fake = judge.features(model.sample(1000).numpy())
+        return [round(fid(real, fake), 3), round(prdc(real, fake)["coverage"], 3)]
+
+    return x.float(), model, quality
+
+
+def curve(family: str, data: str, steps: int, lr_decay: float, seed: int, n: int, every: int,
+          batch_size: int = 256) -> dict:
+    from modecover.plugins import Hooks
+    from modecover.train import TrainConfig, train
+
+    x, model, quality = digits_setup(family, seed) if data == "digits" else mixture_setup(family, data, seed, n)
     points = []
 
     def evaluate(done: int) -> None:
         if done % every == 0 or done == steps:
             with torch.random.fork_rng(devices=[]):
-                samples = model.sample(2500).numpy()
-            m = mode_metrics(samples, mixture.means, mixture.sigmas)
-            points.append([done, m["modes_captured"], round(m["hq_percent"], 1)])
+                points.append([done, *quality(model)])
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        train(model, torch.from_numpy(x), Hooks(), TrainConfig(steps=steps, batch_size=256, seed=seed,
+        train(model, x, Hooks(), TrainConfig(steps=steps, batch_size=batch_size, seed=seed,
               lr_decay=lr_decay, checkpoint_every=0), out, progress=False, on_step=evaluate)
-    return {"family": family, "data": data, "seed": seed, "steps": steps, "lr_decay": lr_decay, "n": n,
-            "seconds": round(time.perf_counter() - start, 1), "step_modes_hq": points}
+    measured = "step_fid_coverage" if data == "digits" else "step_modes_hq"
+    return {"family": family, "data": data, "seed": seed, "steps": steps, "batch_size": batch_size,
+            "lr_decay": lr_decay, "n": len(x), "seconds": round(time.perf_counter() - start, 1), measured: points}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", choices=["gan", "vae", "flow", "diffusion"], default="gan")
-    parser.add_argument("--data", choices=["ring", "grid"], default="ring")
+    parser.add_argument("--data", choices=["ring", "grid", "digits"], default="ring")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--lr-decay", type=float, default=0.5)
     parser.add_argument("--seeds", default="100")
-    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--n", type=int, default=5000, help="training points of a 2D mixture")
+    parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--every", type=int, default=1000)
     args = parser.parse_args()
-    torch.set_num_threads(1)  # tiny MLPs: one thread is fastest on this machine
+    if args.data == "digits" and args.family not in ("gan", "vae"):
+        parser.error("--data digits: B3 trains the gan and the vae families")
+    torch.set_num_threads(1)  # small models: one thread is fastest on this machine
     for seed in (int(s) for s in args.seeds.split(",")):
-        print(json.dumps(curve(args.family, args.data, args.steps, args.lr_decay, seed, args.n, args.every)), flush=True)
+        print(json.dumps(curve(args.family, args.data, args.steps, args.lr_decay, seed, args.n, args.every,
+                               args.batch_size)), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from modecover.bench import suites
@@ -136,3 +137,12 @@ def test_a_digits_job_records_its_missed_classes(tmp_path):
     assert set(summary) >= {"missed_modes", "uncovered_per_mode", "real_per_mode"}
     assert len(summary["real_per_mode"]) == 10 and sum(summary["real_per_mode"]) == 1797
     assert "rare_share" in result.metrics and "fid" in result.metrics
+
+
+def test_a_digits_job_measures_magnet_at_every_rho_from_one_pool(tmp_path):
+    job = suites.b3_jobs(1, suites.Budget(steps=5, batch_size=32, n_eval=60), magnet_pool=64)[0]
+    metrics = run_digits_job(dict(job.spec, seed=0, out_dir=str(tmp_path))).metrics
+    assert set(suites.METRICS_DIGITS) <= set(metrics)
+    for rho in suites.MAGNET_RHOS:
+        assert 0 <= metrics[f"magnet_rho{rho:g}_rare_share"] <= 1
+        assert np.isfinite(metrics[f"magnet_rho{rho:g}_fid"])

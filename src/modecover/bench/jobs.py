@@ -43,10 +43,14 @@ def run_2d_job(spec: dict[str, Any]) -> JobResult:
 
 def run_digits_job(spec: dict[str, Any]) -> JobResult:
     """B3: train on imbalanced digits; the judge's class shares, PRDC and FID in its
-    feature space against the balanced digits, for prior samples and MaGNET samples; and
-    (the record's ``explain`` key) which classes the prior samples miss, after the metrics."""
+    feature space against the balanced digits, for prior samples and for MaGNET / polarity
+    samples at each rho of ``magnet_rhos`` (one pool of ``magnet_pool`` latents, metrics
+    prefixed ``magnet_rho<rho>_``); and (the record's ``explain`` key) which classes the
+    prior samples miss, after the metrics."""
+    import torch
+
     from modecover.evaluation.points import class_explain_summary
-    from modecover.methods.magnet import magnet_sample
+    from modecover.methods.magnet import build_pool, resample
     from modecover.metrics.fid import fid
     from modecover.metrics.prdc import prdc
     from sklearn.datasets import load_digits
@@ -58,17 +62,20 @@ def run_digits_job(spec: dict[str, Any]) -> JobResult:
     digits = load_digits()
     real_feat = judge.features(digits.data / 16.0)
     rare = list(spec["data"].get("rare_classes", []))
-    n_eval = int(spec["n_eval"])
-    samplers = {"": lambda: run.model.sample(n_eval, run.hooks)}
+    n_eval, seed = int(spec["n_eval"]), int(spec["seed"])
+    samples = {"": run.model.sample(n_eval, run.hooks).detach().cpu().numpy()}
     latent = run.model.latent_generator()
     if latent is not None and spec.get("magnet_pool"):
         generator, latent_dim = latent
-        samplers["magnet_"] = lambda: magnet_sample(generator, n_eval, latent_dim=latent_dim,
-                                                    pool_size=int(spec["magnet_pool"]), seed=int(spec["seed"]))[0]
+        pool = build_pool(generator, latent_dim, int(spec["magnet_pool"]), seed=seed)
+        generator.eval()
+        for rho in spec.get("magnet_rhos", [1.0]):
+            z = torch.as_tensor(pool.latents[resample(pool, float(rho), n_eval, seed)], dtype=torch.float32)
+            with torch.no_grad():
+                samples[f"magnet_rho{rho:g}_"] = generator(z).cpu().numpy()
     metrics: dict[str, float] = {}
     features = {}
-    for prefix, draw in samplers.items():
-        images = draw().detach().cpu().numpy()
+    for prefix, images in samples.items():
         feat = features[prefix] = judge.features(images)
         shares = judge.class_shares(images)
         metrics[prefix + "rare_share"] = float(shares[rare].sum()) if rare else float("nan")

@@ -185,8 +185,10 @@ B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
     "VAE": (VAE_DIGITS, []),
     "VAE + DMPRA": (VAE_DIGITS, [{"name": "dmpra"}]),
 }
+# MaGNET (rho = 1) and polarity sampling (rho < 1: between the prior and MaGNET) from one pool
+MAGNET_RHOS = (0.25, 0.5, 1.0)
 METRICS_DIGITS = ["rare_share", "share_error", "fid", "precision", "recall", "density", "coverage",
-                  "magnet_rare_share", "magnet_fid", "magnet_recall"]
+                  *(f"magnet_rho{rho:g}_{m}" for rho in MAGNET_RHOS for m in ("rare_share", "fid", "precision", "recall"))]
 
 
 def b3_jobs(seeds: int = 5, budget: Budget = Budget(steps=3000, batch_size=64, n_eval=1000), rare_class: int = 3,
@@ -197,6 +199,6 @@ def b3_jobs(seeds: int = 5, budget: Budget = Budget(steps=3000, batch_size=64, n
     for row, (model, methods) in B3_ROWS.items():
         spec = _spec("digits", model, methods, budget, budget.rounds)
         spec["data"] = {"name": "digits", "scale": "symmetric", "rare_classes": [rare_class], "fraction": fraction}
-        spec["magnet_pool"] = magnet_pool
+        spec["magnet_pool"], spec["magnet_rhos"] = magnet_pool, list(MAGNET_RHOS)
         jobs += [Job("B3", f"digits-rare{rare_class}", row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
     return jobs
