@@ -111,6 +111,22 @@ def test_the_2d_configs_carry_the_converged_recipe(family, data):
         make_config(family, {**suites.family_model(family), "data_shape": [2]})
 
 
+@pytest.mark.parametrize("family", ["gan", "vae"])
+def test_the_digits_configs_carry_the_b3_budget_and_model(family):
+    from pathlib import Path
+
+    from modecover.config import load_config
+    from modecover.models import make_config
+
+    config = load_config(Path(__file__).parents[2] / "configs" / f"{family}-digits.toml")
+    budget = suites.CONVERGED_DIGITS
+    assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
+        (budget.steps, budget.batch_size, budget.lr_decay)
+    model = next(m for m, _ in suites.B3_ROWS.values() if m["family"] == family)
+    assert make_config(family, {**config.model.options, "data_shape": [1, 8, 8]}) == \
+        make_config(family, {**{k: v for k, v in model.items() if k != "family"}, "data_shape": [1, 8, 8]})
+
+
 def test_the_class_explain_summary_names_the_class_a_fake_set_lacks():
     """Fakes that are the real digits of every class but 3 (slightly moved): class 3 is the
     one missed class and the largest missed group is made of 3s."""

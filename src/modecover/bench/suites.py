@@ -191,7 +191,12 @@ METRICS_DIGITS = ["rare_share", "share_error", "fid", "precision", "recall", "de
                   *(f"magnet_rho{rho:g}_{m}" for rho in MAGNET_RHOS for m in ("rare_share", "fid", "precision", "recall"))]
 
 
-def b3_jobs(seeds: int = 5, budget: Budget = Budget(steps=3000, batch_size=64, n_eval=1000), rare_class: int = 3,
+# B3's budget (docs/training.md, "Converged digits recipe"): the DCGAN's and the conv VAE's
+# judge FID and coverage flatten by these steps on the balanced digits (a validation seed).
+CONVERGED_DIGITS = Budget(steps=16000, batch_size=64, n_eval=1000, lr_decay=0.5)
+
+
+def b3_jobs(seeds: int = 5, budget: Budget = CONVERGED_DIGITS, rare_class: int = 3,
             fraction: float = 0.1, magnet_pool: int = 4000, seed_start: int = 0) -> list[Job]:
     """B3: digits with ``rare_class`` cut to ``fraction`` of its samples (about 1-2% of the
     set at 0.1); GAN and VAE with and without DMPRA, all in ``budget.rounds`` rounds."""

@@ -19,7 +19,7 @@ BEST_OTHER = "best_other.json"
 @click.option("--overwrite", is_flag=True, help="Empty OUT first when it holds another modecover run (or an earlier bench).")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1 and B2 10, B3 5).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="Training steps per run (default: the converged budget of each data set; B3 3000).")
+              help="Training steps per run (default: the converged budget of each data set and family).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Parallel processes, one torch thread each.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these data sets (e.g. ring); repeatable.")
@@ -53,8 +53,7 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
     elif suite == "B2":
         jobs, job_fn, metrics = suites.b2_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job, suites.METRICS_2D
     else:
-        budget = suites.Budget(steps=3000, n_eval=1000)
-        budget = replace(budget, steps=steps) if steps else budget
+        budget = replace(suites.CONVERGED_DIGITS, steps=steps) if steps else suites.CONVERGED_DIGITS
         jobs, job_fn, metrics = suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, \
             suites.METRICS_DIGITS
     jobs = [j for j in jobs if (not datasets or j.dataset in datasets) and (not rows or j.row in rows)]
