@@ -32,6 +32,8 @@ TABLES = [
     TableSpec("B1-GAN-ring-6000", "results/B1-ring-6000/per_seed.csv", ("ring",), B1_METRICS),
     TableSpec("B2-recipes", "results/B2-validation/recipes_per_seed.csv", ("ring", "ring-imbalanced"),
               ("modes", "minority_captured", "hq_percent"), n_minority=2),
+    TableSpec("B2-grid-recipes", "results/B2-validation/grid_recipes_per_seed.csv", ("grid",),
+              ("modes", "hq_percent", "precision", "recall", "coverage")),
     TableSpec("B2-validation", "results/B2-validation/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
               n_minority=2),
     TableSpec("B2-ring-GAN", "results/B2/per_seed.csv", ("ring-imbalanced",), B2_METRICS, GAN_ROWS, n_minority=2),
