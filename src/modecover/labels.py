@@ -32,9 +32,6 @@ LABELS: dict[str, str] = {
     "is_std": "IS std",
     "vendi": "Vendi (fake)",
     "vendi_real": "Vendi (real)",
-    "magnet_rare_share": "MaGNET rare share",
-    "magnet_fid": "MaGNET FID",
-    "magnet_recall": "MaGNET recall",
     # DMPRA rounds and the audit
     "round": "round",
     "n_minority": "flagged minority",
@@ -80,11 +77,30 @@ LABELS: dict[str, str] = {
 }
 
 # Metrics where a smaller value is better (the benchmark's "best row" picks the minimum).
-LOWER_IS_BETTER = frozenset({"reverse_kl", "reverse_kl_to_weights", "share_error", "fid", "kid", "magnet_fid"})
+LOWER_IS_BETTER = frozenset({"reverse_kl", "reverse_kl_to_weights", "share_error", "fid", "kid"})
+MAGNET_PREFIX = "magnet_rho"  # B3's metrics of MaGNET / polarity samples: magnet_rho<rho>_<metric>
+
+
+def _magnet_parts(key: str) -> tuple[str, str] | None:
+    """(rho, metric) of a ``magnet_rho<rho>_<metric>`` key, else None."""
+    if key.startswith(MAGNET_PREFIX) and "_" in key[len(MAGNET_PREFIX):]:
+        rho, metric = key[len(MAGNET_PREFIX):].split("_", 1)
+        return rho, metric
+    return None
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether a smaller value of metric ``key`` is better (also for its MaGNET variants)."""
+    parts = _magnet_parts(key)
+    return (parts[1] if parts else key) in LOWER_IS_BETTER
 
 
 def label(key: str) -> str:
-    """The human label of ``key`` (unknown keys: underscores become spaces)."""
+    """The human label of ``key`` (``magnet_rho0.5_fid``: "MaGNET ρ=0.5 FID"; unknown keys:
+    underscores become spaces)."""
+    parts = _magnet_parts(key)
+    if parts:
+        return f"MaGNET ρ={parts[0]} {label(parts[1])}"
     return LABELS.get(key, key.replace("_", " "))
 
 

@@ -162,3 +162,13 @@ def test_a_digits_job_measures_magnet_at_every_rho_from_one_pool(tmp_path):
     for rho in suites.MAGNET_RHOS:
         assert 0 <= metrics[f"magnet_rho{rho:g}_rare_share"] <= 1
         assert np.isfinite(metrics[f"magnet_rho{rho:g}_fid"])
+
+
+def test_every_digits_metric_has_a_label_and_a_direction():
+    from modecover.labels import label, lower_is_better
+
+    for metric in suites.METRICS_DIGITS:
+        assert "_" not in label(metric), metric
+    assert label("magnet_rho0.25_rare_share") == "MaGNET ρ=0.25 rare share"
+    assert lower_is_better("magnet_rho0.5_fid") and lower_is_better("fid")
+    assert not lower_is_better("magnet_rho1_recall") and not lower_is_better("magnet_rho1_rare_share")

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from modecover.cli import main
 from modecover.report import ResultsError, find_run, format_number, write_report
-from modecover.labels import LABELS, LOWER_IS_BETTER
+from modecover.labels import LABELS, lower_is_better
 from test_report import as_dicts, parse_page
 
 TINY_TRAIN = """
@@ -368,7 +368,7 @@ def test_bench_page_tables_and_best_rows(runs):
     assert said.startswith("B1 on ring: 2 rows × 2 seeds. Best row: ")
     measured = [s for s in summary if s["source"] == "measured"]
     for metric in ("modes", "hq_percent", "precision", "coverage"):
-        pick = min if metric in LOWER_IS_BETTER else max
+        pick = min if lower_is_better(metric) else max
         best = pick(measured, key=lambda s: float(s[metric]))
         assert f"{LABELS[metric]} {best['row']} ({format_number(float(best[metric]))})" in said
     assert len(parsed.tables["per-seed-B1"]) == 1 + 4

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import plots
 from .kinds import BENCH_SUITES, RunFolder
-from ..labels import LOWER_IS_BETTER, label
+from ..labels import label, lower_is_better
 from .page import Figures, Page, Section, figure, slug, table
 from .readers import read_number_csv
 from .results import ResultsError, format_number
@@ -71,12 +71,12 @@ def read_suite(suite_dir: Path) -> tuple[list[BenchRow], list[str], str]:
 
 
 def best_rows(rows: list[BenchRow], metrics: list[str]) -> dict[str, BenchRow]:
-    """Per metric, the measured row with the best mean (largest, or smallest for :data:`LOWER_IS_BETTER`)."""
+    """Per metric, the measured row with the best mean (largest, or smallest for :func:`~modecover.labels.lower_is_better`)."""
     best = {}
     for m in metrics:
         have = [r for r in rows if r.source == "measured" and m in r.mean and r.mean[m] == r.mean[m]]  # not NaN
         if have:
-            pick = min if m in LOWER_IS_BETTER else max
+            pick = min if lower_is_better(m) else max
             best[m] = pick(have, key=lambda r: r.mean[m])
     return best
 
