@@ -12,7 +12,7 @@ LAYERS = {
     "low": {"_checks", "io", "neighbors", "balls", "graph", "metrics", "features", "parallel", "distributed",
             "labels", "plots"},
     "middle": {"data", "models", "plugins", "methods", "dmpra", "train", "checkpoint", "config", "runs",
-               "evaluate", "evaluation"},
+               "evaluate", "evaluation", "ensemble"},
     "high": {"bench", "report", "demo", "cli", "__main__", "__init__"},
 }
 RANK = {part: rank for rank, parts in enumerate(LAYERS.values()) for part in parts}

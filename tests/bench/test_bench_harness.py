@@ -67,3 +67,24 @@ def test_a_corrupt_result_file_is_named(tmp_path):
     path.write_text(json.dumps({"row": "A"}))
     with pytest.raises(ValueError, match="lacks key 'dataset'"):
         run_suite([job], toy_job, tmp_path / "out", workers=1, progress=False)
+
+
+def toy_batch(specs):
+    """A stand-in for an ensemble: one call for several seeds, logged as one line."""
+    with open(specs[0]["log"], "a") as fh:
+        fh.write(",".join(str(s["seed"]) for s in specs) + "\n")
+    return [{"modes": float(s["seed"]), "hq_percent": 1.0} for s in specs]
+
+
+@pytest.mark.parametrize("workers, batches", [(1, ["0,1,2,3"]), (2, ["0,1", "2,3"])])
+def test_jobs_of_one_batching_key_run_as_batches_that_keep_every_worker_busy(tmp_path, workers, batches):
+    from modecover.bench.harness import Batching
+
+    jobs = _jobs(tmp_path)  # rows A and B, seeds 0-3; only row A batches
+    batching = Batching(key=lambda spec: "A" if spec["offset"] == 0.0 else None, run=toy_batch)
+    records = run_suite(jobs, toy_job, tmp_path / "out", workers=workers, progress=False, batching=batching)
+    assert [(r["row"], r["seed"], r["metrics"]["modes"]) for r in records[:4]] == [("A", s, float(s)) for s in range(4)]
+    assert len(list((tmp_path / "out").rglob("seed*.json"))) == 8
+    calls = (tmp_path / "calls.txt").read_text().split()
+    assert sorted(c for c in calls if "," in c) == batches  # row A: the batches
+    assert sorted(c for c in calls if "," not in c) == ["0", "1", "2", "3"]  # row B: one job each

@@ -172,3 +172,22 @@ def test_every_digits_metric_has_a_label_and_a_direction():
     assert label("magnet_rho0.25_rare_share") == "MaGNET ρ=0.25 rare share"
     assert lower_is_better("magnet_rho0.5_fid") and lower_is_better("fid")
     assert not lower_is_better("magnet_rho1_recall") and not lower_is_better("magnet_rho1_rare_share")
+
+
+def test_plain_gan_seeds_train_as_one_ensemble_and_method_rows_alone(tmp_path):
+    """B1-style jobs through the harness: the plain GAN row's two seeds train as one
+    ensemble (tests/test_ensemble.py: members follow their separate runs), the Top-k row's
+    seeds one by one; every record has the metrics a separate job gives."""
+    from modecover.bench.harness import Batching, run_suite
+    from modecover.bench.jobs import ensemble_key, run_2d_jobs
+
+    budget = suites.Budget(steps=30, batch_size=64, n_train=400, n_eval=300, rounds=2)
+    jobs = suites.b1_jobs(2, datasets=("ring",), rows={"GAN": ({}, []), "Top-k": ({}, [{"name": "topk"}])})
+    jobs = [dataclasses.replace(j, spec=suites._spec("ring", suites.GAN_2D, j.spec["methods"], budget, 2)) for j in jobs]
+    records = run_suite(jobs, run_2d_job, tmp_path / "out", workers=1, progress=False,
+                        batching=Batching(ensemble_key, run_2d_jobs))
+    assert [(r["row"], r["seed"], r.get("ensemble")) for r in records] == \
+        [("GAN", 0, 2), ("GAN", 1, 2), ("Top-k", 0, None), ("Top-k", 1, None)]
+    assert all(set(r["metrics"]) == set(records[2]["metrics"]) >= set(suites.METRICS_2D) - {"minority_captured"}
+               for r in records)
+    assert ensemble_key(jobs[0].spec) == ensemble_key(dict(jobs[1].spec, seed=7)) and ensemble_key(jobs[2].spec) is None

@@ -55,35 +55,83 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _run_one(job_fn: JobFn, job: Job, out_dir: str, report=None) -> dict:
-    """Run one job and write its result file (atomically); return the record."""
-    start = time.perf_counter()
-    out = job_fn(dict(job.spec, seed=job.seed, out_dir=str(job.result_path(Path(out_dir)).parent)))
+@dataclass(frozen=True)
+class Batching:
+    """Jobs that may run together: those with the same non-None ``key(spec)`` run as batches
+    of at most ``size`` through ``run(specs) -> results`` (e.g. seeds trained as one ensemble)."""
+
+    key: Callable[[dict[str, Any]], str | None]
+    run: Callable[[list[dict[str, Any]]], list]
+    size: int = 10
+
+
+def _spec_of(job: Job, out_dir: str) -> dict[str, Any]:
+    return dict(job.spec, seed=job.seed, out_dir=str(job.result_path(Path(out_dir)).parent))
+
+
+def _write_record(job: Job, out, seconds: float, out_dir: str) -> dict:
+    """Write a job's result file (atomically); return the record."""
     metrics, extra = (out.metrics, out.extra) if isinstance(out, JobResult) else (out, {})
     clash = [k for k in extra if k in RECORD_KEYS]
     if clash:
         raise ValueError(f"{job.result_path(Path(out_dir))}: the job's extra keys {clash} would replace the record's own")
     record = {"suite": job.suite, "dataset": job.dataset, "row": job.row, "seed": job.seed,
-              "metrics": metrics, "seconds": round(time.perf_counter() - start, 2), "spec": job.spec, **extra}
+              "metrics": metrics, "seconds": round(seconds, 2), "spec": job.spec, **extra}
     write_atomic(job.result_path(Path(out_dir)), json.dumps(record, indent=1))
     return record
 
 
+def _run_one(job_fn: JobFn, job: Job, out_dir: str, report=None) -> dict:
+    """Run one job and write its result file; return the record."""
+    start = time.perf_counter()
+    out = job_fn(_spec_of(job, out_dir))
+    return _write_record(job, out, time.perf_counter() - start, out_dir)
+
+
+def _run_batch(batch_fn, jobs: list[Job], out_dir: str, report=None) -> list[dict]:
+    """Run jobs as one batch and write each result file (seconds: the batch's share per job)."""
+    start = time.perf_counter()
+    outs = batch_fn([_spec_of(job, out_dir) for job in jobs])
+    seconds = (time.perf_counter() - start) / len(jobs)
+    return [_write_record(job, out, seconds, out_dir) for job, out in zip(jobs, outs)]
+
+
+def _tasks(jobs: list[Job], job_fn: JobFn, out_dir: str, workers: int, batching: Batching | None) -> list[Task]:
+    """One task per job, or per batch of jobs with one batching key (batches no larger than
+    keeps every worker busy)."""
+    groups: dict[str, list[Job]] = {}
+    tasks = []
+    for job in jobs:
+        key = batching.key(job.spec) if batching is not None else None
+        if key is None:
+            tasks.append(Task(str(job.result_path(Path(out_dir))), partial(_run_one, job_fn, job, out_dir)))
+        else:
+            groups.setdefault(key, []).append(job)
+    for group in groups.values():
+        size = max(1, min(batching.size, -(-len(group) // workers)))
+        for start in range(0, len(group), size):
+            batch = group[start:start + size]
+            name = f"{batch[0].result_path(Path(out_dir))} (+{len(batch) - 1} seeds)"
+            tasks.append(Task(name, partial(_run_batch, batching.run, batch, out_dir)))
+    return tasks
+
+
 def run_suite(jobs: Sequence[Job], job_fn: JobFn, out_dir: str | Path, *, workers: int = 2,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, batching: Batching | None = None) -> list[dict]:
     """Run every job whose result file is missing (``workers`` processes, one torch thread
-    each: :func:`modecover.parallel.run_tasks`); return all records."""
+    each: :func:`modecover.parallel.run_tasks`), jobs of one ``batching`` key together;
+    return all records."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     out_dir = Path(out_dir)
     todo = [job for job in jobs if not job.result_path(out_dir).exists()]
-    unique = {str(job.result_path(out_dir)): job for job in todo}  # a job listed twice runs once
-    tasks = [Task(path, partial(_run_one, job_fn, job, str(out_dir))) for path, job in unique.items()]
+    unique = list({str(job.result_path(out_dir)): job for job in todo}.values())  # a job listed twice runs once
+    tasks = _tasks(unique, job_fn, str(out_dir), workers, batching)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   disable=not progress) as bar:
         task = bar.add_task(f"{len(jobs) - len(todo)} done before, running", total=len(jobs),
                             completed=len(jobs) - len(todo))
-        run_tasks(tasks, workers, on_done=lambda name, record: bar.advance(task))
+        run_tasks(tasks, workers, on_done=lambda name, out: bar.advance(task, len(out) if isinstance(out, list) else 1))
     return [load_record(job.result_path(out_dir)) for job in jobs]
 
 
@@ -164,4 +212,4 @@ def _pm(mean: float | None, sem: float | None, source: str) -> str:
     return f"{mean:.3g} ± {sem:.2g}"
 
 
-__all__ = ["Job", "JobResult", "SummaryRow", "load_record", "run_suite", "summarise", "write_summary"]
+__all__ = ["Batching", "Job", "JobResult", "SummaryRow", "load_record", "run_suite", "summarise", "write_summary"]

@@ -7,6 +7,7 @@ A spec holds the ``data`` / ``model`` / ``methods`` / ``train`` sections of a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +16,67 @@ import numpy as np
 from .harness import JobResult
 
 
-def _train(spec: dict[str, Any]):
+def _build(spec: dict[str, Any]):
+    """The run a job spec describes (seeded as ``modecover train`` seeds it)."""
     from modecover.config import Run, parse_config
 
     seed = int(spec["seed"])
     raw = {"data": {**spec["data"], "seed": seed}, "model": spec["model"], "methods": spec["methods"],
            "train": {**spec["train"], "seed": seed, "sample_every": 0, "checkpoint_every": spec["train"]["steps"]}}
-    config = parse_config(raw, f"benchmark job (seed {seed})")
-    run = Run.from_config(config)
-    run.train(Path(spec["out_dir"]) / f"seed{seed}", progress=False)
+    return Run.from_config(parse_config(raw, f"benchmark job (seed {seed})"))
+
+
+def _train(spec: dict[str, Any]):
+    run = _build(spec)
+    run.train(Path(spec["out_dir"]) / f"seed{int(spec['seed'])}", progress=False)
     return run
+
+
+def _evaluate_2d(run, spec: dict[str, Any]) -> JobResult:
+    from modecover.evaluation.points import evaluate_points, explain_summary
+
+    n_eval = int(spec["n_eval"])
+    samples = run.model.sample(n_eval, run.hooks).detach().cpu().numpy()
+    real, _ = run.data.mixture.sample(n_eval, seed=10_000 + int(spec["seed"]))
+    metrics, _ = evaluate_points(samples, run.data.mixture, real)
+    return JobResult(metrics, {"explain": explain_summary(samples, run.data.mixture, real)})
 
 
 def run_2d_job(spec: dict[str, Any]) -> JobResult:
     """B1/B2: train on a 2D mixture; mode metrics and PRDC of ``n_eval`` samples, and (the
     record's ``explain`` key) which modes those samples miss, measured after the metrics
     from the same samples and real draw, so the metrics are what they were without it."""
-    from modecover.evaluation.points import evaluate_points, explain_summary
+    return _evaluate_2d(_train(spec), spec)
 
-    run = _train(spec)
-    n_eval = int(spec["n_eval"])
-    samples = run.model.sample(n_eval, run.hooks).detach().cpu().numpy()
-    real, _ = run.data.mixture.sample(n_eval, seed=10_000 + int(spec["seed"]))
-    metrics, _ = evaluate_points(samples, run.data.mixture, real)
-    return JobResult(metrics, {"explain": explain_summary(samples, run.data.mixture, real)})
+
+def ensemble_key(spec: dict[str, Any]) -> str | None:
+    """Jobs with one key may train as one ensemble (:func:`run_2d_jobs`): plain MLP GANs
+    (no methods, no gradient penalty) whose specs differ only in their seed; None: alone."""
+    model = spec["model"]
+    if spec["methods"] or model.get("family") != "gan" or model.get("arch", "auto") not in ("auto", "mlp") \
+            or model.get("loss", "ns") == "wgan-gp":
+        return None
+    return json.dumps({k: v for k, v in spec.items() if k not in ("seed", "out_dir")}, sort_keys=True)
+
+
+def run_2d_jobs(specs: list[dict[str, Any]]) -> list[JobResult]:
+    """Jobs of one :func:`ensemble_key` trained as one ensemble (:mod:`modecover.ensemble`),
+    each evaluated as :func:`run_2d_job` evaluates it, from the RNG state its separate run
+    would have after training. The record's ``ensemble`` key says how many trained together."""
+    import torch
+
+    from modecover.ensemble import train_ensemble
+    from modecover.train import seed_everything
+
+    runs = [_build(spec) for spec in specs]
+    states = train_ensemble(runs)
+    results = []
+    for spec, run, state in zip(specs, runs, states):
+        seed_everything(int(spec["seed"]))  # Python's and NumPy's generators as train() leaves them
+        torch.set_rng_state(state)  # torch's as the member's separate run leaves it
+        result = _evaluate_2d(run, spec)
+        results.append(JobResult(result.metrics, {**result.extra, "ensemble": len(specs)}))
+    return results
 
 
 def run_digits_job(spec: dict[str, Any]) -> JobResult:

@@ -26,8 +26,10 @@ BEST_OTHER = "best_other.json"
 @click.option("--row", "rows", multiple=True, help="Only these rows (e.g. GAN); repeatable.")
 @click.option("--seed-start", type=click.IntRange(min=0), default=0, show_default=True,
               help=f"First seed: test seeds start at 0, validation seeds at {VALIDATION_SEEDS}.")
+@click.option("--ensemble/--no-ensemble", default=True, show_default=True,
+              help="B1/B2: train the seeds of a plain GAN row (no methods) as batched ensembles (docs/training.md).")
 def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps: int | None, workers: int,
-            datasets: tuple[str, ...], rows: tuple[str, ...], seed_start: int) -> None:
+            datasets: tuple[str, ...], rows: tuple[str, ...], seed_start: int, ensemble: bool) -> None:
     """Run SUITE's jobs (skipping those already done in OUT), then write
     OUT/<suite>/summary.md and summary.csv (mean ± standard error over seeds per row) and
     OUT/<suite>/per_seed.csv (every seed's metrics).
@@ -40,8 +42,8 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
     from dataclasses import replace
 
     from modecover.bench import suites
-    from modecover.bench.harness import run_suite, summarise, write_summary
-    from modecover.bench.jobs import run_2d_job, run_digits_job
+    from modecover.bench.harness import Batching, run_suite, summarise, write_summary
+    from modecover.bench.jobs import ensemble_key, run_2d_job, run_2d_jobs, run_digits_job
     from modecover.bench.tables import write_per_seed
     from modecover.runs import RunFolderError, claim_run_folder
 
@@ -73,7 +75,8 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
         raise click.ClickException(str(err)) from err
     with claim:
         click.echo(f"{suite}: {len(jobs)} jobs ({n_seeds} {kind} seeds from {seed_start}) -> {out_dir / suite}")
-        records = run_suite(jobs, job_fn, out_dir, workers=workers)
+        batching = Batching(ensemble_key, run_2d_jobs) if ensemble and job_fn is run_2d_job else None
+        records = run_suite(jobs, job_fn, out_dir, workers=workers, batching=batching)
         per_seed = write_per_seed(records, out_dir / suite / "per_seed.csv")
     summary = summarise(records, order)
     if suite == "B1":
