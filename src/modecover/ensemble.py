@@ -14,7 +14,9 @@ re-seeds before its first step) for the latents, and each round's sampler seeded
 summed over members, so each member's gradients are its separate run's; Adam is
 element-wise, so each member's update is its own. A member therefore follows its
 separate run's trajectory up to the float reassociation of the batched products
-(``tests/test_ensemble.py`` checks the parameters after some steps).
+(``tests/test_ensemble.py`` checks the parameters after some steps); over long runs Adam
+amplifies that rounding where a gradient is near zero, and members drift from their
+separate runs as runs on another CPU do (docs/training.md, "Ensembles").
 :func:`train_ensemble` leaves each trained member in its model and returns each member's
 torch RNG state after training, which is the state its separate run's global RNG would
 have (sampling after training then draws the same latents).
