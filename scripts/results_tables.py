@@ -26,6 +26,8 @@ GAN_ROWS = tuple("GAN" + v for v in VARIANTS)
 FAMILY_ROWS = tuple(f + v for f in ("VAE", "Flow", "Diffusion") for v in VARIANTS)
 
 B1_METRICS = ("modes", "hq_percent", "reverse_kl", "precision", "recall", "coverage")
+B3_METRICS = ("rare_share", "share_error", "fid", "precision", "recall", "coverage")
+MAGNET_METRICS = tuple(f"magnet_rho{rho}_{m}" for m in ("rare_share", "fid", "recall") for rho in ("0.25", "0.5", "1"))
 
 TABLES = [
     TableSpec("B1-GAN", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS),
@@ -44,6 +46,8 @@ TABLES = [
               n_minority=2),
     TableSpec("B2-grid-families", "results/B2/per_seed.csv", ("grid-imbalanced",), B2_METRICS, FAMILY_ROWS,
               n_minority=5),
+    TableSpec("B3", "results/B3/per_seed.csv", ("digits-rare3",), B3_METRICS),
+    TableSpec("B3-magnet", "results/B3/per_seed.csv", ("digits-rare3",), MAGNET_METRICS),
 ]
 
 

@@ -1,0 +1,50 @@
+"""Did DMPRA raise the rare digits class in B3? (docs/RESULTS.md, B3)
+
+Reads a finished B3 run folder (``modecover bench B3 --out OUT``) and prints, per DMPRA row
+and seed, after every round (``OUT/B3/<data>/<row>/seed<k>/round<r>/dmpra_scores.npz``):
+the median weight of the rare class's training images, the rare class's share of the
+total weight (its share of the images when nothing is raised) and how many images of any
+class the search raised (weight > 1).
+
+    .venv/bin/python benchmarks/b3_rare_class_weights.py runs/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    from modecover.bench.harness import _safe
+    from modecover.bench.suites import b3_jobs
+    from modecover.data.registry import build_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args()
+    for job in b3_jobs(seeds=1):
+        if not any(m["name"] == "dmpra" for m in job.spec["methods"]):
+            continue
+        row_dir = args.out / "B3" / job.dataset / _safe(job.row)
+        rare = job.spec["data"]["rare_classes"]
+        for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
+            seed = int(result.stem[4:])
+            labels = build_dataset({**job.spec["data"], "seed": seed}).labels.numpy()
+            is_rare = np.isin(labels, rare)
+            rounds = sorted((p for p in (row_dir / f"seed{seed}").glob("round*") if p.is_dir()),
+                            key=lambda p: int(p.name[5:]))
+            per_round = []
+            for round_dir in rounds:
+                w = np.load(round_dir / "dmpra_scores.npz")["weight"]
+                per_round.append({"median_rare_weight": round(float(np.median(w[is_rare])), 2),
+                                  "rare_weight_share": round(float(w[is_rare].sum() / w.sum()), 4),
+                                  "raised": int((w > 1).sum())})
+            print(json.dumps({"row": job.row, "seed": seed, "rare_images": int(is_rare.sum()), "rounds": per_round}))
+
+
+if __name__ == "__main__":
+    main()
