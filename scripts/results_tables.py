@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from modecover.bench import suites
 from modecover.bench.tables import TableSpec, check, collect, update, write_per_seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +27,13 @@ GAN_ROWS = tuple("GAN" + v for v in VARIANTS)
 FAMILY_ROWS = tuple(f + v for f in ("VAE", "Flow", "Diffusion") for v in VARIANTS)
 
 B1_METRICS = ("modes", "hq_percent", "reverse_kl", "precision", "recall", "coverage")
+B1_ROWS = tuple(suites.B1_ROWS)  # GAN, PacGAN2, PacGAN4, Top-k, DPM, LDMD, CFT+MR, DeLiGAN, DMPRA
 B3_METRICS = ("rare_share", "share_error", "fid", "precision", "recall", "coverage")
 MAGNET_METRICS = tuple(f"magnet_rho{rho}_{m}" for m in ("rare_share", "fid", "recall") for rho in ("0.25", "0.5", "1"))
 
 TABLES = [
-    TableSpec("B1-GAN", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS),
+    TableSpec("B1-GAN", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS, ("GAN",)),
+    TableSpec("B1-rows", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS, B1_ROWS),
     TableSpec("B1-GAN-ring-6000", "results/B1-ring-6000/per_seed.csv", ("ring",), B1_METRICS),
     TableSpec("B2-recipes", "results/B2-validation/recipes_per_seed.csv", ("ring", "ring-imbalanced"),
               ("modes", "minority_captured", "hq_percent"), n_minority=2),
