@@ -96,10 +96,6 @@ class _Stack:
                 lin.bias.copy_(b[k, 0])
 
 
-def _adam(params: list[Tensor], lr: float, betas) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr, betas=betas)
-
-
 def train_ensemble(runs: Sequence[Run]) -> list[Tensor]:
     """Train the runs (built by :meth:`modecover.config.Run.from_config`, not yet trained,
     configs that differ only in their seed) as one ensemble; return each member's torch RNG
@@ -128,8 +124,8 @@ def train_ensemble(runs: Sequence[Run]) -> list[Tensor]:
     generators = _Stack.of([m.generator.net.net for m in models])
     discriminators = _Stack.of([m.discriminator for m in models])
     g_output, relu, leaky = models[0].generator.net.output, nn.ReLU(), nn.LeakyReLU(0.2)
-    opt_g = _adam(generators.parameters(), settings.lr_g, settings.betas)
-    opt_d = _adam(discriminators.parameters(), settings.lr_d, settings.betas)
+    opt_g = torch.optim.Adam(generators.parameters(), settings.lr_g, betas=settings.betas)  # as GAN.__init__
+    opt_d = torch.optim.Adam(discriminators.parameters(), settings.lr_d, betas=settings.betas)
     streams = [torch.Generator().manual_seed(c.seed) for c in configs]
 
     def prior() -> Tensor:
