@@ -7,6 +7,7 @@ A spec holds the ``data`` / ``model`` / ``methods`` / ``train`` sections of a
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,19 @@ def run_2d_job(spec: dict[str, Any]) -> JobResult:
 
 
 def ensemble_key(spec: dict[str, Any]) -> str | None:
-    """Jobs with one key may train as one ensemble (:func:`run_2d_jobs`): plain MLP GANs
-    (no methods, no gradient penalty) whose specs differ only in their seed; None: alone."""
-    model = spec["model"]
-    if spec["methods"] or model.get("family") != "gan" or model.get("arch", "auto") not in ("auto", "mlp") \
-            or model.get("loss", "ns") == "wgan-gp":
-        return None
-    return json.dumps({k: v for k, v in spec.items() if k not in ("seed", "out_dir")}, sort_keys=True)
+    """Jobs with one key train as one ensemble (:func:`run_2d_jobs`): specs that differ only
+    in their seed, of runs :func:`modecover.ensemble.ensemble_refusal` accepts (plain MLP
+    GANs); None: the job trains alone."""
+    key = json.dumps({k: v for k, v in spec.items() if k not in ("seed", "out_dir")}, sort_keys=True)
+    return key if _batchable(key) else None
+
+
+@functools.lru_cache(maxsize=None)
+def _batchable(key: str) -> bool:
+    from modecover.ensemble import ensemble_refusal
+
+    run = _build({**json.loads(key), "seed": 0})
+    return ensemble_refusal(run.model, run.hooks, run.config.train) is None
 
 
 def run_2d_jobs(specs: list[dict[str, Any]]) -> list[JobResult]:
