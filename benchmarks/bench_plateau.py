@@ -6,7 +6,7 @@ the GAN is an MLP 128 x 3, latent 8, non-saturating, Adam 1e-3) with the trainer
 over the last ``--lr-decay`` share of the steps, and evaluates 2,500 samples every
 ``--every`` steps (2D mode metrics: modes captured, HQ %). Evaluation draws from a forked
 RNG, so it never changes the run. ``--data digits`` trains B3's DCGAN or conv VAE
-(``modecover.bench.suites.B3_ROWS``) on the balanced 8x8 digits in [-1, 1] at
+(``modecover.bench.suites.digits_model``) on the balanced 8x8 digits in [-1, 1] at
 ``--batch-size`` (B3: 64) and evaluates 1,000 samples by FID and coverage in the digits
 judge's feature space (``modecover.bench.digits``). One line of JSON per seed.
 
@@ -50,7 +50,7 @@ def mixture_setup(family: str, data: str, seed: int, n: int):
 def digits_setup(family: str, seed: int):
     """(balanced digits in [-1, 1], B3's model, quality of samples: [judge FID, coverage])."""
     from modecover.bench.digits import train_judge
-    from modecover.bench.suites import B3_ROWS
+    from modecover.bench.suites import digits_model
     from modecover.data import load_digits
     from modecover.metrics.fid import fid
     from modecover.metrics.prdc import prdc
@@ -60,9 +60,8 @@ def digits_setup(family: str, seed: int):
     x, _ = load_digits(scale="symmetric")
     judge = train_judge(seed=0)
     real = judge.features(x.numpy())
-    settings = next(model for model, _ in B3_ROWS.values() if model["family"] == family)
     seed_everything(seed)
-    model = build_model(family, {**{k: v for k, v in settings.items() if k != "family"}, "data_shape": [1, 8, 8]})
+    model = build_model(family, {**digits_model(family), "data_shape": [1, 8, 8]})
 
     def quality(model) -> list:
         fake = judge.features(model.sample(1000).numpy())

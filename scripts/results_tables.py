@@ -29,7 +29,7 @@ FAMILY_ROWS = tuple(f + v for f in ("VAE", "Flow", "Diffusion") for v in VARIANT
 B1_METRICS = ("modes", "hq_percent", "reverse_kl", "precision", "recall", "coverage")
 B1_ROWS = tuple(suites.B1_ROWS)  # GAN, PacGAN2, PacGAN4, Top-k, DPM, LDMD, CFT+MR, DeLiGAN, DMPRA
 B3_METRICS = ("rare_share", "share_error", "fid", "precision", "recall", "coverage")
-MAGNET_METRICS = tuple(f"magnet_rho{rho}_{m}" for m in ("rare_share", "fid", "recall") for rho in ("0.25", "0.5", "1"))
+MAGNET_METRICS = tuple(f"magnet_rho{rho:g}_{m}" for m in ("rare_share", "fid", "recall") for rho in suites.MAGNET_RHOS)
 
 TABLES = [
     TableSpec("B1-GAN", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS, ("GAN",)),

@@ -96,30 +96,36 @@ class _Stack:
                 lin.bias.copy_(b[k, 0])
 
 
+def _check_members(runs: Sequence[Run]) -> None:
+    """Every run can be a member and trains what member 0 trains, seed and data draw aside."""
+    if not runs:
+        raise ValueError("train_ensemble: no runs; an ensemble needs at least one")
+    first = runs[0]
+    for i, run in enumerate(runs):
+        config, data = run.config.train, run.data.x
+        reason = ensemble_refusal(run.model, run.hooks, config)
+        if reason:
+            raise ValueError(f"train_ensemble: member {i}: {reason}")
+        if {**vars(config), "seed": 0} != {**vars(first.config.train), "seed": 0}:
+            raise ValueError(f"train_ensemble: member {i} trains another schedule ({config}) "
+                             f"than member 0 ({first.config.train})")
+        if run.model.settings != first.model.settings:
+            raise ValueError(f"train_ensemble: member {i}'s GAN settings differ from member 0's")
+        if data.shape != first.data.x.shape or data.dtype != first.data.x.dtype:
+            raise ValueError(f"train_ensemble: member {i}'s data is {data.dtype} {tuple(data.shape)}, "
+                             f"member 0's {first.data.x.dtype} {tuple(first.data.x.shape)}")
+        if not torch.isfinite(data).all():
+            raise ValueError(f"train_ensemble: member {i}'s data holds NaN or infinite values")
+
+
 def train_ensemble(runs: Sequence[Run]) -> list[Tensor]:
     """Train the runs (built by :meth:`modecover.config.Run.from_config`, not yet trained,
     configs that differ only in their seed) as one ensemble; return each member's torch RNG
     state after training. Each run's model holds its trained parameters afterwards; every
     run must pass :func:`ensemble_refusal`."""
-    if not runs:
-        raise ValueError("train_ensemble: no runs; an ensemble needs at least one")
+    _check_members(runs)
     models, datasets, configs = [r.model for r in runs], [r.data.x for r in runs], [r.config.train for r in runs]
-    config = configs[0]
-    for i, (run, model, data, other) in enumerate(zip(runs, models, datasets, configs)):
-        reason = ensemble_refusal(model, run.hooks, other)
-        if reason:
-            raise ValueError(f"train_ensemble: member {i}: {reason}")
-        if {**vars(other), "seed": 0} != {**vars(config), "seed": 0}:
-            raise ValueError(f"train_ensemble: member {i} trains another schedule ({other}) than member 0 ({config})")
-        if model.settings != models[0].settings:
-            raise ValueError(f"train_ensemble: member {i}'s GAN settings differ from member 0's")
-        if data.shape != datasets[0].shape or data.dtype != datasets[0].dtype:
-            raise ValueError(f"train_ensemble: member {i}'s data is {data.dtype} {tuple(data.shape)}, "
-                             f"member 0's {datasets[0].dtype} {tuple(datasets[0].shape)}")
-        if not torch.isfinite(data).all():
-            raise ValueError(f"train_ensemble: member {i}'s data holds NaN or infinite values")
-
-    settings, objective = models[0].settings, models[0].objective
+    config, settings, objective = configs[0], models[0].settings, models[0].objective
     n, batch, pack, latent_dim = len(datasets[0]), config.batch_size, settings.pack, settings.latent_dim
     generators = _Stack.of([m.generator.net.net for m in models])
     discriminators = _Stack.of([m.discriminator for m in models])

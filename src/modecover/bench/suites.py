@@ -185,6 +185,14 @@ B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
     "VAE": (VAE_DIGITS, []),
     "VAE + DMPRA": (VAE_DIGITS, [{"name": "dmpra"}]),
 }
+
+
+def digits_model(family: str) -> dict:
+    """The B3 model settings of ``family`` (gan, vae), without the family key."""
+    model = next(m for m, _ in B3_ROWS.values() if m["family"] == family)
+    return {k: v for k, v in model.items() if k != "family"}
+
+
 # MaGNET (rho = 1) and polarity sampling (rho < 1: between the prior and MaGNET) from one pool
 MAGNET_RHOS = (0.25, 0.5, 1.0)
 METRICS_DIGITS = ["rare_share", "share_error", "fid", "precision", "recall", "density", "coverage",
