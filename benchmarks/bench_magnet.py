@@ -7,6 +7,7 @@ it), their ratio, and the largest relative difference of the volumes exp(log-vol
 float64 QR diagonal when all singular values are kept).
 
     python benchmarks/bench_magnet.py [--latent-dim 64] [--n-ref 8] [--n 128] [--threads 1] [--output 28x28|8x8] [--repeats 3]
+        [--batch-sizes 1 4 16]   # also time log_volumes at these batch sizes (latents per vmapped Jacobian)
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main():
     parser.add_argument("--n", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -79,6 +81,7 @@ def main():
 
     log_volumes(gen, z[:4])  # warm-up
     t_ref, t_vec, t_ours = [], [], []
+    t_batch = {b: [] for b in args.batch_sizes}
     for _ in range(args.repeats):  # interleaved rounds: the machine may be shared
         t0 = time.perf_counter()
         ref = reference(gen, z[: args.n_ref], vectorize=False)
@@ -89,6 +92,10 @@ def main():
         t0 = time.perf_counter()
         ours = log_volumes(gen, z[: args.n])
         t_ours.append((time.perf_counter() - t0) / args.n)
+        for b, times in t_batch.items():
+            t0 = time.perf_counter()
+            log_volumes(gen, z[: args.n], batch_size=b)
+            times.append((time.perf_counter() - t0) / args.n)
 
     rel = np.max(np.abs(np.expm1(ours[: args.n_ref] - ref)))
     rel_vec = np.max(np.abs(np.expm1(ref_vec - ref)))
@@ -103,6 +110,8 @@ def main():
           f"({min(t_ours) * 1e3:.2f})  (n={args.n})")
     print(f"speed-up vs loop: {med['ref'] / med['ours']:.1f}x (fastest {min(t_ref) / min(t_ours):.1f}x); "
           f"vs vectorized loop: {med['vec'] / med['ours']:.1f}x (fastest {min(t_vec) / min(t_ours):.1f}x)")
+    for b, times in t_batch.items():
+        print(f"  log_volumes, batch_size={b:<4d}: {np.median(times) * 1e3:9.2f} ms/latent ({min(times) * 1e3:.2f})")
     print(f"max relative volume difference vs loop: {rel:.2e} (vectorized loop vs loop: {rel_vec:.2e})")
 
 

@@ -56,6 +56,23 @@ def test_image_shaped_output_both_sides_match_autograd_loop():
     np.testing.assert_allclose(log_volumes(tall, z9, top_k=2), reference_log_volumes(tall, z9, top_k=2), rtol=1e-5)
 
 
+def test_default_cpu_batch_keeps_the_largest_batched_tangent_in_cache():
+    from modecover.methods.magnet import _CPU_TANGENT_FLOATS, _default_batch_size, _probe
+
+    torch.manual_seed(3)
+    # the hidden layer (4096 values) is the largest tensor, not the 12-value output
+    net = torch.nn.Sequential(torch.nn.Linear(5, 4096), torch.nn.Tanh(), torch.nn.Linear(4096, 12))
+    z = torch.randn(9, 5)
+    out, largest = _probe(net, z[:1])
+    assert out.shape == (1, 12) and largest == 4096
+    assert _probe(torch.exp, z[:1])[1] == 5  # no module runs: the output's size
+    cpu = torch.device("cpu")
+    assert _default_batch_size(5, largest, cpu) == _CPU_TANGENT_FLOATS // (5 * 4096) == 51
+    assert _default_batch_size(64, 12544, cpu) == 1  # at least one latent
+    assert _default_batch_size(64, 12544, torch.device("meta")) == 16  # off the CPU: 1024 columns
+    np.testing.assert_allclose(log_volumes(net, z), log_volumes(net, z, batch_size=2), rtol=1e-6)
+
+
 def test_projection_with_full_rank_p_keeps_the_volume():
     torch.manual_seed(2)
     net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 6))

@@ -122,13 +122,12 @@ def log_volumes(
     latent (a GAN generator, a VAE decoder, a flow's inverse). ``top_k`` keeps the
     largest singular values (default: all min(d, D)); ``projection_dim`` uses P.G with P
     random orthonormal rows (seeded by ``seed``). ``batch_size`` latents go through one
-    vmapped Jacobian (default: about 1024 Jacobian columns per batch). Returns float64
-    (n,); -inf where a kept singular value is exactly zero.
+    vmapped Jacobian (default: :func:`_default_batch_size`). Returns float64 (n,); -inf
+    where a kept singular value is exactly zero.
     """
     latents = _checked_latents(latents, top_k=top_k, projection_dim=projection_dim, batch_size=batch_size)
     with _EvalMode(generator):
-        with torch.no_grad():
-            probe = generator(latents[:1])
+        probe, largest = _probe(generator, latents[:1])
         projection = _projection(int(probe[0].numel()), projection_dim, seed, probe)
         d, rows = latents.shape[1], int(probe[0].numel()) if projection is None else projection_dim
         rank = min(d, rows)
@@ -139,7 +138,7 @@ def log_volumes(
         if check_noise and not fixed_noise:
             _warn_if_stochastic(generator, latents)
         batched = _batched_jacobian(generator, projection, d <= rows, fixed_noise)
-        batch_size = batch_size if batch_size is not None else max(1, 1024 // rank)
+        batch_size = batch_size or _default_batch_size(rank, largest, probe.device)
         out = []
         for start in range(0, latents.shape[0], batch_size):
             chunk = latents[start : start + batch_size].to(probe.device, probe.dtype)
@@ -149,6 +148,38 @@ def log_volumes(
                 jacobians = batched(chunk)
             out.append(_log_volume_from_jacobians(jacobians, top_k, start))
     return np.concatenate(out)
+
+
+def _probe(generator: Generator, latent: Tensor) -> tuple[Tensor, int]:
+    """The generator's output at one latent, and the size of the largest tensor any module
+    returns on the way (the output's size when no ``nn.Module`` runs)."""
+    sizes = []
+
+    def record(module, args, output):
+        if isinstance(output, Tensor):
+            sizes.append(output.numel())
+
+    handle = nn.modules.module.register_module_forward_hook(record)
+    try:
+        with torch.no_grad():
+            probe = generator(latent)
+    finally:
+        handle.remove()
+    return probe, max([probe.numel(), *sizes])
+
+
+_CPU_TANGENT_FLOATS = 2**20
+
+
+def _default_batch_size(columns: int, largest: int, device: torch.device) -> int:
+    """Latents per vmapped Jacobian. On the CPU, as many as keep the largest batched tangent
+    (latents x Jacobian columns x the largest activation) within 2**20 floats, 4 MB, so the
+    tangents stay in cache: 1 latent for the 28x28 DCGAN (twice as fast as 16),
+    32 for the 8x8 one (benchmarks/bench_magnet.py --batch-sizes). Elsewhere about 1024
+    Jacobian columns per batch."""
+    if device.type == "cpu":
+        return max(1, _CPU_TANGENT_FLOATS // (columns * largest))
+    return max(1, 1024 // columns)
 
 
 def _checked_latents(latents, *, top_k, projection_dim, batch_size) -> Tensor:
