@@ -54,7 +54,7 @@ def test_b1_best_other_row_comes_from_validation_seeds(tmp_path):
     from modecover.bench.harness import SummaryRow
     from modecover.cli.bench import _choose_best_other, _combined_row_jobs
 
-    assert _combined_row_jobs(tmp_path, 2, None, ("ring",), 0) == []  # no validation run yet
+    assert _combined_row_jobs(tmp_path, 2, None, 0) == []  # no validation run yet
     # Top-k has the most modes summed over the data sets, at a low HQ %; DPM wins on the
     # share of modes times the share of HQ samples, with the ring and the grid counting alike
     summary = [SummaryRow("ring", "GAN", 5, {"modes": 8, "hq_percent": 90}, {}, 1.0),
@@ -65,9 +65,10 @@ def test_b1_best_other_row_comes_from_validation_seeds(tmp_path):
     _choose_best_other(summary, tmp_path)
     scores = json.loads((tmp_path / "B1" / "best_other.json").read_text())["scores"]
     assert scores == pytest.approx({"DPM": (0.95 + 0.8 * 0.9) / 2, "Top-k": (0.75 * 0.8 + 0.6) / 2})
-    jobs = _combined_row_jobs(tmp_path, 2, None, ("ring",), 0)
+    jobs = _combined_row_jobs(tmp_path, 2, None, 0)
     assert {j.row for j in jobs} == {"DMPRA + DPM"} and {j.seed for j in jobs} == {0, 1}
-    assert _combined_row_jobs(tmp_path, 2, None, ("ring",), 100) == []  # never on validation seeds
+    assert {j.dataset for j in jobs} == {"ring", "grid"}
+    assert _combined_row_jobs(tmp_path, 2, None, 100) == []  # never on validation seeds
 
 
 @pytest.mark.parametrize("row", ["GAN", "GAN + DMPRA", "GAN + oracle"])

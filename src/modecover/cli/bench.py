@@ -58,11 +58,11 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
         budget = replace(suites.CONVERGED_DIGITS, steps=steps) if steps else suites.CONVERGED_DIGITS
         jobs, job_fn, metrics = suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, \
             suites.METRICS_DIGITS
+    if suite == "B1":
+        jobs += _combined_row_jobs(out_dir, n_seeds, steps, seed_start)
     jobs = [j for j in jobs if (not datasets or j.dataset in datasets) and (not rows or j.row in rows)]
     if not jobs:
         raise click.UsageError(f"no {suite} job matches --dataset {list(datasets)} --row {list(rows)}")
-    if suite == "B1" and not rows:
-        jobs += _combined_row_jobs(out_dir, n_seeds, steps, datasets, seed_start)
     try:
         suites.check_matched_schedules(jobs)
     except ValueError as err:
@@ -114,8 +114,9 @@ def _choose_best_other(summary, out_dir: Path) -> None:
     click.echo(f"B1 validation: best other row is {best} ({record['how']})")
 
 
-def _combined_row_jobs(out_dir: Path, n_seeds: int, steps, datasets, seed_start: int) -> list:
-    """The 'DMPRA + <best other>' jobs, once a validation run has chosen the best other row."""
+def _combined_row_jobs(out_dir: Path, n_seeds: int, steps, seed_start: int) -> list:
+    """The 'DMPRA + <best other>' jobs (a row --row can name), once a validation run has
+    chosen the best other row."""
     from modecover.bench import suites
 
     path = out_dir / "B1" / BEST_OTHER
@@ -126,8 +127,7 @@ def _combined_row_jobs(out_dir: Path, n_seeds: int, steps, datasets, seed_start:
         return []
     best = json.loads(path.read_text())["best_other"]
     click.echo(f"B1: best other row {best!r}, chosen on validation seeds ({path})")
-    return suites.b1_jobs(n_seeds, steps, datasets=datasets or ("ring", "grid"), rows=suites.b1_combined_row(best),
-                          seed_start=seed_start)
+    return suites.b1_jobs(n_seeds, steps, rows=suites.b1_combined_row(best), seed_start=seed_start)
 
 
 def _published_rows(datasets):
