@@ -39,27 +39,15 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
     other row and writes OUT/B1/best_other.json; a test run of the same OUT reads it.
     OUT must be new, empty or an earlier bench run's folder, and not in use by another run.
     """
-    from dataclasses import replace
-
     from modecover.bench import suites
     from modecover.bench.harness import Batching, run_suite, summarise, write_summary
-    from modecover.bench.jobs import ensemble_key, run_2d_job, run_2d_jobs, run_digits_job
+    from modecover.bench.jobs import ensemble_key, run_2d_job, run_2d_jobs
     from modecover.bench.tables import write_per_seed
     from modecover.runs import RunFolderError, claim_run_folder
 
     suite = suite.upper()
     n_seeds = seeds or {"B1": 10, "B2": 10, "B3": 5}[suite]
-    if suite == "B1":
-        jobs, job_fn, metrics = (suites.b1_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job,
-                                 suites.METRICS_2D[:3] + suites.METRICS_2D[5:])
-    elif suite == "B2":
-        jobs, job_fn, metrics = suites.b2_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job, suites.METRICS_2D
-    else:
-        budget = replace(suites.CONVERGED_DIGITS, steps=steps) if steps else suites.CONVERGED_DIGITS
-        jobs, job_fn, metrics = suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, \
-            suites.METRICS_DIGITS
-    if suite == "B1":
-        jobs += _combined_row_jobs(out_dir, n_seeds, steps, seed_start)
+    jobs, job_fn, metrics = _suite_jobs(suite, n_seeds, steps, seed_start, out_dir)
     jobs = [j for j in jobs if (not datasets or j.dataset in datasets) and (not rows or j.row in rows)]
     if not jobs:
         raise click.UsageError(f"no {suite} job matches --dataset {list(datasets)} --row {list(rows)}")
@@ -79,13 +67,35 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
         records = run_suite(jobs, job_fn, out_dir, workers=workers, batching=batching)
         per_seed = write_per_seed(records, out_dir / suite / "per_seed.csv")
     summary = summarise(records, order)
+    title = f"{suite} ({kind} seeds)"
     if suite == "B1":
         if kind == "validation":
             _choose_best_other(summary, out_dir)
+        if (out_dir / "B1" / BEST_OTHER).is_file():
+            record = json.loads((out_dir / "B1" / BEST_OTHER).read_text())
+            title += f"; best other row: {record['best_other']} ({record['how']})"
         summary += _published_rows(datasets)
-    md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=f"{suite} ({kind} seeds)")
+    md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=title)
     click.echo(md.read_text())
     click.echo(f"summary: {md} and {csv_path}; every seed: {per_seed}")
+
+
+def _suite_jobs(suite: str, n_seeds: int, steps: int | None, seed_start: int, out_dir: Path):
+    """SUITE's jobs (B1's with the 'DMPRA + best other' row once chosen), the function that
+    runs one, and the metrics its summary shows."""
+    from dataclasses import replace
+
+    from modecover.bench import suites
+    from modecover.bench.jobs import run_2d_job, run_digits_job
+
+    if suite == "B1":
+        jobs = suites.b1_jobs(n_seeds, steps, seed_start=seed_start)
+        jobs += _combined_row_jobs(out_dir, n_seeds, steps, seed_start)
+        return jobs, run_2d_job, suites.METRICS_2D[:3] + suites.METRICS_2D[5:]
+    if suite == "B2":
+        return suites.b2_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job, suites.METRICS_2D
+    budget = replace(suites.CONVERGED_DIGITS, steps=steps) if steps else suites.CONVERGED_DIGITS
+    return suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, suites.METRICS_DIGITS
 
 
 def _choose_best_other(summary, out_dir: Path) -> None:
