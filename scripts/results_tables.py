@@ -13,6 +13,7 @@ which CSV, data sets, rows and metrics each one shows. The CSVs are written by
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,12 +29,15 @@ FAMILY_ROWS = tuple(f + v for f in ("VAE", "Flow", "Diffusion") for v in VARIANT
 
 B1_METRICS = ("modes", "hq_percent", "reverse_kl", "precision", "recall", "coverage")
 B1_ROWS = tuple(suites.B1_ROWS)  # GAN, PacGAN2, PacGAN4, Top-k, DPM, LDMD, CFT+MR, DeLiGAN, DMPRA
+B1_BEST_OTHER = json.loads((ROOT / "results/B1-validation/best_other.json").read_text())["best_other"]
 B3_METRICS = ("rare_share", "share_error", "fid", "precision", "recall", "coverage")
 MAGNET_METRICS = tuple(f"magnet_rho{rho:g}_{m}" for m in ("rare_share", "fid", "recall") for rho in suites.MAGNET_RHOS)
 
 TABLES = [
     TableSpec("B1-GAN", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS, ("GAN",)),
-    TableSpec("B1-rows", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS, B1_ROWS),
+    TableSpec("B1-rows", "results/B1/per_seed.csv", ("ring", "grid"), B1_METRICS,
+              (*B1_ROWS, f"DMPRA + {B1_BEST_OTHER}")),
+    TableSpec("B1-validation", "results/B1-validation/per_seed.csv", ("ring", "grid"), B1_METRICS),
     TableSpec("B1-GAN-ring-6000", "results/B1-ring-6000/per_seed.csv", ("ring",), B1_METRICS),
     TableSpec("B2-recipes", "results/B2-validation/recipes_per_seed.csv", ("ring", "ring-imbalanced"),
               ("modes", "minority_captured", "hq_percent"), n_minority=2),
