@@ -67,8 +67,8 @@ def test_default_cpu_batch_keeps_the_largest_batched_tangent_in_cache():
     assert out.shape == (1, 12) and largest == 4096
     assert _probe(torch.exp, z[:1])[1] == 5  # no module runs: the output's size
     cpu = torch.device("cpu")
-    assert _default_batch_size(5, largest, cpu) == _CPU_TANGENT_FLOATS // (5 * 4096) == 51
-    assert _default_batch_size(64, 12544, cpu) == 1  # at least one latent
+    assert _default_batch_size(5, largest, cpu) == _CPU_TANGENT_FLOATS // (5 * 4096) == 102
+    assert _default_batch_size(64, 12544 * 4, cpu) == 1  # at least one latent
     assert _default_batch_size(64, 12544, torch.device("meta")) == 16  # off the CPU: 1024 columns
     np.testing.assert_allclose(log_volumes(net, z), log_volumes(net, z, batch_size=2), rtol=1e-6)
 

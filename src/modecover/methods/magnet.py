@@ -168,14 +168,14 @@ def _probe(generator: Generator, latent: Tensor) -> tuple[Tensor, int]:
     return probe, max([probe.numel(), *sizes])
 
 
-_CPU_TANGENT_FLOATS = 2**20
+_CPU_TANGENT_FLOATS = 2**21
 
 
 def _default_batch_size(columns: int, largest: int, device: torch.device) -> int:
     """Latents per vmapped Jacobian. On the CPU, as many as keep the largest batched tangent
-    (latents x Jacobian columns x the largest activation) within 2**20 floats, 4 MB, so the
-    tangents stay in cache: 1 latent for the 28x28 DCGAN (twice as fast as 16),
-    32 for the 8x8 one (benchmarks/bench_magnet.py --batch-sizes). Elsewhere about 1024
+    (latents x Jacobian columns x the largest activation) within 2**21 floats, 8 MB, so the
+    tangents stay in cache: 2 latents for the 28x28 DCGAN (twice as fast as 16), 64 for
+    the 8x8 one (docs/methods.md, "MaGNET volume throughput"). Elsewhere about 1024
     Jacobian columns per batch."""
     if device.type == "cpu":
         return max(1, _CPU_TANGENT_FLOATS // (columns * largest))
