@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from modecover.data.samplers import make_sampler
 from modecover.models.gan import GAN
 from modecover.plugins import Hooks
-from modecover.train import TrainConfig, _sampler_seed, lr_factor, round_bounds
+from modecover.train import TrainConfig, _sampler_seed, lr_factor, round_bounds, set_learning_rates
 
 if TYPE_CHECKING:
     from modecover.config import Run
@@ -144,10 +144,8 @@ def train_ensemble(runs: Sequence[Run]) -> list[Tensor]:
         samplers = [make_sampler(None, n, n, _sampler_seed(c.seed, r)) for c in configs]
         for step in range(start, stop):
             real = torch.stack([data[s.take(batch)].reshape(batch, -1) for data, s in zip(datasets, samplers)])
-            factor = lr_factor(step, config.steps, config.lr_decay) if config.lr_decay else 1.0
-            for opt, lr in ((opt_d, settings.lr_d), (opt_g, settings.lr_g)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * factor
+            if config.lr_decay:  # as train() decays a separate run's
+                set_learning_rates((opt_d, opt_g), lr_factor(step, config.steps, config.lr_decay))
             for _ in range(settings.d_steps):  # GAN._discriminator_step
                 with torch.no_grad():
                     fake = generators.forward(prior(), relu, g_output)

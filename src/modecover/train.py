@@ -36,7 +36,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -150,10 +150,10 @@ def lr_factor(step: int, steps: int, lr_decay: float) -> float:
     return min(1.0, (steps - step) / decay_steps)
 
 
-def _set_learning_rates(model: GenerativeModel, factor: float) -> None:
+def set_learning_rates(optimizers: Iterable[torch.optim.Optimizer], factor: float) -> None:
     """Every optimizer group's lr = factor x its ``initial_lr`` (recorded on first use, saved
     with the optimizer state, so a resumed run decays from the same base)."""
-    for optimizer in model.optimizers().values():
+    for optimizer in optimizers:
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
             group["lr"] = group["initial_lr"] * factor
@@ -294,7 +294,7 @@ def _train_round(loop: _Loop, r: int, start: int, stop: int, first_step: int, sa
     for step in range(first_step, stop):
         batch = loop.data[sampler.take(config.batch_size)].to(loop.device)
         if config.lr_decay:
-            _set_learning_rates(loop.model, lr_factor(step, config.steps, config.lr_decay))
+            set_learning_rates(loop.model.optimizers().values(), lr_factor(step, config.steps, config.lr_decay))
         pending.append(loop.model.train_step(batch, loop.hooks, step))
         done = step + 1
         written = None
