@@ -60,6 +60,10 @@ def ensemble_refusal(model, hooks: Hooks, config: TrainConfig) -> str | None:
     return None
 
 
+def _linears(net: nn.Module) -> list[nn.Linear]:
+    return [m for m in net.modules() if isinstance(m, nn.Linear)]
+
+
 @dataclass
 class _Stack:
     """The linear layers of N identical MLPs, stacked: weights (N, in, out), biases (N, 1, out)."""
@@ -69,7 +73,7 @@ class _Stack:
 
     @classmethod
     def of(cls, networks: Sequence[nn.Module]) -> "_Stack":
-        layers = [[m for m in net.modules() if isinstance(m, nn.Linear)] for net in networks]
+        layers = [_linears(net) for net in networks]
         weights = [torch.stack([member[i].weight.detach().T for member in layers]).contiguous().requires_grad_()
                    for i in range(len(layers[0]))]
         biases = [torch.stack([member[i].bias.detach()[None] for member in layers]).requires_grad_()
@@ -90,8 +94,7 @@ class _Stack:
     @torch.no_grad()
     def write_back(self, networks: Sequence[nn.Module]) -> None:
         for k, net in enumerate(networks):
-            linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-            for lin, w, b in zip(linears, self.weights, self.biases):
+            for lin, w, b in zip(_linears(net), self.weights, self.biases):
                 lin.weight.copy_(w[k].T)
                 lin.bias.copy_(b[k, 0])
 
