@@ -71,8 +71,8 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
     if suite == "B1":
         if kind == "validation":
             _choose_best_other(summary, out_dir)
-        if (out_dir / "B1" / BEST_OTHER).is_file():
-            record = json.loads((out_dir / "B1" / BEST_OTHER).read_text())
+        record = _best_other(out_dir)
+        if record:
             title += f"; best other row: {record['best_other']} ({record['how']})"
         summary += _published_rows(datasets)
     md, csv_path = write_summary(summary, metrics, out_dir / suite / "summary", title=title)
@@ -124,18 +124,24 @@ def _choose_best_other(summary, out_dir: Path) -> None:
     click.echo(f"B1 validation: best other row is {best} ({record['how']})")
 
 
+def _best_other(out_dir: Path) -> dict | None:
+    """The validation run's choice (OUT/B1/best_other.json), if one was made."""
+    path = out_dir / "B1" / BEST_OTHER
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _combined_row_jobs(out_dir: Path, n_seeds: int, steps, seed_start: int) -> list:
     """The 'DMPRA + <best other>' jobs (a row --row can name), once a validation run has
     chosen the best other row."""
     from modecover.bench import suites
 
-    path = out_dir / "B1" / BEST_OTHER
-    if seed_start >= VALIDATION_SEEDS or not path.is_file():
+    path, record = out_dir / "B1" / BEST_OTHER, _best_other(out_dir)
+    if seed_start >= VALIDATION_SEEDS or record is None:
         if seed_start < VALIDATION_SEEDS:
             click.echo(f"B1: no {path} (run the validation seeds first: --seed-start {VALIDATION_SEEDS}); "
                        "the DMPRA + best other row is left out")
         return []
-    best = json.loads(path.read_text())["best_other"]
+    best = record["best_other"]
     click.echo(f"B1: best other row {best!r}, chosen on validation seeds ({path})")
     return suites.b1_jobs(n_seeds, steps, rows=suites.b1_combined_row(best), seed_start=seed_start)
 
