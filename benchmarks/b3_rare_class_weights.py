@@ -19,7 +19,6 @@ import numpy as np
 
 
 def main() -> None:
-    from modecover.bench.harness import _safe
     from modecover.bench.suites import b3_jobs
     from modecover.data.registry import build_dataset
 
@@ -29,7 +28,7 @@ def main() -> None:
     for job in b3_jobs(seeds=1):
         if not any(m["name"] == "dmpra" for m in job.spec["methods"]):
             continue
-        row_dir = args.out / "B3" / job.dataset / _safe(job.row)
+        row_dir = job.result_path(args.out).parent
         rare = job.spec["data"]["rare_classes"]
         for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
             seed = int(result.stem[4:])
