@@ -71,6 +71,27 @@ def test_b1_best_other_row_comes_from_validation_seeds(tmp_path):
     assert _combined_row_jobs(tmp_path, 2, None, 100) == []  # never on validation seeds
 
 
+def test_set_changes_one_setting_of_every_job_and_refuses_a_bad_one():
+    import click
+
+    from modecover.cli.bench import _with_settings
+
+    jobs = suites.b2_jobs(2, datasets=("grid-imbalanced",))
+    gan = [j for j in jobs if j.spec["model"]["family"] == "gan"]
+    changed = _with_settings(gan, ("model.loss=hinge", "train.steps=20000"))
+    assert [(j.row, j.seed) for j in changed] == [(j.row, j.seed) for j in gan]
+    assert {(j.spec["model"]["loss"], j.spec["train"]["steps"]) for j in changed} == {("hinge", 20000)}
+    assert all(j.spec["model"] == {**g.spec["model"], "loss": "hinge"} and j.spec["methods"] == g.spec["methods"]
+               for j, g in zip(changed, gan))
+    assert "loss" not in gan[0].spec["model"]  # the suite's own specs are left as they were
+    for bad, message in [("model.loss=hing", "'loss' must be one of"), ("loss=hinge", "SECTION.KEY=VALUE"),
+                         ("optim.lr=1", "SECTION.KEY=VALUE"), ("model.losss=hinge", r"unknown config key\(s\) \['losss'\]")]:
+        with pytest.raises(click.UsageError, match=message):
+            _with_settings(gan, (bad,))
+    with pytest.raises(click.UsageError, match="model 'vae': unknown config key"):  # a GAN setting on a VAE row
+        _with_settings(jobs, ("model.loss=hinge",))
+
+
 @pytest.mark.parametrize("row", ["GAN", "GAN + DMPRA", "GAN + oracle"])
 def test_a_2d_job_trains_and_returns_the_2d_metrics(tmp_path, row):
     job = next(j for j in suites.b2_jobs(1, steps=40, datasets=("ring-imbalanced",)) if j.row == row)

@@ -17,14 +17,21 @@ import numpy as np
 from .harness import JobResult
 
 
-def _build(spec: dict[str, Any]):
-    """The run a job spec describes (seeded as ``modecover train`` seeds it)."""
-    from modecover.config import Run, parse_config
+def job_config(spec: dict[str, Any]):
+    """The ``modecover train`` config a job spec describes (``ConfigError`` names a bad key or value)."""
+    from modecover.config import parse_config
 
-    seed = int(spec["seed"])
+    seed = int(spec.get("seed", 0))
     raw = {"data": {**spec["data"], "seed": seed}, "model": spec["model"], "methods": spec["methods"],
            "train": {**spec["train"], "seed": seed, "sample_every": 0, "checkpoint_every": spec["train"]["steps"]}}
-    return Run.from_config(parse_config(raw, f"benchmark job (seed {seed})"))
+    return parse_config(raw, f"benchmark job (seed {seed})")
+
+
+def _build(spec: dict[str, Any]):
+    """The run a job spec describes (seeded as ``modecover train`` seeds it)."""
+    from modecover.config import Run
+
+    return Run.from_config(job_config(spec))
 
 
 def _train(spec: dict[str, Any]):

@@ -26,10 +26,14 @@ BEST_OTHER = "best_other.json"
 @click.option("--row", "rows", multiple=True, help="Only these rows (e.g. GAN); repeatable.")
 @click.option("--seed-start", type=click.IntRange(min=0), default=0, show_default=True,
               help=f"First seed: test seeds start at 0, validation seeds at {VALIDATION_SEEDS}.")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Change one setting of every job (sections data, model, train; VALUE read as JSON, else as "
+                   "text), e.g. --set model.loss=hinge; repeatable.")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="B1/B2: train the seeds of a plain GAN row (no methods) as batched ensembles (docs/training.md).")
 def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps: int | None, workers: int,
-            datasets: tuple[str, ...], rows: tuple[str, ...], seed_start: int, ensemble: bool) -> None:
+            datasets: tuple[str, ...], rows: tuple[str, ...], settings: tuple[str, ...], seed_start: int,
+            ensemble: bool) -> None:
     """Run SUITE's jobs (skipping those already done in OUT), then write
     OUT/<suite>/summary.md and summary.csv (mean ± standard error over seeds per row) and
     OUT/<suite>/per_seed.csv (every seed's metrics).
@@ -51,6 +55,7 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
     jobs = [j for j in jobs if (not datasets or j.dataset in datasets) and (not rows or j.row in rows)]
     if not jobs:
         raise click.UsageError(f"no {suite} job matches --dataset {list(datasets)} --row {list(rows)}")
+    jobs = _with_settings(jobs, settings)
     try:
         suites.check_matched_schedules(jobs)
     except ValueError as err:
@@ -67,7 +72,7 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
         records = run_suite(jobs, job_fn, out_dir, workers=workers, batching=batching)
         per_seed = write_per_seed(records, out_dir / suite / "per_seed.csv")
     summary = summarise(records, order)
-    title = f"{suite} ({kind} seeds)"
+    title = f"{suite} ({kind} seeds{'; ' + ', '.join(settings) if settings else ''})"
     if suite == "B1":
         if kind == "validation":
             _choose_best_other(summary, out_dir)
@@ -96,6 +101,39 @@ def _suite_jobs(suite: str, n_seeds: int, steps: int | None, seed_start: int, ou
         return suites.b2_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job, suites.METRICS_2D
     budget = replace(suites.CONVERGED_DIGITS, steps=steps) if steps else suites.CONVERGED_DIGITS
     return suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, suites.METRICS_DIGITS
+
+
+def _with_settings(jobs: list, settings: tuple[str, ...]) -> list:
+    """The jobs with every ``SECTION.KEY=VALUE`` of ``settings`` in their specs, each new
+    spec checked as ``modecover train`` checks a config (a bad key or value names itself)."""
+    from dataclasses import replace
+
+    from modecover.bench.jobs import job_config
+    from modecover.config import ConfigError
+
+    changes = []
+    for text in settings:
+        key, equals, value = text.partition("=")
+        section, dot, name = key.partition(".")
+        if not equals or not dot or not name or section not in ("data", "model", "train"):
+            raise click.UsageError(f"--set {text!r}: expected SECTION.KEY=VALUE with SECTION data, model or train")
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass  # plain text, e.g. hinge
+        changes.append((section, name, value))
+    changed: dict[int, dict] = {}
+    for job in jobs:
+        if id(job.spec) not in changed:
+            spec = {**job.spec, **{section: dict(job.spec[section]) for section, _, _ in changes}}
+            for section, name, value in changes:
+                spec[section][name] = value
+            try:
+                job_config(spec)
+            except ConfigError as err:
+                raise click.UsageError(f"--set {' '.join(settings)}: {err}") from err
+            changed[id(job.spec)] = spec
+    return [replace(job, spec=changed[id(job.spec)]) for job in jobs]
 
 
 def _choose_best_other(summary, out_dir: Path) -> None:
