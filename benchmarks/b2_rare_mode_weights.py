@@ -20,7 +20,7 @@ import numpy as np
 
 
 def main() -> None:
-    from modecover.bench.harness import _safe
+    from modecover.bench.harness import Job
     from modecover.data.registry import build_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,8 +30,7 @@ def main() -> None:
     parser.add_argument("--oracle", default="GAN + oracle")
     parser.add_argument("--n", type=int, default=5000, help="training points of the run (B2: 5000)")
     args = parser.parse_args()
-    base = args.out / "B2" / args.dataset
-    row_dir = base / _safe(args.row)
+    row_dir = Job("B2", args.dataset, args.row, 0).result_path(args.out).parent
     for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
         seed = int(result.stem[4:])
         data = build_dataset({"name": args.dataset, "n": args.n, "seed": seed})
@@ -42,7 +41,7 @@ def main() -> None:
         for round_dir in sorted(rounds, key=lambda p: int(p.name[5:])):
             w = np.load(round_dir / "dmpra_scores.npz")["weight"]
             weights.append([round(float(np.median(w[labels == m])), 1) for m in rare])
-        oracle = base / _safe(args.oracle) / f"seed{seed}.json"
+        oracle = Job("B2", args.dataset, args.oracle, seed).result_path(args.out)
         oracle_captured = json.loads(oracle.read_text())["metrics"]["minority_captured"] if oracle.is_file() else None
         print(json.dumps({"seed": seed, "rare_modes": list(rare),
                           "captured": json.loads(result.read_text())["metrics"]["minority_captured"],
