@@ -1,7 +1,8 @@
 """Where does each model family's quality plateau? 2D mixtures and digits (docs/training.md, "Converged 2D recipe")
 
-Trains one family with the B2 benchmark's settings (``modecover.bench.suites.B2_FAMILIES``:
-the GAN is an MLP 128 x 3, latent 8, non-saturating, Adam 1e-3) with the trainer at batch
+Trains one family with the B2 benchmark's settings (``modecover.bench.suites.family_model``:
+the GAN is an MLP 128 x 3, latent 8, Adam 1e-3, non-saturating on the ring and with the
+hinge loss on the grid) with the trainer at batch
 256 on ``--n`` points of the balanced ring or grid, the learning rates decayed linearly
 over the last ``--lr-decay`` share of the steps, and evaluates 2,500 samples every
 ``--every`` steps (2D mode metrics: modes captured, HQ %). Evaluation draws from a forked
@@ -11,7 +12,7 @@ RNG, so it never changes the run. ``--data digits`` trains B3's DCGAN or conv VA
 judge's feature space (``modecover.bench.digits``). One line of JSON per seed.
 
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data ring --steps 6000 --seeds 100,101,102,103
-    .venv/bin/python benchmarks/bench_plateau.py --family gan --data grid --steps 12000 --seeds 100
+    .venv/bin/python benchmarks/bench_plateau.py --family gan --data grid --steps 20000 --every 2000 --seeds 100
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data ring --steps 6000 --lr-decay 0 --seeds 100
     .venv/bin/python benchmarks/bench_plateau.py --family diffusion --data ring --steps 20000 --every 2000
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data digits --steps 12000 --batch-size 64 --lr-decay 0
@@ -38,7 +39,7 @@ def mixture_setup(family: str, data: str, seed: int, n: int):
     mixture = MIXTURES[data]()
     x, _ = mixture.sample(n, seed=seed)
     seed_everything(seed)
-    model = build_model(family, {**family_model(family), "data_shape": [2]})
+    model = build_model(family, {**family_model(family, data), "data_shape": [2]})
 
     def quality(model) -> list:
         m = mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas)

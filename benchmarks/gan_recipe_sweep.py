@@ -1,9 +1,10 @@
 """Which GAN training recipe covers a 2D mixture's modes best? Validation seeds only (docs/training.md).
 
-Each recipe (a JSON object of ``model``, ``train`` and ``data`` overrides of the converged
-2D budget) trains two jobs per seed through the benchmark harness (resumable, results under
-OUT/<suite>/<data>/<recipe>/): the plain GAN on the balanced ring or grid (B1: modes, HQ %)
-and GAN + DMPRA on its imbalanced variant (B2: rare modes captured); ``--data grid`` for
+Each recipe (a JSON object of ``model``, ``train`` and ``data`` overrides) trains two jobs
+per seed through the benchmark harness (resumable, results under
+OUT/<suite>/<data>/<recipe>/): the plain GAN on the balanced ring or grid over B1's vanilla
+GAN (modes, HQ %) and GAN + DMPRA on its imbalanced variant over B2's converged recipe
+(rare modes captured); ``--data grid`` for
 the grid, ``--suite B1`` for one of the two. Prints one summary line per
 recipe and data set. Seeds start at 100: recipes are chosen on validation seeds, never on
 the seeds the tables report.
@@ -22,16 +23,16 @@ from pathlib import Path
 
 def recipe_jobs(recipe: dict, seeds: range, data: str = "ring", suites=("B1", "B2")) -> list:
     from modecover.bench.harness import Job
-    from modecover.bench.suites import GAN_2D, _spec, converged_budget
+    from modecover.bench.suites import B1_BUDGET, GAN_2D, _spec, converged_budget
 
     unknown = set(recipe) - {"model", "train", "data"}
     if unknown:
         raise SystemExit(f"recipe {json.dumps(recipe)}: unknown section(s) {sorted(unknown)}; use model, train, data")
     label = "GAN " + json.dumps(recipe, sort_keys=True)
     jobs = []
-    protocols = {"B1": (data, []), "B2": (f"{data}-imbalanced", [{"name": "dmpra"}])}
-    for suite, (dataset, methods) in ((s, protocols[s]) for s in suites):
-        budget = converged_budget(dataset)
+    protocols = {"B1": (data, [], B1_BUDGET),
+                 "B2": (f"{data}-imbalanced", [{"name": "dmpra"}], converged_budget(data))}
+    for suite, (dataset, methods, budget) in ((s, protocols[s]) for s in suites):
         spec = _spec(dataset, GAN_2D, methods, budget, budget.rounds)
         for section in ("model", "train", "data"):
             spec[section] = {**spec[section], **recipe.get(section, {})}
