@@ -10,7 +10,8 @@ float32, the input of ``bench_loci.py --scale``.
    from the float32 candidate lists (float64 distances, sorting), summed over the worker
    threads, over the workers' total time (workers x wall).
 2. ``--search``: ``modecover.dmpra.search`` on the same data, one child process per engine
-   (so each peak RSS is its own): wall time, time in the k-NN graph, peak RSS.
+   (so each peak RSS is its own): wall time, time in the k-NN graph, peak RSS; default
+   settings, or every sample a reference with ``--no-subsample``.
 
     .venv/bin/python benchmarks/bench_knn.py --n 50000 --d 64 --k 1023 --baseline /tmp/neighbors_main.py
     .venv/bin/python benchmarks/bench_knn.py --search --n 50000 --d 64 --baseline /tmp/neighbors_main.py
@@ -121,7 +122,7 @@ def search_child(args) -> None:
     x = data(args.n, args.d, args.seed)
     with timed_neighbor_graph() as timing:
         start = time.perf_counter()
-        result = search(x, SearchConfig())
+        result = search(x, SearchConfig(reference_size=None) if args.no_subsample else SearchConfig())
         wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps({"wall": wall, "knn": timing["knn"], "peak_gb": peak,
@@ -129,14 +130,16 @@ def search_child(args) -> None:
 
 
 def part_search(args) -> None:
-    print(f"modecover.dmpra.search, n = {args.n}, d = {args.d}, default settings, one child process each\n")
+    settings = "every sample a reference (reference_size=None)" if args.no_subsample else "default settings"
+    print(f"modecover.dmpra.search, n = {args.n}, d = {args.d}, {settings}, one child process each\n")
     print("| engine | wall s | k-NN graph s | peak RSS GB | flagged |")
     print("|---|---|---|---|---|")
     for name, baseline in (("current", None), ("baseline", args.baseline)):
         if name == "baseline" and not baseline:
             continue
         cmd = [sys.executable, __file__, "--search-child", "--n", str(args.n), "--d", str(args.d),
-               "--seed", str(args.seed)] + (["--baseline", baseline] if baseline else [])
+               "--seed", str(args.seed)] + (["--baseline", baseline] if baseline else []) + \
+              (["--no-subsample"] if args.no_subsample else [])
         row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         print(f"| {name} | {row['wall']:.1f} | {row['knn']:.1f} | {row['peak_gb']:.2f} | {row['flagged']} |", flush=True)
 
@@ -151,6 +154,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline", help="another neighbors.py to compare with")
     parser.add_argument("--search", action="store_true", help="time the DMPRA search instead")
+    parser.add_argument("--no-subsample", action="store_true",
+                        help="--search with every sample a reference (reference_size=None), the count before the subsample")
     parser.add_argument("--search-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.search_child:
