@@ -16,6 +16,7 @@ judge's feature space (``modecover.bench.digits``). One line of JSON per seed.
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data ring --steps 6000 --lr-decay 0 --seeds 100
     .venv/bin/python benchmarks/bench_plateau.py --family diffusion --data ring --steps 20000 --every 2000
     .venv/bin/python benchmarks/bench_plateau.py --family gan --data digits --steps 12000 --batch-size 64 --lr-decay 0
+    .venv/bin/python benchmarks/bench_plateau.py --family flow --steps 40000 --every 4000 --model '{"lr": 3e-3}'
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 import torch
 
 
-def mixture_setup(family: str, data: str, seed: int, n: int):
+def mixture_setup(family: str, data: str, seed: int, n: int, changes: dict):
     """(training points, model, quality of samples: [modes captured, HQ %]) on a 2D mixture."""
     from modecover.bench.suites import family_model
     from modecover.data.mixtures import MIXTURES
@@ -39,7 +40,7 @@ def mixture_setup(family: str, data: str, seed: int, n: int):
     mixture = MIXTURES[data]()
     x, _ = mixture.sample(n, seed=seed)
     seed_everything(seed)
-    model = build_model(family, {**family_model(family, data), "data_shape": [2]})
+    model = build_model(family, {**family_model(family, data), **changes, "data_shape": [2]})
 
     def quality(model) -> list:
         m = mode_metrics(model.sample(2500).numpy(), mixture.means, mixture.sigmas)
@@ -48,7 +49,7 @@ def mixture_setup(family: str, data: str, seed: int, n: int):
     return torch.from_numpy(x), model, quality
 
 
-def digits_setup(family: str, seed: int):
+def digits_setup(family: str, seed: int, changes: dict):
     """(balanced digits in [-1, 1], B3's model, quality of samples: [judge FID, coverage])."""
     from modecover.bench.digits import train_judge
     from modecover.bench.suites import digits_model
@@ -62,7 +63,7 @@ def digits_setup(family: str, seed: int):
     judge = train_judge(seed=0)
     real = judge.features(x.numpy())
     seed_everything(seed)
-    model = build_model(family, {**digits_model(family), "data_shape": [1, 8, 8]})
+    model = build_model(family, {**digits_model(family), **changes, "data_shape": [1, 8, 8]})
 
     def quality(model) -> list:
         fake = judge.features(model.sample(1000).numpy())
@@ -72,11 +73,13 @@ def digits_setup(family: str, seed: int):
 
 
 def curve(family: str, data: str, steps: int, lr_decay: float, seed: int, n: int, every: int,
-          batch_size: int = 256) -> dict:
+          batch_size: int = 256, changes: dict | None = None) -> dict:
     from modecover.plugins import Hooks
     from modecover.train import TrainConfig, train
 
-    x, model, quality = digits_setup(family, seed) if data == "digits" else mixture_setup(family, data, seed, n)
+    changes = changes or {}
+    x, model, quality = (digits_setup(family, seed, changes) if data == "digits"
+                         else mixture_setup(family, data, seed, n, changes))
     points = []
 
     def evaluate(done: int) -> None:
@@ -103,13 +106,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000, help="training points of a 2D mixture")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--every", type=int, default=1000)
+    parser.add_argument("--model", type=json.loads, default={},
+                        help='model settings changed from the benchmark\'s, as JSON, e.g. \'{"lr": 3e-3}\'')
     args = parser.parse_args()
     if args.data == "digits" and args.family not in ("gan", "vae"):
         parser.error("--data digits: B3 trains the gan and the vae families")
     torch.set_num_threads(1)  # small models: one thread is fastest on this machine
     for seed in (int(s) for s in args.seeds.split(",")):
-        print(json.dumps(curve(args.family, args.data, args.steps, args.lr_decay, seed, args.n, args.every,
-                               args.batch_size)), flush=True)
+        print(json.dumps({**curve(args.family, args.data, args.steps, args.lr_decay, seed, args.n, args.every,
+                                  args.batch_size, args.model), "model_changes": args.model}), flush=True)
 
 
 if __name__ == "__main__":
