@@ -46,6 +46,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import jacfwd, jacrev, vmap
 
+from .jacobian_copy import jacobian_copy
+
 Generator = Callable[[Tensor], Tensor]
 
 __all__ = [
@@ -127,6 +129,7 @@ def log_volumes(
     """
     latents = _checked_latents(latents, top_k=top_k, projection_dim=projection_dim, batch_size=batch_size)
     with _EvalMode(generator):
+        generator = jacobian_copy(generator, latents[:2])  # same function, cheaper tangents
         probe, largest = _probe(generator, latents[:1])
         projection = _projection(int(probe[0].numel()), projection_dim, seed, probe)
         d, rows = latents.shape[1], int(probe[0].numel()) if projection is None else projection_dim
