@@ -93,7 +93,8 @@ def curve(family: str, data: str, steps: int, lr_decay: float, seed: int, n: int
               lr_decay=lr_decay, checkpoint_every=0), out, progress=False, on_step=evaluate)
     measured = "step_fid_coverage" if data == "digits" else "step_modes_hq"
     return {"family": family, "data": data, "seed": seed, "steps": steps, "batch_size": batch_size,
-            "lr_decay": lr_decay, "n": len(x), "seconds": round(time.perf_counter() - start, 1), measured: points}
+            "lr_decay": lr_decay, "n": len(x), "model_changes": changes,
+            "seconds": round(time.perf_counter() - start, 1), measured: points}
 
 
 def main() -> None:
@@ -113,8 +114,8 @@ def main() -> None:
         parser.error("--data digits: B3 trains the gan and the vae families")
     torch.set_num_threads(1)  # small models: one thread is fastest on this machine
     for seed in (int(s) for s in args.seeds.split(",")):
-        print(json.dumps({**curve(args.family, args.data, args.steps, args.lr_decay, seed, args.n, args.every,
-                                  args.batch_size, args.model), "model_changes": args.model}), flush=True)
+        print(json.dumps(curve(args.family, args.data, args.steps, args.lr_decay, seed, args.n, args.every,
+                               args.batch_size, args.model)), flush=True)
 
 
 if __name__ == "__main__":

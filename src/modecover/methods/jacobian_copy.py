@@ -71,12 +71,9 @@ def _rewrite(module: nn.Module) -> nn.Module:
 def _rewrite_sequence(sequence: nn.Sequential) -> nn.Sequential:
     layers: list[nn.Module] = []
     for layer in sequence:
-        if layers and _foldable(layers[-1], layer):
-            previous = layers.pop()
-            conv = previous.conv if isinstance(previous, ColumnConvTranspose2d) else previous
-            layer = _fold(conv, layer)
-        layers.append(ColumnConvTranspose2d(layer) if _one_channel_transpose(layer) else layer)
-    return nn.Sequential(*layers)
+        layers.append(_fold(layers.pop(), layer) if layers and _foldable(layers[-1], layer) else layer)
+    return nn.Sequential(*(ColumnConvTranspose2d(layer) if _one_channel_transpose(layer) else layer
+                           for layer in layers))
 
 
 def _fold(layer: nn.Module, norm: nn.Module) -> nn.Module:
@@ -86,8 +83,6 @@ def _fold(layer: nn.Module, norm: nn.Module) -> nn.Module:
 
 
 def _foldable(layer: nn.Module, norm: nn.Module) -> bool:
-    if isinstance(layer, ColumnConvTranspose2d):
-        layer = layer.conv
     running = getattr(norm, "running_mean", None) is not None and not norm.training
     return running and (
         (isinstance(layer, nn.Linear) and type(norm) is nn.BatchNorm1d)
