@@ -3,12 +3,15 @@
 Two parts, each timed in one process on the same data:
 
 1. ``n`` real / ``n`` fake random float32 features of dimension ``d``, ``--repeats``
-   interleaved rounds of: modecover's ``prdc(real, fake, k=K)`` with ``--threads`` threads;
+   interleaved rounds of: modecover's ``prdc(real, fake, k=K)`` with ``--threads`` threads,
+   with its default tile products (bfloat16 at this width on a CPU that multiplies bfloat16
+   natively) and with float32 products (``neighbors.products("float32")``);
    ``prdc.compute_prdc(real, fake, K)`` with ``n_jobs`` = ``--threads`` (and one BLAS
    thread per job, so both sides run as many threads); ``prdc.compute_prdc`` as shipped
    (``n_jobs=8``, BLAS threads unrestricted); and the *symmetric product floor*: the
-   float32 tile products modecover must do, alone (half of each within-set product,
-   d(a, b) = d(b, a), plus the whole real x fake product), over the same tiles. Reported:
+   tile products modecover must do, alone (half of each within-set product,
+   d(a, b) = d(b, a), plus the whole real x fake product), over the same tiles, in float32
+   and in bfloat16. Reported:
    medians (ratio of medians) with the fastest beside them, and whether the four values
    are identical.
 2. ``big_n`` / ``big_n`` (run in a child process so its peak resident memory is its own):
@@ -54,22 +57,28 @@ def features(n: int, d: int, seed: int, scale: float = 1.0, shift: float = 0.0) 
     return out
 
 
-def product_floor(real: np.ndarray, fake: np.ndarray, threads: int, block_size: int | None = None) -> float:
-    """Seconds for the float32 tile products modecover must do, alone and run the way it runs
-    them (row blocks on ``threads`` worker threads of one torch thread each): within each
-    set the tiles on and above the diagonal (symmetry), across the sets every tile."""
+def product_floor(real: np.ndarray, fake: np.ndarray, threads: int, block_size: int | None = None,
+                  dtype: torch.dtype = torch.float32) -> float:
+    """Seconds for the tile products modecover must do, alone and run the way it runs them
+    (row blocks on ``threads`` worker threads of one torch thread each): within each set the
+    tiles on and above the diagonal (symmetry), across the sets every tile. ``dtype``:
+    float32 (``addmm`` with the norms, as float32 tiles) or bfloat16 (the bare product)."""
     size = neighbors._tile_size(block_size)
     total = 0.0
     for a, b, within in ((real, real, True), (fake, fake, True), (real, fake, False)):
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        ta, tb = torch.from_numpy(a).to(dtype), torch.from_numpy(b).to(dtype)
         sq = torch.from_numpy(np.einsum("ij,ij->i", b, b))
         blocks = list(neighbors._blocks(len(a), size))
 
         def row_block(i, ta=ta, tb=tb, sq=sq, blocks=blocks, within=within, b=b):
             rows = blocks[i]
-            out = torch.empty(rows.stop - rows.start, min(size, len(b)), dtype=torch.float32)
+            out = torch.empty(rows.stop - rows.start, min(size, len(b)), dtype=dtype)
             for cols in (blocks[i:] if within else neighbors._blocks(len(b), size)):
-                torch.addmm(sq[cols], ta[rows], tb[cols].T, alpha=-2.0, out=out[:, : cols.stop - cols.start])
+                tile = out[:, : cols.stop - cols.start]
+                if dtype == torch.float32:
+                    torch.addmm(sq[cols], ta[rows], tb[cols].T, alpha=-2.0, out=tile)
+                else:
+                    torch.mm(ta[rows], tb[cols].T, out=tile)
 
         with neighbors._torch_settings(1 if threads > 1 else threads):
             start = time.perf_counter()
@@ -99,7 +108,7 @@ def timed_products(paired: bool = False):
             if buf is None:
                 buf = scratch.setdefault(tile.shape, torch.empty_like(tile))
             start = time.perf_counter()
-            torch.addmm(pb.sq[cols], pa.x[rows], pb.x[cols].T, alpha=-2.0, out=buf)
+            neighbors._squared_terms(pa, pb, rows, cols, buf)
             spent[1] += time.perf_counter() - start
         return tile
 
@@ -152,11 +161,16 @@ def prdc_package_compute(real, fake, k, n_jobs: int | None = None):
 
 def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
     real, fake = features(n, d, 0), features(n, d, 1, scale=1.05, shift=0.02)
-    times = {"modecover": [], "prdc_same_threads": [], "prdc_shipped": [], "floor": []}
+    times = {"modecover": [], "modecover_float32": [], "prdc_same_threads": [], "prdc_shipped": [], "floor": [],
+             "floor_bfloat16": []}
     for _ in range(repeats):  # interleaved: the machine may be shared
         start = time.perf_counter()
         values = prdc(real, fake, k=k, threads=threads)
         times["modecover"].append(time.perf_counter() - start)
+        with neighbors.products("float32"):
+            start = time.perf_counter()
+            values_float32 = prdc(real, fake, k=k, threads=threads)
+            times["modecover_float32"].append(time.perf_counter() - start)
         start = time.perf_counter()
         expected = prdc_package_compute(real, fake, k, n_jobs=threads)
         times["prdc_same_threads"].append(time.perf_counter() - start)
@@ -164,8 +178,10 @@ def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
         shipped = prdc_package_compute(real, fake, k)
         times["prdc_shipped"].append(time.perf_counter() - start)
         times["floor"].append(product_floor(real, fake, threads))
+        times["floor_bfloat16"].append(product_floor(real, fake, threads, dtype=torch.bfloat16))
     return {
-        "n": n, "d": d, "k": k, "times": times, "values": values,
+        "n": n, "d": d, "k": k, "times": times, "values": values, "values_float32": values_float32,
+        "bfloat16": neighbors._use_bfloat16(d, float(n) * n * d),
         "expected": {key: float(expected[key]) for key in KEYS},
         "shipped": {key: float(shipped[key]) for key in KEYS},
     }
@@ -176,9 +192,11 @@ def part_big(n: int, d: int, k: int, threads: int, separate_floor: bool) -> dict
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     values, total, products, paired_floor = run_modecover(real, fake, k, threads, paired=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    floor = product_floor(real, fake, threads) if separate_floor else None
+    dtype = torch.bfloat16 if neighbors._use_bfloat16(d, float(n) * n * d) else torch.float32
+    floor = product_floor(real, fake, threads, dtype=dtype) if separate_floor else None
     return {
-        "n": n, "d": d, "k": k, "modecover_s": total, "floor_s": floor, "in_run_products_s": products,
+        "n": n, "d": d, "k": k, "products": str(dtype).removeprefix("torch."), "modecover_s": total,
+        "floor_s": floor, "in_run_products_s": products,
         "paired_floor_s": paired_floor,
         "peak_rss_bytes": peak, "rss_after_data_bytes": rss_data, "values": values,
     }
@@ -192,34 +210,42 @@ def markdown(small: dict | None, big: dict | None, threads: int) -> str:
     lines = [f"threads = {threads}, torch {torch.__version__}", ""]
     if small:
         t = small["times"]
-        same = all(small["values"][key] == small["expected"][key] for key in KEYS)
+        same = all(small["values"][key] == small["expected"][key] == small["values_float32"][key] for key in KEYS)
         diff = max(abs(small["values"][key] - small["expected"][key]) for key in KEYS)
-        ours = t["modecover"]
+        ours, ours32 = t["modecover"], t["modecover_float32"]
+        floor = t["floor_bfloat16"] if small["bfloat16"] else t["floor"]
+
+        def versus(name, runs):
+            return (f"{name}: vs prdc (same threads) **{np.median(t['prdc_same_threads']) / np.median(runs):.2f}x** "
+                    f"(fastest {min(t['prdc_same_threads']) / min(runs):.2f}x), vs prdc as shipped "
+                    f"**{np.median(t['prdc_shipped']) / np.median(runs):.2f}x** "
+                    f"(fastest {min(t['prdc_shipped']) / min(runs):.2f}x)")
+
         lines += [
             f"**{small['n']:,} real / {small['n']:,} fake, d = {small['d']}, k = {small['k']}**, "
             f"median of {len(ours)} interleaved rounds (fastest beside it)", "",
             "| | median s | fastest s |", "|---|---|---|",
             _stat_row(f"prdc.compute_prdc, n_jobs={threads}, 1 BLAS thread per job", t["prdc_same_threads"]),
             _stat_row("prdc.compute_prdc as shipped (n_jobs=8)", t["prdc_shipped"]),
-            _stat_row("modecover prdc", ours),
-            "",
-            f"modecover vs prdc (same threads): **{np.median(t['prdc_same_threads']) / np.median(ours):.2f}x** "
-            f"(fastest {min(t['prdc_same_threads']) / min(ours):.2f}x); vs prdc as shipped: "
-            f"**{np.median(t['prdc_shipped']) / np.median(ours):.2f}x** (fastest {min(t['prdc_shipped']) / min(ours):.2f}x)",
-            "",
-            f"symmetric product floor (separate pass over the same tiles): median {np.median(t['floor']):.2f} s, "
-            f"fastest {min(t['floor']):.2f} s; modecover = **{np.median(ours) / np.median(t['floor']):.2f}x** the floor "
-            f"(fastest {min(ours) / min(t['floor']):.2f}x)",
+            _stat_row(f"modecover prdc (default: {'bfloat16' if small['bfloat16'] else 'float32'} tile products)", ours),
+            _stat_row("modecover prdc, float32 tile products", ours32),
+            _stat_row("symmetric product floor, float32 (addmm)", t["floor"]),
+            _stat_row("symmetric product floor, bfloat16 (mm)", t["floor_bfloat16"]),
+            "", versus("modecover (default)", ours), "", versus("modecover (float32 products)", ours32), "",
+            f"modecover (default) = **{np.median(ours) / np.median(floor):.2f}x** the floor of its own products "
+            f"(fastest {min(ours) / min(floor):.2f}x), {np.median(ours) / np.median(t['floor']):.2f}x the float32 "
+            f"floor; float32 products = {np.median(ours32) / np.median(t['floor']):.2f}x the float32 floor",
             "", f"all times (s): " + "; ".join(f"{key} {[round(v, 2) for v in vals]}" for key, vals in t.items()),
             "", f"values identical to prdc: **{same}** (max abs difference {diff:.3g}); "
             + ", ".join(f"{key} {small['values'][key]:.6g}" for key in KEYS), "",
         ]
     if big:
         lines += [
-            f"**{big['n']:,} real / {big['n']:,} fake, d = {big['d']}, k = {big['k']}**", "",
+            f"**{big['n']:,} real / {big['n']:,} fake, d = {big['d']}, k = {big['k']}**, "
+            f"{big['products']} tile products", "",
             "| | value |", "|---|---|",
             f"| modecover prdc (wall, paired repeats subtracted) | {big['modecover_s']:.1f} s |",
-            f"| float32 tile products inside that run (summed over the workers / {threads}) | "
+            f"| tile products inside that run (summed over the workers / {threads}) | "
             f"{big['in_run_products_s']:.1f} s |",
             f"| floor, paired: the same products repeated right after each tile (summed / {threads}) | "
             f"{big['paired_floor_s']:.1f} s |",

@@ -9,6 +9,7 @@ for the missed class, and the ``vendi-score`` package for the Vendi score.
 import numpy as np
 import pytest
 
+from modecover import neighbors
 from modecover.balls import ball_reductions
 from modecover.data.mixtures import get_mixture
 from modecover.evaluate import describe_missed, explain
@@ -17,6 +18,13 @@ from modecover.metrics.prdc import prdc
 from modecover.metrics.vendi import vendi_score
 
 from helpers import brute_distances
+
+
+@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
+def tile_products(request):
+    """Every test here runs with float32 and with bfloat16 tile products: the answers must not change."""
+    with neighbors.products(request.param):
+        yield request.param
 
 
 def brute_explain(real, fake, k, trim=50.0, strict=True):
@@ -107,6 +115,26 @@ def test_ball_reductions_multi_worker_equal_brute_force(rng):
         in_ball = d < radii if strict else d <= radii
         rarity = np.where(in_ball, radii, np.inf).min(axis=1)
         np.testing.assert_array_equal(res.rarity, np.where(np.isinf(rarity), np.nan, rarity))
+
+
+def test_ball_reductions_where_float32_products_cannot_order_the_pairs(rng):
+    # two clusters 2,000 apart, 1e-2 wide, 300-d: after centring every point is ~1,000 from the
+    # centre, so a float32 product's error (~d u |a||b| ~ 0.02 in squared distance) is as
+    # large as the squared distances within a cluster; both product settings must stay exact
+    axis = np.zeros(300)
+    axis[0] = 1000.0
+    q = np.concatenate([axis + rng.normal(scale=1e-2, size=(40, 300)), -axis + rng.normal(scale=1e-2, size=(40, 300))])
+    c = np.concatenate([axis + rng.normal(scale=1e-2, size=(30, 300)), -axis + rng.normal(scale=1e-2, size=(30, 300))])
+    d = brute_distances(q, c)
+    radii = np.sort(d, axis=0)[3] * rng.uniform(0.9, 1.1, size=60)
+    res = ball_reductions(q, c, radii, block_size=16)
+    np.testing.assert_array_equal(res.gap, (d - radii).min(axis=1))
+    np.testing.assert_array_equal(res.gap_index, (d - radii).argmin(axis=1))
+    np.testing.assert_array_equal(res.nearest, d.min(axis=0))
+    np.testing.assert_array_equal(res.nearest_index, d.argmin(axis=0))
+    np.testing.assert_array_equal(res.realism, (radii / d).max(axis=1))
+    rarity = np.where(d < radii, radii, np.inf).min(axis=1)
+    np.testing.assert_array_equal(res.rarity, np.where(np.isinf(rarity), np.nan, rarity))
 
 
 def test_averages_equal_prdc(rng):

@@ -13,6 +13,13 @@ from modecover.neighbors import ball_counts, kth_distances, knn, pair_counts, ra
 from helpers import brute_distances
 
 
+@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
+def tile_products(request):
+    """Every test here runs with float32 and with bfloat16 tile products: the answers must not change."""
+    with nb.products(request.param):
+        yield request.param
+
+
 def brute_knn(q, x, k, within=False):
     dist = brute_distances(q, x)
     if within:
@@ -206,7 +213,7 @@ def test_within_set_symmetric_tiles_equal_brute_force(monkeypatch, symmetric):
     x = rng.integers(-2, 3, size=(130, 80)).astype(np.float32)
     x[40:60] = x[0]  # 21 copies of one point: lists full of ties, rescans past the list
     x[100] *= 50.0
-    assert nb._symmetric_pays(80, 5, len(x)) == symmetric
+    assert nb._symmetric_pays(80, 5 + nb._EXTRA_CANDIDATES, len(x)) == symmetric
     for k in (1, 5, 24):
         want = brute_knn(x, x, k, within=True)
         assert_knn_equal(knn(x, None, k, block_size=17), want)
@@ -256,3 +263,69 @@ def test_worker_threads_give_the_same_answers(rng):
     np.testing.assert_array_equal(res.b_in_a_balls[0], (dist < ra[:, None]).sum(0))
     np.testing.assert_array_equal(res.b_ball_members[0], (dist < rb[None, :]).sum(0))
     np.testing.assert_array_equal(res.a_in_b_balls[0], (dist < rb[None, :]).sum(1))
+
+
+def aligned_rounding_points(rng, n: int, d: int) -> np.ndarray:
+    """Points ``t_i (1, ..., 1)`` plus a little noise: each one's bfloat16 rounding error is
+    (nearly) parallel to the point, where the Cauchy-Schwarz bound on ``a.e_b`` is tight."""
+    t = rng.uniform(0.5, 1.5, size=(n, 1)) * (1.0 + 1.0 / 3.0)
+    return (t * np.ones((1, d)) + rng.normal(scale=1e-3, size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("spread", [False, True])
+def test_bfloat16_tiles_within_their_error_bound(rng, spread):
+    # worst-case bound: every pair; with a spread (thresholds T_i): the decisions it gives are right
+    a = np.concatenate([aligned_rounding_points(rng, 60, 300), rng.normal(3.0, 2.0, size=(60, 300))])
+    b = np.concatenate([aligned_rounding_points(rng, 50, 300), rng.normal(3.0, 2.0, size=(50, 300))])
+    with nb.products("bfloat16"):
+        pa, pb = nb._prepare(a, b)
+    assert pa.low is not None and pb.low is not None
+    rows, cols = slice(0, len(a)), slice(0, len(b))
+    tile = nb._cross_tile(pa, pb, rows, cols, torch.empty(len(a), len(b))).double().numpy()
+    exact = brute_distances(a, b) ** 2
+    if not spread:
+        ratio = np.abs(tile - exact) / nb._full_error_bounds(pa, pb, rows)[:, None]
+        assert ratio.max() <= 1.0
+        assert ratio.max() > 0.25  # and tight on the aligned points: a bound 4x smaller would fail
+        return
+    threshold = np.quantile(exact, 0.1, axis=1)
+    bound = nb._full_error_bounds(pa, pb, rows, nb._row_spread(pa, pb, rows, threshold))
+    assert not (exact >= threshold[:, None])[tile < (threshold - bound)[:, None]].any()
+    assert not (exact <= threshold[:, None])[tile > (threshold + bound)[:, None]].any()
+    # and the rounding to bfloat16 does matter: the float32 bound alone would not hold
+    assert (np.abs(tile - exact) > nb._float32_bounds(pa, pb, rows)[:, None]).any()
+
+
+def test_bfloat16_answers_on_rounding_aligned_points(rng):
+    x = aligned_rounding_points(rng, 150, 260)
+    x[70:75] = x[3]  # duplicates
+    q = x[:40] + np.float32(1e-3)
+    with nb.products("bfloat16"):
+        for k in (1, 5, 30):
+            assert_knn_equal(knn(x, None, k, block_size=32), brute_knn(x, x, k, within=True))
+            assert_knn_equal(knn(q, x, k), brute_knn(q, x, k))
+        r = kth_distances(x, 5)
+        dist = brute_distances(x, x)
+        np.testing.assert_array_equal(radius_counts(x, x, r, block_size=40), (dist < r[:, None]).sum(1))
+        np.testing.assert_array_equal(ball_counts(x, x, r, strict=False), (dist <= r[None, :]).sum(1))
+
+
+def test_products_setting():
+    with pytest.raises(ValueError, match="products must be one of"):
+        with nb.products("float16"):
+            pass
+    with nb.products("auto"):
+        assert nb._use_bfloat16(2048, 1e12) == nb._native_bfloat16()
+        assert not nb._use_bfloat16(64, 1e12) and not nb._use_bfloat16(2048, 1e8)
+    with nb.products("float32"):
+        assert not nb._use_bfloat16(2048, 1e12)
+        assert nb._prepare(np.ones((3, 300)), None)[0].low is None
+
+
+def test_bfloat16_refused_where_products_are_not_summed_in_float32(monkeypatch):
+    monkeypatch.setattr(nb, "_bfloat16_sums_in_float32", lambda: False)
+    monkeypatch.setattr(nb, "_native_bfloat16", lambda: True)
+    with nb.products("auto"):
+        assert not nb._use_bfloat16(2048, 1e12)
+    with nb.products("bfloat16"), pytest.raises(RuntimeError, match="does not sum bfloat16 products in float32"):
+        knn(np.ones((3, 4)), None, 1)

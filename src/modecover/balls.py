@@ -22,7 +22,10 @@ engine's bound, plus the rounding of adding ``|q_i|^2``), so its square root is 
 the row's distances in the tile), plus the float32 rounding of the square root and of the
 radii. For each reduction, every pair whose bounds do not exclude it from the optimum
 found so far is a candidate; candidates are recomputed in float64 from the inputs and
-decided there.
+decided there. With bfloat16 tile products (:func:`modecover.neighbors.products`) the bound
+is the engine's worst-case one (no threshold to take the product's rounding at), so a
+tile's candidates are first re-measured with float32 products and marked again with the
+float32 bound (the other pairs +inf), and only those left go to float64.
 
 How it runs: the engine's way (:func:`modecover.neighbors.pair_counts`). Query rows are
 cut into blocks, each a task for a worker thread with one torch thread
@@ -51,6 +54,8 @@ from modecover.neighbors import (
     _cross_tile,
     _error_bounds,
     _exact_pair_distances,
+    _float32_margins,
+    _float32_squares,
     _prepare,
     _run_tasks,
     _tile_size,
@@ -122,6 +127,7 @@ class _Work:
 
     def __init__(self, rows: int, cols: int, m: int):
         self.dist = torch.empty(rows, cols, dtype=torch.float32)
+        self.dist32 = torch.empty(rows, cols, dtype=torch.float32)  # bfloat16 tiles: the float32 re-measure
         self.tmp = torch.empty(rows, cols, dtype=torch.float32)
         self.cand = torch.empty(rows, cols, dtype=torch.bool)
         self.mask = torch.empty(rows, cols, dtype=torch.bool)
@@ -227,6 +233,19 @@ def _decide(p: _Pass, rows: slice, rr: np.ndarray, cc: np.ndarray, exact: np.nda
         np.maximum.at(f.realism, rr_abs[use], b.t[cc[use]] / exact[use])
 
 
+def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Work, bounds: _RowBounds) -> torch.Tensor:
+    """After a bfloat16 tile: its candidate pairs re-measured with float32 products
+    (:func:`modecover.neighbors._float32_squares`) in a tile where every other pair is
+    +inf, and marked again with the float32 bound; the pairs left (a subset) are returned."""
+    rr, cc = torch.nonzero(cand, as_tuple=True)
+    sq = _float32_squares(p.pq, p.pc, rr.numpy() + rows.start, cc.numpy() + cols.start)
+    dist = work.dist32[: cand.shape[0], : cand.shape[1]].fill_(float("inf"))
+    dist[rr, cc] = torch.from_numpy(np.sqrt(np.maximum(sq, 0.0))).float()
+    err = _float32_margins(p.pq, p.pc, rows) + 8.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)
+    with np.errstate(invalid="ignore"):  # rows without candidates: inf - inf in the realism step
+        return _mark(p, dist, err, cols, work, bounds)
+
+
 def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One task: the block's rows against every column tile. Returns its candidate pairs
     as (column, float64 distance, row) for the centres' nearest queries."""
@@ -235,7 +254,10 @@ def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarr
     parts = []
     for cols in _blocks(len(p.c), p.size):
         dist = _cross_tile(p.pq, p.pc, rows, cols, work.dist).clamp_(min=0).sqrt_()
-        rr, cc = (a.numpy() for a in torch.nonzero(_mark(p, dist, err, cols, work, bounds), as_tuple=True))
+        cand = _mark(p, dist, err, cols, work, bounds)
+        if p.pq.low is not None:
+            cand = _remarked(p, rows, cols, cand, work, bounds)
+        rr, cc = (a.numpy() for a in torch.nonzero(cand, as_tuple=True))
         cc = cc + cols.start
         exact = _exact_pair_distances(p.q, p.c, rr + rows.start, cc)
         _decide(p, rows, rr, cc, exact)

@@ -24,6 +24,18 @@ How it is fast and still exact (docs/metrics.md, "Neighbour engine"):
 3. Every comparison the bound cannot decide (a k-NN candidate within ``2 E_i`` of the
    k-th float32 value; a pair within ``E_i`` of a radius) is recomputed in float64 from the
    original inputs and decided there.
+4. bfloat16 products (:func:`products`; by default for wide, large sets on CPUs that
+   multiply bfloat16 natively, about 4 times the float32 rate): the float32 copies are
+   rounded to bfloat16 (``a' = a - e_a``), the products are summed in float32 and rounded to
+   bfloat16. ``E_i`` then adds ``2 (|a_i||e_b| + |e_a||b| + |e_a||e_b|)`` (Cauchy-Schwarz,
+   maxima over the columns) and the product's rounding ``2 u16 |c|``, ``u16 = 2^-8``. A
+   comparison with a threshold ``T`` can only go wrong for pairs near ``T``, where
+   ``2 c = |a|^2 + |b|^2 - t`` is within the row's spread ``M_i = max_j ||a_i|^2 +
+   |b_j|^2 - T|`` (plus the bound), so the rounding term is ``u16 (M_i + ...)`` rather than
+   ``u16 |a||b|``; a pair further from ``T`` gains ``u16`` of error per unit of distance
+   and one unit of room, so it cannot cross. The wider bound puts more pairs in doubt;
+   those are re-measured with float32 dot products first (bound as in step 2) and only
+   the pairs still in doubt in float64.
 
 Backends: ``"torch"`` (default) and ``"faiss"`` (``faiss-cpu``, for :func:`knn` and
 :func:`kth_distances`; its candidate lists go through the same float64 re-check, so the
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -60,8 +73,12 @@ __all__ = [
 BACKENDS = ("auto", "torch", "faiss")
 
 _U32 = 2.0**-24  # float32 unit roundoff
+_U16 = 2.0**-8  # bfloat16 unit roundoff
+_LOW_MIN_DIM = 512  # bfloat16 products from this width on (where the products dominate) ...
+_LOW_MIN_WORK = 4e10  # ... and this many multiply-adds (n_a n_b d): below, float32 is as fast
 _BLOCK_BYTES = 192 * 2**20  # working memory per block (float32 products + masks)
 _EXTRA_CANDIDATES = 8  # top-k keeps k + this many float32 candidates per row
+_EXTRA_CANDIDATES_BF16 = 32  # ... with bfloat16 products (a wider error bound: more candidates)
 _BIG_WORK = 2e8  # multiply-adds above which all cores are used
 _EXACT_CHUNK_BYTES = 2**21  # float64 scratch for the exact re-check (stays in cache)
 _LIST_CHUNK_BYTES = 2**22  # scratch for re-measuring whole candidate lists (in cache)
@@ -203,16 +220,82 @@ def _run_tasks(fn, tasks, workers: int) -> list:
         return list(pool.map(fn, tasks))
 
 
+# --------------------------------------------------------------------------- product precision
+
+PRODUCTS = ("auto", "float32", "bfloat16")
+_products_setting = "auto"
+
+
+@contextlib.contextmanager
+def products(kind: str) -> Iterator[None]:
+    """Precision of the engine's tile products inside the ``with`` block (answers are exact either way).
+
+    ``"float32"``; ``"bfloat16"`` (inputs rounded to bfloat16, products accumulated in
+    float32 and rounded to bfloat16: about 4 times the float32 rate on CPUs with AVX512-BF16
+    or AMX, far slower without); ``"auto"`` (default): bfloat16 for points of width >= 512
+    and at least 4e10 multiply-adds (10,000 x 10,000 points of width 512) on a CPU with
+    native bfloat16 products, float32 otherwise. The error bound grows with the rounding
+    (module doc, step 2), so more pairs are re-measured (float32, then float64).
+    """
+    global _products_setting
+    if kind not in PRODUCTS:
+        raise ValueError(f"products must be one of {PRODUCTS}, got {kind!r}")
+    old, _products_setting = _products_setting, kind
+    try:
+        yield
+    finally:
+        _products_setting = old
+
+
+@functools.cache
+def _native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (x86 flags ``avx512_bf16`` or ``amx_bf16``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@functools.cache
+def _bfloat16_sums_in_float32() -> bool:
+    """Whether this torch build sums bfloat16 products in float32 and rounds only the result
+    (module doc, step 4 assumes it): 1,024 terms of 2^-6 between 512 of +1 and 512 of -1 sum
+    to exactly 16 that way; partial sums rounded to bfloat16 (8 bits) would lose them."""
+    terms = torch.full((2048,), 2.0**-6)
+    terms[0::4], terms[2::4] = 1.0, -1.0
+    row = terms.to(torch.bfloat16)[None, :].repeat(32, 1)
+    return bool((torch.mm(row, torch.ones(2048, 32, dtype=torch.bfloat16)) == 16.0).all())
+
+
+def _use_bfloat16(d: int, work: float) -> bool:
+    """Whether products of width ``d``, ``work`` multiply-adds in all, run in bfloat16 (:func:`products`)."""
+    if _products_setting == "float32":
+        return False
+    if _products_setting == "auto" and not (d >= _LOW_MIN_DIM and work >= _LOW_MIN_WORK and _native_bfloat16()):
+        return False
+    if not _bfloat16_sums_in_float32():
+        if _products_setting == "bfloat16":
+            raise RuntimeError("products('bfloat16'): this torch build does not sum bfloat16 products in "
+                               "float32 (the error bound assumes it); use products('float32')")
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------- float32 copies
 
 
 @dataclass
 class _Float32Points:
-    """Centred float32 copy of a point set with its squared norms (float32 and float64)."""
+    """Centred float32 copy of a point set with its squared norms (float32 and float64), and
+    for bfloat16 products (:func:`products`) a bfloat16 copy with the norms of its rounding."""
 
     x: torch.Tensor  # (n, d) float32, centred
     sq: torch.Tensor  # (n,) float32 squared norms of x
     sq64: np.ndarray  # (n,) float64 squared norms of x
+    low: torch.Tensor | None = None  # (n, d) bfloat16 copy of x, or None: float32 products
+    low_err: np.ndarray | None = None  # (n,) float64 norms |x - low|
 
     @property
     def max_sq(self) -> float:
@@ -234,7 +317,7 @@ def _centre(*sets: np.ndarray) -> np.ndarray | None:
     return mean
 
 
-def _to_float32(x: np.ndarray, centre: np.ndarray | None) -> _Float32Points:
+def _to_float32(x: np.ndarray, centre: np.ndarray | None, low: bool) -> _Float32Points:
     if centre is None:
         x32 = x if x.dtype == np.float32 else x.astype(np.float32)
     else:
@@ -248,30 +331,121 @@ def _to_float32(x: np.ndarray, centre: np.ndarray | None) -> _Float32Points:
     for s in range(0, len(x32), chunk):
         part = x32[s : s + chunk].astype(np.float64)
         sq64[s : s + chunk] = np.einsum("ij,ij->i", part, part)
-    return _Float32Points(t, torch.from_numpy(sq64.astype(np.float32)), sq64)
+    points = _Float32Points(t, torch.from_numpy(sq64.astype(np.float32)), sq64)
+    return _with_bfloat16(points, chunk) if low else points
 
 
-def _prepare(a: np.ndarray, b: np.ndarray | None) -> tuple[_Float32Points, _Float32Points]:
+def _with_bfloat16(p: _Float32Points, chunk: int) -> _Float32Points:
+    """``p`` with its bfloat16 copy and bounds on the norms of that copy's rounding error
+    (``x - low`` is exact in float32; its float32 norm is within ``(d + 4) u`` of the true one)."""
+    p.low = p.x.to(torch.bfloat16)
+    p.low_err = np.empty(len(p.x), dtype=np.float64)
+    slack = 1.0 + (p.x.shape[1] + 4) * _U32
+    for s in range(0, len(p.x), chunk):
+        part = p.x[s : s + chunk] - p.low[s : s + chunk].float()
+        p.low_err[s : s + chunk] = torch.linalg.vector_norm(part, dim=1).double().numpy() * slack
+    return p
+
+
+def _prepare(a: np.ndarray, b: np.ndarray | None, allow_bfloat16: bool = True) -> tuple[_Float32Points, _Float32Points]:
+    """Float32 copies of ``a`` and ``b`` (None: within ``a``), with bfloat16 copies for the
+    products where :func:`products` chooses them and ``allow_bfloat16``."""
     centre = _centre(a) if b is None else _centre(a, b)
-    pa = _to_float32(a, centre)
-    pb = pa if b is None else _to_float32(b, centre)
+    work = float(len(a)) * (len(a) if b is None else len(b)) * a.shape[1]
+    low = allow_bfloat16 and _use_bfloat16(a.shape[1], work)
+    pa = _to_float32(a, centre, low)
+    pb = pa if b is None else _to_float32(b, centre, low)
     return pa, pb
 
 
-def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice) -> np.ndarray:
-    """Bound ``E_i`` on |float32 key - exact| of the squared distances of block rows (module doc, step 2)."""
-    d = pa.x.shape[1]
-    c = (d + 16) * _U32
+def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: np.ndarray | None = None) -> np.ndarray:
+    """Bound ``E_i`` on |float32 key - exact| of the squared distances of block rows (module doc, step 2).
+
+    For bfloat16 points the bound adds the rounding of the inputs and of each product. The
+    product ``c = a.b`` is rounded to within ``u16 |c|`` and ``2 c = |a|^2 + |b|^2 - t`` for
+    the squared distance ``t``; a comparison of ``t`` with a threshold ``T`` can only go wrong
+    for pairs near ``T``, so given ``spread`` (per row, ``M_i >= |a_i|^2 + |b_j|^2 - T|`` over
+    the row's pairs) the bound holds for every pair within it of ``T``, and a pair further
+    out cannot cross ``T`` (its error grows by ``u16`` per unit of distance from ``T``, the
+    room by one; module doc, step 2). Without ``spread``, ``|c| <= |a||b|`` for every pair.
+    """
+    bound = _float32_bounds(pa, pb, rows)
+    if pa.low is None:
+        return bound
+    c = (pa.x.shape[1] + 16) * _U32
+    # rounded points a' = a - e_a, b' = b - e_b: |a.b - a'.b'| <= |a||e_b| + |e_a||b| + |e_a||e_b|
+    # (Cauchy-Schwarz); the float32 sum of the exact bfloat16 products as for float32 points
+    # (|a'| <= (1 + 2^-8) |a|: 1 % more of the bound above covers it); all doubled by -2
+    na, nb = np.sqrt(pa.sq64[rows]), np.sqrt(pb.max_sq)
+    ea, eb = pa.low_err[rows], float(pb.low_err.max(initial=0.0))
+    inputs = 1.01 * bound + 2.0 * (na * eb + ea * nb + ea * eb)
+    if spread is None:  # the product's rounding, 2 u16 |c'| with |c'| <= |a'||b'| (1 + gamma_d)
+        return (inputs + 2.0 * _U16 * (na + ea) * (nb + eb) * (1.0 + c)) * (1.0 + 1e-6)
+    # 2 u16 |c'| <= u16 (|a|^2 + |b|^2 - t + inputs) <= u16 (spread + |t - T| + inputs)
+    return (inputs + _U16 * (spread + inputs)) * (1.0 + 4.0 * _U16)
+
+
+def _float32_bounds(pa: _Float32Points, pb: _Float32Points, rows) -> np.ndarray:
+    """:func:`_error_bounds` of float32 products (module doc, step 2), for block rows ``rows``."""
+    c = (pa.x.shape[1] + 16) * _U32
     return c * (pa.sq64[rows] + pb.max_sq) + 32.0 * _U32 * (pa.max_sq + pb.max_sq + 1.0)
+
+
+def _float32_squares(pa: _Float32Points, pb: _Float32Points, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Squared distances of the pairs ``(rows[t], cols[t])`` from float32 dot products of the
+    float32 copies, within ``_float32_bounds(...) + 4 u (|a_i|^2 + max |b|^2)`` of the exact
+    ones (fewer roundings than a float32 tile); float64, in cache-sized chunks."""
+    out = np.empty(len(rows), dtype=np.float64)
+    d = pa.x.shape[1]
+    chunk = max(1, min(len(rows), _EXACT_CHUNK_BYTES // (4 * d)))
+    got_a, got_b = torch.empty(chunk, d), torch.empty(chunk, d)
+    dots = torch.empty(chunk)
+    for s in range(0, len(rows), chunk):
+        r = min(chunk, len(rows) - s)
+        torch.index_select(pa.x, 0, torch.from_numpy(rows[s : s + r]), out=got_a[:r])
+        torch.index_select(pb.x, 0, torch.from_numpy(cols[s : s + r]), out=got_b[:r])
+        torch.sum(got_a[:r].mul_(got_b[:r]), dim=1, out=dots[:r])
+        out[s : s + r] = dots[:r].double().numpy()
+    return pa.sq64[rows] + pb.sq64[cols] - 2.0 * out
+
+
+def _float32_margins(pa: _Float32Points, pb: _Float32Points, rows) -> np.ndarray:
+    """The error bound of :func:`_float32_squares` for the rows ``rows``."""
+    return _float32_bounds(pa, pb, rows) + 4.0 * _U32 * (pa.sq64[rows] + pb.max_sq)
+
+
+def _narrowed(pa: _Float32Points, pb: _Float32Points, start: int, rows: np.ndarray, cols: np.ndarray, k: int):
+    """The candidate pairs (block rows ``rows`` from ``start``, columns ``cols``; each row with
+    at least k) that may still be among their row's k nearest after re-measuring them with
+    float32 products (:func:`_float32_squares`): within twice the float32 bound of the row's
+    k-th float32 value. Used after bfloat16 tiles, whose wider bound lists more candidates."""
+    sq = _float32_squares(pa, pb, rows + start, cols)
+    order = np.lexsort((sq, rows))
+    starts = np.searchsorted(rows[order], np.arange(int(rows.max(initial=-1)) + 1))
+    kth = sq[order[np.minimum(starts + k - 1, len(order) - 1)]]
+    keep = sq <= kth[rows] + 2.0 * _float32_margins(pa, pb, rows + start) * (1.0 + 1e-6)
+    return rows[keep], cols[keep]
+
+
+def _row_spread(pa: _Float32Points, pb: _Float32Points, rows: slice, thresholds: np.ndarray) -> np.ndarray:
+    """``max_j | |a_i|^2 + |b_j|^2 - T_i |`` for row thresholds ``T_i`` (squared distances)."""
+    a = pa.sq64[rows] - thresholds
+    return np.maximum(np.abs(a + pb.max_sq), np.abs(a + float(pb.sq64.min())))
+
+
+def _squared_terms(pa: _Float32Points, pb: _Float32Points, rows, cols: slice, out: torch.Tensor) -> torch.Tensor:
+    """``|b_j|^2 - 2 a_i.b_j`` into ``out`` (float32), for the rows ``rows`` and columns ``cols``."""
+    if pa.low is None:
+        return torch.addmm(pb.sq[cols], pa.x[rows], pb.x[cols].T, alpha=-2.0, out=out)
+    return torch.add(pb.sq[cols], torch.mm(pa.low[rows], pb.low[cols].T), alpha=-2.0, out=out)
 
 
 def _block_keys(pa: _Float32Points, pb: _Float32Points, rows: slice, out: torch.Tensor | None) -> torch.Tensor:
     """``|b_j|^2 - 2 a_i.b_j`` for the block rows (the squared distance minus ``|a_i|^2``)."""
-    a = pa.x[rows]
-    if out is None or out.shape[0] != a.shape[0]:
-        out = torch.empty(a.shape[0], pb.x.shape[0], dtype=torch.float32)
-    torch.addmm(pb.sq, a, pb.x.T, alpha=-2.0, out=out)
-    return out
+    nb = rows.stop - rows.start
+    if out is None or out.shape[0] != nb:
+        out = torch.empty(nb, pb.x.shape[0], dtype=torch.float32)
+    return _squared_terms(pa, pb, rows, slice(0, len(pb.x)), out)
 
 
 def _blocks(n: int, size: int) -> Iterator[slice]:
@@ -297,7 +471,7 @@ def _select_exact(
 
 def _knn_torch(a, b, pa, pb, k, exclude_self, block, workers):
     n, m = len(a), len(b)
-    kk = min(k + _EXTRA_CANDIDATES + int(exclude_self), m)
+    kk = min(k + _extra_candidates(pa) + int(exclude_self), m)
     out_d = np.empty((n, k), dtype=np.float64)
     out_i = np.empty((n, k), dtype=np.int64)
     local = threading.local()
@@ -309,26 +483,35 @@ def _knn_torch(a, b, pa, pb, k, exclude_self, block, workers):
             r = torch.arange(nb)
             keys[r, r + rows.start] = float("inf")
         vals, idx = torch.topk(keys, kk, dim=1, largest=False, sorted=True)
-        thr = vals[:, k - 1].double().numpy() + 2.0 * _error_bounds(pa, pb, rows)
+        kth = vals[:, k - 1].double().numpy()
+        dropped = vals[:, -1].double().numpy() if kk < m else np.full(nb, np.inf)  # the rest are >= the last
+        thr = kth + _topk_margin(pa, pb, rows, kth + pa.sq64[rows], _error_bounds)
         out_d[rows], out_i[rows] = _exact_from_topk(
-            a[rows], b, vals.double().numpy(), idx.numpy(), thr, kk < m, k,
-            lambda full: keys[torch.from_numpy(full)].double().numpy())
+            a[rows], b, vals.double().numpy(), idx.numpy(), thr, dropped, k,
+            lambda full: keys[torch.from_numpy(full)].double().numpy(), _narrowing(pa, pb, rows.start, k))
 
     _run_tasks(task, list(_blocks(n, block)), workers)
     return out_d, out_i
 
 
-def _exact_from_topk(a_rows, b, vals, idx, thr, may_overflow, k, full_rows):
+def _exact_from_topk(a_rows, b, vals, idx, thr, dropped, k, full_rows, narrow=None):
     """The exact k nearest of each row from its sorted float32 top list (``vals``, ``idx``).
 
     The candidates of a row are the listed points with float32 value ``<= thr``: a prefix
-    of its list. Rows whose whole list is under the threshold may have more candidates
-    beyond it and go through the general path (:func:`_candidates_from_topk`, rescanning
-    ``full_rows``); the others are re-measured in float64 as padded (rows, list) arrays.
+    of its list. Rows where a value left out of the list may be under the threshold
+    (``dropped``: per row, a lower bound on those values) may have more candidates and go
+    through the general path (:func:`_candidates_from_topk`, rescanning ``full_rows``); the
+    others are re-measured in float64 as padded (rows, list) arrays.
+    ``narrow(rows, cols)`` (bfloat16 tiles) first prunes the candidate pairs with float32
+    products (:func:`_narrowed`); the rest are then re-measured in float64 as pairs.
     """
+    if narrow is not None:
+        rows, cols = _candidates_from_topk(vals, idx, thr, dropped, full_rows)
+        rows, cols = narrow(rows, cols)
+        return _select_exact(a_rows, b, rows, cols, len(vals), k)
     n_rows = len(vals)
     counts = (vals <= thr[:, None]).sum(axis=1)
-    full = counts == vals.shape[1] if may_overflow else np.zeros(n_rows, dtype=bool)
+    full = dropped <= thr
     out_d = np.empty((n_rows, k), dtype=np.float64)
     out_i = np.empty((n_rows, k), dtype=np.int64)
     listed = np.flatnonzero(~full)
@@ -337,7 +520,7 @@ def _exact_from_topk(a_rows, b, vals, idx, thr, may_overflow, k, full_rows):
         out_d[listed], out_i[listed] = _select_from_lists(a_rows[listed], b, idx[listed, :width], counts[listed], k)
     if full.any():
         sub = np.flatnonzero(full)
-        rows, cols = _candidates_from_topk(vals[sub], idx[sub], thr[sub], True, lambda f: full_rows(sub[f]))
+        rows, cols = _candidates_from_topk(vals[sub], idx[sub], thr[sub], dropped[sub], lambda f: full_rows(sub[f]))
         out_d[sub], out_i[sub] = _select_exact(a_rows[sub], b, rows, cols, len(sub), k)
     return out_d, out_i
 
@@ -383,12 +566,13 @@ def _order_by_distance_then_index(dist: np.ndarray, cols: np.ndarray, k: int) ->
     return order[:, :k]
 
 
-def _candidates_from_topk(vals, idx, thr, may_overflow, full_rows):
-    """Candidate (row, col) pairs: float32 value <= threshold. Rows whose top list is all
-    below the threshold are rescanned: ``full_rows(rows)`` gives their values over every
-    column (float64 array, the same quantity as ``vals``)."""
+def _candidates_from_topk(vals, idx, thr, dropped, full_rows):
+    """Candidate (row, col) pairs: float32 value <= threshold. Rows where a value left out
+    of the list may be below the threshold (``dropped <= thr``) are rescanned:
+    ``full_rows(rows)`` gives their values over every column (float64 array, the same
+    quantity as ``vals``)."""
     inside = vals <= thr[:, None]
-    full = np.flatnonzero(inside[:, -1]) if may_overflow else np.empty(0, dtype=np.int64)
+    full = np.flatnonzero(dropped <= thr)
     inside[full] = False
     rows, pos = np.nonzero(inside)
     cols = idx[rows, pos]
@@ -407,11 +591,20 @@ _SYMMETRIC_MAX_CANDIDATES = 64
 _TILE_BYTES = 4 * 2**20  # one float32 tile of squared distances (stays in cache)
 
 
-def _full_error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice) -> np.ndarray:
+def _full_error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: np.ndarray | None = None) -> np.ndarray:
     """Bound on |float32 full squared distance - exact| for ``|a_i|^2 + (|b_j|^2 - 2 a_i.b_j)``:
     :func:`_error_bounds` plus the rounding of that addition and of the float32 ``|a_i|^2``
     (both below ``4 u (|a_i|^2 + max |b|^2)``, since the sum is at most ``2 (|a_i|^2 + |b_j|^2)``)."""
-    return _error_bounds(pa, pb, rows) + 4.0 * _U32 * (pa.sq64[rows] + pb.max_sq)
+    return _error_bounds(pa, pb, rows, spread) + 4.0 * _U32 * (pa.sq64[rows] + pb.max_sq)
+
+
+def _topk_margin(pa: _Float32Points, pb: _Float32Points, rows: slice, kth: np.ndarray, bounds) -> np.ndarray:
+    """How far above its float32 k-th value a row's candidates reach: ``2 E_i`` with the
+    bound taken at the k-th squared distance ``kth`` (``bounds``: :func:`_error_bounds` or
+    :func:`_full_error_bounds`). For bfloat16 points a pair's error grows by ``u16`` per unit
+    of distance from that threshold, which the factor covers (module doc, step 2)."""
+    e = bounds(pa, pb, rows, _row_spread(pa, pb, rows, kth))
+    return 2.0 * e * (1.0 + 4.0 * _U16) / (1.0 - _U16)
 
 
 def _tile_distances(p: _Float32Points, rows: slice, cols: slice, out: torch.Tensor) -> torch.Tensor:
@@ -422,17 +615,27 @@ def _tile_distances(p: _Float32Points, rows: slice, cols: slice, out: torch.Tens
     return tile
 
 
-class _RunningTopk:
-    """The ``kk`` smallest float32 values (and their columns) seen so far for every row."""
+_TILE_TOPK = 16  # values a tile's top-k takes per row, unless k is more (torch.topk is 2-3x slower above 16)
 
-    def __init__(self, n: int, kk: int):
+
+class _RunningTopk:
+    """The ``kk`` smallest float32 values (and their columns) seen so far for every row, and
+    ``dropped``: per row, a lower bound on every value seen but not kept (inf: none)."""
+
+    def __init__(self, n: int, kk: int, k: int):
         self.vals = torch.full((n, kk), float("inf"), dtype=torch.float32)
         self.idx = torch.full((n, kk), -1, dtype=torch.int64)
+        self.dropped = torch.full((n,), float("inf"), dtype=torch.float32)
         self.kk = kk
+        self.per_tile = max(k, min(kk, _TILE_TOPK))  # at least k: the k-th listed value is finite
 
     def merge(self, rows: slice, tile: torch.Tensor, col_start: int) -> None:
-        """Merge the smallest values of each row of ``tile`` (columns offset by ``col_start``)."""
-        vals, idx = torch.topk(tile, min(self.kk, tile.shape[1]), dim=1, largest=False, sorted=False)
+        """Merge the smallest values of each row of ``tile`` (columns offset by ``col_start``):
+        ``per_tile`` of them; the tile's other values are at least the largest taken."""
+        take = min(self.per_tile, tile.shape[1])
+        vals, idx = torch.topk(tile, take, dim=1, largest=False, sorted=False)
+        if take < tile.shape[1]:
+            torch.minimum(self.dropped[rows], vals.amax(dim=1), out=self.dropped[rows])
         both_vals = torch.cat([self.vals[rows], vals], dim=1)
         both_idx = torch.cat([self.idx[rows], idx + col_start], dim=1)
         self._keep(rows, both_vals, both_idx)
@@ -440,12 +643,16 @@ class _RunningTopk:
     def merge_lists(self, other: "_RunningTopk") -> None:
         """Merge another running list of the same rows into this one."""
         rows = slice(0, len(self.vals))
+        torch.minimum(self.dropped, other.dropped, out=self.dropped)
         self._keep(rows, torch.cat([self.vals, other.vals], dim=1), torch.cat([self.idx, other.idx], dim=1))
 
     def _keep(self, rows: slice, vals: torch.Tensor, idx: torch.Tensor) -> None:
-        best, pos = torch.topk(vals, self.kk, dim=1, largest=False, sorted=True)
-        self.vals[rows] = best
-        self.idx[rows] = torch.gather(idx, 1, pos)
+        keep = min(self.kk + 1, vals.shape[1])
+        best, pos = torch.topk(vals, keep, dim=1, largest=False, sorted=True)
+        if keep > self.kk:
+            torch.minimum(self.dropped[rows], best[:, self.kk], out=self.dropped[rows])
+        self.vals[rows] = best[:, : self.kk]
+        self.idx[rows] = torch.gather(idx, 1, pos[:, : self.kk])
 
 
 def _knn_torch_symmetric(a, p, k, tile_rows, workers):
@@ -456,7 +663,7 @@ def _knn_torch_symmetric(a, p, k, tile_rows, workers):
     merges the workers' lists and picks the exact neighbours per row block.
     """
     n = len(a)
-    kk = min(k + _EXTRA_CANDIDATES, n - 1)
+    kk = min(k + _extra_candidates(p), n - 1)
     blocks = list(_blocks(n, tile_rows))
     local = threading.local()
     tops: list[_RunningTopk] = []
@@ -464,7 +671,7 @@ def _knn_torch_symmetric(a, p, k, tile_rows, workers):
 
     def tiles(bi: int) -> None:
         if not hasattr(local, "top"):
-            local.top = _RunningTopk(n, kk)
+            local.top = _RunningTopk(n, kk, k)
             local.buf = torch.empty(tile_rows, tile_rows, dtype=torch.float32)
             local.buf_t = torch.empty(tile_rows, tile_rows, dtype=torch.float32)
             with lock:
@@ -487,9 +694,11 @@ def _knn_torch_symmetric(a, p, k, tile_rows, workers):
 
     def select(rows: slice) -> None:
         vals = top.vals[rows].double().numpy()
-        thr = vals[:, k - 1] + 2.0 * _full_error_bounds(p, p, rows)
-        out_d[rows], out_i[rows] = _exact_from_topk(a[rows], a, vals, top.idx[rows].numpy(), thr, kk < n - 1, k,
-                                                    lambda full: _full_rows(p, rows, full))
+        thr = vals[:, k - 1] + _topk_margin(p, p, rows, vals[:, k - 1], _full_error_bounds)
+        out_d[rows], out_i[rows] = _exact_from_topk(a[rows], a, vals, top.idx[rows].numpy(), thr,
+                                                    top.dropped[rows].double().numpy(), k,
+                                                    lambda full: _full_rows(p, rows, full),
+                                                    _narrowing(p, p, rows.start, k))
 
     _run_tasks(select, blocks, workers)
     return out_d, out_i
@@ -498,7 +707,7 @@ def _knn_torch_symmetric(a, p, k, tile_rows, workers):
 def _full_rows(p: _Float32Points, rows: slice, full: np.ndarray) -> np.ndarray:
     """Float32 full squared distances of the block rows ``full`` to every point (self = inf), as float64."""
     sel = torch.from_numpy(full + rows.start)
-    vals = torch.addmm(p.sq, p.x[sel], p.x.T, alpha=-2.0)
+    vals = _squared_terms(p, p, sel, slice(0, len(p.x)), torch.empty(len(full), len(p.x)))
     vals += p.sq[sel, None]
     vals[torch.arange(len(full)), sel] = float("inf")
     return vals.double().numpy()
@@ -588,7 +797,7 @@ def _knn_unchecked(q: np.ndarray, x: np.ndarray | None, k: int, *, backend: str 
     within = x is None
     x = q if within else x
     k = int(k)
-    pa, pb = _prepare(q, None if within else x)
+    pa, pb = _prepare(q, None if within else x, allow_bfloat16=backend != "faiss")
     block = _choose_block(block_size, len(x))
     n_threads = _choose_threads(threads, float(len(q)) * len(x) * q.shape[1])
     if backend == "faiss":
@@ -596,15 +805,24 @@ def _knn_unchecked(q: np.ndarray, x: np.ndarray | None, k: int, *, backend: str 
             return _knn_faiss(q, x, pa, pb, k, within, block, n_threads)
     workers = _workers(n_threads)
     with _torch_settings(1 if workers > 1 else n_threads):
-        if within and _symmetric_pays(q.shape[1], k, len(q)):
+        if within and _symmetric_pays(q.shape[1], k + _extra_candidates(pa), len(q)):
             return _knn_torch_symmetric(q, pa, k, _tile_size(block_size), workers)
         return _knn_torch(q, x, pa, pb, k, within, block, workers)
 
 
-def _symmetric_pays(d: int, k: int, n: int) -> bool:
+def _symmetric_pays(d: int, listed: int, n: int) -> bool:
     """Half the products (symmetric tiles) pay for their second top-k when the points are
-    wide and the candidate lists short."""
-    return d >= _SYMMETRIC_MIN_DIM and k + _EXTRA_CANDIDATES <= _SYMMETRIC_MAX_CANDIDATES and n > 1
+    wide and the candidate lists (``listed`` per row) short."""
+    return d >= _SYMMETRIC_MIN_DIM and listed <= _SYMMETRIC_MAX_CANDIDATES and n > 1
+
+
+def _narrowing(pa: _Float32Points, pb: _Float32Points, start: int, k: int):
+    """The float32 pruning of :func:`_exact_from_topk` for bfloat16 points, None for float32 ones."""
+    return None if pa.low is None else (lambda rows, cols: _narrowed(pa, pb, start, rows, cols, k))
+
+
+def _extra_candidates(p: _Float32Points) -> int:
+    return _EXTRA_CANDIDATES if p.low is None else _EXTRA_CANDIDATES_BF16
 
 
 def kth_distances(x, k: int, **kw) -> np.ndarray:
@@ -695,8 +913,7 @@ class _TileCounter:
 
 def _cross_tile(pa: _Float32Points, pb: _Float32Points, rows: slice, cols: slice, out: torch.Tensor) -> torch.Tensor:
     """Float32 ``|a_i|^2 + |b_j|^2 - 2 a_i.b_j`` for i in ``rows``, j in ``cols``."""
-    tile = out[: rows.stop - rows.start, : cols.stop - cols.start]
-    torch.addmm(pb.sq[cols], pa.x[rows], pb.x[cols].T, alpha=-2.0, out=tile)
+    tile = _squared_terms(pa, pb, rows, cols, out[: rows.stop - rows.start, : cols.stop - cols.start])
     tile += pa.sq[rows, None]
     return tile
 
@@ -716,6 +933,7 @@ def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCount
     inside = np.less if strict else np.less_equal
     size = _tile_size(block_size)
     local = threading.local()
+    col_spreads = [_column_spread(pa, pb, s2) for s2 in rb2]
 
     def row_block(rows: slice) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Counts of one row block against every column tile; its column counts are returned
@@ -725,22 +943,23 @@ def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCount
             local.buf = torch.empty(min(size, n), min(size, m), dtype=torch.float32)
         b_in_a = [np.zeros(m, np.int64) for _ in ra]
         b_members = [np.zeros(m, np.int64) for _ in rb]
-        bound = _full_error_bounds(pa, pb, rows)
-        col_bound = float(bound.max())  # column thresholds share the block's largest row bound
-        row_lo = [torch.from_numpy((r2[rows] - bound).astype(np.float32)[:, None]) for r2 in ra2]
-        row_hi = [torch.from_numpy((r2[rows] + bound).astype(np.float32)[:, None]) for r2 in ra2]
+        bounds = [_full_error_bounds(pa, pb, rows, _row_spread(pa, pb, rows, r2[rows])) for r2 in ra2]
+        row_lo = [torch.from_numpy((r2[rows] - e).astype(np.float32)[:, None]) for r2, e in zip(ra2, bounds)]
+        row_hi = [torch.from_numpy((r2[rows] + e).astype(np.float32)[:, None]) for r2, e in zip(ra2, bounds)]
+        # column thresholds share the block's largest row bound
+        col_bounds = [float(_full_error_bounds(pa, pb, rows, spread(rows)).max()) for spread in col_spreads]
         for cols in _blocks(m, size):
             tile = _cross_tile(pa, pb, rows, cols, local.buf)
             for t in range(len(ra2)):
                 counts = (out.a_ball_members[t][rows], b_in_a[t][cols])
                 rr, cc = local.counter.count(tile, row_lo[t], row_hi[t], *counts)
-                _recheck(pa_np, pb_np, rows, cols, rr, cc, ra[t][rows][rr], inside, *counts)
-            for t, s2 in enumerate(rb2):
+                _recheck(pa, pb, pa_np, pb_np, rows, cols, rr, cc, ra[t][rows][rr], inside, *counts)
+            for t, (s2, col_bound) in enumerate(zip(rb2, col_bounds)):
                 lo = torch.from_numpy((s2[cols] - col_bound).astype(np.float32)[None, :])
                 hi = torch.from_numpy((s2[cols] + col_bound).astype(np.float32)[None, :])
                 counts = (out.a_in_b_balls[t][rows], b_members[t][cols])
                 rr, cc = local.counter.count(tile, lo, hi, *counts)
-                _recheck(pa_np, pb_np, rows, cols, rr, cc, rb[t][cols][cc], inside, *counts)
+                _recheck(pa, pb, pa_np, pb_np, rows, cols, rr, cc, rb[t][cols][cc], inside, *counts)
         return b_in_a, b_members
 
     n_threads = _choose_threads(threads, float(n) * m * pa_np.shape[1])
@@ -752,11 +971,29 @@ def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCount
     return out
 
 
-def _recheck(a, b, rows, cols, rr, cc, radii, inside, row_counts, col_counts) -> None:
-    """Decide undecided pairs (tile coordinates ``rr``, ``cc``) in float64 and count the members."""
+def _column_spread(pa: _Float32Points, pb: _Float32Points, thresholds: np.ndarray):
+    """For column thresholds ``T_j``: rows -> ``max_j | |a_i|^2 + |b_j|^2 - T_j |`` (see :func:`_error_bounds`)."""
+    h = pb.sq64 - thresholds
+    hi, lo = float(h.max()), float(h.min())
+    return lambda rows: np.maximum(np.abs(pa.sq64[rows] + hi), np.abs(pa.sq64[rows] + lo))
+
+
+def _recheck(pa, pb, a, b, rows, cols, rr, cc, radii, inside, row_counts, col_counts) -> None:
+    """Decide undecided pairs (tile coordinates ``rr``, ``cc``) in float64 and count the members.
+    After bfloat16 tiles, float32 products (:func:`_float32_squares`) decide most of them first."""
     if len(rr) == 0:
         return
-    hit = inside(_exact_pair_distances(a, b, rr + rows.start, cc + cols.start), radii)
+    rr_abs, cc_abs = rr + rows.start, cc + cols.start
+    if pa.low is not None:
+        sq = _float32_squares(pa, pb, rr_abs, cc_abs)
+        e = _float32_margins(pa, pb, rr_abs) * (1.0 + 1e-6)
+        r2 = radii * radii * (1.0 + 1e-15)
+        sure_in, sure_out = sq + e < radii * radii * (1.0 - 1e-15), sq - e > r2
+        np.add.at(row_counts, rr[sure_in], 1)
+        np.add.at(col_counts, cc[sure_in], 1)
+        open_ = ~(sure_in | sure_out)
+        rr, cc, rr_abs, cc_abs, radii = rr[open_], cc[open_], rr_abs[open_], cc_abs[open_], radii[open_]
+    hit = inside(_exact_pair_distances(a, b, rr_abs, cc_abs), radii)
     np.add.at(row_counts, rr[hit], 1)
     np.add.at(col_counts, cc[hit], 1)
 
