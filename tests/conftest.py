@@ -39,6 +39,16 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(params=["float32", "bfloat16"])
+def tile_products(request):
+    """Runs a test with float32 and with bfloat16 tile products in the neighbour engine
+    (modules that must give the same answers with both use it for every test)."""
+    from modecover.neighbors import products
+
+    with products(request.param):
+        yield request.param
+
+
 @pytest.fixture
 def ring_points():
     """400 points of the 8-mode ring (the PacGAN protocol), seed 0, as a float32 tensor."""

@@ -9,7 +9,6 @@ for the missed class, and the ``vendi-score`` package for the Vendi score.
 import numpy as np
 import pytest
 
-from modecover import neighbors
 from modecover.balls import ball_reductions
 from modecover.data.mixtures import get_mixture
 from modecover.evaluate import describe_missed, explain
@@ -20,11 +19,7 @@ from modecover.metrics.vendi import vendi_score
 from helpers import brute_distances
 
 
-@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
-def tile_products(request):
-    """Every test here runs with float32 and with bfloat16 tile products: the answers must not change."""
-    with neighbors.products(request.param):
-        yield request.param
+pytestmark = pytest.mark.usefixtures("tile_products")  # every test with both product settings
 
 
 def brute_explain(real, fake, k, trim=50.0, strict=True):

@@ -13,11 +13,7 @@ from modecover.neighbors import ball_counts, kth_distances, knn, pair_counts, ra
 from helpers import brute_distances
 
 
-@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
-def tile_products(request):
-    """Every test here runs with float32 and with bfloat16 tile products: the answers must not change."""
-    with nb.products(request.param):
-        yield request.param
+pytestmark = pytest.mark.usefixtures("tile_products")  # every test with both product settings
 
 
 def brute_knn(q, x, k, within=False):
@@ -315,7 +311,7 @@ def test_products_setting():
         with nb.products("float16"):
             pass
     with nb.products("auto"):
-        assert nb._use_bfloat16(2048, 1e12) == nb._native_bfloat16()
+        assert nb._use_bfloat16(2048, 1e12) == (nb._native_bfloat16() and nb._bfloat16_sums_in_float32())
         assert not nb._use_bfloat16(64, 1e12) and not nb._use_bfloat16(2048, 1e8)
     with nb.products("float32"):
         assert not nb._use_bfloat16(2048, 1e12)

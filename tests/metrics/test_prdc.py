@@ -11,15 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from modecover import neighbors
 from modecover.metrics import density_coverage, prdc, precision_recall
 
 
-@pytest.fixture(autouse=True, params=["float32", "bfloat16"])
-def tile_products(request):
-    """Every test here runs with float32 and with bfloat16 tile products: the values must not change."""
-    with neighbors.products(request.param):
-        yield request.param
+pytestmark = pytest.mark.usefixtures("tile_products")  # every test with both product settings
 
 
 def reference(real, fake, k):
