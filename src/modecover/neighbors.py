@@ -67,7 +67,9 @@ __all__ = [
     "exact_distances",
     "as_points",
     "available_cores",
+    "products",
     "BACKENDS",
+    "PRODUCTS",
 ]
 
 BACKENDS = ("auto", "torch", "faiss")
