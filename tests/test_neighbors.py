@@ -125,6 +125,20 @@ def test_pair_counts_all_four_directions(rng):
     np.testing.assert_array_equal(res.a_in_b_balls[0], (dist < rb[None, :]).sum(1))
 
 
+def test_pair_counts_any_member_of_b_balls(rng):
+    # a_in_b_any (recall's question): zero vs non-zero exact, counts lower bounds; A-radius counts exact
+    g = rng.integers(-2, 3, size=(80, 3)).astype(np.float64)  # exact ties at integer radii
+    h = rng.integers(-2, 3, size=(60, 3)).astype(np.float64)
+    ra, rb = rng.integers(0, 3, 80).astype(np.float64), rng.integers(0, 3, 60).astype(np.float64)
+    dist = brute_distances(g, h)
+    res = nb._pair_counts(g, h, [ra], [rb], True, 16, None, a_in_b_any=True)
+    exact = (dist < rb[None, :]).sum(1)
+    np.testing.assert_array_equal(res.a_in_b_balls[0] > 0, exact > 0)
+    assert (res.a_in_b_balls[0] <= exact).all() and (res.b_ball_members[0] <= (dist < rb[None, :]).sum(0)).all()
+    np.testing.assert_array_equal(res.a_ball_members[0], (dist < ra[:, None]).sum(1))
+    np.testing.assert_array_equal(res.b_in_a_balls[0], (dist < ra[:, None]).sum(0))
+
+
 def test_huge_radii_count_everything(rng):
     q = rng.normal(size=(20, 2))
     np.testing.assert_array_equal(radius_counts(q, q, np.full(20, 1e300)), np.full(20, 20))

@@ -920,7 +920,11 @@ def _cross_tile(pa: _Float32Points, pb: _Float32Points, rows: slice, cols: slice
     return tile
 
 
-def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCounts:
+def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads, a_in_b_any: bool = False) -> PairCounts:
+    """:func:`pair_counts` of checked inputs. ``a_in_b_any``: the B-radius counts need only tell
+    each A point's zero from non-zero (``a_in_b_balls > 0``, as recall does): a pair in doubt
+    is not re-measured once its A point has a member, so ``a_in_b_balls`` and
+    ``b_ball_members`` are lower bounds, exact where ``a_in_b_balls`` is 0."""
     pa, pb = _prepare(pa_np, pb_np)
     cap = 8.0 * (pa.max_sq + pb.max_sq) + 1.0
     ra2 = [_capped_squares(r, cap) for r in ra]
@@ -961,6 +965,8 @@ def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads) -> PairCount
                 hi = torch.from_numpy((s2[cols] + col_bound).astype(np.float32)[None, :])
                 counts = (out.a_in_b_balls[t][rows], b_members[t][cols])
                 rr, cc = local.counter.count(tile, lo, hi, *counts)
+                if a_in_b_any:
+                    rr, cc = rr[counts[0][rr] == 0], cc[counts[0][rr] == 0]
                 _recheck(pa, pb, pa_np, pb_np, rows, cols, rr, cc, rb[t][cols][cc], inside, *counts)
         return b_in_a, b_members
 

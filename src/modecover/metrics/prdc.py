@@ -22,7 +22,9 @@ precision = recall = coverage = 1. ``strict=False`` uses ``d <= r``.
 
 All counts come from :mod:`modecover.neighbors` (exact: equal to a float64 brute force),
 in two passes over block products: one within each set for the radii, one real x fake pass
-that gives every count at once (:func:`modecover.neighbors.pair_counts`).
+that gives every count at once (:func:`modecover.neighbors.pair_counts`; for recall only
+whether a real lies in some fake ball, so its doubtful pairs stop being re-measured once
+it is known to).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def _prdc_unchecked(real: np.ndarray, fake: np.ndarray, k_pr: int | None, k_dc: 
     ks = sorted({k for k in (k_pr, k_dc) if k is not None})
     real_r = _radii(real, ks, strict, block_size, threads)
     fake_r = _radii(fake, [k_pr], strict, block_size, threads) if k_pr is not None else {}
-    counts = _pair_counts(real, fake, [real_r[k] for k in ks], list(fake_r.values()), strict, block_size, threads)
+    counts = _pair_counts(real, fake, [real_r[k] for k in ks], list(fake_r.values()), strict, block_size, threads,
+                          a_in_b_any=True)  # recall asks only whether a real lies in some fake ball
     col = dict(zip(ks, range(len(ks))))
     out: dict[str, float] = {}
     if k_pr is not None:
