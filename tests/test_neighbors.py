@@ -327,6 +327,10 @@ def test_products_setting():
     with nb.products("auto"):
         assert nb._use_bfloat16(2048, 1e12) == (nb._native_bfloat16() and nb._bfloat16_sums_in_float32())
         assert not nb._use_bfloat16(64, 1e12) and not nb._use_bfloat16(2048, 1e8)
+        big = np.ones((10, 2048))
+        assert nb._prepare(big, None, auto_bfloat16=False)[0].low is None  # k-NN with k > 32
+    with nb.products("bfloat16"):
+        assert nb._prepare(big, None, auto_bfloat16=False)[0].low is not None  # asked for: used
     with nb.products("float32"):
         assert not nb._use_bfloat16(2048, 1e12)
         assert nb._prepare(np.ones((3, 300)), None)[0].low is None

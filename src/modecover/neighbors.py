@@ -81,6 +81,8 @@ _LOW_MIN_WORK = 4e10  # ... and this many multiply-adds (n_a n_b d): below, floa
 _BLOCK_BYTES = 192 * 2**20  # working memory per block (float32 products + masks)
 _EXTRA_CANDIDATES = 8  # top-k keeps k + this many float32 candidates per row
 _EXTRA_CANDIDATES_BF16 = 32  # ... with bfloat16 products (a wider error bound: more candidates)
+_NARROW_ABOVE = 1.25  # candidates per row, in units of k, above which float32 pruning pays
+_BF16_MAX_K = 32  # "auto": k-NN with a larger k keeps float32 products (k = 255 at 6,000 x 2048: slower)
 _BIG_WORK = 2e8  # multiply-adds above which all cores are used
 _EXACT_CHUNK_BYTES = 2**21  # float64 scratch for the exact re-check (stays in cache)
 _LIST_CHUNK_BYTES = 2**22  # scratch for re-measuring whole candidate lists (in cache)
@@ -236,7 +238,9 @@ def products(kind: str) -> Iterator[None]:
     float32 and rounded to bfloat16: about 4 times the float32 rate on CPUs with AVX512-BF16
     or AMX, far slower without); ``"auto"`` (default): bfloat16 for points of width >= 512
     and at least 4e10 multiply-adds (10,000 x 10,000 points of width 512) on a CPU with
-    native bfloat16 products, float32 otherwise. The error bound grows with the rounding
+    native bfloat16 products, float32 otherwise, and float32 for k-NN with k > 32 (long
+    lists are mostly re-measuring, which the wider bound adds to). The FAISS backend always
+    multiplies in float32. The error bound grows with the rounding
     (module doc, step 2), so more pairs are re-measured (float32, then float64).
     """
     global _products_setting
@@ -349,12 +353,14 @@ def _with_bfloat16(p: _Float32Points, chunk: int) -> _Float32Points:
     return p
 
 
-def _prepare(a: np.ndarray, b: np.ndarray | None, allow_bfloat16: bool = True) -> tuple[_Float32Points, _Float32Points]:
+def _prepare(a: np.ndarray, b: np.ndarray | None, allow_bfloat16: bool = True,
+             auto_bfloat16: bool = True) -> tuple[_Float32Points, _Float32Points]:
     """Float32 copies of ``a`` and ``b`` (None: within ``a``), with bfloat16 copies for the
-    products where :func:`products` chooses them and ``allow_bfloat16``."""
+    products where :func:`products` chooses them (``"auto"`` only if ``auto_bfloat16``) and
+    ``allow_bfloat16`` (False: the caller multiplies without the engine's tiles)."""
     centre = _centre(a) if b is None else _centre(a, b)
     work = float(len(a)) * (len(a) if b is None else len(b)) * a.shape[1]
-    low = allow_bfloat16 and _use_bfloat16(a.shape[1], work)
+    low = allow_bfloat16 and _use_bfloat16(a.shape[1], work if auto_bfloat16 else 0.0)
     pa = _to_float32(a, centre, low)
     pb = pa if b is None else _to_float32(b, centre, low)
     return pa, pb
@@ -505,15 +511,16 @@ def _exact_from_topk(a_rows, b, vals, idx, thr, dropped, k, full_rows, narrow=No
     through the general path (:func:`_candidates_from_topk`, rescanning ``full_rows``); the
     others are re-measured in float64 as padded (rows, list) arrays.
     ``narrow(rows, cols)`` (bfloat16 tiles) first prunes the candidate pairs with float32
-    products (:func:`_narrowed`); the rest are then re-measured in float64 as pairs.
+    products (:func:`_narrowed`; a float32 re-measure costs about a fifth of a float64 one,
+    so only where the lists hold over ``_NARROW_ABOVE`` times k candidates per row, or rows
+    are rescanned); the rest are then re-measured in float64 as pairs.
     """
-    if narrow is not None:
-        rows, cols = _candidates_from_topk(vals, idx, thr, dropped, full_rows)
-        rows, cols = narrow(rows, cols)
-        return _select_exact(a_rows, b, rows, cols, len(vals), k)
     n_rows = len(vals)
     counts = (vals <= thr[:, None]).sum(axis=1)
     full = dropped <= thr
+    if narrow is not None and (full.any() or counts.sum() > _NARROW_ABOVE * k * n_rows):
+        rows, cols = narrow(*_candidates_from_topk(vals, idx, thr, dropped, full_rows))
+        return _select_exact(a_rows, b, rows, cols, n_rows, k)
     out_d = np.empty((n_rows, k), dtype=np.float64)
     out_i = np.empty((n_rows, k), dtype=np.int64)
     listed = np.flatnonzero(~full)
@@ -799,7 +806,8 @@ def _knn_unchecked(q: np.ndarray, x: np.ndarray | None, k: int, *, backend: str 
     within = x is None
     x = q if within else x
     k = int(k)
-    pa, pb = _prepare(q, None if within else x, allow_bfloat16=backend != "faiss")
+    # by default bfloat16 only for short lists: long ones are mostly re-measuring, which its bound adds to
+    pa, pb = _prepare(q, None if within else x, allow_bfloat16=backend != "faiss", auto_bfloat16=k <= _BF16_MAX_K)
     block = _choose_block(block_size, len(x))
     n_threads = _choose_threads(threads, float(len(q)) * len(x) * q.shape[1])
     if backend == "faiss":
