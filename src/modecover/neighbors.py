@@ -240,8 +240,8 @@ def products(kind: str) -> Iterator[None]:
     and at least 4e10 multiply-adds (10,000 x 10,000 points of width 512) on a CPU with
     native bfloat16 products, float32 otherwise, and float32 for k-NN with k > 32 (long
     lists are mostly re-measuring, which the wider bound adds to). The FAISS backend always
-    multiplies in float32. The error bound grows with the rounding
-    (module doc, step 2), so more pairs are re-measured (float32, then float64).
+    multiplies in float32. The error bound grows with the rounding (module doc, step 4),
+    so more pairs are re-measured (float32, then float64).
     """
     global _products_setting
     if kind not in PRODUCTS:
@@ -375,7 +375,7 @@ def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: n
     for pairs near ``T``, so given ``spread`` (per row, ``M_i >= |a_i|^2 + |b_j|^2 - T|`` over
     the row's pairs) the bound holds for every pair within it of ``T``, and a pair further
     out cannot cross ``T`` (its error grows by ``u16`` per unit of distance from ``T``, the
-    room by one; module doc, step 2). Without ``spread``, ``|c| <= |a||b|`` for every pair.
+    room by one; module doc, step 4). Without ``spread``, ``|c| <= |a||b|`` for every pair.
     """
     bound = _float32_bounds(pa, pb, rows)
     if pa.low is None:
@@ -611,7 +611,7 @@ def _topk_margin(pa: _Float32Points, pb: _Float32Points, rows: slice, kth: np.nd
     """How far above its float32 k-th value a row's candidates reach: ``2 E_i`` with the
     bound taken at the k-th squared distance ``kth`` (``bounds``: :func:`_error_bounds` or
     :func:`_full_error_bounds`). For bfloat16 points a pair's error grows by ``u16`` per unit
-    of distance from that threshold, which the factor covers (module doc, step 2)."""
+    of distance from that threshold, which the factor covers (module doc, step 4)."""
     e = bounds(pa, pb, rows, _row_spread(pa, pb, rows, kth))
     return 2.0 * e * (1.0 + 4.0 * _U16) / (1.0 - _U16)
 
