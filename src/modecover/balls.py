@@ -67,6 +67,7 @@ from modecover.neighbors import (
 __all__ = ["BallReductions", "ball_reductions"]
 
 _MAX_WEIGHT = 1e30  # float32 cap of 1 / radius (a zero-size ball)
+_FAR = float(np.finfo(np.float32).max)  # the pairs a bfloat16 tile already ruled out, in its float32 re-mark
 
 
 @dataclass(frozen=True)
@@ -235,15 +236,15 @@ def _decide(p: _Pass, rows: slice, rr: np.ndarray, cc: np.ndarray, exact: np.nda
 
 def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Work, bounds: _RowBounds) -> torch.Tensor:
     """After a bfloat16 tile: its candidate pairs re-measured with float32 products
-    (:func:`modecover.neighbors._float32_squares`) in a tile where every other pair is
-    +inf, and marked again with the float32 bound; the pairs left (a subset) are returned."""
+    (:func:`modecover.neighbors._float32_squares`) in a tile where every other pair is the
+    largest float32 (finite: inf would turn a zero realism weight into NaN and spoil the
+    row's realism bound), and marked again with the float32 bound; returns the pairs left."""
     rr, cc = torch.nonzero(cand, as_tuple=True)
     sq = _float32_squares(p.pq, p.pc, rr.numpy() + rows.start, cc.numpy() + cols.start)
-    dist = work.dist32[: cand.shape[0], : cand.shape[1]].fill_(float("inf"))
+    dist = work.dist32[: cand.shape[0], : cand.shape[1]].fill_(_FAR)
     dist[rr, cc] = torch.from_numpy(np.sqrt(np.maximum(sq, 0.0))).float()
     err = _float32_margins(p.pq, p.pc, rows) + 8.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)
-    with np.errstate(invalid="ignore"):  # rows without candidates: inf - inf in the realism step
-        return _mark(p, dist, err, cols, work, bounds)
+    return _mark(p, dist, err, cols, work, bounds) & (dist < _FAR)
 
 
 def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
