@@ -234,6 +234,16 @@ def _decide(p: _Pass, rows: slice, rr: np.ndarray, cc: np.ndarray, exact: np.nda
         np.maximum.at(f.realism, rr_abs[use], b.t[cc[use]] / exact[use])
 
 
+def _largest_products(p: _Pass, rows: slice, cols: slice, tile: torch.Tensor, work: _Work) -> np.ndarray:
+    """Per row of a bfloat16 tile of squared distances ``t = |a|^2 + |b|^2 - 2 c``: a bound on
+    its products ``|c|``, from ``max_j ||a_i|^2 + |b_j|^2 - t_ij| / 2`` in float32 plus the
+    float32 roundings of forming ``t`` and of this (``16 u (|a_i|^2 + max |b|^2)``, as
+    ``|c| <= |a||b|``)."""
+    tmp = work.tmp[: tile.shape[0], : tile.shape[1]]
+    torch.sub(tile, p.pc.sq[cols], out=tmp).sub_(p.pq.sq[rows, None]).abs_()
+    return (tmp.amax(dim=1).double().numpy() + 16.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)) / 2.0
+
+
 def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Work, bounds: _RowBounds) -> torch.Tensor:
     """After a bfloat16 tile: its candidate pairs re-measured with float32 products
     (:func:`modecover.neighbors._float32_squares`) in a tile where every other pair is the
@@ -250,11 +260,15 @@ def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Wor
 def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One task: the block's rows against every column tile. Returns its candidate pairs
     as (column, float64 distance, row) for the centres' nearest queries."""
-    err = _error_bounds(p.pq, p.pc, rows) + 8.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)
+    rounding = 8.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)
+    err = _error_bounds(p.pq, p.pc, rows) + rounding
     bounds = _RowBounds.empty(rows.stop - rows.start)
     parts = []
     for cols in _blocks(len(p.c), p.size):
-        dist = _cross_tile(p.pq, p.pc, rows, cols, work.dist).clamp_(min=0).sqrt_()
+        tile = _cross_tile(p.pq, p.pc, rows, cols, work.dist)
+        if p.pq.low is not None:  # the bound of this tile's pairs, from its largest products
+            err = _error_bounds(p.pq, p.pc, rows, largest=_largest_products(p, rows, cols, tile, work)) + rounding
+        dist = tile.clamp_(min=0).sqrt_()
         cand = _mark(p, dist, err, cols, work, bounds)
         if p.pq.low is not None:
             cand = _remarked(p, rows, cols, cand, work, bounds)

@@ -366,7 +366,8 @@ def _prepare(a: np.ndarray, b: np.ndarray | None, allow_bfloat16: bool = True,
     return pa, pb
 
 
-def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: np.ndarray | None = None) -> np.ndarray:
+def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: np.ndarray | None = None,
+                  largest: np.ndarray | None = None) -> np.ndarray:
     """Bound ``E_i`` on |float32 key - exact| of the squared distances of block rows (module doc, step 2).
 
     For bfloat16 points the bound adds the rounding of the inputs and of each product. The
@@ -375,7 +376,9 @@ def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: n
     for pairs near ``T``, so given ``spread`` (per row, ``M_i >= |a_i|^2 + |b_j|^2 - T|`` over
     the row's pairs) the bound holds for every pair within it of ``T``, and a pair further
     out cannot cross ``T`` (its error grows by ``u16`` per unit of distance from ``T``, the
-    room by one; module doc, step 4). Without ``spread``, ``|c| <= |a||b|`` for every pair.
+    room by one; module doc, step 4). Given ``largest`` instead (per row, a bound on the
+    bfloat16 products ``|c|`` of one tile), the bound holds for that tile's pairs. Without
+    either, ``|c| <= |a||b|`` for every pair.
     """
     bound = _float32_bounds(pa, pb, rows)
     if pa.low is None:
@@ -387,7 +390,9 @@ def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: n
     na, nb = np.sqrt(pa.sq64[rows]), np.sqrt(pb.max_sq)
     ea, eb = pa.low_err[rows], float(pb.low_err.max(initial=0.0))
     inputs = 1.01 * bound + 2.0 * (na * eb + ea * nb + ea * eb)
-    if spread is None:  # the product's rounding, 2 u16 |c'| with |c'| <= |a'||b'| (1 + gamma_d)
+    if largest is not None:  # the product's rounding, 2 u16 |c'| with |c'| <= |fl(c')| / (1 - u16)
+        return (inputs + 2.0 * _U16 * largest / (1.0 - _U16)) * (1.0 + 1e-6)
+    if spread is None:  # ... with |c'| <= |a'||b'| (1 + gamma_d)
         return (inputs + 2.0 * _U16 * (na + ea) * (nb + eb) * (1.0 + c)) * (1.0 + 1e-6)
     # 2 u16 |c'| <= u16 (|a|^2 + |b|^2 - t + inputs) <= u16 (spread + |t - T| + inputs)
     return (inputs + _U16 * (spread + inputs)) * (1.0 + 4.0 * _U16)
