@@ -8,6 +8,7 @@ for the missed class, and the ``vendi-score`` package for the Vendi score.
 
 import numpy as np
 import pytest
+import torch
 
 from modecover.balls import ball_reductions
 from modecover.data.mixtures import get_mixture
@@ -130,6 +131,24 @@ def test_ball_reductions_where_float32_products_cannot_order_the_pairs(rng):
     np.testing.assert_array_equal(res.realism, (radii / d).max(axis=1))
     rarity = np.where(d < radii, radii, np.inf).min(axis=1)
     np.testing.assert_array_equal(res.rarity, np.where(np.isinf(rarity), np.nan, rarity))
+
+
+def test_largest_products_bound_a_bfloat16_tile(rng):
+    # the per-row bound on |c| that explain's bfloat16 tiles take their rounding from: above
+    # every product of the tile, and within a few float32 roundings of the largest
+    from modecover.balls import _largest_products
+    from modecover.neighbors import _cross_tile, _prepare, products
+
+    q = np.concatenate([rng.normal(size=(30, 300)), np.full((10, 300), 2.0) + rng.normal(scale=1e-3, size=(10, 300))])
+    c = np.concatenate([rng.normal(size=(20, 300)), np.full((5, 300), -1.5)])
+    with products("bfloat16"):
+        pq, pc = _prepare(q, c)
+    rows, cols = slice(0, 40), slice(0, 25)
+    tile = _cross_tile(pq, pc, rows, cols, torch.empty(40, 25))
+    largest = _largest_products(pq, pc, rows, cols, tile, torch.empty(40, 25))
+    products_in_tile = torch.mm(pq.low, pc.low.T).double().abs().amax(dim=1).numpy()
+    assert (largest >= products_in_tile).all()
+    assert (largest <= products_in_tile + 32 * 2.0**-24 * (pq.sq64 + pc.max_sq)).all()
 
 
 def test_averages_equal_prdc(rng):

@@ -23,9 +23,10 @@ the row's distances in the tile), plus the float32 rounding of the square root a
 radii. For each reduction, every pair whose bounds do not exclude it from the optimum
 found so far is a candidate; candidates are recomputed in float64 from the inputs and
 decided there. With bfloat16 tile products (:func:`modecover.neighbors.products`) the bound
-is the engine's worst-case one (no threshold to take the product's rounding at), so a
-tile's candidates are first re-measured with float32 products and marked again with the
-float32 bound (the other pairs +inf), and only those left go to float64.
+takes the product's rounding from each row's largest product in the tile (there is no
+single threshold to take it at), a tile's candidates are re-measured with float32
+products and marked again with the float32 bound (the pairs ruled out set far away), and
+only those left go to float64.
 
 How it runs: the engine's way (:func:`modecover.neighbors.pair_counts`). Query rows are
 cut into blocks, each a task for a worker thread with one torch thread
@@ -234,14 +235,14 @@ def _decide(p: _Pass, rows: slice, rr: np.ndarray, cc: np.ndarray, exact: np.nda
         np.maximum.at(f.realism, rr_abs[use], b.t[cc[use]] / exact[use])
 
 
-def _largest_products(p: _Pass, rows: slice, cols: slice, tile: torch.Tensor, work: _Work) -> np.ndarray:
+def _largest_products(pq, pc, rows: slice, cols: slice, tile: torch.Tensor, tmp: torch.Tensor) -> np.ndarray:
     """Per row of a bfloat16 tile of squared distances ``t = |a|^2 + |b|^2 - 2 c``: a bound on
-    its products ``|c|``, from ``max_j ||a_i|^2 + |b_j|^2 - t_ij| / 2`` in float32 plus the
-    float32 roundings of forming ``t`` and of this (``16 u (|a_i|^2 + max |b|^2)``, as
-    ``|c| <= |a||b|``)."""
-    tmp = work.tmp[: tile.shape[0], : tile.shape[1]]
-    torch.sub(tile, p.pc.sq[cols], out=tmp).sub_(p.pq.sq[rows, None]).abs_()
-    return (tmp.amax(dim=1).double().numpy() + 16.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)) / 2.0
+    its products ``|c|``, from ``max_j ||a_i|^2 + |b_j|^2 - t_ij| / 2`` in float32 (in ``tmp``)
+    plus the float32 roundings of forming ``t`` and of this (``16 u (|a_i|^2 + max |b|^2)``,
+    as ``|c| <= |a||b|``)."""
+    tmp = tmp[: tile.shape[0], : tile.shape[1]]
+    torch.sub(tile, pc.sq[cols], out=tmp).sub_(pq.sq[rows, None]).abs_()
+    return (tmp.amax(dim=1).double().numpy() + 16.0 * _U32 * (pq.sq64[rows] + pc.max_sq)) / 2.0
 
 
 def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Work, bounds: _RowBounds) -> torch.Tensor:
@@ -267,7 +268,7 @@ def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarr
     for cols in _blocks(len(p.c), p.size):
         tile = _cross_tile(p.pq, p.pc, rows, cols, work.dist)
         if p.pq.low is not None:  # the bound of this tile's pairs, from its largest products
-            err = _error_bounds(p.pq, p.pc, rows, largest=_largest_products(p, rows, cols, tile, work)) + rounding
+            err = _error_bounds(p.pq, p.pc, rows, largest=_largest_products(p.pq, p.pc, rows, cols, tile, work.tmp)) + rounding
         dist = tile.clamp_(min=0).sqrt_()
         cand = _mark(p, dist, err, cols, work, bounds)
         if p.pq.low is not None:
