@@ -245,7 +245,8 @@ def _largest_products(pq, pc, rows: slice, cols: slice, tile: torch.Tensor, tmp:
     return (tmp.amax(dim=1).double().numpy() + 16.0 * _U32 * (pq.sq64[rows] + pc.max_sq)) / 2.0
 
 
-def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Work, bounds: _RowBounds) -> torch.Tensor:
+def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Work, bounds: _RowBounds,
+              rounding: np.ndarray) -> torch.Tensor:
     """After a bfloat16 tile: its candidate pairs re-measured with float32 products
     (:func:`modecover.neighbors._float32_squares`) in a tile where every other pair is the
     largest float32 (finite: inf would turn a zero realism weight into NaN and spoil the
@@ -254,25 +255,23 @@ def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Wor
     sq = _float32_squares(p.pq, p.pc, rr.numpy() + rows.start, cc.numpy() + cols.start)
     dist = work.dist32[: cand.shape[0], : cand.shape[1]].fill_(_FAR)
     dist[rr, cc] = torch.from_numpy(np.sqrt(np.maximum(sq, 0.0))).float()
-    err = _float32_margins(p.pq, p.pc, rows) + 8.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)
-    return _mark(p, dist, err, cols, work, bounds) & (dist < _FAR)
+    return _mark(p, dist, _float32_margins(p.pq, p.pc, rows) + rounding, cols, work, bounds) & (dist < _FAR)
 
 
 def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One task: the block's rows against every column tile. Returns its candidate pairs
     as (column, float64 distance, row) for the centres' nearest queries."""
     rounding = 8.0 * _U32 * (p.pq.sq64[rows] + p.pc.max_sq)
-    err = _error_bounds(p.pq, p.pc, rows) + rounding
+    low = p.pq.low is not None  # bfloat16 tiles
     bounds = _RowBounds.empty(rows.stop - rows.start)
     parts = []
     for cols in _blocks(len(p.c), p.size):
         tile = _cross_tile(p.pq, p.pc, rows, cols, work.dist)
-        if p.pq.low is not None:  # the bound of this tile's pairs, from its largest products
-            err = _error_bounds(p.pq, p.pc, rows, largest=_largest_products(p.pq, p.pc, rows, cols, tile, work.tmp)) + rounding
-        dist = tile.clamp_(min=0).sqrt_()
-        cand = _mark(p, dist, err, cols, work, bounds)
-        if p.pq.low is not None:
-            cand = _remarked(p, rows, cols, cand, work, bounds)
+        largest = _largest_products(p.pq, p.pc, rows, cols, tile, work.tmp) if low else None
+        err = _error_bounds(p.pq, p.pc, rows, largest=largest) + rounding
+        cand = _mark(p, tile.clamp_(min=0).sqrt_(), err, cols, work, bounds)
+        if low:
+            cand = _remarked(p, rows, cols, cand, work, bounds, rounding)
         rr, cc = (a.numpy() for a in torch.nonzero(cand, as_tuple=True))
         cc = cc + cols.start
         exact = _exact_pair_distances(p.q, p.c, rr + rows.start, cc)
