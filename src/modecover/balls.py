@@ -68,7 +68,6 @@ from modecover.neighbors import (
 __all__ = ["BallReductions", "ball_reductions"]
 
 _MAX_WEIGHT = 1e30  # float32 cap of 1 / radius (a zero-size ball)
-_FAR = float(np.finfo(np.float32).max)  # the pairs a bfloat16 tile already ruled out, in its float32 re-mark
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,6 @@ class _Work:
 
     def __init__(self, rows: int, cols: int, m: int):
         self.dist = torch.empty(rows, cols, dtype=torch.float32)
-        self.dist32 = torch.empty(rows, cols, dtype=torch.float32)  # bfloat16 tiles: the float32 re-measure
         self.tmp = torch.empty(rows, cols, dtype=torch.float32)
         self.cand = torch.empty(rows, cols, dtype=torch.bool)
         self.mask = torch.empty(rows, cols, dtype=torch.bool)
@@ -245,17 +243,40 @@ def _largest_products(pq, pc, rows: slice, cols: slice, tile: torch.Tensor, tmp:
     return (tmp.amax(dim=1).double().numpy() + 16.0 * _U32 * (pq.sq64[rows] + pc.max_sq)) / 2.0
 
 
-def _remarked(p: _Pass, rows: slice, cols: slice, cand: torch.Tensor, work: _Work, bounds: _RowBounds,
-              rounding: np.ndarray) -> torch.Tensor:
-    """After a bfloat16 tile: its candidate pairs re-measured with float32 products
-    (:func:`modecover.neighbors._float32_squares`) in a tile where every other pair is the
-    largest float32 (finite: inf would turn a zero realism weight into NaN and spoil the
-    row's realism bound), and marked again with the float32 bound; returns the pairs left."""
-    rr, cc = torch.nonzero(cand, as_tuple=True)
-    sq = _float32_squares(p.pq, p.pc, rr.numpy() + rows.start, cc.numpy() + cols.start)
-    dist = work.dist32[: cand.shape[0], : cand.shape[1]].fill_(_FAR)
-    dist[rr, cc] = torch.from_numpy(np.sqrt(np.maximum(sq, 0.0))).float()
-    return _mark(p, dist, _float32_margins(p.pq, p.pc, rows) + rounding, cols, work, bounds) & (dist < _FAR)
+def _remarked(p: _Pass, rows: slice, cols: slice, rr: np.ndarray, cc: np.ndarray, work: _Work, bounds: _RowBounds,
+              rounding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """After a bfloat16 tile: its candidate pairs (tile rows ``rr``, columns ``cc``) re-measured
+    with float32 products (:func:`modecover.neighbors._float32_squares`) and marked again with
+    the float32 bound, pair by pair, by :func:`_mark`'s rules (the other pairs of the tile are
+    already out); the bounds are tightened on the way. Returns the pairs left."""
+    b, nb, nc = p.balls, rows.stop - rows.start, cols.stop - cols.start
+    d = np.sqrt(np.maximum(_float32_squares(p.pq, p.pc, rr + rows.start, cc + cols.start), 0.0))
+    err = _float32_margins(p.pq, p.pc, rows) + rounding
+    nearest = np.full(nb, np.inf)
+    np.minimum.at(nearest, rr, d)
+    d_lo2 = np.maximum(nearest**2 * (1 - 1e-6) - err, 0.0)
+    far = np.divide(err, np.sqrt(d_lo2), out=np.full(nb, np.inf), where=d_lo2 > 0)
+    delta = np.minimum(np.sqrt(err), far) + b.slack  # as _tile_deltas
+    # gap and rarity
+    key = d - b.s[cc + cols.start]
+    best = np.full(nb, np.inf)
+    np.minimum.at(best, rr, key)
+    np.minimum(bounds.gap, best + delta, out=bounds.gap)
+    keep = key <= np.maximum(bounds.gap + delta, delta)[rr]
+    # each centre's nearest query
+    col_upper = work.col_upper[cols]
+    col_best = np.full(nc, np.inf)
+    np.minimum.at(col_best, cc, d)
+    np.minimum(col_upper, col_best + float(delta.max()), out=col_upper)
+    keep |= d - delta[rr] <= col_upper[cc]
+    # realism: (d - delta) / t_j against the row's best upper bound of d / t
+    kept = b.kept[cc + cols.start]
+    if kept.any():
+        weight = b.weight64[cc + cols.start]
+        upper = np.where(kept, (d + delta[rr]) * weight * (1 + 1e-5) + 1e-30, np.inf)
+        np.minimum.at(bounds.realism, rr, upper)
+        keep |= kept & ((d - delta[rr]) * weight <= bounds.realism[rr])
+    return rr[keep], cc[keep]
 
 
 def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -270,9 +291,9 @@ def _row_block(p: _Pass, rows: slice, work: _Work) -> tuple[np.ndarray, np.ndarr
         largest = _largest_products(p.pq, p.pc, rows, cols, tile, work.tmp) if low else None
         err = _error_bounds(p.pq, p.pc, rows, largest=largest) + rounding
         cand = _mark(p, tile.clamp_(min=0).sqrt_(), err, cols, work, bounds)
-        if low:
-            cand = _remarked(p, rows, cols, cand, work, bounds, rounding)
         rr, cc = (a.numpy() for a in torch.nonzero(cand, as_tuple=True))
+        if low:
+            rr, cc = _remarked(p, rows, cols, rr, cc, work, bounds, rounding)
         cc = cc + cols.start
         exact = _exact_pair_distances(p.q, p.c, rr + rows.start, cc)
         _decide(p, rows, rr, cc, exact)
