@@ -25,8 +25,8 @@ found so far is a candidate; candidates are recomputed in float64 from the input
 decided there. With bfloat16 tile products (:func:`modecover.neighbors.products`) the bound
 takes the product's rounding from each row's largest product in the tile (there is no
 single threshold to take it at), a tile's candidates are re-measured with float32
-products and marked again with the float32 bound (the pairs ruled out set far away), and
-only those left go to float64.
+products and marked again, pair by pair, with the float32 bound, and only those left go
+to float64.
 
 How it runs: the engine's way (:func:`modecover.neighbors.pair_counts`). Query rows are
 cut into blocks, each a task for a worker thread with one torch thread
