@@ -175,9 +175,9 @@ class _Pass:
     found: _Found
 
 
-def _tile_deltas(err: np.ndarray, dist: torch.Tensor, slack: float) -> np.ndarray:
-    """``delta_i`` (module doc) for the tile's rows, from the smallest float32 distance of each."""
-    d_lo2 = np.maximum(dist.amin(dim=1).double().numpy() ** 2 * (1 - 1e-6) - err, 0.0)
+def _tile_deltas(err: np.ndarray, nearest: np.ndarray, slack: float) -> np.ndarray:
+    """``delta_i`` (module doc) for the tile's rows, from the smallest distance of each (``nearest``)."""
+    d_lo2 = np.maximum(nearest**2 * (1 - 1e-6) - err, 0.0)
     far = np.divide(err, np.sqrt(d_lo2), out=np.full(len(err), np.inf), where=d_lo2 > 0)
     return np.minimum(np.sqrt(err), far) + slack
 
@@ -189,7 +189,7 @@ def _mark(p: _Pass, dist: torch.Tensor, err: np.ndarray, cols: slice, work: _Wor
     nb, nc = dist.shape
     b = p.balls
     tmp, cand, mask = work.tmp[:nb, :nc], work.cand[:nb, :nc], work.mask[:nb, :nc]
-    delta = _tile_deltas(err, dist, b.slack)
+    delta = _tile_deltas(err, dist.amin(dim=1).double().numpy(), b.slack)
     # gap (within delta of the best upper bound) and rarity (possibly inside: below delta)
     torch.sub(dist, b.s32[cols], out=tmp)
     np.minimum(bounds.gap, tmp.amin(dim=1).double().numpy() + delta, out=bounds.gap)
@@ -250,15 +250,13 @@ def _remarked(p: _Pass, rows: slice, cols: slice, rr: np.ndarray, cc: np.ndarray
     the float32 bound, pair by pair, by :func:`_mark`'s rules (the other pairs of the tile are
     already out); the bounds are tightened on the way. Returns the pairs left."""
     b, nb, nc = p.balls, rows.stop - rows.start, cols.stop - cols.start
-    d = np.sqrt(np.maximum(_float32_squares(p.pq, p.pc, rr + rows.start, cc + cols.start), 0.0))
-    err = _float32_margins(p.pq, p.pc, rows) + rounding
+    centre = cc + cols.start  # the balls of the pairs
+    d = np.sqrt(np.maximum(_float32_squares(p.pq, p.pc, rr + rows.start, centre), 0.0))
     nearest = np.full(nb, np.inf)
     np.minimum.at(nearest, rr, d)
-    d_lo2 = np.maximum(nearest**2 * (1 - 1e-6) - err, 0.0)
-    far = np.divide(err, np.sqrt(d_lo2), out=np.full(nb, np.inf), where=d_lo2 > 0)
-    delta = np.minimum(np.sqrt(err), far) + b.slack  # as _tile_deltas
+    delta = _tile_deltas(_float32_margins(p.pq, p.pc, rows) + rounding, nearest, b.slack)
     # gap and rarity
-    key = d - b.s[cc + cols.start]
+    key = d - b.s[centre]
     best = np.full(nb, np.inf)
     np.minimum.at(best, rr, key)
     np.minimum(bounds.gap, best + delta, out=bounds.gap)
@@ -270,9 +268,9 @@ def _remarked(p: _Pass, rows: slice, cols: slice, rr: np.ndarray, cc: np.ndarray
     np.minimum(col_upper, col_best + float(delta.max()), out=col_upper)
     keep |= d - delta[rr] <= col_upper[cc]
     # realism: (d - delta) / t_j against the row's best upper bound of d / t
-    kept = b.kept[cc + cols.start]
+    kept = b.kept[centre]
     if kept.any():
-        weight = b.weight64[cc + cols.start]
+        weight = b.weight64[centre]
         upper = np.where(kept, (d + delta[rr]) * weight * (1 + 1e-5) + 1e-30, np.inf)
         np.minimum.at(bounds.realism, rr, upper)
         keep |= kept & ((d - delta[rr]) * weight <= bounds.realism[rr])

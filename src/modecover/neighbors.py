@@ -979,7 +979,8 @@ def _pair_counts(pa_np, pb_np, ra, rb, strict, block_size, threads, a_in_b_any: 
                 counts = (out.a_in_b_balls[t][rows], b_members[t][cols])
                 rr, cc = local.counter.count(tile, lo, hi, *counts)
                 if a_in_b_any:
-                    rr, cc = rr[counts[0][rr] == 0], cc[counts[0][rr] == 0]
+                    no_member_yet = counts[0][rr] == 0
+                    rr, cc = rr[no_member_yet], cc[no_member_yet]
                 _recheck(pa, pb, pa_np, pb_np, rows, cols, rr, cc, rb[t][cols][cc], inside, *counts)
         return b_in_a, b_members
 
@@ -1005,18 +1006,17 @@ def _recheck(pa, pb, a, b, rows, cols, rr, cc, radii, inside, row_counts, col_co
     if len(rr) == 0:
         return
     rr_abs, cc_abs = rr + rows.start, cc + cols.start
+    member, undecided = np.zeros(len(rr), dtype=bool), np.ones(len(rr), dtype=bool)
     if pa.low is not None:
         sq = _float32_squares(pa, pb, rr_abs, cc_abs)
         e = _float32_margins(pa, pb, rr_abs) * (1.0 + 1e-6)
-        r2 = radii * radii * (1.0 + 1e-15)
-        sure_in, sure_out = sq + e < radii * radii * (1.0 - 1e-15), sq - e > r2
-        np.add.at(row_counts, rr[sure_in], 1)
-        np.add.at(col_counts, cc[sure_in], 1)
-        open_ = ~(sure_in | sure_out)
-        rr, cc, rr_abs, cc_abs, radii = rr[open_], cc[open_], rr_abs[open_], cc_abs[open_], radii[open_]
-    hit = inside(_exact_pair_distances(a, b, rr_abs, cc_abs), radii)
-    np.add.at(row_counts, rr[hit], 1)
-    np.add.at(col_counts, cc[hit], 1)
+        r2 = radii * radii
+        member = sq + e < r2 * (1.0 - 1e-15)
+        undecided = ~member & ~(sq - e > r2 * (1.0 + 1e-15))
+    exact = _exact_pair_distances(a, b, rr_abs[undecided], cc_abs[undecided])
+    member[undecided] = inside(exact, radii[undecided])
+    np.add.at(row_counts, rr[member], 1)
+    np.add.at(col_counts, cc[member], 1)
 
 
 def _tile_size(block_size: int | None) -> int:
