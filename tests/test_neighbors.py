@@ -1,5 +1,7 @@
 """modecover.neighbors equals a float64 brute force exactly (values, indices, tie order, counts)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -142,6 +144,26 @@ def test_pair_counts_any_member_of_b_balls(rng):
 def test_huge_radii_count_everything(rng):
     q = rng.normal(size=(20, 2))
     np.testing.assert_array_equal(radius_counts(q, q, np.full(20, 1e300)), np.full(20, 20))
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_points_near_the_float32_range_limit(rng, backend):
+    """Up to a centred norm of 2^62 the float32 tiles cannot overflow and answers equal the
+    brute force; beyond, squared distances would overflow and compare wrongly, so the engine
+    refuses (a float64 value beyond float32's range too, without an overflow warning)."""
+    q, x = rng.normal(size=(60, 16)), rng.normal(size=(80, 16))
+    scale = 2.0**62 / max(np.linalg.norm(q, axis=1).max(), np.linalg.norm(x, axis=1).max()) / 1.5
+    q, x = q * scale, x * scale
+    assert_knn_equal(knn(q, x, 3, backend=backend), brute_knn(q, x, 3))
+    r = brute_distances(q, x)[:, 7]
+    np.testing.assert_array_equal(radius_counts(q, x, r), (brute_distances(q, x) < r[:, None]).sum(1))
+    for big in (x * 4, np.vstack([x, np.full((1, 16), 1e300)])):
+        for call in (lambda: knn(big, None, 3, backend=backend), lambda: radius_counts(q, big, r),
+                     lambda: pair_counts(big, q, a_radii=np.ones(len(big)))):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with pytest.raises(ValueError, match=r"features too large: row \d+.* beyond 4.61e\+18 \(2\^62\)"):
+                    call()
 
 
 def test_threads_restored_and_overridable(rng):

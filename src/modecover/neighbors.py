@@ -86,6 +86,7 @@ _BF16_MAX_K = 32  # "auto": k-NN with a larger k keeps float32 products (k = 255
 _BIG_WORK = 2e8  # multiply-adds above which all cores are used
 _EXACT_CHUNK_BYTES = 2**21  # float64 scratch for the exact re-check (stays in cache)
 _LIST_CHUNK_BYTES = 2**22  # scratch for re-measuring whole candidate lists (in cache)
+_MAX_NORM = 2.0**62  # largest centred norm: |a|^2 + |b|^2 + 2|a||b| <= 2^126 stays below float32's 2^128
 
 
 # --------------------------------------------------------------------------- inputs
@@ -323,22 +324,37 @@ def _centre(*sets: np.ndarray) -> np.ndarray | None:
     return mean
 
 
-def _to_float32(x: np.ndarray, centre: np.ndarray | None, low: bool) -> _Float32Points:
-    if centre is None:
-        x32 = x if x.dtype == np.float32 else x.astype(np.float32)
-    else:
-        x32 = np.empty(x.shape, dtype=np.float32)
-        chunk = max(1, (16 * 2**20) // (8 * x.shape[1]))
-        for s in range(0, len(x), chunk):
-            x32[s : s + chunk] = x[s : s + chunk] - centre
+def _to_float32(x: np.ndarray, centre: np.ndarray | None, low: bool, which: str) -> _Float32Points:
+    with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
+        if centre is None:
+            x32 = x if x.dtype == np.float32 else x.astype(np.float32)
+        else:
+            x32 = np.empty(x.shape, dtype=np.float32)
+            chunk = max(1, (16 * 2**20) // (8 * x.shape[1]))
+            for s in range(0, len(x), chunk):
+                x32[s : s + chunk] = x[s : s + chunk] - centre
     t = torch.from_numpy(np.ascontiguousarray(x32))
     sq64 = np.empty(len(x32), dtype=np.float64)
     chunk = max(1, (16 * 2**20) // (8 * x.shape[1]))
     for s in range(0, len(x32), chunk):
         part = x32[s : s + chunk].astype(np.float64)
         sq64[s : s + chunk] = np.einsum("ij,ij->i", part, part)
+    _check_range(sq64, which)
     points = _Float32Points(t, torch.from_numpy(sq64.astype(np.float32)), sq64)
     return _with_bfloat16(points, chunk) if low else points
+
+
+def _check_range(sq64: np.ndarray, which: str) -> None:
+    """Refuse points so far from the centre that float32 squared distances would overflow
+    (they would compare wrongly, not fail); scaling every feature by one constant changes no
+    neighbour, count or PRDC value, so the error says to scale."""
+    if len(sq64) and not sq64.max() <= _MAX_NORM**2:  # "not <=": inf from the cast fails too
+        row = int(np.argmax(sq64))
+        raise ValueError(
+            f"features too large: row {row}{which} lies {np.sqrt(sq64[row]):.3g} from the points' centre, "
+            f"beyond {_MAX_NORM:.3g} (2^62), where float32 squared distances overflow; divide all features "
+            "by one constant (neighbours, counts and precision/recall/density/coverage do not change)"
+        )
 
 
 def _with_bfloat16(p: _Float32Points, chunk: int) -> _Float32Points:
@@ -361,8 +377,8 @@ def _prepare(a: np.ndarray, b: np.ndarray | None, allow_bfloat16: bool = True,
     centre = _centre(a) if b is None else _centre(a, b)
     work = float(len(a)) * (len(a) if b is None else len(b)) * a.shape[1]
     low = allow_bfloat16 and _use_bfloat16(a.shape[1], work if auto_bfloat16 else 0.0)
-    pa = _to_float32(a, centre, low)
-    pb = pa if b is None else _to_float32(b, centre, low)
+    pa = _to_float32(a, centre, low, "" if b is None else " of the first set")
+    pb = pa if b is None else _to_float32(b, centre, low, " of the second set")
     return pa, pb
 
 
