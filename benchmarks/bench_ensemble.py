@@ -4,10 +4,13 @@ The B1/B2 GAN (MLP 3 x 128, latent 8, non-saturating, batch 256, learning rate d
 over the last half) on 5,000 points of the ring, ``--steps`` steps in 5 rounds per seed.
 Separate: ``Run.from_config`` + ``Run.train`` per seed, one after the other, on one torch
 thread (as the benchmark harness runs a job). Ensemble: the same runs built the same way,
-trained by ``train_ensemble`` on 1 and on ``--threads`` threads. Repeats are
-interleaved; median and fastest seconds per configuration, the throughput ratio (N
-separate runs' time over the ensemble's, medians), and the largest parameter difference
-between a member and its separate run.
+trained by ``train_ensemble`` on 1 and on ``--threads`` threads. Floor: the batched
+products of an ensemble step alone (recorded from ``train_ensemble``, replayed ``--steps``
+times on random tensors of the same shapes and strides), on 1 and ``--threads`` threads;
+the ensemble does these and its elementwise work, so its throughput cannot exceed the
+floor's. Repeats are interleaved; median and fastest seconds per configuration, the
+throughput ratio (N separate runs' time over the configuration's, medians), and the
+largest parameter difference between a member and its separate run.
 
     .venv/bin/python benchmarks/bench_ensemble.py --members 10 --steps 500 --repeats 3
 """
@@ -50,6 +53,42 @@ def ensemble(members: int, steps: int) -> tuple[float, list]:
     return time.perf_counter() - start, runs
 
 
+def recorded_products(members: int) -> list:
+    """The batched products (``bmm``/``baddbmm``, forward and backward) of one ensemble step:
+    operator and argument shapes and strides, recorded from ``train_ensemble``."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from modecover.ensemble import train_ensemble
+
+    products = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (torch.ops.aten.bmm.default, torch.ops.aten.baddbmm.default):
+                products.append((func, [(a.shape, a.stride()) for a in args if isinstance(a, torch.Tensor)]))
+            return func(*args, **(kwargs or {}))
+
+    rounds = 5  # build's schedule: one step per round
+    with Record():
+        train_ensemble([build(seed, rounds) for seed in range(members)])
+    assert len(products) % rounds == 0
+    return products[: len(products) // rounds]
+
+
+def products_alone(products: list, steps: int) -> float:
+    """Seconds to run the recorded products ``steps`` times on random tensors of the same
+    shapes and strides: a floor under the ensemble's time, which does these and more."""
+    def tensor(shape, stride):
+        return torch.randn(1 + sum((n - 1) * s for n, s in zip(shape, stride))).as_strided(shape, stride)
+
+    calls = [(func, [tensor(*arg) for arg in args]) for func, args in products]
+    start = time.perf_counter()
+    for _ in range(steps):
+        for func, args in calls:
+            func(*args)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=10)
@@ -57,8 +96,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    products = recorded_products(args.members)
+
+    def floor(members: int, steps: int) -> tuple[float, None]:
+        return products_alone(products, steps), None
+
     configs = {"separate runs, 1 thread": (separate, 1), "ensemble, 1 thread": (ensemble, 1),
-               f"ensemble, {args.threads} threads": (ensemble, args.threads)}
+               f"ensemble, {args.threads} threads": (ensemble, args.threads),
+               "floor: the ensemble's products alone, 1 thread": (floor, 1),
+               f"floor: the ensemble's products alone, {args.threads} threads": (floor, args.threads)}
     seconds: dict[str, list[float]] = {name: [] for name in configs}
     differences = []
     for _ in range(args.repeats):
@@ -72,7 +118,7 @@ def main() -> None:
                                    zip(a.model.state_dict().values(), b.model.state_dict().values())))
     base = statistics.median(seconds["separate runs, 1 thread"])
     print(f"{args.members} seeds x {args.steps} steps of batch 256; {args.repeats} interleaved repeats; "
-          f"torch {torch.__version__}")
+          f"torch {torch.__version__}; {len(products)} batched products per ensemble step")
     print("| configuration | median s | fastest s | throughput vs separate runs |")
     print("|---|---|---|---|")
     for name, values in seconds.items():
