@@ -70,7 +70,7 @@ def test_round_trip_restores_model_optimizers_plugins_and_state(tmp_path):
     assert restored[0] == rng[0] and np.array_equal(restored[1], rng[1]) and restored[1].dtype == rng[1].dtype
     assert restored[2:] == rng[2:]
     assert torch.equal(ckpt.state["rng"]["torch"], state["rng"]["torch"])
-    assert ckpt.plugins == [{"name": "counter", "config": None}]
+    assert ckpt.plugins == [{"name": "counter", "config": None, "shapes_latents": False}]
 
 
 def test_continuing_from_a_loaded_checkpoint_matches_continuing_in_memory(tmp_path):

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
-from modecover.plugins import Hooks
+from modecover.plugins import Hooks, shapes_latents
 
 FORMAT = "modecover-checkpoint"
 VERSION = 1
@@ -126,8 +126,10 @@ def _json_config(config: Any) -> Any:
 # ----------------------------------------------------------------------------- writing
 
 def plugin_records(hooks: Hooks) -> list[dict[str, Any]]:
-    """``[{"name", "config"}]`` of the installed plug-ins, as stored in a checkpoint."""
-    return [{"name": p.name, "config": _json_config(getattr(p, "config", None))} for p in hooks.plugins]
+    """``[{"name", "config", "shapes_latents"}]`` of the installed plug-ins, as stored in a
+    checkpoint (``shapes_latents``: whether sampling needs the plug-in)."""
+    return [{"name": p.name, "config": _json_config(getattr(p, "config", None)), "shapes_latents": shapes_latents(type(p))}
+            for p in hooks.plugins]
 
 
 def save_checkpoint(path, model: GenerativeModel, hooks: Hooks, state: dict[str, Any]) -> Path:

@@ -99,6 +99,12 @@ class Plugin:
             raise ValueError(f"plug-in '{self.name}' has no state but the checkpoint holds keys {sorted(state)}")
 
 
+def shapes_latents(plugin_cls: type[Plugin]) -> bool:
+    """Whether a plug-in class changes what the generator is fed (it overrides ``latents``,
+    ``prior_dim`` or ``parameters``), so that sampling a trained model needs it."""
+    return any(getattr(plugin_cls, hook) is not getattr(Plugin, hook) for hook in ("latents", "prior_dim", "parameters"))
+
+
 class Hooks:
     """Runs each hook over an ordered list of plug-ins."""
 

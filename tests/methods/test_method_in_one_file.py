@@ -74,3 +74,108 @@ def test_a_taken_name_is_refused():
     with pytest.raises(ValueError, match="method name 'dmpra' is taken"):
         register_method("dmpra", ModeSeekingConfig)(ModeSeeking)
     assert register_method("mode_seeking", ModeSeekingConfig)(ModeSeeking) is ModeSeeking  # the same class again
+
+
+# --- a method that an installed package declares under the entry-point group -------------------
+_SHIFT_METHOD = '''
+from dataclasses import dataclass
+
+from modecover.methods.registry import register_method
+from modecover.plugins import Plugin
+
+
+@dataclass
+class LatentShiftConfig:
+    shift: float = 3.0
+
+
+@register_method("latent_shift", LatentShiftConfig, families=("gan",), why="it shifts a generator's latents")
+class LatentShift(Plugin):
+    name = "latent_shift"
+
+    def __init__(self, config=None):
+        self.config = config or LatentShiftConfig()
+
+    def latents(self, z):
+        return z + self.config.shift
+'''
+
+
+def _installed_package(root):
+    """A package folder as pip leaves it: the module and its dist-info with entry points
+    (``latent_shift`` registers its method; ``hollow`` names a module that registers none)."""
+    root.mkdir()
+    (root / "shift_method.py").write_text(_SHIFT_METHOD)
+    info = root / "shift_method-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shift-method\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[modecover.methods]\nlatent_shift = shift_method\nhollow = json\n")
+    return root
+
+
+def test_an_installed_package_provides_its_method_to_train_and_sample(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import torch
+
+    from modecover.checkpoint import load_checkpoint
+    from modecover.methods import registry
+    from modecover.methods.registry import sampling_hooks
+    from modecover.plugins import Hooks
+
+    package = _installed_package(tmp_path / "site")
+    monkeypatch.setattr(registry, "METHODS", dict(registry.METHODS))  # the registration stays in this test
+    with pytest.raises(ConfigError, match="unknown method 'latent_shift'.*entry-point group 'modecover.methods'"):
+        parse_config(_raw() | {"methods": [{"name": "latent_shift"}]})
+    monkeypatch.syspath_prepend(str(package))
+    with pytest.raises(ConfigError, match="'json' was imported but registers no method 'hollow'"):
+        parse_config(_raw() | {"methods": [{"name": "hollow"}]})
+    run = Run.from_config(parse_config(_raw() | {"methods": [{"name": "latent_shift", "shift": 2.5}]}))
+    assert type(run.hooks.plugins[0]).__module__ == "shift_method" and run.hooks.plugins[0].config.shift == 2.5
+    checkpoint = run.train(tmp_path / "run", progress=False)["checkpoint"]
+
+    def sample_command(pythonpath):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath)}
+        return subprocess.run([sys.executable, "-m", "modecover", "sample", str(checkpoint), "-n", "40",
+                               "--out", str(tmp_path / "s.npy")], env=env, capture_output=True, text=True)
+
+    assert sample_command([str(package)]).returncode == 0  # a fresh process finds the method by its entry point
+    loaded = load_checkpoint(checkpoint)
+    torch.manual_seed(0)
+    want = loaded.model.eval().sample(40, sampling_hooks(loaded)).numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), want)
+    torch.manual_seed(0)
+    assert not np.allclose(loaded.model.sample(40, Hooks()).numpy(), want)  # the shift shapes the samples
+    refused = sample_command([])
+    assert refused.returncode != 0
+    assert "trained with plug-in 'latent_shift', which shapes the generator's latents" in refused.stderr
+
+
+def test_sampling_skips_unknown_training_only_plugins_and_refuses_unknown_latent_ones(tmp_path):
+    from modecover.checkpoint import load_checkpoint, save_checkpoint
+    from modecover.methods.registry import sampling_hooks
+    from modecover.models import build_model
+    from modecover.plugins import Hooks
+
+    class LocalLoss(Plugin):  # never registered: the checkpoint alone says what it touches
+        name = "local_loss"
+
+        def generator_loss(self, ctx):
+            return None
+
+    class LocalShift(Plugin):
+        name = "local_shift"
+
+        def latents(self, z):
+            return z + 1
+
+    model = build_model("gan", {"data_shape": [2], "hidden": 8, "depth": 1})
+    save_checkpoint(tmp_path / "loss.ckpt", model, Hooks([LocalLoss()]), {"step": 0})
+    assert sampling_hooks(load_checkpoint(tmp_path / "loss.ckpt")).plugins == []
+    save_checkpoint(tmp_path / "shift.ckpt", model, Hooks([LocalShift()]), {"step": 0})
+    with pytest.raises(ValueError, match=r"shift.ckpt: trained with plug-in 'local_shift', which shapes the "
+                                         r"generator's latents.*model.sample\(n, hooks\)"):
+        sampling_hooks(load_checkpoint(tmp_path / "shift.ckpt"))

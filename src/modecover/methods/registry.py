@@ -6,7 +6,9 @@ training data (LDMD's memory bank, instance selection's features) or the model's
 size (CFT, DeLiGAN). The built-in methods are listed here by name, so that their modules
 are imported only when their method is asked for; any other method registers itself in
 its own file with the class decorator :func:`register_method` (docs/methods.md, "A new
-method in one file").
+method in one file"), and an installed package can declare that file under the
+entry-point group ``modecover.methods``, so that ``modecover train`` and ``modecover
+sample`` import it when a config or checkpoint names the method.
 
 Post-hoc samplers (MaGNET, DRS) are not training plug-ins: ``modecover sample`` runs
 MaGNET; PacGAN packing and the WGAN-GP / hinge losses are GAN config fields.
@@ -17,14 +19,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
 from modecover.plugins import Hooks, Plugin
+from modecover.plugins import shapes_latents as plugin_shapes_latents
 
-__all__ = ["METHODS", "BuildContext", "MethodSpec", "check_family", "method_config", "build_plugin", "build_plugins",
+__all__ = ["METHODS", "ENTRY_POINTS", "BuildContext", "MethodSpec", "check_family", "method_config", "build_plugin", "build_plugins",
            "register_method", "sampling_hooks", "shapes_latents"]
 
 
@@ -85,6 +89,8 @@ def _class_balance_args(ctx: BuildContext, extra: dict[str, Any]) -> dict[str, A
     return {"labels": ctx.labels.numpy()}
 
 
+ENTRY_POINTS = "modecover.methods"  # entry-point group: installed packages declare their methods here
+
 _GAN_LOSS = ("gan",), "it changes the generator or discriminator loss, which only a GAN has"
 _GAN_LATENTS = ("gan",), "its latent source is trained through the generator loss, which only a GAN has"
 
@@ -110,9 +116,31 @@ METHODS: dict[str, MethodSpec] = {
 
 
 def _spec(name: str) -> MethodSpec:
-    if name not in METHODS:
-        raise ValueError(f"[[methods]]: unknown method {name!r}; choose one of {sorted(METHODS)}")
+    if not _known(name):
+        provided = sorted(set(METHODS) | {ep.name for ep in entry_points(group=ENTRY_POINTS)})
+        raise ValueError(f"[[methods]]: unknown method {name!r}; choose one of {provided} (a method of your "
+                         f"own: import its file first, or install it under the entry-point group {ENTRY_POINTS!r})")
     return METHODS[name]
+
+
+def _known(name: str) -> bool:
+    """Whether method ``name`` is registered, after importing the module an installed
+    package declares for it under the entry-point group :data:`ENTRY_POINTS`, if any."""
+    if name in METHODS:
+        return True
+    found = [ep for ep in entry_points(group=ENTRY_POINTS) if ep.name == name]
+    if not found:
+        return False
+    if len({ep.value for ep in found}) > 1:
+        raise ValueError(f"method {name!r} is declared by several installed packages: {sorted(ep.value for ep in found)}")
+    try:
+        found[0].load()
+    except Exception as err:
+        raise ValueError(f"method {name!r}: its entry point {found[0].value!r} failed to import: {err}") from err
+    if name not in METHODS:
+        raise ValueError(f"method {name!r}: its entry point {found[0].value!r} was imported but registers no method "
+                         f"{name!r} (decorate its Plugin class with register_method({name!r}, ...))")
+    return True
 
 
 def _classes(spec: MethodSpec) -> tuple[type[Plugin], type]:
@@ -208,8 +236,7 @@ def build_plugins(methods: list[dict[str, Any]], context: BuildContext) -> Hooks
 def shapes_latents(name: str) -> bool:
     """Whether method ``name``'s plug-in changes what the generator is fed (latents hooks or
     trained parameters), so that sampling a trained model needs it."""
-    plugin_cls, _ = _classes(_spec(name))
-    return any(getattr(plugin_cls, hook) is not getattr(Plugin, hook) for hook in ("latents", "prior_dim", "parameters"))
+    return plugin_shapes_latents(_classes(_spec(name))[0])
 
 
 def sampling_hooks(checkpoint) -> Hooks:
@@ -220,7 +247,16 @@ def sampling_hooks(checkpoint) -> Hooks:
     plugins = []
     for record in checkpoint.plugins:
         name = record["name"]
-        if name not in METHODS or not shapes_latents(name):
+        if not _known(name):
+            if record.get("shapes_latents") is False:  # training-only: sampling does not need it
+                continue
+            raise ValueError(
+                f"{checkpoint.path}: trained with plug-in {name!r}, which "
+                f"{'shapes' if record.get('shapes_latents') else 'may shape'} the generator's latents and is not a "
+                f"registered method here; import the file that registers it (or install its package, entry-point "
+                f"group {ENTRY_POINTS!r}), or sample in Python with the run's own hooks: model.sample(n, hooks)"
+            )
+        if not shapes_latents(name):
             continue
         if not isinstance(record.get("config"), dict):
             raise ValueError(f"{checkpoint.path}: plug-in '{name}' shapes the latents but its config was not stored")
