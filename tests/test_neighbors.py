@@ -166,6 +166,54 @@ def test_points_near_the_float32_range_limit(rng, backend):
                     call()
 
 
+def test_the_unit_of_the_features_changes_nothing(rng, monkeypatch):
+    """Features scaled by 2^-30 (every value exactly scaled, as are the float64 distances)
+    give the same answers and put the same pairs in doubt: no absolute term of the error
+    bound outweighs small distances (which made every pair a float64 re-measure)."""
+    from modecover import balls
+    from modecover.evaluate import explain
+    from modecover.metrics import prdc
+
+    remeasured = []
+    exact = nb._exact_pair_distances
+
+    def counting(a, b, rows, cols):
+        remeasured.append(len(rows))
+        return exact(a, b, rows, cols)
+
+    monkeypatch.setattr(nb, "_exact_pair_distances", counting)
+    monkeypatch.setattr(balls, "_exact_pair_distances", counting)
+    real, fake = rng.normal(size=(400, 24)).astype(np.float32), rng.normal(size=(300, 24)).astype(np.float32)
+    results, counts = [], []
+    for scale in (1.0, 2.0**-30):
+        remeasured.clear()
+        dist, idx = knn(real * scale, fake * scale, 7, block_size=64)
+        e = explain(real * scale, fake * scale, k=5)
+        results.append((dist / scale, idx, prdc(real * scale, fake * scale, k=5),
+                        (e.real_covered, e.real_nearest_fake_index, e.fake_nearest_ball, e.fake_ball_gap / scale, e.fake_realism)))
+        counts.append(sum(remeasured))
+    assert counts[0] == counts[1] < len(real) * len(fake) / 4  # before: every pair, several times
+    (d0, i0, p0, e0), (d1, i1, p1, e1) = results
+    np.testing.assert_array_equal(i0, i1)
+    np.testing.assert_array_equal(d0, d1)
+    assert p0 == p1
+    for x0, x1 in zip(e0, e1):
+        np.testing.assert_array_equal(x0, x1)
+
+
+@pytest.mark.parametrize("exponent", [-63, -70])
+def test_points_near_float32_underflow_equal_brute_force(rng, exponent):
+    """Squared distances near or below float32's smallest normal (2^-126): the underflow
+    term of the bound keeps every answer exact, ties on an integer grid included."""
+    q = rng.integers(-3, 4, size=(120, 5)) * 2.0**exponent
+    x = (rng.normal(size=(150, 5)) * 2.0**exponent).astype(np.float32)
+    assert_knn_equal(knn(q, x, 4), brute_knn(q, x, 4))
+    dist = brute_distances(q, x)
+    r = dist[np.arange(len(q)), rng.integers(0, len(x), len(q))]
+    np.testing.assert_array_equal(radius_counts(q, x, r), (dist < r[:, None]).sum(1))
+    np.testing.assert_array_equal(radius_counts(q, q, 2.0**exponent), (brute_distances(q, q) < 2.0**exponent).sum(1))
+
+
 def test_threads_restored_and_overridable(rng):
     before = torch.get_num_threads()
     x = rng.normal(size=(40, 3))

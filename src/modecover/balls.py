@@ -48,6 +48,7 @@ import torch
 
 from modecover._checks import check_same_dim
 from modecover.neighbors import (
+    _MIN_NORMAL,
     _U32,
     _as_radii,
     _blocks,
@@ -115,7 +116,8 @@ class _Balls:
 
 def _balls(s: np.ndarray, t: np.ndarray, pq, pc) -> _Balls:
     d_max = (np.sqrt(pq.max_sq) + np.sqrt(pc.max_sq)) * (1 + 1e-6)
-    slack = 8.0 * _U32 * (d_max + float(s.max(initial=0.0)) + 1.0)  # float32 roundings of d, s, d - s
+    # float32 roundings of d, s, d - s (each also within 2^-126 where it underflows)
+    slack = 8.0 * _U32 * (d_max + float(s.max(initial=0.0))) + 4.0 * _MIN_NORMAL
     kept = t > 0
     with np.errstate(over="ignore"):
         inverse = np.where(kept, 1.0 / np.where(kept, t, 1.0), 0.0).clip(max=_MAX_WEIGHT).astype(np.float32)

@@ -15,12 +15,17 @@ How it is fast and still exact (docs/metrics.md, "Neighbour engine"):
    rows otherwise; memory is O(block x n), never n x n. Row blocks are tasks for worker
    threads with one torch thread each.
 2. The float32 value of every squared distance is within a rigorous bound ``E_i`` of the
-   exact one: ``E_i = (d + 16) u (|a_i|^2 + max_j |b_j|^2) + 32 u (max|a|^2 + max|b|^2 + 1)``
-   with ``u = 2^-24``: the worst-case error of a length-d float32 dot product in any
-   summation order, ``gamma_d sum|a_k b_k| <= d u |a||b|`` (Higham, Accuracy and Stability
-   of Numerical Algorithms, eq. 3.5), doubled by the factor -2 and bounded by
+   exact one: ``E_i = (d + 16) u (|a_i|^2 + max_j |b_j|^2) + 32 u (max|a|^2 + max|b|^2)
+   + 16 (d + 16) m`` with ``u = 2^-24``: the worst-case error of a length-d float32 dot
+   product in any summation order, ``gamma_d sum|a_k b_k| <= d u |a||b|`` (Higham, Accuracy
+   and Stability of Numerical Algorithms, eq. 3.5), doubled by the factor -2 and bounded by
    ``|a|^2 + |b|^2``, plus the roundings of the norms, of the sum, of the float32 cast of
-   the inputs and of the thresholds (the ``+16`` and the last term).
+   the inputs and of the thresholds (the ``+16`` and the second term). Underflow adds at
+   most ``m = 2^-126`` (float32's and bfloat16's smallest normal) to each of those
+   roundings, even where denormals are flushed to zero: the last term, doubled and with
+   room to spare (a flushed input ``a_k`` errs by ``m |b_k| <= m (1 + |b_k|^2)``, whose
+   relative part the second term absorbs). No term depends on the data's unit, so
+   features of size 1e-6 are settled as those of size 1 are.
 3. Every comparison the bound cannot decide (a k-NN candidate within ``2 E_i`` of the
    k-th float32 value; a pair within ``E_i`` of a radius) is recomputed in float64 from the
    original inputs and decided there.
@@ -76,6 +81,7 @@ BACKENDS = ("auto", "torch", "faiss")
 
 _U32 = 2.0**-24  # float32 unit roundoff
 _U16 = 2.0**-8  # bfloat16 unit roundoff
+_MIN_NORMAL = 2.0**-126  # float32's and bfloat16's smallest normal: the most underflow adds to a rounding
 _LOW_MIN_DIM = 512  # bfloat16 products from this width on (where the products dominate) ...
 _LOW_MIN_WORK = 4e10  # ... and this many multiply-adds (n_a n_b d): below, float32 is as fast
 _BLOCK_BYTES = 192 * 2**20  # working memory per block (float32 products + masks)
@@ -417,7 +423,7 @@ def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: n
 def _float32_bounds(pa: _Float32Points, pb: _Float32Points, rows) -> np.ndarray:
     """:func:`_error_bounds` of float32 products (module doc, step 2), for block rows ``rows``."""
     c = (pa.x.shape[1] + 16) * _U32
-    return c * (pa.sq64[rows] + pb.max_sq) + 32.0 * _U32 * (pa.max_sq + pb.max_sq + 1.0)
+    return c * (pa.sq64[rows] + pb.max_sq) + 32.0 * _U32 * (pa.max_sq + pb.max_sq) + 16.0 * c * _MIN_NORMAL / _U32
 
 
 def _float32_squares(pa: _Float32Points, pb: _Float32Points, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
