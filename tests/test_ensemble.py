@@ -35,6 +35,13 @@ def test_each_member_follows_its_separate_run(model):
     states = train_ensemble(members)
     for (run, rng), member, state in zip(separate, members, states):
         assert _largest_difference(run.model, member.model) < 1e-5
+        for name, opt in run.model.optimizers().items():  # Adam's state too: a member trains on as its run
+            ours = member.model.optimizers()[name]
+            assert [g["lr"] for g in ours.param_groups] == [g["lr"] for g in opt.param_groups]
+            for p, q in zip(opt.param_groups[0]["params"], ours.param_groups[0]["params"]):
+                assert opt.state[p].keys() == ours.state[q].keys()
+                for key, value in opt.state[p].items():
+                    torch.testing.assert_close(ours.state[q][key], value, atol=1e-5, rtol=0)
         assert _largest_difference(run.model, _run(0, model=model).model) > 1e-2  # it did train
         assert torch.equal(rng, state)  # the same latents are drawn next: the same samples
         torch.set_rng_state(rng)

@@ -17,7 +17,8 @@ separate run's trajectory up to the float reassociation of the batched products
 (``tests/test_ensemble.py`` checks the parameters after some steps); over long runs Adam
 amplifies that rounding where a gradient is near zero, and members drift from their
 separate runs as runs on another CPU do (docs/training.md, "Ensembles").
-:func:`train_ensemble` leaves each trained member in its model and returns each member's
+:func:`train_ensemble` leaves each trained member in its model (parameters, and Adam's
+state and learning rates in the model's optimizers) and returns each member's
 torch RNG state after training, which is the state its separate run's global RNG would
 have (sampling after training then draws the same latents).
 
@@ -92,11 +93,19 @@ class _Stack:
         return x if output is None else output(x)
 
     @torch.no_grad()
-    def write_back(self, networks: Sequence[nn.Module]) -> None:
-        for k, net in enumerate(networks):
+    def write_back(self, networks: Sequence[nn.Module], optimizer: torch.optim.Optimizer,
+                   member_optimizers: Sequence[torch.optim.Optimizer]) -> None:
+        """Each member's parameters, and its optimizer's state (Adam's step and moments) and
+        learning rates, from their stacked counterparts: a member is then what its separate
+        run leaves, ready to train on or to checkpoint."""
+        for k, (net, member_optimizer) in enumerate(zip(networks, member_optimizers)):
             for lin, w, b in zip(_linears(net), self.weights, self.biases):
-                lin.weight.copy_(w[k].T)
-                lin.bias.copy_(b[k, 0])
+                for param, stacked, member in ((lin.weight, w, lambda t: t[k].T), (lin.bias, b, lambda t: t[k, 0])):
+                    param.copy_(member(stacked))
+                    member_optimizer.state[param] = {key: (value if key == "step" else member(value)).clone()
+                                                     for key, value in optimizer.state[stacked].items()}
+            for group, stacked_group in zip(member_optimizer.param_groups, optimizer.param_groups):
+                group["lr"] = stacked_group["lr"]
 
 
 def _check_members(runs: Sequence[Run]) -> None:
@@ -124,8 +133,8 @@ def _check_members(runs: Sequence[Run]) -> None:
 def train_ensemble(runs: Sequence[Run]) -> list[Tensor]:
     """Train the runs (built by :meth:`modecover.config.Run.from_config`, not yet trained,
     configs that differ only in their seed) as one ensemble; return each member's torch RNG
-    state after training. Each run's model holds its trained parameters afterwards; every
-    run must pass :func:`ensemble_refusal`."""
+    state after training. Each run's model holds its trained parameters and optimizer
+    states afterwards; every run must pass :func:`ensemble_refusal`."""
     _check_members(runs)
     models, datasets, configs = [r.model for r in runs], [r.data.x for r in runs], [r.config.train for r in runs]
     config, settings, objective = configs[0], models[0].settings, models[0].objective
@@ -166,6 +175,6 @@ def train_ensemble(runs: Sequence[Run]) -> list[Tensor]:
             for p in discriminators.parameters():
                 p.requires_grad_(True)
 
-    generators.write_back([m.generator.net.net for m in models])
-    discriminators.write_back([m.discriminator for m in models])
+    generators.write_back([m.generator.net.net for m in models], opt_g, [m.opt_g for m in models])
+    discriminators.write_back([m.discriminator for m in models], opt_d, [m.opt_d for m in models])
     return [g.get_state() for g in streams]
