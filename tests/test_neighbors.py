@@ -127,6 +127,15 @@ def test_pair_counts_all_four_directions(rng):
     np.testing.assert_array_equal(res.a_in_b_balls[0], (dist < rb[None, :]).sum(1))
 
 
+def test_pair_counts_take_the_rows_of_a_2d_radius_array(rng):
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(20, 3))
+    radii = rng.uniform(0.5, 2.0, size=(2, 30))
+    rows, listed = pair_counts(a, b, a_radii=radii), pair_counts(a, b, a_radii=list(radii))
+    assert len(rows.a_ball_members) == 2
+    for got, want in zip(rows.a_ball_members + rows.b_in_a_balls, listed.a_ball_members + listed.b_in_a_balls):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_pair_counts_any_member_of_b_balls(rng):
     # a_in_b_any (recall's question): zero vs non-zero exact, counts lower bounds; A-radius counts exact
     g = rng.integers(-2, 3, size=(80, 3)).astype(np.float64)  # exact ties at integer radii
@@ -159,7 +168,7 @@ def test_points_near_the_float32_range_limit(rng, backend):
     np.testing.assert_array_equal(radius_counts(q, x, r), (brute_distances(q, x) < r[:, None]).sum(1))
     for big in (x * 4, np.vstack([x, np.full((1, 16), 1e300)])):
         for call in (lambda: knn(big, None, 3, backend=backend), lambda: radius_counts(q, big, r),
-                     lambda: pair_counts(big, q, a_radii=np.ones(len(big)))):
+                     lambda: pair_counts(big, q, a_radii=[np.ones(len(big))])):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 with pytest.raises(ValueError, match=r"features too large: row \d+.* beyond 4.61e\+18 \(2\^62\)"):
@@ -242,6 +251,14 @@ def test_block_size_default_bounded():
         (lambda x: radius_counts(x, x, -np.ones(10)), "radii: negative"),
         (lambda x: ball_counts(x, x, np.full(10, np.inf)), "radii: non-finite"),
         (lambda x: ball_counts(x, x[:, :1], np.ones(10)), "centers has 1"),
+        (lambda x: knn(x + 1j, None, 1), "query: expected real values, got dtype complex128"),
+        (lambda x: knn(torch.empty(10, 3, device="meta"), None, 1), "query: a tensor on the 'meta' device"),
+        (lambda x: knn(x, None, True), "k must be a positive integer, got True"),
+        (lambda x: knn(x, None, 1, threads="2"), "threads must be a positive integer, got '2'"),
+        (lambda x: knn(x, None, 1, block_size=2.5), "block_size must be a positive integer, got 2.5"),
+        (lambda x: radius_counts(x, x, 1 + 1j), "radii: expected real numbers, got dtype complex128"),
+        (lambda x: radius_counts(x, x, "1"), "radii: expected real numbers, got dtype <U1"),
+        (lambda x: pair_counts(x, x, a_radii=np.ones(10)), r"a_radii: expected a list of radius vectors .* \(10,\)"),
     ],
 )
 def test_bad_input_names_the_problem(call, match):

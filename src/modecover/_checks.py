@@ -21,11 +21,11 @@ def as_features(x, name: str = "features", *, min_rows: int = 1, dim: int | None
     A 1-D array is *not* silently reshaped: the caller must say whether it is one
     point or many scalars.
     """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
+    arr = np.asarray(tensor_values(x, name) if isinstance(x, torch.Tensor) else x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name}: expected real values, got dtype {arr.dtype} (take .real or abs() first)")
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] < min_rows:
@@ -47,6 +47,27 @@ def as_features(x, name: str = "features", *, min_rows: int = 1, dim: int | None
     return np.ascontiguousarray(arr)
 
 
+def tensor_values(x: torch.Tensor, name: str) -> np.ndarray:
+    """A tensor's values as a numpy array on the CPU (float16 and bfloat16 widened exactly
+    to float32); a tensor on the ``meta`` device has none, which is an error naming ``name``."""
+    if x.device.type == "meta":
+        raise ValueError(f"{name}: a tensor on the 'meta' device holds no values")
+    x = x.detach().cpu()
+    return (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x).numpy()
+
+
+def positive_int(value, name: str) -> int:
+    """``value`` as an int if it is an integer >= 1 (not a bool), else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def is_real_number(value) -> bool:
+    """An int or float, numpy's included, but not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_same_dim(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
     """Raise ``ValueError`` if two feature arrays have different numbers of columns."""
     if a.shape[1] != b.shape[1]:
@@ -58,8 +79,7 @@ def check_same_dim(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> No
 
 def check_k(k: int, n: int, name: str, *, self_excluded: bool = True) -> None:
     """Raise ``ValueError`` unless ``1 <= k`` and the set of ``n`` points has k neighbours."""
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    positive_int(k, "k")
     need = k + 1 if self_excluded else k
     if n < need:
         raise ValueError(

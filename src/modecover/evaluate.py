@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from modecover._checks import check_k, check_same_dim
+from modecover._checks import check_k, check_same_dim, is_real_number
 from modecover.balls import _ball_reductions_unchecked
 from modecover.graph import linked_groups
 from modecover.metrics.prdc import _SMALLEST_RADIUS
@@ -187,7 +187,7 @@ def explain(real, fake, *, k: int = 5, modes=None, realism_trim: float | None = 
     check_same_dim(real, fake, "real", "fake")
     check_k(k, len(real), "real")
     check_k(k, len(fake), "fake")
-    if realism_trim is not None and not 0 < realism_trim <= 100:
+    if realism_trim is not None and not (is_real_number(realism_trim) and 0 < realism_trim <= 100):
         raise ValueError(f"realism_trim: a percentile in (0, 100] or None, got {realism_trim!r}")
     mode_means = None
     if modes is not None:

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from modecover._checks import as_features, check_k, check_same_dim
+from modecover._checks import as_features, check_k, check_same_dim, positive_int, tensor_values
 
 __all__ = [
     "knn",
@@ -103,10 +103,6 @@ def as_points(x, name: str, *, min_rows: int = 1) -> np.ndarray:
 
     Errors (``ValueError``) name ``name``: not 2-D, too few rows, NaN/inf values.
     """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu()
-        if x.dtype in (torch.float16, torch.bfloat16):
-            x = x.float()
     return _widened(as_features(x, name, min_rows=min_rows))
 
 
@@ -119,9 +115,10 @@ def _widened(arr: np.ndarray) -> np.ndarray:
 
 
 def _as_radii(radii, n: int, name: str) -> np.ndarray:
-    if isinstance(radii, torch.Tensor):
-        radii = radii.detach().cpu().double().numpy()
-    r = np.asarray(radii, dtype=np.float64)
+    r = np.asarray(tensor_values(radii, name) if isinstance(radii, torch.Tensor) else radii)
+    if r.dtype == bool or not (np.issubdtype(r.dtype, np.integer) or np.issubdtype(r.dtype, np.floating)):
+        raise ValueError(f"{name}: expected real numbers, got dtype {r.dtype}")
+    r = r.astype(np.float64)
     if r.ndim == 0:
         r = np.full(n, float(r))
     if r.shape != (n,):
@@ -179,18 +176,14 @@ def available_cores() -> int:
 def _choose_threads(threads: int | None, work: float) -> int | None:
     """Threads for the products: all cores for big work, the caller's setting otherwise."""
     if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        return int(threads)
+        return positive_int(threads, "threads")
     return available_cores() if work >= _BIG_WORK else None
 
 
 def _choose_block(block_size: int | None, n_cols: int) -> int:
     """Query rows per block so that the block's buffers take about ``_BLOCK_BYTES``."""
     if block_size is not None:
-        if block_size < 1:
-            raise ValueError(f"block_size must be >= 1, got {block_size}")
-        return int(block_size)
+        return positive_int(block_size, "block_size")
     per_row = 12 * max(n_cols, 1)  # two float32 buffers + boolean masks
     return int(min(8192, max(16, _BLOCK_BYTES // per_row)))
 
@@ -908,9 +901,18 @@ def pair_counts(a, b, *, a_radii: Sequence = (), b_radii: Sequence = (), strict:
     """
     a_np, b_np = as_points(a, "a"), as_points(b, "b")
     check_same_dim(a_np, b_np, "a", "b")
-    ra = [_as_radii(r, len(a_np), f"a_radii[{t}]") for t, r in enumerate(a_radii)]
-    rb = [_as_radii(r, len(b_np), f"b_radii[{t}]") for t, r in enumerate(b_radii)]
+    ra = [_as_radii(r, len(a_np), f"a_radii[{t}]") for t, r in enumerate(_radius_vectors(a_radii, "a_radii"))]
+    rb = [_as_radii(r, len(b_np), f"b_radii[{t}]") for t, r in enumerate(_radius_vectors(b_radii, "b_radii"))]
     return _pair_counts(a_np, b_np, ra, rb, strict, block_size, threads)
+
+
+def _radius_vectors(radii, name: str) -> Sequence:
+    """A list or tuple of radius vectors, or the rows of a 2-D array; one vector alone is
+    refused (iterating it would give one scalar radius per point: as many counts)."""
+    if isinstance(radii, (np.ndarray, torch.Tensor)) and radii.ndim != 2:
+        raise ValueError(f"{name}: expected a list of radius vectors (or a 2-D array, one vector per row), "
+                         f"got an array of shape {tuple(radii.shape)}; for one vector r pass [r]")
+    return radii
 
 
 class _TileCounter:
@@ -1044,9 +1046,7 @@ def _recheck(pa, pb, a, b, rows, cols, rr, cc, radii, inside, row_counts, col_co
 def _tile_size(block_size: int | None) -> int:
     """Rows (and columns) of a square float32 tile of ``_TILE_BYTES``, or ``block_size`` if given."""
     if block_size is not None:
-        if block_size < 1:
-            raise ValueError(f"block_size must be >= 1, got {block_size}")
-        return int(block_size)
+        return positive_int(block_size, "block_size")
     return int(np.sqrt(_TILE_BYTES / 4))
 
 

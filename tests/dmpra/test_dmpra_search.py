@@ -179,6 +179,15 @@ def test_bad_inputs_raise_clear_errors():
         SearchConfig(k_sigma=-1)
     with pytest.raises(ValueError, match="max_neighbors"):
         SearchConfig(n_min=20, max_neighbors=10)
+    with pytest.raises(ValueError, match="alpha must be in .* got True"):
+        SearchConfig(alpha=True)
+    assert SearchConfig(alpha=np.float32(0.5), k_sigma=np.int64(3)).alpha == 0.5  # numpy numbers are numbers
+    with pytest.raises(TypeError, match="config must be a SearchConfig, got dict"):
+        search(np.zeros((30, 2)), {"alpha": 0.5})
+    from modecover.dmpra import weigh
+
+    with pytest.raises(TypeError, match="expected the SearchResult of dmpra.search, got ndarray"):
+        weigh(np.zeros((30, 2)))
 
 
 def test_default_cap_and_ladder():

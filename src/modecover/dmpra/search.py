@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from modecover._checks import as_features
+from modecover._checks import as_features, is_real_number
 
 DEFAULT_MAX_NEIGHBORS = 1024
 """Default cap K on the neighbourhood size (and the k-NN graph width): min(m, max(1024, 2 n_min))."""
@@ -87,11 +87,11 @@ class SearchConfig:
     """Seed of the reference subsample."""
 
     def __post_init__(self):
-        if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha <= 1):
+        if not (is_real_number(self.alpha) and 0 < self.alpha <= 1):
             raise ValueError(f"SearchConfig.alpha must be in (0, 1], got {self.alpha!r}")
         if not isinstance(self.n_min, (int, np.integer)) or isinstance(self.n_min, bool) or self.n_min < 1:
             raise ValueError(f"SearchConfig.n_min must be a positive integer, got {self.n_min!r}")
-        if not (isinstance(self.k_sigma, (int, float)) and math.isfinite(self.k_sigma) and self.k_sigma > 0):
+        if not (is_real_number(self.k_sigma) and math.isfinite(self.k_sigma) and self.k_sigma > 0):
             raise ValueError(f"SearchConfig.k_sigma must be a finite number > 0, got {self.k_sigma!r}")
         if self.max_neighbors is not None:
             if not isinstance(self.max_neighbors, (int, np.integer)) or isinstance(self.max_neighbors, bool):
@@ -429,6 +429,9 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
     subsample of that size (module docstring).
     """
     config = SearchConfig() if config is None else config
+    if not isinstance(config, SearchConfig):
+        raise TypeError(f"search: config must be a SearchConfig, got {type(config).__name__} "
+                        f"(SearchConfig(**options) builds one and checks its keys)")
     x = as_features(features, "DMPRA search features", min_rows=max(config.n_min, 2))
     n = x.shape[0]
     ref_rows = _reference_rows(n, config)

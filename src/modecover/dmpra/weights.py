@@ -141,6 +141,10 @@ def weigh(result: SearchResult, config: WeightingConfig | None = None) -> GroupW
     members' weights.
     """
     config = WeightingConfig() if config is None else config
+    if not isinstance(result, SearchResult):
+        raise TypeError(f"weigh: expected the SearchResult of dmpra.search, got {type(result).__name__}")
+    if not isinstance(config, WeightingConfig):
+        raise TypeError(f"weigh: config must be a WeightingConfig, got {type(config).__name__}")
     if config.weighting == "groups":
         return group_weights(result, min_group=config.min_group, gamma=config.gamma, w_max=config.w_max,
                              outlier_weight=config.outlier_weight, fine_grained=config.fine_grained)
