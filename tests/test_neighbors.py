@@ -256,8 +256,8 @@ def test_block_size_default_bounded():
         (lambda x: knn(x, None, True), "k must be a positive integer, got True"),
         (lambda x: knn(x, None, 1, threads="2"), "threads must be a positive integer, got '2'"),
         (lambda x: knn(x, None, 1, block_size=2.5), "block_size must be a positive integer, got 2.5"),
-        (lambda x: radius_counts(x, x, 1 + 1j), "radii: expected real numbers, got dtype complex128"),
-        (lambda x: radius_counts(x, x, "1"), "radii: expected real numbers, got dtype <U1"),
+        (lambda x: radius_counts(x, x, 1 + 1j), r"radii: expected real numbers, got \(1\+1j\) \(dtype complex128\)"),
+        (lambda x: radius_counts(x, x, "1"), "radii: expected real numbers, got '1'"),
         (lambda x: pair_counts(x, x, a_radii=np.ones(10)), r"a_radii: expected a list of radius vectors .* \(10,\)"),
     ],
 )

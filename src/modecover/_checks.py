@@ -56,6 +56,16 @@ def tensor_values(x: torch.Tensor, name: str) -> np.ndarray:
     return (x.float() if x.dtype in (torch.float16, torch.bfloat16) else x).numpy()
 
 
+def real_values(x, name: str) -> np.ndarray:
+    """``x`` (array-like or tensor) as a float64 array if it holds real numbers (integers or
+    floats; not bools, strings, complex numbers or objects), else a ``ValueError`` naming ``name``."""
+    arr = np.asarray(tensor_values(x, name) if isinstance(x, torch.Tensor) else x)
+    if arr.dtype.kind not in "iuf":
+        got = f"{x!r} (dtype {arr.dtype})" if arr.ndim == 0 else f"dtype {arr.dtype} (shape {arr.shape})"
+        raise ValueError(f"{name}: expected real numbers, got {got}")
+    return arr.astype(np.float64)
+
+
 def positive_int(value, name: str) -> int:
     """``value`` as an int if it is an integer >= 1 (not a bool), else a ``ValueError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from modecover._checks import as_features, check_k, check_same_dim, positive_int, tensor_values
+from modecover._checks import as_features, check_k, check_same_dim, positive_int, real_values
 
 __all__ = [
     "knn",
@@ -115,10 +115,7 @@ def _widened(arr: np.ndarray) -> np.ndarray:
 
 
 def _as_radii(radii, n: int, name: str) -> np.ndarray:
-    r = np.asarray(tensor_values(radii, name) if isinstance(radii, torch.Tensor) else radii)
-    if r.dtype == bool or not (np.issubdtype(r.dtype, np.integer) or np.issubdtype(r.dtype, np.floating)):
-        raise ValueError(f"{name}: expected real numbers, got dtype {r.dtype}")
-    r = r.astype(np.float64)
+    r = real_values(radii, name)
     if r.ndim == 0:
         r = np.full(n, float(r))
     if r.shape != (n,):

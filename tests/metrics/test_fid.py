@@ -154,6 +154,61 @@ def test_bad_statistics():
         frechet_distance(np.array([0.0, np.inf, 0.0]), s, mu, s)
 
 
+@pytest.mark.parametrize("block_rows", [0, -1, 1.5, True, "10"])
+def test_feature_stats_block_rows_must_be_a_positive_integer(block_rows):
+    # -1 gave zeros, 0 "range() arg 3 must not be zero", 1.5 a bare TypeError
+    with pytest.raises(ValueError, match=f"block_rows must be a positive integer, got {block_rows!r}"):
+        feature_stats(np.ones((5, 3)), block_rows=block_rows)
+
+
+def test_non_symmetric_covariance_is_refused(reference_fid):
+    rng = np.random.default_rng(11)
+    mu1, s1 = feature_stats(correlated(rng, 200, 6))
+    mu2, s2 = feature_stats(correlated(rng, 200, 6, 1.3))
+    skewed = s1 + 0.1 * np.triu(rng.normal(size=(6, 6)), 1)  # sqrtm's answer differs from the symmetric part's
+    assert float(reference_fid(mu1, skewed, mu2, s2)) != pytest.approx(frechet_distance(mu1, s1, mu2, s2), rel=1e-3)
+    with pytest.raises(ValueError, match=r"first .*: sigma1 is not symmetric: sigma1\[\d, \d\] = "):
+        frechet_distance(mu1, skewed, mu2, s2)
+    with pytest.raises(ValueError, match="second .*: sigma2 is not symmetric"):
+        frechet_distance(mu1, s1, mu2, skewed.T)
+
+
+def test_covariance_with_negative_eigenvalue_is_refused():
+    rng = np.random.default_rng(12)
+    mu1, s1 = feature_stats(correlated(rng, 200, 6))
+    mu2, s2 = feature_stats(correlated(rng, 200, 6, 1.3))
+    smallest = np.linalg.eigvalsh(-s2)[0]
+    with pytest.raises(ValueError, match=f"sigma2 is not positive semi-definite: it has the eigenvalue {smallest:.6}"):
+        frechet_distance(mu1, s1, mu2, -s2)  # returned 9.40; pytorch-fid raises
+    w, v = np.linalg.eigh(s1)
+    w[0] = -1e-4 * w.sum()  # one clearly negative eigenvalue, the others as they were
+    with pytest.raises(ValueError, match="sigma1 is not positive semi-definite"):
+        frechet_distance(mu1, (v * w) @ v.T, mu2, s2)
+
+
+def test_round_off_in_covariances_is_accepted():
+    # covariances computed in float32 with fewer rows than dimensions: exact zero eigenvalues
+    # come out negative (about -1e-9 tr S) and the products are not quite symmetric
+    rng = np.random.default_rng(13)
+    real = correlated(rng, 60, 100).astype(np.float32)
+    fake = correlated(rng, 50, 100, 1.2, 0.3).astype(np.float32)
+    s1, s2 = (torch.cov(torch.from_numpy(x).T).double().numpy() for x in (real, fake))
+    s1[0, 1] *= 1 + 1e-9
+    assert np.linalg.eigvalsh(s1)[0] < 0 and np.linalg.eigvalsh(s2)[0] < 0
+    got = frechet_distance(real.mean(0), s1, fake.mean(0), s2)
+    assert got == pytest.approx(fid(real, fake), rel=1e-4)  # float32 covariances
+
+
+def test_statistics_given_as_tensors_that_require_grad():
+    rng = np.random.default_rng(14)
+    mu1, s1 = feature_stats(correlated(rng, 100, 4))
+    mu2, s2 = feature_stats(correlated(rng, 100, 4, 1.5))
+    grad = [torch.tensor(a, requires_grad=True) for a in (mu1, s1, mu2, s2)]
+    assert frechet_distance(*grad) == frechet_distance(mu1, s1, mu2, s2)
+    with pytest.raises(ValueError, match="mu1: expected real numbers, got dtype complex"):
+        frechet_distance(mu1 + 1j, s1, mu2, s2)
+
+
 def test_feature_stats_blocks_give_the_same_result():
     x = np.random.default_rng(8).normal(size=(103, 9)).astype(np.float32) + 5.0
     mu, sigma = feature_stats(x)

@@ -170,6 +170,13 @@ def test_blocks_and_torch_input_give_the_same_answer(monkeypatch):
         (dict(minority=(1, 1)), "repeated"),
         (dict(minority=(0.5,)), "minority"),
         (dict(n_sigma=0.0), "n_sigma"),
+        (dict(n_sigma="3"), "n_sigma: must be a positive finite number, got '3'"),
+        (dict(n_sigma=True), "n_sigma: .* got True"),
+        (dict(minority=2), "minority: expected a sequence of mode indices .* got 2"),
+        (dict(minority="12"), "minority: expected a sequence of mode indices .* got '12'"),
+        (dict(sigmas="0.1"), "sigmas: expected real numbers, got '0.1'"),
+        (dict(sigmas=True), "sigmas: expected real numbers, got True"),
+        (dict(weights=["1"] * 8), "weights: expected real numbers"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs, match):

@@ -149,6 +149,28 @@ def test_bad_input(call, match):
         call(rng.normal(size=(30, 4)), rng.normal(size=(30, 4)))
 
 
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda r, f: prdc(r, f, k_dc=-1), "k_dc must be a positive integer, got -1"),  # was a negative density
+        (lambda r, f: prdc(r, f, k_dc=0), "k_dc must be a positive integer, got 0"),
+        (lambda r, f: prdc(r, f, k_dc=-3), "k_dc must be a positive integer, got -3"),
+        (lambda r, f: prdc(r, f, k_dc=2.5), "k_dc must be a positive integer, got 2.5"),
+        (lambda r, f: prdc(r, f, k_pr=-1), "k_pr must be a positive integer, got -1"),
+        (lambda r, f: prdc(r, f, k_pr=True), "k_pr must be a positive integer, got True"),
+        (lambda r, f: prdc(r, f, k=True), "k must be a positive integer, got True"),
+        (lambda r, f: precision_recall(r, f, k=True), "k must be a positive integer, got True"),
+        (lambda r, f: precision_recall(r, f, k=-2), "k must be a positive integer, got -2"),
+        (lambda r, f: density_coverage(r, f, k=0), "k must be a positive integer, got 0"),
+        (lambda r, f: density_coverage(r, f, k=1.0), "k must be a positive integer, got 1.0"),
+    ],
+)
+def test_every_k_is_a_positive_integer_named_in_the_error(call, match):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=match):
+        call(rng.normal(size=(30, 4)), rng.normal(size=(30, 4)))
+
+
 def test_density_coverage_needs_no_fake_radius(rng):
     real = rng.normal(size=(40, 2))
     fake = rng.normal(size=(3, 2))

@@ -21,16 +21,18 @@ import numpy as np
 import scipy.special
 
 from modecover._checks import as_features
+from modecover.metrics.kid import _check_seed
 
 
 def inception_score(logits, *, splits: int = 10, shuffle: bool = True, seed: int = 0) -> tuple[float, float]:
     """IS (mean, std) over ``splits`` chunks of ``logits`` (n, C); see the module docstring.
 
-    Raises ``ValueError`` for bad logits, fewer than 2 classes, or fewer rows than splits
-    (an empty chunk has no score).
+    Raises ``ValueError`` for bad logits, fewer than 2 classes, fewer rows than splits
+    (an empty chunk has no score), or a ``seed`` outside [0, 2**32 - 1].
     """
     if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or splits < 1:
         raise ValueError(f"splits: must be an integer >= 1, got {splits!r}")
+    seed = _check_seed(seed)
     x = as_features(logits, "logits", min_rows=int(splits)).astype(np.float64, copy=False)
     n, n_classes = x.shape
     if n_classes < 2:

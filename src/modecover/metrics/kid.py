@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modecover._checks import as_features, check_allocation, check_same_dim
+from modecover._checks import as_features, check_allocation, check_same_dim, is_real_number
 
 _BLOCK_BYTES = 32 * 2**20  # float64 column block of both subsets
 
@@ -38,6 +38,20 @@ def _check_positive_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _check_seed(seed) -> int:
+    """A seed ``np.random.RandomState`` takes: an integer in [0, 2**32 - 1], not a bool."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed: must be an integer in [0, 2**32 - 1], got {seed!r}")
+    return int(seed)
+
+
+def _check_real(value, name: str) -> float:
+    """A finite int or float (numpy's included), not a bool."""
+    if not (is_real_number(value) and np.isfinite(value)):
+        raise ValueError(f"{name}: must be a finite number, got {value!r}")
+    return float(value)
 
 
 def dot_products(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -62,7 +76,15 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, *, degree: int, gamma: float
     m = x.shape[0]
     k_xx, k_yy, k_xy = ((dots * gamma + coef0) ** degree for dots in dot_products(x, y))
     within = (k_xx.sum() - k_xx.diagonal().sum()) + (k_yy.sum() - k_yy.diagonal().sum())
-    return float(within / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
+    value = float(within / (m * (m - 1)) - 2.0 * k_xy.sum() / (m * m))
+    if not np.isfinite(value):  # finite inputs: only an overflow makes inf or nan here
+        largest = float(max(x.abs().max(), y.abs().max()))
+        raise ValueError(
+            f"KID: the polynomial kernel (gamma x.y + coef0)^{degree} overflowed float64 for features "
+            f"as large as {largest:.3g} (gamma={gamma:.3g}); KID depends on the feature scale, so pass "
+            "features of the size the feature extractor gives, or scale both sets down by the same factor"
+        )
+    return value
 
 
 def kid(
@@ -80,11 +102,15 @@ def kid(
     (n1, d) and ``fake`` (n2, d); see the module docstring for the conventions.
 
     Raises ``ValueError`` for bad features, mismatched dimensions, a subset size below 2
-    or above either set's size, or non-positive ``subsets``/``degree``.
+    or above either set's size, non-positive ``subsets``/``degree``, a ``gamma``/``coef0``
+    that is not a finite number, a ``seed`` outside [0, 2**32 - 1], or features so large
+    that the kernel overflows float64.
     """
     subsets = _check_positive_int(subsets, "subsets")
     subset_size = _check_positive_int(subset_size, "subset_size", minimum=2)
     degree = _check_positive_int(degree, "degree")
+    seed = _check_seed(seed)
+    coef0 = _check_real(coef0, "coef0")
     real = as_features(real, "real", min_rows=2)
     fake = as_features(fake, "fake", min_rows=2)
     check_same_dim(real, fake, "real", "fake")
@@ -94,10 +120,7 @@ def kid(
             f"KID subset_size={subset_size} is larger than the feature sets (real: {n_real} rows, "
             f"fake: {n_fake} rows); pass subset_size <= {min(n_real, n_fake)}"
         )
-    if gamma is None:
-        gamma = 1.0 / real.shape[1]
-    if not np.isfinite(gamma) or not np.isfinite(coef0):
-        raise ValueError(f"gamma and coef0 must be finite, got gamma={gamma}, coef0={coef0}")
+    gamma = 1.0 / real.shape[1] if gamma is None else _check_real(gamma, "gamma")
 
     check_allocation(8.0 * 4 * subset_size**2 + 2 * _BLOCK_BYTES + 2.0 * subset_size * real.shape[1] * real.itemsize,
                      f"KID's {subset_size} x {subset_size} kernel matrices", "pass a smaller subset_size")

@@ -24,11 +24,11 @@ weight 0 makes ``reverse_kl_to_weights`` infinite.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from modecover._checks import as_features, check_same_dim
+from modecover._checks import as_features, check_same_dim, is_real_number, real_values
 
 _BLOCK_ELEMENTS = 1 << 22  # float64 values per block of sample-mode differences (32 MiB)
 
@@ -61,7 +61,7 @@ def _nearest_modes_unchecked(samples: np.ndarray, means: np.ndarray) -> tuple[np
 
 
 def _check_sigmas(sigmas, n_modes: int) -> np.ndarray:
-    s = np.asarray(sigmas, dtype=np.float64)
+    s = real_values(sigmas, "sigmas")
     if s.ndim == 0:
         s = np.full(n_modes, float(s))
     if s.shape != (n_modes,):
@@ -75,7 +75,7 @@ def _check_sigmas(sigmas, n_modes: int) -> np.ndarray:
 def _check_weights(weights, n_modes: int) -> np.ndarray:
     if weights is None:
         return np.full(n_modes, 1.0 / n_modes)
-    w = np.asarray(weights, dtype=np.float64)
+    w = real_values(weights, "weights")
     if w.shape != (n_modes,):
         raise ValueError(f"weights: expected shape ({n_modes},) (one per mode), got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
@@ -88,6 +88,8 @@ def _check_weights(weights, n_modes: int) -> np.ndarray:
 
 
 def _check_minority(minority: Sequence[int], n_modes: int) -> np.ndarray:
+    if isinstance(minority, (str, bytes)) or not isinstance(minority, Iterable):
+        raise ValueError(f"minority: expected a sequence of mode indices (integers), got {minority!r}")
     idx = np.asarray(list(minority))
     if idx.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -125,8 +127,8 @@ def mode_metrics(
     samples), ``data_shares`` (list of K), ``share_error``, ``minority_captured``,
     ``n_minority``. See the module docstring for the definitions.
     """
-    if not np.isfinite(n_sigma) or n_sigma <= 0:
-        raise ValueError(f"n_sigma: must be positive and finite, got {n_sigma}")
+    if not (is_real_number(n_sigma) and np.isfinite(n_sigma) and n_sigma > 0):
+        raise ValueError(f"n_sigma: must be a positive finite number, got {n_sigma!r}")
     means = as_features(means, "means")
     n_modes = means.shape[0]
     s = _check_sigmas(sigmas, n_modes)

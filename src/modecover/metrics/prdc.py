@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modecover._checks import check_k, check_same_dim
+from modecover._checks import check_k, check_same_dim, positive_int
 from modecover.neighbors import _knn_unchecked, _pair_counts, as_points
 
 __all__ = ["prdc", "precision_recall", "density_coverage"]
@@ -99,7 +99,9 @@ def prdc(real, fake, *, k: int | None = None, k_pr: int = 3, k_dc: int = 5, stri
     (see the module doc for the zero-radius case).
     """
     if k is not None:
-        k_pr = k_dc = k
+        k_pr = k_dc = positive_int(k, "k")
+    else:
+        k_pr, k_dc = positive_int(k_pr, "k_pr"), positive_int(k_dc, "k_dc")
     res = _compute(real, fake, k_pr, k_dc, strict, block_size, threads)
     return {key: res[key] for key in ("precision", "recall", "density", "coverage")}
 
@@ -107,10 +109,10 @@ def prdc(real, fake, *, k: int | None = None, k_pr: int = 3, k_dc: int = 5, stri
 def precision_recall(real, fake, k: int = 3, *, strict: bool = True, block_size: int | None = None,
                      threads: int | None = None) -> dict[str, float]:
     """``{"precision", "recall"}`` (Kynkäänniemi et al. 2019) with k-NN radius ``k``."""
-    return _compute(real, fake, k, None, strict, block_size, threads)
+    return _compute(real, fake, positive_int(k, "k"), None, strict, block_size, threads)
 
 
 def density_coverage(real, fake, k: int = 5, *, strict: bool = True, block_size: int | None = None,
                      threads: int | None = None) -> dict[str, float]:
     """``{"density", "coverage"}`` (Naeem et al. 2020) with k-NN radius ``k``."""
-    return _compute(real, fake, None, k, strict, block_size, threads)
+    return _compute(real, fake, None, positive_int(k, "k"), strict, block_size, threads)

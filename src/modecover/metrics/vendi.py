@@ -9,7 +9,9 @@ For n samples and a positive semi-definite similarity K (n x n) with K_ii = 1, E
 package does). It is the effective number of distinct samples: 1 when all are equal, n
 when all are orthogonal.
 
-Kernels: ``"cosine"`` (default; rows scaled to unit length, K = X X^T) and ``"linear"``
+Kernels: ``"cosine"`` (default; rows scaled to unit length, K = X X^T; each row is
+first divided by its largest absolute value, so that neither its squares overflow nor
+underflow and the score does not depend on the rows' scale) and ``"linear"``
 (K = X X^T of the rows as given, only meaningful when they have unit length). Both are
 Gram matrices, so the non-zero eigenvalues of X X^T / n equal those of X^T X / n (the
 paper's Section 3 "dual" computation): the smaller of the two matrices is decomposed,
@@ -39,11 +41,12 @@ def vendi_score(x, *, kernel: str = "cosine", name: str = "samples") -> float:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     x = as_features(x, name).astype(np.float64)
     if kernel == "cosine":
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-        if (norms == 0).any():
-            raise ValueError(f"{name}: row {int(np.flatnonzero(norms == 0)[0])} is all zeros; "
+        largest = np.abs(x).max(axis=1)
+        if (largest == 0).any():
+            raise ValueError(f"{name}: row {int(np.flatnonzero(largest == 0)[0])} is all zeros; "
                              "the cosine kernel needs a direction for every sample")
-        x = x / norms[:, None]
+        x = x / largest[:, None]  # entries in [-1, 1], one of them +-1: no overflow or underflow to 0 below
+        x /= np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
     n, d = x.shape
     gram = (x.T @ x) if d < n else (x @ x.T)
     eigenvalues = scipy.linalg.eigvalsh(gram / n)
