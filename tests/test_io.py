@@ -111,6 +111,24 @@ def test_other_errors(tmp_path):
         load_features(tmp_path / "t.pt")
 
 
+def test_half_and_bfloat16_tensors_are_widened_exactly_to_float32(tmp_path, feats):
+    for dtype in (torch.float16, torch.bfloat16):
+        tensor = torch.from_numpy(feats).to(dtype)
+        torch.save({"x": tensor}, tmp_path / "half.pt")
+        loaded = load_features(f"{tmp_path / 'half.pt'}:x")
+        assert loaded.dtype == np.float32 and np.array_equal(loaded, tensor.float().numpy())
+
+
+def test_npz_object_array_names_the_file_and_key(tmp_path, feats):
+    np.savez(tmp_path / "obj.npz", a=np.array([[{}]], dtype=object), b=feats)
+    with pytest.raises(ValueError, match=r"obj\.npz:a: cannot read the archive \(Object arrays cannot be loaded"):
+        load_features(f"{tmp_path / 'obj.npz'}:a")
+    assert np.array_equal(load_features(f"{tmp_path / 'obj.npz'}:b"), feats)  # the other array still loads
+    np.savez(tmp_path / "one.npz", a=np.array([[{}]], dtype=object))
+    with pytest.raises(ValueError, match=r"one\.npz:a: cannot read the archive \(Object arrays cannot be loaded"):
+        load_features(tmp_path / "one.npz")
+
+
 def test_load_array_keeps_image_shape(tmp_path):
     imgs = np.random.default_rng(1).random((4, 1, 8, 8)).astype(np.float32)
     np.save(tmp_path / "imgs.npy", imgs)

@@ -5,7 +5,8 @@ Accepted forms (a key picks one array from a file that holds several):
 - ``x.npy``                    one array (loaded with ``allow_pickle=False``)
 - ``x.npz`` or ``x.npz:key``   the only array in the archive, or the one called ``key``
 - ``x.pt`` / ``x.pth`` (``:key``)  a tensor, or a dict holding exactly one tensor (or the
-  entry ``key``); loaded with ``torch.load(weights_only=True)``, so no code runs
+  entry ``key``); loaded with ``torch.load(weights_only=True)``, so no code runs;
+  float16 / bfloat16 tensors are widened (exactly) to float32
 
 Every error (missing file, empty file, unknown key, non-numeric data, wrong number of
 dimensions, NaN or infinite values) is a ``ValueError`` or ``FileNotFoundError`` whose
@@ -68,10 +69,11 @@ def _read_numpy(path: Path, key: str | None) -> np.ndarray:
             raise ValueError(f"{label}: a .npy file holds one array; drop the ':{key}' part")
         return loaded
     with loaded:
+        name = _pick({k: k for k in loaded.files}, key, label, "array")
         try:
-            return np.asarray(_pick({k: loaded[k] for k in loaded.files}, key, label, "array"))
-        except (OSError, EOFError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{label}: cannot read the archive ({err})") from err
+            return np.asarray(loaded[name])
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # ValueError: e.g. an object array
+            raise ValueError(f"{_label(path, name)}: cannot read the archive ({err})") from err
 
 
 def _read_torch(path: Path, key: str | None) -> np.ndarray:
@@ -89,6 +91,8 @@ def _read_torch(path: Path, key: str | None) -> np.ndarray:
         raise ValueError(f"{label}: the file holds one {type(loaded).__name__}, not a dict; drop the ':{key}' part")
     if not isinstance(loaded, torch.Tensor):
         raise ValueError(f"{label}: expected a tensor or a dict of tensors, got {type(loaded).__name__}")
+    if loaded.dtype in (torch.float16, torch.bfloat16):  # numpy has no bfloat16; float32 holds both exactly
+        loaded = loaded.float()
     return loaded.detach().cpu().numpy()
 
 

@@ -1,6 +1,6 @@
 """Run folders: which command owns an ``--out`` folder, and one run at a time in it.
 
-Every command that writes a run folder (``train``, ``bench``, ``demo``) claims it with
+Every command that writes a run folder (``train``, ``bench``, ``demo``, ``audit``) claims it with
 :func:`claim_run_folder` before writing anything:
 
 - an **empty or new** folder is taken: ``run.json`` records the command and its kind
@@ -15,7 +15,8 @@ Every command that writes a run folder (``train``, ``bench``, ``demo``) claims i
 
 Folders written before ``run.json`` existed are recognised by what their command always
 wrote: ``train``'s ``config.json`` beside a checkpoint, ``bench``'s suite folders (``B1``,
-``B2``, ``B3``) and nothing else, ``demo``'s ``results.json``.
+``B2``, ``B3``) and nothing else, ``demo``'s ``results.json``, ``audit``'s ``audit.csv``
+beside its ``summary.json``.
 
 A lock file (``.modecover.lock``, holding the owner's pid and command) makes a second
 run into a folder in use fail at once with a clear message. The lock is an exclusive
@@ -74,7 +75,8 @@ BENCH_SUITES = ("B1", "B2", "B3")  # modecover.cli.bench.SUITES: OUT/<suite>/...
 
 def _older_owner(folder: Path) -> RunOwner | None:
     """Folders written before ``run.json`` existed: ``train`` (``config.json`` and a
-    checkpoint), ``bench`` (nothing but suite folders), ``demo`` (its ``results.json``)."""
+    checkpoint), ``bench`` (nothing but suite folders), ``demo`` (its ``results.json``),
+    ``audit`` (``audit.csv`` and a ``summary.json`` with the audit's keys)."""
     config = folder / "config.json"
     if config.is_file() and any((folder / name).is_file() for name in ("last.ckpt", "final.ckpt")):
         try:
@@ -92,6 +94,14 @@ def _older_owner(folder: Path) -> RunOwner | None:
             return None
         if isinstance(title, str) and title.startswith("modecover demo"):
             return RunOwner("demo")
+    summary = folder / "summary.json"
+    if (folder / "audit.csv").is_file() and summary.is_file():
+        try:
+            keys = json.loads(summary.read_text()).keys()
+        except (ValueError, AttributeError):
+            return None
+        if {"n_minority", "settings"} <= keys:
+            return RunOwner("audit")
     return None
 
 

@@ -215,6 +215,29 @@ def test_bad_input_gives_clear_errors(tmp_path, case, message):
     assert not (tmp_path / "out" / "audit.csv").exists()
 
 
+def test_out_folder_is_owned_like_a_run_folder(tmp_path):
+    x, _ = planted()
+    np.save(tmp_path / "x.npy", x)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "audit.csv").write_text("my own notes\n")  # a user's file that happens to share the name
+    for extra in ([], ["--overwrite"]):
+        res = invoke(tmp_path / "x.npy", "--out", mine, *extra)
+        assert res.exit_code == 1 and "no modecover run wrote it" in res.output, res.output
+        assert (mine / "audit.csv").read_text() == "my own notes\n" and sorted(p.name for p in mine.iterdir()) == [
+            "audit.csv"]
+    out = tmp_path / "out"
+    assert invoke(tmp_path / "x.npy", "--out", out).exit_code == 0
+    assert json.loads((out / "run.json").read_text())["command"] == "audit"
+    again = invoke(tmp_path / "x.npy", "--out", out, "--top", 3)
+    assert again.exit_code == 1 and "holds an earlier 'audit' run; pass --overwrite" in again.output
+    assert "top" not in read_csv(out / "audit.csv")[0]
+    (out / "run.json").unlink()  # an audit written before run.json existed is still recognised
+    replaced = invoke(tmp_path / "x.npy", "--out", out, "--top", 3, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert "top" in read_csv(out / "audit.csv")[0]
+
+
 def test_pixels_extractor_on_an_image_array(tmp_path):
     x = np.random.default_rng(0).random((30, 1, 4, 4))
     np.save(tmp_path / "imgs.npy", x)

@@ -249,8 +249,9 @@ def test_bad_invocations(tmp_path, feature_files):
     empty_dir.mkdir()
     result = run("--real", empty_dir, "--fake", fake_path)
     assert result.exit_code == 1 and "no_images: no image files found" in result.output
-    result = run("--real", real_path, "--fake", fake_path, "--extractor", "pixels", "--k-pr", 0)
-    assert result.exit_code == 1 and "k must be a positive integer" in result.output
+    for option, value in (("--k-pr", 0), ("--k-dc", -1), ("--kid-subset-size", 1), ("--image-size", 0)):
+        result = run("--real", real_path, "--fake", fake_path, option, value)
+        assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
 
 
 def test_extractor_shape_errors_name_the_file(tmp_path):
@@ -260,6 +261,31 @@ def test_extractor_shape_errors_name_the_file(tmp_path):
     np.save(tmp_path / "vec.npy", np.zeros((10, 4)))
     result = run("--real", tmp_path / "vec.npy", "--fake", tmp_path / "vec.npy", "--extractor", "inception")
     assert result.exit_code == 1 and "vec.npy: the inception extractor needs images (N, C, H, W)" in result.output
+
+
+def test_features_against_images_are_refused_not_compared(tmp_path, rng):
+    np.save(tmp_path / "vec.npy", rng.random((20, 4)))
+    np.save(tmp_path / "imgs.npy", rng.random((20, 1, 2, 2)))  # as wide as vec.npy once flattened
+    result = run("--real", tmp_path / "vec.npy", "--fake", tmp_path / "imgs.npy", "--out", tmp_path / "o.json")
+    assert result.exit_code == 1 and not (tmp_path / "o.json").exists()
+    assert "vec.npy) has shape (20, 4) and gets identity features" in result.output
+    assert "imgs.npy) has shape (20, 1, 2, 2) and gets pixels features" in result.output
+    assert "pass --extractor pixels" in result.output
+    result = run("--real", tmp_path / "vec.npy", "--fake", tmp_path / "imgs.npy", "--extractor", "pixels")
+    assert result.exit_code == 0, result.output
+
+
+def test_image_size_too_large_for_memory_is_refused_before_decoding(tmp_path, rng, monkeypatch):
+    import modecover._checks
+
+    _folder(tmp_path / "real", rng.integers(0, 256, (3, 5, 5, 3)))
+    (tmp_path / "real" / "zz_broken.png").write_bytes(b"not a png")  # never reached: nothing is decoded
+    monkeypatch.setattr(modecover._checks, "available_memory_bytes", lambda: 2**30)
+    result = run("--real", tmp_path / "real", "--fake", tmp_path / "real", "--image-size", 100000)
+    assert result.exit_code == 1, result.output
+    assert re.search(r"real: 4 image\(s\) of 3 x 100000 x 100000 as float32 needs [\d.]+ GiB but only 1\.0 GiB",
+                     " ".join(result.output.split())), result.output
+    assert "--image-size" in result.output and "Traceback" not in result.output
 
 
 # ------------------------------------------------------------------ extractors

@@ -98,6 +98,16 @@ def test_cli_sample_magnet_saves_the_pool_and_reuses_it_for_another_rho(tmp_path
     assert magnet.shape == np.load(out).shape == (40, 2) and not np.array_equal(magnet, np.load(out))
 
 
+def test_cli_sample_refuses_non_finite_rho_and_c_before_writing_any_file(tmp_path):
+    cli("train", tiny_config(tmp_path), "--out", tmp_path / "run", "--no-progress")
+    out = tmp_path / "m.npy"
+    for option, value in (("--rho", "nan"), ("--c", "inf"), ("--rho", "-inf")):
+        bad = cli("sample", tmp_path / "run" / "final.ckpt", "-n", 10, "--out", out, "--sampler", "magnet",
+                  "--pool", 50, option, value)
+        assert bad.exit_code == 2 and f"Invalid value for '{option}': must be a finite number" in bad.output
+        assert not (tmp_path / "m.pool.npz").exists() and not out.exists()
+
+
 def test_cli_sample_errors(tmp_path):
     cli("train", tiny_config(tmp_path, "diffusion", "hidden = 16\ndepth = 1\ntimesteps = 5", "dmpra"),
         "--out", tmp_path / "run", "--no-progress")

@@ -128,6 +128,23 @@ def test_folder_errors(tmp_path):
         list_image_files(empty / "readme.txt")
 
 
+def test_images_that_would_not_fit_in_memory_are_refused_with_their_size(tmp_path, rng, monkeypatch):
+    import modecover._checks
+    from modecover._checks import AllocationTooLarge
+
+    for i in range(3):
+        _png(tmp_path / f"{i}.png", rng.integers(0, 256, (40, 30, 3)))
+    monkeypatch.setattr(modecover._checks, "available_memory_bytes", lambda: 40_000)
+    # 3 x 3 x 40 x 30 float32 = 43,200 bytes (+ one image in flight) > 40,000: refused after decoding
+    with pytest.raises(AllocationTooLarge, match=r"3 image\(s\) of 3 x 40 x 30 as float32 needs 0\.0 GiB .*"
+                                                 r"choose a smaller image size \(--image-size, or size=\)"):
+        load_image_folder(tmp_path)
+    assert load_image_folder(tmp_path, mode="L").images.shape == (3, 1, 40, 30)  # a third of it fits
+    (tmp_path / "zz_broken.png").write_bytes(b"not a png")
+    with pytest.raises(AllocationTooLarge, match=r"4 image\(s\) of 3 x 100 x 100"):  # size given: before decoding
+        load_image_folder(tmp_path, size=100)
+
+
 # ------------------------------------------------------------------ digits
 
 def test_digits_scales():

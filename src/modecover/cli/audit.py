@@ -11,6 +11,7 @@ import click
 @click.argument("data", type=str)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for audit.csv, summary.json, audit.png (and gallery.png for images).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out (a folder some modecover command wrote).")
 @click.option("--extractor", type=click.Choice(["identity", "pixels", "inception"]), default=None,
               help="Features of the samples: identity (rows of a feature/points file; the default for files), "
                    "pixels (flattened images; the default for image folders) or inception (image folders, "
@@ -42,14 +43,15 @@ import click
               help="Image folders: leave unreadable images out (counted, listed, and kept in summary.json) "
                    "instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def command(data: str, out_dir: Path, extractor: str | None, inception_weights: str | None, image_mode: str,
-            alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
+def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, inception_weights: str | None,
+            image_mode: str, alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
             reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool,
             gallery_size: int, top: int, skip_corrupt: bool, quiet: bool) -> None:
     """Find the minority (low-density) samples of DATA with DMPRA's search.
 
     DATA is a feature file (.npy, .npz or .npz:KEY, .pt/.pth), a points file (.csv/.txt,
-    one sample per line) or a folder of images. Writes DIR/audit.csv (index or file, score,
+    one sample per line) or a folder of images. DIR must be new or empty (or hold a modecover
+    run to replace, with --overwrite: docs/training.md, "Run folders"). Writes DIR/audit.csv (index or file, score,
     minority 0/1, group, group_deficit, weight, radius, cv, censored), DIR/summary.json, DIR/audit.png (a 2D
     projection, minority in red) and, for images, DIR/gallery.png (most isolated samples).
     """
@@ -59,6 +61,7 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
 
     from modecover.dmpra import SearchConfig, WeightingConfig
     from modecover.dmpra.audit import audit, load_audit_data
+    from modecover.runs import RunFolderError, claim_run_folder
 
     console = Console(stderr=True, quiet=quiet, log_path=False)
     try:
@@ -80,7 +83,8 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
                 status.update(message)
                 console.log(message)
 
-            with warnings.catch_warnings():  # audit() keeps its warnings in the summary; printed below
+            claim = claim_run_folder(out_dir, "audit", overwrite=overwrite, resumable=False)
+            with claim, warnings.catch_warnings():  # audit() keeps its warnings in the summary; printed below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 report = audit(
                     loaded.features, out_dir, config, weights, names=loaded.files,
@@ -88,7 +92,7 @@ def command(data: str, out_dir: Path, extractor: str | None, inception_weights: 
                     extra_summary={"kind": loaded.kind, "extractor": loaded.extractor,
                                    **({"skipped": loaded.skipped} if skip_corrupt else {})},
                 )
-    except (ValueError, FileNotFoundError, ImportError) as err:  # ImportError: an optional extractor's package
+    except (RunFolderError, ValueError, FileNotFoundError, ImportError) as err:  # ImportError: an optional extractor
         raise click.ClickException(str(err)) from err
     _echo_result(report, min_group, weighting)
 

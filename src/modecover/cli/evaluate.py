@@ -50,18 +50,18 @@ def print_table(results: dict, config: dict) -> None:
               help="Feature space. auto: identity for (N, D) arrays, pixels for images.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="Local InceptionV3 weights file (else $MODECOVER_INCEPTION_WEIGHTS).")
-@click.option("--k-pr", type=int, default=3, show_default=True, help="k of precision/recall.")
-@click.option("--k-dc", type=int, default=5, show_default=True, help="k of density/coverage.")
+@click.option("--k-pr", type=click.IntRange(min=1), default=3, show_default=True, help="k of precision/recall.")
+@click.option("--k-dc", type=click.IntRange(min=1), default=5, show_default=True, help="k of density/coverage.")
 @click.option("--inclusive", is_flag=True, help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
 @click.option("--no-prdc", "no_prdc", is_flag=True, help="Skip precision, recall, density and coverage.")
 @click.option("--no-fid", "no_fid", is_flag=True,
               help="Skip FID (e.g. for very wide features, whose d x d covariances may not fit in memory).")
 @click.option("--kid", "want_kid", is_flag=True, help="Also compute KID (mean and std over subsets).")
-@click.option("--kid-subsets", type=int, default=100, show_default=True)
-@click.option("--kid-subset-size", type=int, default=1000, show_default=True,
+@click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
               help="Capped at the smaller set size.")
 @click.option("--is", "want_is", is_flag=True, help="Also compute the Inception Score of the fakes (needs logits).")
-@click.option("--is-splits", type=int, default=10, show_default=True)
+@click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--fake-logits", default=None, metavar="FILE",
               help="Class logits (n, classes) of the fakes for --is when not using --extractor inception.")
 @click.option("--mixture", type=click.Choice(MIXTURE_CHOICES), default=None,
@@ -72,7 +72,7 @@ def print_table(results: dict, config: dict) -> None:
               help="Pixel range of a fake image array file (e.g. symmetric for tanh generators).")
 @click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
               help="Colour mode image folders are converted to.")
-@click.option("--image-size", type=int, default=None, help="Resize folder images to SIZE x SIZE.")
+@click.option("--image-size", type=click.IntRange(min=1), default=None, help="Resize folder images to SIZE x SIZE.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted and listed) instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID subsets and of --example data.")
 @click.option("--vendi/--no-vendi", default=True, show_default=True,

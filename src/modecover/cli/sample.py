@@ -3,6 +3,7 @@ from the prior or with MaGNET / polarity sampling (docs/methods.md)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -13,17 +14,24 @@ def pool_path_for(out: Path) -> Path:
     return out.with_name(out.stem + ".pool.npz")
 
 
+def _finite(ctx, param, value: float) -> float:
+    """Refuse NaN and infinities when the options are parsed, before any file is written."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
 @click.command("sample")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-n", "n", required=True, type=click.IntRange(min=1), help="Number of samples.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .npy file.")
 @click.option("--sampler", type=click.Choice(["prior", "magnet"]), default="prior", show_default=True,
               help="prior: the model's own sampling; magnet: resample a latent pool by Jacobian volume.")
-@click.option("--rho", type=float, default=1.0, show_default=True,
+@click.option("--rho", type=float, default=1.0, show_default=True, callback=_finite,
               help="Polarity: 1 = MaGNET (uniform on the manifold), < 0 favours modes, > 0 sparse regions.")
 @click.option("--pool", "pool_size", type=click.IntRange(min=1), default=None,
               help="Latent pool size for --sampler magnet (default max(10 n, 1000)).")
-@click.option("--c", "prior_correction", type=float, default=0.0, show_default=True,
+@click.option("--c", "prior_correction", type=float, default=0.0, show_default=True, callback=_finite,
               help="Prior correction c of the resampling weights (1 = exactly uniform, heavy-tailed).")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="Singular values kept in the log-volume.")
 @click.option("--projection-dim", type=click.IntRange(min=1), default=None,

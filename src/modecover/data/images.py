@@ -15,6 +15,9 @@ Rules:
   the size of the first file in sorted order) unless ``resize=False``, which makes mixed
   sizes an error naming a file. Resizing uses Pillow's bicubic filter (antialiased when
   shrinking); it does not keep the aspect ratio.
+- Memory: the float32 result (N x C x H x W x 4 bytes) and one image being resized are
+  estimated first, before any image is decoded when ``size`` is given; more than the
+  memory available is an ``AllocationTooLarge`` naming the size in GiB.
 - A file Pillow cannot decode is an error naming it; with ``skip_corrupt=True`` it is
   skipped, listed in the result's ``skipped`` and reported in a ``UserWarning`` with the count.
 """
@@ -31,6 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from modecover._checks import check_allocation
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 MODES = {"RGB": 3, "L": 1}
@@ -117,6 +122,14 @@ def _check_size(size) -> tuple[int, int] | None:
     return (int(size[0]), int(size[1]))
 
 
+def _check_memory(root: Path, n: int, size: tuple[int, int], channels: int) -> None:
+    """Refuse, naming the size, a result that would not fit in the memory available now."""
+    values = size[0] * size[1] * channels
+    check_allocation(4.0 * values * n + 12.0 * values,  # the float32 batch; one image resized and converted
+                     f"{root}: {n} image(s) of {channels} x {size[0]} x {size[1]} as float32",
+                     "choose a smaller image size (--image-size, or size=)")
+
+
 def load_image_folder(folder: str | os.PathLike, *, mode: str = "RGB", size: int | tuple[int, int] | None = None,
                       resize: bool = True, skip_corrupt: bool = False) -> ImageFolder:
     """Read every image under ``folder`` into one float tensor (see the module rules).
@@ -134,6 +147,8 @@ def load_image_folder(folder: str | os.PathLike, *, mode: str = "RGB", size: int
         raise ValueError(
             f"{root}: no image files found (looked recursively for {', '.join(IMAGE_EXTENSIONS)})"
         )
+    if size is not None:
+        _check_memory(root, len(files), size, MODES[mode])  # before decoding anything
     images, kept, skipped = [], [], []
     for path in files:
         try:
@@ -153,13 +168,15 @@ def load_image_folder(folder: str | os.PathLike, *, mode: str = "RGB", size: int
     if not images:
         raise ValueError(f"{root}: none of the {len(files)} image file(s) could be read")
     height, width = _target_size(images, kept, size, resize)
-    arrays = []
-    for img in images:
+    if size is None:
+        _check_memory(root, len(images), (height, width), MODES[mode])
+    batch = np.empty((len(images), MODES[mode], height, width), dtype=np.float32)  # filled in place: one copy
+    for i, img in enumerate(images):
         if (img.height, img.width) != (height, width):
             img = img.resize((width, height), Image.Resampling.BICUBIC)
-        arrays.append(_to_unit_array(img, MODES[mode]))
-    batch = torch.from_numpy(np.clip(np.stack(arrays), 0.0, 1.0))
-    return ImageFolder(batch, kept, skipped)
+        batch[i] = _to_unit_array(img, MODES[mode])
+    np.clip(batch, 0.0, 1.0, out=batch)
+    return ImageFolder(torch.from_numpy(batch), kept, skipped)
 
 
 __all__ = ["IMAGE_EXTENSIONS", "MODES", "ImageFolder", "list_image_files", "load_image_folder"]

@@ -7,7 +7,8 @@ import numpy as np
 
 from modecover.evaluation.inputs import Loaded, LoadOptions, read_samples
 
-__all__ = ["EXTRACTOR_CHOICES", "check_shape_for", "choose_extractor", "inception_outputs", "to_features"]
+__all__ = ["EXTRACTOR_CHOICES", "check_same_extractor", "check_shape_for", "choose_extractor", "inception_outputs",
+           "to_features"]
 
 EXTRACTOR_CHOICES = ("auto", "identity", "pixels", "inception")
 
@@ -27,6 +28,21 @@ def check_shape_for(extractor: str, shape: tuple[int, ...], spec: str) -> None:
     if extractor == "inception" and (len(shape) != 4 or shape[1] not in (1, 3)):
         raise ValueError(f"{spec}: the inception extractor needs images (N, C, H, W) with C = 1 or 3, "
                          f"got shape {shape}")
+
+
+def check_same_extractor(real: Loaded, fake: Loaded) -> None:
+    """Refuse two sets embedded by different extractors (``auto`` on features and images):
+    their features would share a width by chance, not a meaning."""
+    if real.extractor == fake.extractor:
+        return
+
+    def said(role: str, loaded: Loaded) -> str:
+        shape = (loaded.images if loaded.images is not None else loaded.features).shape
+        return f"{role} ({loaded.source}) has shape {tuple(shape)} and gets {loaded.extractor} features"
+
+    raise ValueError(f"{said('real', real)}; {said('fake', fake)}: their features would not be comparable; "
+                     "give both sets in the same form (both features or both images), or pass --extractor pixels "
+                     "to compare both as flat vectors")
 
 
 def to_features(spec: str, options: LoadOptions, extractors: dict, pixel_range: str | None = None,

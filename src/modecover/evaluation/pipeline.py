@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from modecover.evaluation.explaining import write_explain_dir
-from modecover.evaluation.features import to_features
+from modecover.evaluation.features import check_same_extractor, to_features
 from modecover.evaluation.inputs import EXAMPLE_MIXTURE, Loaded, LoadOptions, example_loaded, load_fake_logits
 from modecover.evaluation.metrics import MetricOptions, compute_metrics
 
@@ -67,6 +67,7 @@ def evaluate_files(real: str, fake: str, *, load: LoadOptions | None = None, met
     extractors: dict = {}
     real_set = to_features(real, load, extractors, real_range, "real")
     fake_set = to_features(fake, load, extractors, fake_range, "fake")
+    check_same_extractor(real_set, fake_set)
     return _evaluate(real_set, fake_set, MetricOptions() if metrics is None else metrics, fake_logits,
                      explain_dir)
 
@@ -93,8 +94,7 @@ def _evaluate(real: Loaded, fake: Loaded, metrics: MetricOptions, fake_logits, e
 
 
 def _config(real: Loaded, fake: Loaded, metrics: MetricOptions) -> dict:
-    used = real.extractor if real.extractor == fake.extractor else f"{real.extractor} (real), {fake.extractor} (fake)"
-    return {"real": real.source, "fake": fake.source, "extractor": used, "n_real": len(real.features),
+    return {"real": real.source, "fake": fake.source, "extractor": real.extractor, "n_real": len(real.features),
             "n_fake": len(fake.features), "dim": int(real.features.shape[1]), "k_pr": metrics.k_pr,
             "k_dc": metrics.k_dc, "boundary": "<" if metrics.strict else "<=", "mixture": metrics.mixture,
             "skipped": {"real": list(real.skipped), "fake": list(fake.skipped)}}
