@@ -23,11 +23,15 @@ arithmetic.
   give a rounding-level negative number).
 
 :func:`frechet_distance` refuses covariances that are not one: not symmetric
-(max |S - S^T| above ``1e-6 * max |S|``) or not positive semi-definite (an eigenvalue
-below ``-1e-6 * sum |S_ii|``, i.e. -1e-6 tr S). Rounding alone stays far inside both: a
-covariance computed from n rows is asymmetric by about eps |S| and its zero eigenvalues
-move by at most about n eps tr S, in practice far less (1e-9 tr S computed in float32 at
-n = 200, d = 512). The eigenvalues that pass the check are treated as above (negative
+(max |S - S^T| above ``1e-6 * max |S|``), and :func:`trace_sqrt_product` refuses
+products that are not positive semi-definite, from the eigenvalues it computes anyway
+(no extra factorisation): S1, when its Cholesky factorisation fails, with an eigenvalue
+below ``-1e-6`` times the sum of their absolute values, and S2 when ``A^T S2 A`` has one
+(congruent to S2 when S1 is positive definite, so the same inertia; with a singular S1,
+S2 is checked on the range of S1, the part that enters FID). Rounding alone stays far
+inside both: a covariance computed from n rows is asymmetric by about eps |S| and its zero
+eigenvalues move by at most about n eps tr S, in practice far less (1e-9 tr S computed in
+float32 at n = 200, d = 512). The eigenvalues that pass are treated as above (negative
 ones as 0), and the symmetric part (S + S^T) / 2 of an accepted S is used, so pytorch-fid's
 ``sqrtm`` on the same matrices agrees to within that tolerance.
 
@@ -92,7 +96,7 @@ def _covariance_bytes(d: int, block_rows: int) -> float:
 
 
 _SYMMETRY_TOLERANCE = 1e-6  # relative to max |S|; see the module docstring
-_PSD_TOLERANCE = 1e-6  # relative to sum |S_ii|
+_PSD_TOLERANCE = 1e-6  # relative to the sum of |eigenvalues|
 
 
 def _check_stats(mu, sigma, name: str, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,36 +112,32 @@ def _check_stats(mu, sigma, name: str, index: int) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"{name}: mean holds non-finite values")
     if not np.all(np.isfinite(sigma)):
         raise ValueError(f"{name}: covariance holds non-finite values")
-    asymmetry = np.abs(sigma - sigma.T)
-    if asymmetry.max() > _SYMMETRY_TOLERANCE * np.abs(sigma).max():
-        i, j = np.unravel_index(asymmetry.argmax(), asymmetry.shape)
+    s = torch.from_numpy(sigma)
+    asymmetry = (s - s.mT).abs_()
+    if float(asymmetry.max()) > _SYMMETRY_TOLERANCE * float(s.abs().max()):
+        i, j = np.unravel_index(int(asymmetry.argmax()), asymmetry.shape)
         raise ValueError(f"{name}: sigma{index} is not symmetric: sigma{index}[{i}, {j}] = {sigma[i, j]} but "
                          f"sigma{index}[{j}, {i}] = {sigma[j, i]} (a covariance matrix is symmetric)")
-    sigma = (sigma + sigma.T) / 2
-    smallest = _smallest_eigenvalue_below(sigma, -_PSD_TOLERANCE * np.abs(np.diag(sigma)).sum())
-    if smallest is not None:
-        raise ValueError(f"{name}: sigma{index} is not positive semi-definite: it has the eigenvalue {smallest} "
-                         f"(trace {np.trace(sigma)}; a covariance matrix has no negative eigenvalues)")
-    return mu, sigma
+    return mu, ((s + s.mT) / 2).numpy()
 
 
-def _smallest_eigenvalue_below(sigma: np.ndarray, limit: float) -> float | None:
-    """The smallest eigenvalue of symmetric ``sigma`` if it is below ``limit`` (< 0), else None.
-    A Cholesky factorisation of sigma - limit * I (cheap) succeeds in the usual case."""
-    s = torch.from_numpy(sigma)
-    _, info = torch.linalg.cholesky_ex(s - limit * torch.eye(len(s), dtype=s.dtype))
-    if int(info) == 0:
-        return None
-    smallest = float(torch.linalg.eigvalsh(s)[0])
-    return smallest if smallest < limit else None
+def _check_semidefinite(eigenvalues: torch.Tensor, what: str) -> None:
+    """Refuse eigenvalues of a covariance (or of S1 S2) with one below -1e-6 times the sum
+    of their absolute values: beyond rounding (module docstring)."""
+    smallest = float(eigenvalues.min())
+    if smallest < -_PSD_TOLERANCE * float(eigenvalues.abs().sum()):
+        raise ValueError(f"{what} is not positive semi-definite: it has the eigenvalue {smallest:.6g} "
+                         f"(sum of |eigenvalues| {float(eigenvalues.abs().sum()):.6g}; a covariance has none below 0)")
 
 
-def _psd_factor(sigma: torch.Tensor) -> torch.Tensor:
-    """A with A A^T = sigma: Cholesky when sigma is positive definite, else an eigh factor."""
+def _psd_factor(sigma: torch.Tensor, name: str) -> torch.Tensor:
+    """A with A A^T = sigma: Cholesky when sigma is positive definite, else an eigh factor
+    (sigma refused, as ``name``, if it has a negative eigenvalue beyond rounding)."""
     factor, info = torch.linalg.cholesky_ex(sigma)
     if int(info) == 0:
         return factor
     w, v = torch.linalg.eigh(sigma)
+    _check_semidefinite(w, name)
     return v * _drop_rounding_noise(w).sqrt()
 
 
@@ -161,10 +161,11 @@ def trace_sqrt_product(sigma1, sigma2) -> float:
     d = s1.shape[0]
     check_allocation(8.0 * 5 * d * d, f"tr sqrt(S1 S2) on {d} x {d} covariances (5 float64 d x d buffers)",
                      _AVOID_COVARIANCE)
-    a = _psd_factor(s1)
+    a = _psd_factor(s1, "sigma1")
     middle = a.mT @ s2 @ a
     middle = (middle + middle.mT) / 2  # exact symmetry for the symmetric solver
     eigenvalues = torch.linalg.eigvalsh(middle)
+    _check_semidefinite(eigenvalues, "sigma2 (seen through the factor of sigma1, A^T sigma2 A)")
     return float(_drop_rounding_noise(eigenvalues).sqrt().sum())
 
 
@@ -173,8 +174,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
     Raises ``ValueError`` for non-finite or complex values, a covariance whose shape does
     not match its mean, means of different lengths, or a covariance that is not symmetric
-    (max |S - S^T| > 1e-6 max |S|) or has an eigenvalue below -1e-6 tr S (see the module
-    docstring). Torch tensors, also ones that require grad, are read as float64 arrays.
+    (max |S - S^T| > 1e-6 max |S|) or not positive semi-definite (see the module docstring). Torch tensors, also ones that require grad, are read as float64 arrays.
     """
     mu1, sigma1 = _check_stats(mu1, sigma1, "first (real) statistics", 1)
     mu2, sigma2 = _check_stats(mu2, sigma2, "second (fake) statistics", 2)
