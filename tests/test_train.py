@@ -270,3 +270,29 @@ def test_lr_decay_is_linear_over_the_last_share_and_reaches_the_optimizers(tmp_p
           tmp_path, progress=False)
     assert model.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.2)
     assert model.opt_d.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.2)
+
+
+def test_training_stops_at_the_first_non_finite_loss(tmp_path):
+    class Diverges(Plugin):  # a term that turns NaN from the third step on
+        name = "diverges"
+
+        def generator_loss(self, ctx):
+            return ctx.d_fake.mean() * (float("nan") if ctx.step >= 2 else 0.0)
+
+    model = build_model("gan", {"data_shape": [2], "hidden": 8, "depth": 1})
+    config = TrainConfig(steps=6, batch_size=8, checkpoint_every=2)
+    with pytest.raises(ValueError, match=r"step 3: loss_g_total = nan \(plug-ins: \['diverges'\]\); training stopped"):
+        train(model, torch.randn(64, 2), Hooks([Diverges()]), config, tmp_path, progress=False)
+    assert read_checkpoint(tmp_path / "last.ckpt").state["step"] == 2  # the parameters before it are kept
+    assert not (tmp_path / "final.ckpt").exists()
+
+
+@pytest.mark.parametrize("family", ["gan", "vae"])
+def test_non_finite_training_data_is_refused_before_anything_is_written(tmp_path, family):
+    data = torch.randn(64, 2)
+    data[9, 1] = float("inf")
+    data[40, 0] = float("nan")
+    model = build_model(family, {"data_shape": [2], "hidden": 8})
+    with pytest.raises(ValueError, match=r"training data: 2 row\(s\) hold NaN or infinite values, the first is row 9"):
+        train(model, data, Hooks(), TrainConfig(steps=4, batch_size=8), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

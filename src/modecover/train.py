@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import random
 import time
 from contextlib import contextmanager
@@ -295,8 +296,8 @@ def _train_round(loop: _Loop, r: int, start: int, stop: int, first_step: int, sa
         batch = loop.data[sampler.take(config.batch_size)].to(loop.device)
         if config.lr_decay:
             set_learning_rates(loop.model.optimizers().values(), lr_factor(step, config.steps, config.lr_decay))
-        pending.append(loop.model.train_step(batch, loop.hooks, step))
         done = step + 1
+        pending.append(_finite_losses(loop.model.train_step(batch, loop.hooks, step), done, loop.hooks))
         written = None
         if done == stop or (config.log_every and done % config.log_every == 0):
             row = written = {"step": done, "round": r, "seconds": round(time.perf_counter() - loop.started, 3),
@@ -341,10 +342,27 @@ class _ProgressBar:
             self.on_step(done)
 
 
+def _finite_losses(log: dict[str, float], done: int, hooks: Hooks) -> dict[str, float]:
+    """A step's log, or an error if a loss is NaN or infinite: the parameters are lost from
+    there on, so the run stops (its last checkpoint is before this step) instead of training on."""
+    bad = [f"{key} = {value}" for key, value in log.items() if key.startswith("loss") and not math.isfinite(value)]
+    if bad:
+        plugins = f" (plug-ins: {[p.name for p in hooks.plugins]})" if hooks.plugins else ""
+        raise ValueError(f"step {done}: {', '.join(bad)}{plugins}; training stopped, no final checkpoint written "
+                         "(a lower learning rate, or a plug-in term that stays finite, avoids it)")
+    return log
+
+
 def _checked_data(data) -> Tensor:
     data = torch.as_tensor(data)
     if data.ndim < 2 or data.shape[0] == 0:
         raise ValueError(f"training data: expected a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
+    if data.is_floating_point():
+        finite = torch.isfinite(data.reshape(len(data), -1)).all(dim=1)
+        if not finite.all():
+            rows = torch.nonzero(~finite).flatten()
+            raise ValueError(f"training data: {len(rows)} row(s) hold NaN or infinite values, the first is row "
+                             f"{int(rows[0])}")
     return data
 
 

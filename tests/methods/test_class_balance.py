@@ -19,6 +19,13 @@ def test_weights_balance_the_classes():
     np.testing.assert_allclose(balancing_weights(labels, power=0.5)[labels == 1], np.sqrt(20.0))
 
 
+def test_labels_are_class_ids_not_continuous_values():
+    np.testing.assert_array_equal(balancing_weights(torch.tensor([0.0, 0.0, 1.0])), [1.0, 1.0, 2.0])
+    np.testing.assert_array_equal(balancing_weights(["cat", "cat", "dog"]), [1.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="labels must be class ids .* got the value 0.5"):
+        balancing_weights(np.array([0.0, 0.5, 1.0]))  # was: three classes of one sample each, uniform weights
+
+
 def test_weights_start_at_from_round_and_survive_a_checkpoint():
     labels = torch.tensor([0, 0, 0, 1])
     plugin = ClassBalance(labels.numpy(), from_round=1)

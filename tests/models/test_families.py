@@ -174,6 +174,24 @@ def test_bad_batch_and_sample_size_are_named(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_batches_of_other_dtypes_train_as_float32_and_empty_ones_are_named(family):
+    model = build_model(family, VECTOR[family])
+    for batch in (torch.randn(8, 2).double(), torch.randint(-2, 3, (8, 2)), np.ones((8, 2))):
+        log = model.train_step(batch, Hooks(), 0)  # the GAN raised a dtype mismatch from inside torch
+        assert all(np.isfinite(v) for v in log.values())
+    with pytest.raises(ValueError, match=r"real batch must have shape \(B, 2\) with B >= 1, got \(0, 2\)"):
+        model.train_step(torch.empty(0, 2), Hooks(), 0)
+    assert tuple(model.sample(np.int64(3)).shape) == (3, 2)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("shape", [[2.7], ["2"], 2, [], [True]])
+def test_data_shape_must_be_positive_integers(family, shape):
+    with pytest.raises(ValueError, match=f"model '{family}': 'data_shape' must be a list of positive integers"):
+        make_config(family, {"data_shape": shape})  # [2.7] was truncated to (2,), ["2"] parsed
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_non_finite_batch_is_named(family):
     model = build_model(family, VECTOR[family])
     with pytest.raises(ValueError, match="real batch holds NaN or infinite values"):

@@ -153,7 +153,7 @@ def test_train_step_calls_hooks_in_order():
     assert rec.seen["d_frozen"]
     for before, after in zip(rec.seen["d_params_before_g"], model.discriminator.parameters()):
         assert torch.equal(before, after) and after.requires_grad
-    with pytest.raises(ValueError, match=r"real batch: expected shape \(B, 2\)"):
+    with pytest.raises(ValueError, match=r"real batch must have shape \(B, 2\)"):
         model.train_step(torch.randn(4, 3), Hooks(), 0)
 
 

@@ -22,9 +22,13 @@ from modecover.plugins import Plugin
 
 def balancing_weights(labels, power: float = 1.0) -> np.ndarray:
     """(max class count / class count of each sample) ** power, float64 (n,)."""
-    labels = np.asarray(labels)
+    labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
         raise ValueError(f"class balance: labels must be a non-empty 1-D array, got shape {labels.shape}")
+    if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+        odd = labels[labels != np.round(labels)][0]
+        raise ValueError(f"class balance: labels must be class ids (integers or names), got the value {odd} "
+                         "(continuous values would make every sample its own class)")
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     return (counts.max() / counts[inverse].astype(np.float64)) ** float(power)
 

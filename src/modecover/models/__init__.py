@@ -12,6 +12,8 @@ import dataclasses
 import importlib
 from typing import Any, Iterable
 
+import numpy as np
+
 from .base import GenerativeModel
 
 # family -> (module, model class, config class)
@@ -41,7 +43,12 @@ def make_config(family: str, config: dict[str, Any]):
         raise ValueError(f"model '{family}': unknown config key(s) {unknown}; known keys: {sorted(known)}")
     values = dict(config)
     if "data_shape" in values:
-        values["data_shape"] = tuple(int(s) for s in values["data_shape"])
+        shape = values["data_shape"]
+        sizes_ok = isinstance(shape, (list, tuple)) and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in shape)
+        if not shape or not sizes_ok:  # a float or string would be truncated or parsed silently
+            raise ValueError(f"model '{family}': 'data_shape' must be a list of positive integers, got {shape!r}")
+        values["data_shape"] = tuple(int(s) for s in shape)
     return config_cls(**values)
 
 

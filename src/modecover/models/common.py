@@ -1,10 +1,11 @@
-"""Checks shared by the VAE, flow and diffusion families."""
+"""Checks shared by the model families."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,7 +27,7 @@ def check_real_batch(family: str, real: Tensor, data_shape, device_dtype) -> Ten
 
 
 def check_sample_count(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"sample: n must be a non-negative integer, got {n!r}")
 
 

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from modecover.plugins import DiscriminatorContext, GeneratorContext, Hooks
 
 from .base import GenerativeModel
+from .common import check_real_batch, check_sample_count
 from .losses import LOSSES, discriminator_loss, make_loss
 from .nets import IMAGE_SIZES, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 
@@ -190,14 +191,6 @@ class GAN(GenerativeModel):
     def _per_sample(self, pack_scores: Tensor, batch: int) -> Tensor:
         return pack_scores.repeat_interleave(self.settings.pack)[:batch]
 
-    def _check_batch(self, x: Tensor, name: str) -> None:
-        if x.ndim != 1 + len(self.settings.data_shape) or tuple(x.shape[1:]) != self.settings.data_shape:
-            raise ValueError(
-                f"{name}: expected shape (B, {', '.join(map(str, self.settings.data_shape))}), got {tuple(x.shape)}"
-            )
-        if not torch.isfinite(x).all():
-            raise ValueError(f"model 'gan': {name} holds NaN or infinite values")
-
     # -- what plug-ins call ------------------------------------------------------
     def discriminate(self, x: Tensor) -> Tensor:
         """D's raw output per sample, (B,) (PacGAN: the pack's score for each member)."""
@@ -261,7 +254,8 @@ class GAN(GenerativeModel):
     def train_step(self, real: Tensor, hooks: Hooks | None, step: int) -> dict[str, float]:
         """One GAN step (module docstring)."""
         hooks = hooks if hooks is not None else Hooks()
-        self._check_batch(real, "real batch")
+        weight = next(self.discriminator.parameters())  # the batch in D's dtype on D's device, like the other families
+        real = check_real_batch("gan", real, self.settings.data_shape, (weight.device, weight.dtype))
         self.train()
         log: dict[str, float] = {}
         for _ in range(self.settings.d_steps):
@@ -272,8 +266,7 @@ class GAN(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, hooks: Hooks | None = None) -> Tensor:
         """n samples G(hooks.latents(z)), in eval mode (batch norm on running stats)."""
-        if not _is_int(n) or n < 0:
-            raise ValueError(f"sample: n must be a non-negative integer, got {n!r}")
+        check_sample_count(n)
         hooks = hooks if hooks is not None else Hooks()
         device = next(self.generator.parameters()).device
         was_training = self.training
