@@ -174,3 +174,37 @@ def test_checkpoint_with_other_plugins_is_refused(tmp_path):
     other, other_hooks = trained_gan()
     with pytest.raises(CheckpointError, match=r"plug-ins \['counter'\], this run has \[\]"):
         restore_checkpoint(path, other, other_hooks)
+
+
+def test_changed_byte_in_the_header_document_is_corruption(tmp_path):
+    model, hooks = trained_gan()
+    path = save_checkpoint(tmp_path / "h.ckpt", model, hooks, {"step": 1, "rounds": 7})
+    data = path.read_bytes()
+    assert data.count(b'\\"rounds\\": 7') == 1
+    path.write_bytes(data.replace(b'\\"rounds\\": 7', b'\\"rounds\\": 9'))
+    with pytest.raises(CheckpointError, match="h.ckpt: corrupt checkpoint \\(header checksum mismatch\\)"):
+        read_checkpoint(path)
+
+
+def test_checkpoint_written_before_the_header_digest_still_loads(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    model, hooks = trained_gan()
+    path = save_checkpoint(tmp_path / "new.ckpt", model, hooks, {"step": 1})
+    with safe_open(str(path), "pt") as f:
+        meta = {k: v for k, v in f.metadata().items() if k != "modecover_sha256"}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, tmp_path / "old.ckpt", metadata=meta)
+    assert read_checkpoint(tmp_path / "old.ckpt").state == {"step": 1}
+
+
+def test_safetensors_of_no_modecover_run_and_other_files_are_named(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(3)}, tmp_path / "list.safetensors", metadata={"modecover": "[1]"})
+    with pytest.raises(CheckpointError, match="list.safetensors: not a modecover checkpoint .*not a JSON object"):
+        read_checkpoint(tmp_path / "list.safetensors")
+    (tmp_path / "data.csv").write_text("x,y\n0.5,1.5\n1.0,2.0\n")
+    with pytest.raises(CheckpointError, match="data.csv: not a modecover checkpoint \\(not a safetensors file\\)"):
+        read_checkpoint(tmp_path / "data.csv")

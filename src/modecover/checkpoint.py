@@ -9,8 +9,10 @@ Layout of a ``.ckpt`` file (a standard safetensors file, readable by any safeten
 * header metadata ``modecover``: a JSON document holding everything else (format version,
   model family and config, plug-in names and configs, step, round, optimizer
   hyper-parameters, ...) where each tensor is replaced by ``{"__tensor__": "<key>"}``;
-* header metadata ``sha256``: a digest of every tensor's key, dtype, shape and bytes, so a
-  flipped bit is reported as corruption instead of being loaded.
+* header metadata ``sha256``: a digest of every tensor's key, dtype, shape and bytes, and
+  ``modecover_sha256``: a digest of the ``modecover`` document, so a flipped bit in the
+  tensors or in the header is reported as corruption instead of being loaded (checkpoints
+  written before ``modecover_sha256`` existed load without the header check).
 
 Writing goes to a temporary file in the same directory, is fsync'ed, then renamed over
 the target (``os.replace``), so a crash leaves either the old or the new checkpoint,
@@ -116,6 +118,10 @@ def _digest(tensors: dict[str, Tensor]) -> str:
     return h.hexdigest()
 
 
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _json_config(config: Any) -> Any:
     """A plug-in or model config as plain JSON values (dataclasses, tuples, paths...)."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
@@ -150,7 +156,8 @@ def save_checkpoint(path, model: GenerativeModel, hooks: Hooks, state: dict[str,
         "hooks": _flatten(hooks.state_dict(), "hooks", tensors),
         "state": _flatten(state, "state", tensors),
     }
-    metadata = {"modecover": json.dumps(document), "sha256": _digest(tensors)}
+    text = json.dumps(document)
+    metadata = {"modecover": text, "sha256": _digest(tensors), "modecover_sha256": _text_digest(text)}
     write_atomic(path, save(tensors, metadata=metadata))
     return path
 
@@ -162,6 +169,8 @@ def _read_header(path: Path, data: bytes) -> dict[str, Any]:
     if len(data) < 8:
         raise CheckpointError(f"{path}: truncated checkpoint ({len(data)} bytes)")
     (size,) = struct.unpack("<Q", data[:8])
+    if data[8:9] not in (b"", b"{"):  # a safetensors header is a JSON object right after its 8-byte length
+        raise CheckpointError(f"{path}: not a modecover checkpoint (not a safetensors file)")
     if size > len(data) - 8:
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint (header of {size} bytes, file has {len(data)})")
     try:
@@ -170,6 +179,10 @@ def _read_header(path: Path, data: bytes) -> dict[str, Any]:
         document = json.loads(meta["modecover"])
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: not a modecover checkpoint (unreadable header: {err})") from err
+    if not isinstance(document, dict):
+        raise CheckpointError(f"{path}: not a modecover checkpoint (metadata 'modecover' is not a JSON object)")
+    if "modecover_sha256" in meta and meta["modecover_sha256"] != _text_digest(meta["modecover"]):
+        raise CheckpointError(f"{path}: corrupt checkpoint (header checksum mismatch)")
     if document.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a modecover checkpoint (format {document.get('format')!r})")
     if document.get("version") != VERSION:

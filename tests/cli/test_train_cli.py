@@ -51,7 +51,25 @@ def test_cli_train_writes_final_checkpoint_and_resume_is_a_no_op_when_done(tmp_p
     assert again.exit_code == 0, again.output
     assert all(torch.equal(a, b) for a, b in zip(ckpt.model_state.values(), read_checkpoint(final).model_state.values()))
     other = cli("train", config, "--out", tmp_path / "run", "--resume", "--steps", "9", "--no-progress")
-    assert other.exit_code == 1 and "steps=8, rounds=1; this run asks for steps=9" in other.output
+    assert other.exit_code == 1 and "differs in train.steps: 8 vs 9" in other.output
+
+
+def test_cli_train_resume_with_another_run_config_is_refused_and_changes_no_file(tmp_path):
+    config = tiny_config(tmp_path)
+    assert cli("train", config, "--out", tmp_path / "run", "--no-progress").exit_code == 0
+    files = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file() and p.name != ".modecover.lock"}
+    text = config.read_text()
+    changed = text.replace("n = 300", "n = 200").replace("batch_size = 16", "batch_size = 8\nlr_decay = 0.5")
+    config.write_text(changed.replace('name = "cft"', 'name = "cft"\nlatent_dim = 4'))
+    refused = cli("train", config, "--out", tmp_path / "run", "--resume", "--seed", 3, "--no-progress")
+    assert refused.exit_code == 1
+    for diff in ("data.n: 300 vs 200", "methods[0].latent_dim: '<absent>' vs 4", "train.batch_size: 16 vs 8",
+                 "train.lr_decay: 0.0 vs 0.5", "train.seed: 0 vs 3"):
+        assert diff in refused.output
+    assert f"({tmp_path / 'run' / 'last.ckpt'})" in refused.output
+    assert "data.name" not in refused.output and "train.steps" not in refused.output
+    after = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file() and p.name != ".modecover.lock"}
+    assert after == files  # config.json still describes the run
 
 
 def test_cli_train_reports_config_errors(tmp_path):
@@ -106,6 +124,20 @@ def test_cli_sample_refuses_non_finite_rho_and_c_before_writing_any_file(tmp_pat
                   "--pool", 50, option, value)
         assert bad.exit_code == 2 and f"Invalid value for '{option}': must be a finite number" in bad.output
         assert not (tmp_path / "m.pool.npz").exists() and not out.exists()
+
+
+def test_cli_sample_refuses_magnet_options_without_sampler_magnet(tmp_path):
+    out = tmp_path / "x.npy"
+    result = cli("sample", tmp_path / "any.ckpt", "-n", 5, "--out", out, "--rho", 2, "--top-k", 1, "--c", 0)
+    assert result.exit_code == 2
+    assert "--rho, --c, --top-k: MaGNET option(s), used only with --sampler magnet" in result.output
+    assert not out.exists()
+
+
+def test_cli_sample_of_a_file_that_is_no_checkpoint_says_so(tmp_path):
+    (tmp_path / "data.csv").write_text("x,y\n0.5,1.5\n1.0,2.0\n")
+    result = cli("sample", tmp_path / "data.csv", "-n", 5, "--out", tmp_path / "x.npy")
+    assert result.exit_code == 1 and "data.csv: not a modecover checkpoint (not a safetensors file)" in result.output
 
 
 def test_cli_sample_errors(tmp_path):

@@ -84,6 +84,27 @@ def test_drs_sample_favours_high_logits():
         drs_sample(generate, lambda x: x[:, 0], 10_000, DRSConfig(burn_in=10, batch_size=10, max_batches=2))
 
 
+def test_drs_logits_of_another_length_are_named():
+    generate = lambda b: torch.randn(b, 2)  # noqa: E731
+    config = DRSConfig(burn_in=20, batch_size=10)
+    with pytest.raises(ValueError, match=r"one logit per sample; it gave shape \(3,\) for a batch of 10"):
+        drs_sample(generate, lambda x: x[:3, 0], 5, config)
+    with pytest.raises(ValueError, match=r"gave shape \(10, 2\) for a batch of 10"):
+        drs_sample(generate, lambda x: x, 5, config)
+    assert drs_sample(generate, lambda x: x[:, :1], 5, config).shape == (5, 2)  # (B, 1) is one per sample
+
+
+def test_drs_counts_take_numpy_integers_and_refuse_bools():
+    config = DRSConfig(burn_in=np.int64(20), batch_size=np.int32(10), max_batches=np.int64(50))
+    assert type(config.batch_size) is int
+    assert drs_sample(lambda b: torch.randn(b, 1), lambda x: x[:, 0], np.int64(5), config).shape == (5, 1)
+    for bad in ({"percentile": True}, {"batch_size": True}, {"eps": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            DRSConfig(**bad)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        drs_sample(lambda b: torch.randn(b, 1), lambda x: x[:, 0], True, config)
+
+
 def test_instance_selection_matches_scipy_and_keeps_top_ratio(rng):
     x = rng.normal(size=(40, 3)) @ np.array([[1.0, 0.3, 0.0], [0.0, 1.0, 0.5], [0.0, 0.0, 2.0]])
     ll = gaussian_log_likelihood(x, ridge=0.0)

@@ -212,3 +212,44 @@ def test_invalid_inputs_are_named():
         resample(pool, 1.0, 6, replace=False)
     with pytest.raises(ValueError, match="pool_size"):
         build_pool(torch.tanh, 2, 0)
+
+
+def test_pool_file_is_reused_only_for_the_same_generator_and_settings(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    other = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    path = tmp_path / "pool.npz"
+    _, _, first = magnet_sample(net, 5, latent_dim=2, pool_size=30, pool_path=path)
+    stamp = path.stat().st_mtime_ns
+    _, _, again = magnet_sample(net, 5, latent_dim=2, pool_size=30, pool_path=path, rho=-1.0, c=0.5)
+    assert path.stat().st_mtime_ns == stamp  # rho and c only resample: reused
+    np.testing.assert_array_equal(again.log_volumes, first.log_volumes)
+    changes = [
+        ({"generator": other}, lambda p: not np.array_equal(p.log_volumes, first.log_volumes)),
+        ({"pool_size": 40}, lambda p: len(p) == 40),
+        ({"top_k": 1}, lambda p: p.meta["top_k"] == 1),
+        ({"projection_dim": 2}, lambda p: p.meta["projection_dim"] == 2),
+        ({"seed": 4}, lambda p: not np.array_equal(p.latents, first.latents)),
+    ]
+    for change, rebuilt in changes:
+        args = {"generator": net, "n": 5, "latent_dim": 2, "pool_size": 30, "pool_path": path, **change}
+        _, _, pool = magnet_sample(**args)
+        assert rebuilt(pool) and rebuilt(LatentPool.load(path)), change
+        magnet_sample(net, 5, latent_dim=2, pool_size=30, pool_path=path)  # back to the first pool
+
+
+def test_magnet_sample_arguments_are_named():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    with pytest.raises(ValueError, match=r"latent_dim=3: the generator fails on latents of shape \(4, 3\)"):
+        magnet_sample(net, 5, latent_dim=3, pool_size=20)
+    with pytest.raises(ValueError, match="rho must be a finite real number, got '1'"):
+        magnet_sample(net, 5, latent_dim=2, pool_size=20, rho="1")
+    with pytest.raises(ValueError, match=r"unknown volume option\(s\) \['topk'\]"):
+        magnet_sample(net, 5, latent_dim=2, pool_size=20, topk=1)
+    for bad in ({"top_k": True}, {"pool_size": True}, {"n": np.bool_(True)}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer"):
+            magnet_sample(**{"generator": net, "n": 5, "latent_dim": 2, "pool_size": 20, **bad})
+    samples, _, pool = magnet_sample(net, np.int64(5), latent_dim=np.int64(2), pool_size=np.int32(20),
+                                     top_k=np.int64(1))
+    assert samples.shape == (5, 3) and len(pool) == 20
+    assert log_volumes(net, torch.randn(3, 2), top_k=np.int64(1), batch_size=np.int16(2)).shape == (3,)

@@ -14,6 +14,10 @@ def pool_path_for(out: Path) -> Path:
     return out.with_name(out.stem + ".pool.npz")
 
 
+MAGNET_OPTIONS = {"rho": "--rho", "pool_size": "--pool", "prior_correction": "--c", "top_k": "--top-k",
+                  "projection_dim": "--projection-dim"}  # parameter -> flag
+
+
 def _finite(ctx, param, value: float) -> float:
     """Refuse NaN and infinities when the options are parsed, before any file is written."""
     if not math.isfinite(value):
@@ -42,8 +46,10 @@ def command(checkpoint: Path, n: int, out: Path, sampler: str, rho: float, pool_
     """Draw N samples from CHECKPOINT (written by `modecover train`) into --out (.npy).
 
     With --sampler magnet the pool's latents and log-volumes are saved beside the output
-    (samples.pool.npz) and reused on the next call for the same checkpoint and pool size,
-    so sampling again with another --rho is instant.
+    (samples.pool.npz) and reused on the next call for the same generator, pool size,
+    --top-k, --projection-dim and --seed, so sampling again with another --rho is instant.
+    The MaGNET options (--rho, --pool, --c, --top-k, --projection-dim) are refused without
+    --sampler magnet.
     """
     import numpy as np
     import torch
@@ -51,6 +57,11 @@ def command(checkpoint: Path, n: int, out: Path, sampler: str, rho: float, pool_
     from modecover.checkpoint import CheckpointError, load_checkpoint
     from modecover.methods.registry import sampling_hooks
 
+    context = click.get_current_context()
+    given = [flag for name, flag in MAGNET_OPTIONS.items()
+             if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if sampler != "magnet" and given:
+        raise click.UsageError(f"{', '.join(given)}: MaGNET option(s), used only with --sampler magnet")
     if out.suffix != ".npy":
         raise click.ClickException(f"--out must end in .npy, got {out}")
     try:
@@ -73,10 +84,8 @@ def command(checkpoint: Path, n: int, out: Path, sampler: str, rho: float, pool_
 
 
 def _magnet(ckpt, hooks, n, rho, c, pool_size, top_k, projection_dim, seed, pool_file: Path):
-    """MaGNET over z -> G(latents hooks(z)); the pool is cached in ``pool_file``."""
-    import torch
-
-    from modecover.methods.magnet import LatentPool, build_pool, resample
+    """MaGNET over z -> G(latents hooks(z)); the pool is cached in ``pool_file`` (magnet_sample)."""
+    from modecover.methods.magnet import magnet_sample
 
     generator = ckpt.model.latent_generator()
     if generator is None:
@@ -85,34 +94,10 @@ def _magnet(ckpt, hooks, n, rho, c, pool_size, top_k, projection_dim, seed, pool
             f"the '{ckpt.family}' model of {ckpt.path} has none"
         )
     network, latent_dim = generator
-    prior_dim = hooks.prior_dim(latent_dim)
 
     def g(z):
         return network(hooks.latents(z))
 
-    fingerprint = _file_digest(ckpt.path)
-    pool = LatentPool.load(pool_file) if pool_file.is_file() else None
-    reusable = (
-        pool is not None
-        and pool.meta.get("checkpoint") == fingerprint
-        and len(pool) == pool_size
-        and pool.meta.get("top_k") == (-1 if top_k is None else top_k)
-        and pool.meta.get("projection_dim") == (-1 if projection_dim is None else projection_dim)
-        and pool.meta.get("seed") == seed
-    )
-    if not reusable:
-        pool = build_pool(g, prior_dim, pool_size, seed=seed, top_k=top_k, projection_dim=projection_dim)
-        pool.meta["checkpoint"] = fingerprint
-        pool_file.parent.mkdir(parents=True, exist_ok=True)
-        pool.save(pool_file)
-    idx = resample(pool, rho, n, seed, c=c)
-    z = torch.as_tensor(pool.latents[idx], dtype=torch.float32)
-    with torch.no_grad():
-        samples = g(z)
+    samples, _, _ = magnet_sample(g, n, latent_dim=hooks.prior_dim(latent_dim), pool_size=pool_size, rho=rho, c=c,
+                                  seed=seed, pool_path=pool_file, top_k=top_k, projection_dim=projection_dim)
     return samples, pool_file
-
-
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

@@ -58,6 +58,8 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
             if resume and not (out_dir / "last.ckpt").is_file():
                 click.echo(f"--resume: no checkpoint (last.ckpt) in {out_dir}; starting from step 0", err=True)
         try:
+            if resume and (out_dir / "last.ckpt").is_file():
+                _check_same_run_config(out_dir, config.to_dict())
             if ctx.is_main:
                 (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
             result = run.train(out_dir, resume=resume, progress=progress, metadata={"run_config": config.to_dict()})
@@ -68,3 +70,41 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
         raise click.ClickException(str(err)) from err
     if ctx.is_main:
         click.echo(f"final checkpoint: {result['checkpoint']}")
+
+
+def _check_same_run_config(out_dir: Path, current: dict) -> None:
+    """Refuse a --resume whose run config differs from the one the run in ``out_dir`` was
+    started with (stored in its last.ckpt; config.json for checkpoints without it), naming
+    each differing ``section.key``. No key may differ: the run would not be the run its
+    config.json and checkpoints describe. --threads and --progress are not in the config."""
+    from modecover.checkpoint import CheckpointError, read_checkpoint
+
+    last = out_dir / "last.ckpt"
+    saved = (read_checkpoint(last).state.get("metadata") or {}).get("run_config")
+    source = last
+    if saved is None and (out_dir / "config.json").is_file():
+        source = out_dir / "config.json"
+        try:
+            saved = json.loads(source.read_text())
+        except ValueError as err:
+            raise CheckpointError(f"{source}: not a run config ({err})") from err
+    if saved is None:
+        raise CheckpointError(f"{last}: holds no run config and {out_dir} has no config.json; "
+                              "cannot check that --resume continues the same run")
+    old, new = _flat(saved), _flat(current)
+    diffs = [f"{k}: {old.get(k, '<absent>')!r} vs {new.get(k, '<absent>')!r}"
+             for k in sorted(set(old) | set(new)) if old.get(k, "<absent>") != new.get(k, "<absent>")]
+    if diffs:
+        raise CheckpointError(f"{out_dir}: --resume with another config than the run's ({source}); differs in "
+                              f"{'; '.join(diffs)} (resume with the same config, or --overwrite to start again)")
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    """``{"section.key": value}`` of a run config (``methods[i].key`` for the methods)."""
+    if isinstance(tree, dict):
+        pairs = [(f"{prefix}.{k}" if prefix else str(k), v) for k, v in tree.items()]
+    elif isinstance(tree, list) and tree and all(isinstance(v, dict) for v in tree):
+        pairs = [(f"{prefix}[{i}]", v) for i, v in enumerate(tree)]
+    else:
+        return {prefix: tree}
+    return {key: value for k, v in pairs for key, value in _flat(v, k).items()}

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from modecover._checks import is_real_number, positive_int
+
 
 @dataclass
 class DRSConfig:
@@ -30,12 +32,10 @@ class DRSConfig:
 
     def __post_init__(self):
         for name in ("burn_in", "batch_size", "max_batches"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"DRS {name} must be a positive integer, got {value!r}")
-        if not 0 <= self.percentile <= 100:
-            raise ValueError(f"DRS percentile must be in [0, 100], got {self.percentile!r}")
-        if not self.eps > 0:
+            setattr(self, name, positive_int(getattr(self, name), f"DRS {name}"))
+        if not is_real_number(self.percentile) or not 0 <= self.percentile <= 100:
+            raise ValueError(f"DRS percentile must be a number in [0, 100], got {self.percentile!r}")
+        if not is_real_number(self.eps) or not self.eps > 0:
             raise ValueError(f"DRS eps must be > 0, got {self.eps!r}")
 
 
@@ -66,12 +66,17 @@ def drs_sample(
 ) -> Tensor:
     """Draw ``n`` samples: ``generate(b)`` makes b fakes, ``logit(x)`` gives D's logits."""
     config = config or DRSConfig()
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"DRS: n must be a positive integer, got {n!r}")
+    n = positive_int(n, "DRS: n")
     rng = np.random.default_rng(seed)
 
     def batch_logits(x: Tensor) -> np.ndarray:
-        return logit(x).detach().reshape(-1).cpu().double().numpy()
+        out = torch.as_tensor(logit(x)).detach()
+        if out.reshape(-1).shape[0] != x.shape[0]:
+            raise ValueError(
+                f"DRS: logit(x) must give one logit per sample; it gave shape {tuple(out.shape)} for a batch of "
+                f"{x.shape[0]} (a PacGAN discriminator scores whole packs; GAN.discriminate gives one score per sample)"
+            )
+        return out.reshape(-1).cpu().double().numpy()
 
     with torch.no_grad():
         max_logit = -np.inf

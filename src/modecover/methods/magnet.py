@@ -35,6 +35,7 @@ always evaluated in ``eval()`` mode (restored afterwards).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import jacfwd, jacrev, vmap
+
+from modecover._checks import is_real_number, positive_int
 
 from .jacobian_copy import jacobian_copy
 
@@ -127,7 +130,9 @@ def log_volumes(
     vmapped Jacobian (default: :func:`_default_batch_size`). Returns float64 (n,); -inf
     where a kept singular value is exactly zero.
     """
-    latents = _checked_latents(latents, top_k=top_k, projection_dim=projection_dim, batch_size=batch_size)
+    latents = _checked_latents(latents)
+    top_k, projection_dim, batch_size = (_count_or_none(v, name) for v, name in (
+        (top_k, "top_k"), (projection_dim, "projection_dim"), (batch_size, "batch_size")))
     with _EvalMode(generator):
         generator = jacobian_copy(generator, latents[:2])  # same function, cheaper tangents
         probe, largest = _probe(generator, latents[:1])
@@ -185,20 +190,19 @@ def _default_batch_size(columns: int, largest: int, device: torch.device) -> int
     return max(1, 1024 // columns)
 
 
-def _checked_latents(latents, *, top_k, projection_dim, batch_size) -> Tensor:
-    """``latents`` as a tensor; ``ValueError`` naming the argument for bad latents or settings."""
+def _count_or_none(value, name: str) -> int | None:
+    """None, or ``value`` as an int if it is an integer >= 1 (numpy's too, not a bool); else a ``ValueError``."""
+    return None if value is None else positive_int(value, name)
+
+
+def _checked_latents(latents) -> Tensor:
+    """``latents`` as a tensor; ``ValueError`` naming the argument for bad latents."""
     if not isinstance(latents, Tensor):
         latents = torch.as_tensor(latents)
     if latents.ndim != 2 or latents.shape[0] == 0:
         raise ValueError(f"latents: expected a 2-D tensor (n, latent_dim) with n >= 1, got shape {tuple(latents.shape)}")
     if not torch.isfinite(latents).all():
         raise ValueError("latents: contain NaN or infinite values")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-    if projection_dim is not None and (not isinstance(projection_dim, int) or projection_dim < 1):
-        raise ValueError(f"projection_dim must be a positive integer or None, got {projection_dim!r}")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     return latents
 
 
@@ -300,10 +304,7 @@ def build_pool(
     **volume_options,
 ) -> LatentPool:
     """Draw ``pool_size`` latents from N(0, I) (seeded) and compute their log-volumes."""
-    if not isinstance(pool_size, int) or pool_size < 1:
-        raise ValueError(f"pool_size must be a positive integer, got {pool_size!r}")
-    if not isinstance(latent_dim, int) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+    pool_size, latent_dim = positive_int(pool_size, "pool_size"), positive_int(latent_dim, "latent_dim")
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(pool_size, latent_dim, generator=gen).to(device)
     volumes = log_volumes(generator, z, seed=seed, **volume_options)
@@ -311,11 +312,15 @@ def build_pool(
     return LatentPool(z.cpu().numpy().astype(np.float64), volumes, log_prior(z), meta)
 
 
+def _check_finite(**values) -> None:
+    for name, value in values.items():
+        if not is_real_number(value) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite real number, got {value!r}")
+
+
 def resampling_log_weights(pool: LatentPool, rho: float = 1.0, c: float = 0.0) -> np.ndarray:
     """Normalised log-probabilities rho*logvol - c*log p(z) - logsumexp(...) (float64)."""
-    for name, value in (("rho", rho), ("c", c)):
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    _check_finite(rho=rho, c=c)
     zero = np.isneginf(pool.log_volumes)
     if rho < 0 and zero.any():
         raise ValueError(
@@ -336,8 +341,7 @@ def resample(
     pool: LatentPool, rho: float, n: int, seed: int = 0, *, c: float = 0.0, replace: bool = True
 ) -> np.ndarray:
     """Indices of ``n`` pool latents drawn with probability ∝ exp(rho*logvol - c*log p(z))."""
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = positive_int(n, "n")
     probs = np.exp(resampling_log_weights(pool, rho, c))
     probs /= probs.sum()
     if not replace and n > np.count_nonzero(probs):
@@ -346,6 +350,9 @@ def resample(
             "latents of non-zero weight; use replace=True or a larger pool_size"
         )
     return np.random.default_rng(seed).choice(len(pool), size=n, replace=replace, p=probs)
+
+
+_VOLUME_OPTIONS = ("top_k", "projection_dim", "batch_size", "fixed_noise", "check_noise")
 
 
 def magnet_sample(
@@ -364,20 +371,56 @@ def magnet_sample(
 ) -> tuple[Tensor, Tensor, LatentPool]:
     """Draw ``n`` samples with MaGNET (rho = 1) or polarity (any rho) sampling.
 
-    Builds a pool of ``pool_size`` prior latents (or loads ``pool_path`` when it exists,
-    and saves the pool there when it does not), resamples it, and returns
+    Builds a pool of ``pool_size`` prior latents, resamples it, and returns
     ``(samples, latents, pool)``. ``volume_options`` go to :func:`log_volumes`.
+
+    ``pool_path`` (.npz) caches the pool. A pool found there is reused only when it was
+    built for this generator (a digest of its outputs at fixed latents) with the same
+    ``latent_dim``, ``pool_size``, ``seed``, ``top_k``, ``projection_dim`` and
+    ``fixed_noise``; otherwise it is rebuilt and the file overwritten. ``rho``, ``c`` and
+    ``replace`` only resample, so one pool serves them all. A file there that is not a
+    MaGNET pool is an error.
     """
-    if pool_path is not None and Path(pool_path).is_file():
-        pool = LatentPool.load(pool_path)
-        if pool.latents.shape[1] != latent_dim:
-            raise ValueError(f"{pool_path}: pool latents have dim {pool.latents.shape[1]}, expected {latent_dim}")
-    else:
+    n, latent_dim, pool_size = (positive_int(v, name) for v, name in
+                                ((n, "n"), (latent_dim, "latent_dim"), (pool_size, "pool_size")))
+    _check_finite(rho=rho, c=c)
+    unknown = sorted(set(volume_options) - set(_VOLUME_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown volume option(s) {unknown}; log_volumes takes {list(_VOLUME_OPTIONS)}")
+    for name in ("top_k", "projection_dim", "batch_size"):
+        _count_or_none(volume_options.get(name), name)
+    settings = {"generator": _generator_digest(generator, latent_dim, device), "latent_dim": latent_dim,
+                "pool_size": pool_size, "seed": seed, "top_k": volume_options.get("top_k"),
+                "projection_dim": volume_options.get("projection_dim"),
+                "fixed_noise": bool(volume_options.get("fixed_noise", False))}
+    pool = LatentPool.load(pool_path) if pool_path is not None and Path(pool_path).is_file() else None
+    if pool is None or len(pool) != pool_size or any(
+            pool.meta.get(k) != (-1 if v is None else v) for k, v in settings.items()):
         pool = build_pool(generator, latent_dim, pool_size, seed=seed, device=device, **volume_options)
+        pool.meta.update(settings)
         if pool_path is not None:
+            Path(pool_path).parent.mkdir(parents=True, exist_ok=True)
             pool.save(pool_path)
     idx = resample(pool, rho, n, seed, c=c, replace=replace)
     z = torch.as_tensor(pool.latents[idx], dtype=torch.float32, device=device)
     with _EvalMode(generator), torch.no_grad():
         samples = generator(z)
     return samples, z, pool
+
+
+def _generator_digest(generator: Generator, latent_dim: int, device) -> str:
+    """A digest of the generator's outputs at 4 fixed latents (under a fixed torch seed, in
+    eval mode): what tells a pool built for another generator apart. It is the generator's
+    first call, so a ``latent_dim`` it does not take is reported here."""
+    device = torch.device(device)
+    z = torch.randn(4, latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
+    with _EvalMode(generator), torch.no_grad(), torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        torch.manual_seed(0)
+        try:
+            x = torch.as_tensor(generator(z))
+        except RuntimeError as err:
+            raise ValueError(
+                f"latent_dim={latent_dim}: the generator fails on latents of shape {tuple(z.shape)}; "
+                f"is latent_dim its input size? ({err})"
+            ) from err
+    return hashlib.sha256(x.detach().cpu().double().contiguous().numpy().tobytes()).hexdigest()[:16]
