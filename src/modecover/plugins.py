@@ -15,11 +15,20 @@ Order of calls in one GAN step (see ``modecover.models.gan``):
    ``generator_weights(ctx)`` (multiplied) on the per-sample generator loss,
    then ``generator_loss(ctx)`` terms are added
 4. ``on_round_end(model, data)`` - by the trainer between rounds
+
+:class:`Hooks` checks what each plug-in returns and raises a ``ValueError`` naming the
+plug-in and the hook for a value the training step could not use as meant: weights
+((B,) or (n,), finite, >= 0), loss terms (a scalar tensor; one that carries no gradient
+must be exactly zero), latents (2-D, the batch size, dtype and device of their input, and
+``latent_dim`` wide at the end when the caller passes it), ``prior_dim`` (a positive int). Which hooks each model
+family calls is its ``hooks_called``; :func:`check_hooks_called` refuses plug-ins that
+override a hook their family never calls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Iterable, Sequence
 
 import torch
@@ -64,27 +73,27 @@ class Plugin:
         return ()
 
     def prior_dim(self, latent_dim: int) -> int:
-        """Dimension of the prior draw that ``latents`` maps to ``latent_dim`` (CFT: fewer)."""
+        """Dimension (a positive int) of the prior draw that ``latents`` maps to ``latent_dim`` (CFT: fewer)."""
         return latent_dim
 
     def latents(self, z: Tensor) -> Tensor:
-        """Transform a batch of latents on their way to the generator."""
+        """Transform a batch of latents (B, width) on their way to the generator; keep B, dtype and device."""
         return z
 
     def data_weights(self, n: int) -> Tensor | None:
-        """Per-training-sample sampling weights (length n), or None for uniform."""
+        """Per-training-sample sampling weights, a tensor (n,) (finite, >= 0, not all 0), or None for uniform."""
         return None
 
     def generator_weights(self, ctx: GeneratorContext) -> Tensor | None:
-        """Per-sample weights on the base generator loss, (B,), or None."""
+        """Per-sample weights on the base generator loss, a tensor (B,) (finite, >= 0), or None."""
         return None
 
     def generator_loss(self, ctx: GeneratorContext) -> Tensor | None:
-        """An extra scalar term added to the generator loss, or None."""
+        """An extra scalar tensor added to the generator loss (with gradient, or exactly 0), or None."""
         return None
 
     def discriminator_loss(self, ctx: DiscriminatorContext) -> Tensor | None:
-        """An extra scalar term added to the discriminator loss, or None."""
+        """An extra scalar tensor added to the discriminator loss (with gradient, or exactly 0), or None."""
         return None
 
     def on_round_end(self, model: nn.Module, data: Tensor, round_index: int, out_dir=None) -> None:
@@ -105,6 +114,34 @@ def shapes_latents(plugin_cls: type[Plugin]) -> bool:
     return any(getattr(plugin_cls, hook) is not getattr(Plugin, hook) for hook in ("latents", "prior_dim", "parameters"))
 
 
+HOOKS = ("parameters", "prior_dim", "latents", "data_weights", "generator_weights", "generator_loss",
+         "discriminator_loss", "on_round_end")
+TRAINER_HOOKS = frozenset({"data_weights", "on_round_end"})  # train() calls them for every model family
+
+
+def overridden_hooks(plugin_cls: type) -> list[str]:
+    """The hooks of :data:`HOOKS` that ``plugin_cls`` overrides (defines other than :class:`Plugin` does)."""
+    return [hook for hook in HOOKS if getattr(plugin_cls, hook, None) not in (None, getattr(Plugin, hook))]
+
+
+def check_hooks_called(hooks: Hooks | None, model) -> None:
+    """A ValueError naming the plug-in, the hooks and the family when a plug-in of ``hooks``
+    overrides a hook that neither ``model``'s family (its class attribute ``hooks_called``)
+    nor the trainer (:data:`TRAINER_HOOKS`) ever calls: that part of the method would
+    silently do nothing. ``model`` is a :class:`modecover.models.base.GenerativeModel`
+    (instance or class)."""
+    called = TRAINER_HOOKS | model.hooks_called
+    for plugin in hooks.plugins if hooks is not None else ():
+        never = [hook for hook in overridden_hooks(type(plugin)) if hook not in called]
+        if never:
+            calls = ", ".join(hook for hook in HOOKS if hook in model.hooks_called) or "no hook"
+            raise ValueError(
+                f"plug-in '{plugin.name}' overrides {', '.join(never)}, which the '{model.family}' model family never "
+                f"calls (it calls {calls}; the trainer calls data_weights and on_round_end), so it would do nothing "
+                f"there; use the plug-in with a family that calls {'it' if len(never) == 1 else 'them'}"
+            )
+
+
 class Hooks:
     """Runs each hook over an ordered list of plug-ins."""
 
@@ -119,21 +156,44 @@ class Hooks:
         return [p for plugin in self.plugins for p in plugin.parameters()]
 
     def prior_dim(self, latent_dim: int) -> int:
+        width = latent_dim
         for plugin in reversed(self.plugins):
-            latent_dim = plugin.prior_dim(latent_dim)
-        return latent_dim
+            d = plugin.prior_dim(width)
+            if isinstance(d, bool) or not isinstance(d, Integral) or d < 1:
+                raise ValueError(f"plug-in '{plugin.name}': prior_dim({width}) must return a positive integer, got {d!r}")
+            width = int(d)
+        return width
 
-    def latents(self, z: Tensor) -> Tensor:
+    def latents(self, z: Tensor, latent_dim: int | None = None) -> Tensor:
+        """The prior draws ``z`` through every plug-in's ``latents``; with ``latent_dim`` (what the
+        generator takes), a chain that does not end that wide is an error naming the plug-ins."""
         for plugin in self.plugins:
-            z = plugin.latents(z)
+            out = plugin.latents(z)
+            if not isinstance(out, Tensor) or out.ndim != 2 or out.shape[0] != z.shape[0] or out.dtype != z.dtype \
+                    or out.device != z.device:
+                raise ValueError(f"plug-in '{plugin.name}': latents must return a tensor (B={z.shape[0]}, width) of "
+                                 f"{z.dtype} on {z.device}, like its input; got {_describe(out)}")
+            z = out
+        if latent_dim is not None and z.ndim == 2 and z.shape[1] != latent_dim:
+            names = [p.name for p in self.plugins if {"prior_dim", "latents"} & set(overridden_hooks(type(p)))]
+            raise ValueError(f"plug-ins {names}: prior_dim and latents give latents of width {z.shape[1]}, "
+                             f"but the model's latent_dim is {latent_dim}")
         return z
 
     def data_weights(self, n: int) -> Tensor | None:
-        weights = None
+        weights, given = None, []
         for plugin in self.plugins:
             w = plugin.data_weights(n)
             if w is not None:
+                _check_weights(w, n, plugin, "data_weights", "data weights from the plug-ins")
+                if not bool((w != 0).any()):
+                    raise ValueError(f"data weights from the plug-ins: all {n} weights are zero; nothing can be drawn "
+                                     f"(plug-in '{plugin.name}', hook data_weights)")
                 weights = w if weights is None else weights * w
+                given.append(plugin.name)
+        if len(given) > 1 and not bool((weights != 0).any()):
+            raise ValueError(f"data weights from the plug-ins: the product of the weights of {given} is zero for "
+                             f"every sample; nothing can be drawn")
         return weights
 
     def generator_weights(self, ctx: GeneratorContext) -> Tensor | None:
@@ -141,14 +201,16 @@ class Hooks:
         for plugin in self.plugins:
             w = plugin.generator_weights(ctx)
             if w is not None:
+                _check_weights(w, ctx.per_sample_loss.shape[0], plugin, "generator_weights", "generator weights")
                 weights = w if weights is None else weights * w
         return weights
 
     def generator_loss(self, ctx: GeneratorContext) -> Tensor:
-        return _sum_terms(plugin.generator_loss(ctx) for plugin in self.plugins)
+        return _sum_terms(_loss_term(plugin.generator_loss(ctx), plugin, "generator_loss") for plugin in self.plugins)
 
     def discriminator_loss(self, ctx: DiscriminatorContext) -> Tensor:
-        return _sum_terms(plugin.discriminator_loss(ctx) for plugin in self.plugins)
+        return _sum_terms(_loss_term(plugin.discriminator_loss(ctx), plugin, "discriminator_loss")
+                          for plugin in self.plugins)
 
     def on_round_end(self, model, data, round_index: int, out_dir=None) -> None:
         for plugin in self.plugins:
@@ -173,3 +235,39 @@ def _sum_terms(terms) -> Tensor:
         if term is not None:
             total = total + term
     return total
+
+
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)} on {value.device}"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _check_weights(w, size: int, plugin: Plugin, hook: str, what: str) -> None:
+    """A ValueError starting with ``what`` and naming the plug-in and hook unless ``w`` is a
+    real tensor of shape (size,) with finite, non-negative entries."""
+    source = f"(plug-in '{plugin.name}', hook {hook})"
+    if not isinstance(w, Tensor) or w.is_complex() or tuple(w.shape) != (size,):
+        raise ValueError(f"{what}: expected None or a real tensor of shape ({size},), got {_describe(w)} {source}")
+    if not bool((torch.isfinite(w) & (w >= 0)).all()):  # one check (one sync) when all is well
+        for bad, kind in ((~torch.isfinite(w), "NaN or infinite"), (w < 0, "negative")):
+            if bad.any():
+                i = int(bad.nonzero()[0])
+                raise ValueError(f"{what}: {int(bad.sum())} {kind} weight(s); first is {float(w[i])} at index {i} {source}")
+
+
+def _loss_term(term, plugin: Plugin, hook: str) -> Tensor | None:
+    """``term`` as a 0-dim tensor (None stays None), or a ValueError naming the plug-in and
+    hook: it must be a floating tensor with one element, and while gradients are enabled it
+    must carry one, unless it is exactly zero (nothing to add this step, like None)."""
+    if term is None:
+        return None
+    if not isinstance(term, Tensor) or not term.is_floating_point() or term.numel() != 1:
+        raise ValueError(f"plug-in '{plugin.name}': {hook} must return None or a scalar floating tensor, "
+                         f"got {_describe(term)}")
+    if torch.is_grad_enabled() and not term.requires_grad and bool(term != 0):
+        raise ValueError(f"plug-in '{plugin.name}': {hook} returned {float(term)}, a tensor without gradient: it would "
+                         f"change the logged loss and train nothing (compute it from the model's outputs or "
+                         f"parameters, or return None when there is nothing to add)")
+    return term.reshape(())

@@ -54,7 +54,7 @@ from modecover.distributed import (
 )
 from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
-from modecover.plugins import Hooks
+from modecover.plugins import Hooks, check_hooks_called
 
 __all__ = ["TrainConfig", "train", "round_bounds", "seed_everything", "default_threads", "DistributedContext",
            "init_distributed"]
@@ -434,6 +434,7 @@ def train(
     step (a caller's own progress display, e.g. the demo's two parallel runs).
     """
     out_dir, dist_ctx = Path(out_dir), DistributedContext.current()
+    check_hooks_called(hooks, model)  # a plug-in hook this family never calls would silently do nothing
     data = _checked_data(data)
     if dist_ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)

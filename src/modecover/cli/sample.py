@@ -96,7 +96,7 @@ def _magnet(ckpt, hooks, n, rho, c, pool_size, top_k, projection_dim, seed, pool
     network, latent_dim = generator
 
     def g(z):
-        return network(hooks.latents(z))
+        return network(hooks.latents(z, latent_dim))
 
     samples, _, _ = magnet_sample(g, n, latent_dim=hooks.prior_dim(latent_dim), pool_size=pool_size, rho=rho, c=c,
                                   seed=seed, pool_path=pool_file, top_k=top_k, projection_dim=projection_dim)

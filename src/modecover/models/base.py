@@ -17,12 +17,16 @@ from modecover.plugins import Hooks
 class GenerativeModel(nn.Module):
     """Base class: GAN, VAE, flow and diffusion models subclass it.
 
-    Subclasses set ``family`` and implement the four methods below. ``config`` holds
-    the constructor arguments (plain JSON values) so that a checkpoint can rebuild the
-    model and reject a checkpoint of another model.
+    Subclasses set ``family`` and ``hooks_called`` and implement the four methods below.
+    ``config`` holds the constructor arguments (plain JSON values) so that a checkpoint can
+    rebuild the model and reject a checkpoint of another model.
     """
 
     family: ClassVar[str] = "base"
+    # the plug-in hooks the model itself calls (``parameters``: where its training gives the
+    # plug-in parameters gradients); the trainer calls data_weights and on_round_end for every
+    # family. ``modecover.plugins.check_hooks_called`` refuses plug-ins overriding any other.
+    hooks_called: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: dict[str, Any]):
         super().__init__()

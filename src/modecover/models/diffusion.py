@@ -181,6 +181,7 @@ class Diffusion(GenerativeModel):
     """DDPM with eps prediction and ancestral sampling (module docstring)."""
 
     family = "diffusion"
+    hooks_called = frozenset()  # no latents; the denoising loss uses no hook
 
     def __init__(self, config: DiffusionConfig, plugin_parameters: Iterable[nn.Parameter] = ()):
         super().__init__(dataclasses.asdict(config))

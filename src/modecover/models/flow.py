@@ -145,6 +145,7 @@ class Flow(GenerativeModel):
     """RealNVP flow trained by weighted exact maximum likelihood."""
 
     family = "flow"
+    hooks_called = frozenset({"prior_dim", "latents"})  # in sample() only; the likelihood uses no hook
 
     def __init__(self, config: FlowConfig, plugin_parameters: Iterable[nn.Parameter] = ()):
         super().__init__(dataclasses.asdict(config))
@@ -185,7 +186,7 @@ class Flow(GenerativeModel):
         chunks = []
         for start in range(0, n, SAMPLE_CHUNK):
             z = torch.randn(min(SAMPLE_CHUNK, n - start), hooks.prior_dim(self.dim), device=device, dtype=dtype)
-            chunks.append(generator(hooks.latents(z).to(device, dtype)))
+            chunks.append(generator(hooks.latents(z, self.dim).to(device, dtype)))
         return torch.cat(chunks) if chunks else torch.empty(0, *self.settings.data_shape, device=device, dtype=dtype)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:

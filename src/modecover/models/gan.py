@@ -166,6 +166,8 @@ class GAN(GenerativeModel):
     """
 
     family = "gan"
+    hooks_called = frozenset({"parameters", "prior_dim", "latents", "discriminator_loss", "generator_weights",
+                              "generator_loss"})
 
     def __init__(self, config: GANConfig | None = None, plugin_parameters: Iterable[nn.Parameter] = ()):
         config = config or GANConfig()
@@ -217,7 +219,7 @@ class GAN(GenerativeModel):
     def _discriminator_step(self, real: Tensor, hooks: Hooks, step: int) -> dict[str, float]:
         b = real.shape[0]
         with torch.no_grad():
-            fake = self.generator(hooks.latents(self._prior(b, hooks, real.device)))
+            fake = self.generator(hooks.latents(self._prior(b, hooks, real.device), self.settings.latent_dim))
         packed_real, packed_fake = self.pack(real), self.pack(fake)
         d_real = self._per_sample(self.discriminator(packed_real), b)
         d_fake = self._per_sample(self.discriminator(packed_fake), b)
@@ -238,7 +240,7 @@ class GAN(GenerativeModel):
     def _generator_step(self, real: Tensor, hooks: Hooks, step: int) -> dict[str, float]:
         prior = self._prior(real.shape[0], hooks, real.device)
         with _FrozenModule(self.discriminator):
-            z = hooks.latents(prior)
+            z = hooks.latents(prior, self.settings.latent_dim)
             fake = self.generator(z)
             d_fake = self.discriminate(fake)
             per_sample = self.generator_loss_per_sample(d_fake)
@@ -273,7 +275,8 @@ class GAN(GenerativeModel):
         self.eval()
         try:
             chunks = [
-                self.generator(hooks.latents(self._prior(min(SAMPLE_CHUNK, n - start), hooks, device)))
+                self.generator(hooks.latents(self._prior(min(SAMPLE_CHUNK, n - start), hooks, device),
+                                             self.settings.latent_dim))
                 for start in range(0, n, SAMPLE_CHUNK)
             ]
         finally:

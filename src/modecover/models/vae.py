@@ -156,6 +156,7 @@ class VAE(GenerativeModel):
     """Log-cosh VAE with a diagonal Gaussian posterior and a standard normal prior."""
 
     family = "vae"
+    hooks_called = frozenset({"prior_dim", "latents"})  # in sample() only; the ELBO uses no hook
 
     def __init__(self, config: VAEConfig, plugin_parameters: Iterable[nn.Parameter] = ()):
         super().__init__(dataclasses.asdict(config))
@@ -206,7 +207,7 @@ class VAE(GenerativeModel):
         chunks = []
         for start in range(0, n, SAMPLE_CHUNK):
             z = torch.randn(min(SAMPLE_CHUNK, n - start), hooks.prior_dim(self.settings.latent_dim), device=device, dtype=dtype)
-            chunks.append(self.decoder(hooks.latents(z).to(device, dtype)))
+            chunks.append(self.decoder(hooks.latents(z, self.settings.latent_dim).to(device, dtype)))
         return torch.cat(chunks) if chunks else torch.empty(0, *self.settings.data_shape, device=device, dtype=dtype)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
