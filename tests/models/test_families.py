@@ -117,6 +117,7 @@ BAD_CONFIG = {
         ("lr_g", 0.0),
         ("lr_d", float("nan")),
         ("gp_weight", -1.0),
+        ("gp_weight", True),
         ("betas", [0.5]),
         ("output", "relu"),
         ("data_shape", [0]),

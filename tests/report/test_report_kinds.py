@@ -168,6 +168,15 @@ def test_train_page_says_what_is_missing(runs, tmp_path):
     assert "of 8 modes" in headline(page)  # the checkpoint is still sampled
 
 
+def test_train_page_without_checkpoints_says_so(runs, tmp_path):
+    folder = copy_of(runs["train"], tmp_path)
+    for ckpt in folder.glob("*.ckpt"):
+        ckpt.unlink()
+    notes = " | ".join(parse_page(write_report(folder)).notes)
+    assert "no final.ckpt or last.ckpt: no samples drawn, no account of what they miss" in notes
+    assert "neither a 2D mixture" not in notes  # the ring is one; what is missing is the checkpoint
+
+
 def brute_missed_modes(real: np.ndarray, labels: np.ndarray, fake: np.ndarray, k: int = 5) -> list[int]:
     """Modes with at least half of their real points in no fake's reach, in float64."""
     rr = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))

@@ -104,7 +104,8 @@ class GANConfig:
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
                 raise ValueError(f"GAN config '{key}' must be a positive number, got {value!r}")
-        if not isinstance(self.gp_weight, (int, float)) or not 0 <= self.gp_weight < float("inf"):
+        if isinstance(self.gp_weight, bool) or not isinstance(self.gp_weight, (int, float)) \
+                or not 0 <= self.gp_weight < float("inf"):
             raise ValueError(f"GAN config 'gp_weight' must be a number >= 0, got {self.gp_weight!r}")
         betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else ()
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):

@@ -136,11 +136,11 @@ def explain_samples(folder: Path, info: TrainInfo, check: SampleCheck | str) -> 
         return found
     if isinstance(check, SampleCheck):
         return explain_mixture(folder, check.checkpoint, check.samples, check.real, check.means)
-    if info.data.get("name") not in IMAGE_SOURCES:
-        return f"{info.data.get('name')}: neither a 2D mixture nor image data: no account of what the samples miss."
     ckpt = last_checkpoint(folder)
     if ckpt is None:
         return "no final.ckpt or last.ckpt: no samples drawn, no account of what they miss."
+    if info.data.get("name") not in IMAGE_SOURCES:
+        return f"{info.data.get('name')}: neither a 2D mixture nor image data: no account of what the samples miss."
     return explain_images(folder, ckpt, _training_set(info, folder))
 
 
