@@ -111,7 +111,7 @@ class Plugin:
 def shapes_latents(plugin_cls: type[Plugin]) -> bool:
     """Whether a plug-in class changes what the generator is fed (it overrides ``latents``,
     ``prior_dim`` or ``parameters``), so that sampling a trained model needs it."""
-    return any(getattr(plugin_cls, hook) is not getattr(Plugin, hook) for hook in ("latents", "prior_dim", "parameters"))
+    return bool({"latents", "prior_dim", "parameters"} & set(overridden_hooks(plugin_cls)))
 
 
 HOOKS = ("parameters", "prior_dim", "latents", "data_weights", "generator_weights", "generator_loss",

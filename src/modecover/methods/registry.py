@@ -28,8 +28,8 @@ from torch import Tensor
 from modecover.plugins import Hooks, Plugin
 from modecover.plugins import shapes_latents as plugin_shapes_latents
 
-__all__ = ["METHODS", "ENTRY_POINTS", "BuildContext", "MethodSpec", "check_family", "method_config", "build_plugin", "build_plugins",
-           "register_method", "sampling_hooks", "shapes_latents"]
+__all__ = ["METHODS", "ENTRY_POINTS", "BuildContext", "MethodSpec", "check_family", "method_config", "build_plugin",
+           "build_plugins", "register_method", "sampling_hooks", "shapes_latents"]
 
 
 @dataclass
