@@ -72,6 +72,14 @@ def test_what_cannot_be_batched_is_refused_with_the_reason():
         train_ensemble([plain, dmpra])
 
 
+def test_what_is_not_a_list_of_runs_is_refused():
+    run = _run(0)
+    with pytest.raises(TypeError, match="expected a list of runs built by Run.from_config, got Run"):
+        train_ensemble(run)
+    with pytest.raises(TypeError, match=r"got a list of \['GAN', 'Run'\]"):
+        train_ensemble([run, run.model])
+
+
 def test_members_of_other_schedules_settings_or_data_are_refused():
     a, b = _run(0), _run(1, train={"steps": 41})
     with pytest.raises(ValueError, match="member 1 trains another schedule"):

@@ -110,6 +110,12 @@ class _Stack:
 
 def _check_members(runs: Sequence[Run]) -> None:
     """Every run can be a member and trains what member 0 trains, seed and data draw aside."""
+    from modecover.config import Run
+
+    if not isinstance(runs, (list, tuple)) or not all(isinstance(run, Run) for run in runs):
+        got = f"a list of {sorted({type(r).__name__ for r in runs})}" if isinstance(runs, (list, tuple)) else \
+            type(runs).__name__
+        raise TypeError(f"train_ensemble: expected a list of runs built by Run.from_config, got {got}")
     if not runs:
         raise ValueError("train_ensemble: no runs; an ensemble needs at least one")
     first = runs[0]

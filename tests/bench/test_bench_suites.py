@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -90,6 +91,25 @@ def test_set_changes_one_setting_of_every_job_and_refuses_a_bad_one():
             _with_settings(gan, (bad,))
     with pytest.raises(click.UsageError, match="model 'vae': unknown config key"):  # a GAN setting on a VAE row
         _with_settings(jobs, ("model.loss=ns",))
+    for harness_key in ("train.seed=7", "data.seed=7", "train.sample_every=3", "train.checkpoint_every=5"):
+        with pytest.raises(click.UsageError, match=f"the harness sets {harness_key.split('=')[0]} for every job"):
+            _with_settings(gan, (harness_key,))  # job_config overwrote them: the setting did nothing
+    with pytest.raises(click.UsageError, match=r"ratio must be in \(0, 1\], got 0"):  # found building the data,
+        _with_settings(gan, ("data.ratio=0",))  # not by a worker after the folder is claimed
+
+
+def test_bench_and_demo_options_are_checked_before_any_folder_is_claimed(tmp_path):
+    from click.testing import CliRunner
+
+    from modecover.cli import main
+
+    for args, message in [(["bench", "B1", "--row", "GAN", "--row", "Bogus"], r"--row: \['Bogus'\] not in B1; choose"),
+                          (["bench", "B1", "--dataset", "ring", "--dataset", "nosuch"], r"\['nosuch'\] not in B1"),
+                          (["demo", "--steps", "3"], "--steps.*must be at least rounds"),
+                          (["demo", "--seed", "-1"], "--seed")]:
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and re.search(message, result.output), result.output
+        assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("row", ["GAN", "GAN + DMPRA", "GAN + oracle"])

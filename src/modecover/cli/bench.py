@@ -52,6 +52,11 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
     suite = suite.upper()
     n_seeds = seeds or {"B1": 10, "B2": 10, "B3": 5}[suite]
     jobs, job_fn, metrics = _suite_jobs(suite, n_seeds, steps, seed_start, out_dir)
+    for option, asked, known in (("--dataset", datasets, {j.dataset for j in jobs}),
+                                 ("--row", rows, {j.row for j in jobs})):
+        unknown = [value for value in asked if value not in known]
+        if unknown:  # each value on its own: one typo beside a valid value is not dropped silently
+            raise click.BadParameter(f"{unknown} not in {suite}; choose from {sorted(known)}", param_hint=option)
     jobs = [j for j in jobs if (not datasets or j.dataset in datasets) and (not rows or j.row in rows)]
     if not jobs:
         raise click.UsageError(f"no {suite} job matches --dataset {list(datasets)} --row {list(rows)}")
@@ -103,6 +108,13 @@ def _suite_jobs(suite: str, n_seeds: int, steps: int | None, seed_start: int, ou
     return suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, suites.METRICS_DIGITS
 
 
+_SEEDS = "each job's seed; --seed-start chooses the first"
+_HARNESS_KEYS = {  # what modecover.bench.jobs.job_config sets, whatever a spec says
+    "data.seed": _SEEDS, "train.seed": _SEEDS,
+    "train.sample_every": "0: no sample plots", "train.checkpoint_every": "one checkpoint, at the end",
+}
+
+
 def _with_settings(jobs: list, settings: tuple[str, ...]) -> list:
     """The jobs with every ``SECTION.KEY=VALUE`` of ``settings`` in their specs, each new
     spec checked as ``modecover train`` checks a config (a bad key or value names itself)."""
@@ -110,6 +122,7 @@ def _with_settings(jobs: list, settings: tuple[str, ...]) -> list:
 
     from modecover.bench.jobs import job_config
     from modecover.config import ConfigError
+    from modecover.data.registry import build_dataset
 
     changes = []
     for text in settings:
@@ -117,6 +130,8 @@ def _with_settings(jobs: list, settings: tuple[str, ...]) -> list:
         section, dot, name = key.partition(".")
         if not equals or not dot or not name or section not in ("data", "model", "train"):
             raise click.UsageError(f"--set {text!r}: expected SECTION.KEY=VALUE with SECTION data, model or train")
+        if key in _HARNESS_KEYS:
+            raise click.UsageError(f"--set {text!r}: the harness sets {key} for every job ({_HARNESS_KEYS[key]})")
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
@@ -129,8 +144,10 @@ def _with_settings(jobs: list, settings: tuple[str, ...]) -> list:
             for section, name, value in changes:
                 spec[section][name] = value
             try:
-                job_config(spec)
-            except ConfigError as err:
+                config = job_config(spec)
+                if any(section == "data" for section, _, _ in changes):  # a value only building the data refuses
+                    build_dataset(config.data)
+            except (ConfigError, ValueError, OSError) as err:
                 raise click.UsageError(f"--set {' '.join(settings)}: {err}") from err
             changed[id(job.spec)] = spec
     return [replace(job, spec=changed[id(job.spec)]) for job in jobs]

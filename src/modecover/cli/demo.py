@@ -10,7 +10,7 @@ import click
               help="Run directory; the report lands at OUT/report.html. Must be new or empty (or --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT (a folder some modecover command wrote).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per run (default 12000, batch 256).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Processes: the two runs train in parallel with 2.")
 def command(out_dir: str, overwrite: bool, steps: int | None, seed: int, jobs: int) -> None:
@@ -23,9 +23,12 @@ def command(out_dir: str, overwrite: bool, steps: int | None, seed: int, jobs: i
     from modecover.demo import DemoConfig, run_demo
     from modecover.runs import RunFolderError, claim_run_folder
 
-    config = DemoConfig(seed=seed, jobs=jobs)
-    if steps is not None:
-        config = replace(config, steps=steps)
+    try:  # checked before the folder is claimed
+        config = DemoConfig(seed=seed, jobs=jobs)
+        if steps is not None:
+            config = replace(config, steps=steps)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--steps" if steps is not None else None) from err
     try:
         claim = claim_run_folder(out_dir, "demo", overwrite=overwrite, resumable=False)
     except RunFolderError as err:
