@@ -28,7 +28,8 @@ BEST_OTHER = "best_other.json"
               help=f"First seed: test seeds start at 0, validation seeds at {VALIDATION_SEEDS}.")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Change one setting of every job (sections data, model, train; VALUE read as JSON, else as "
-                   "text), e.g. --set model.loss=hinge; repeatable.")
+                   "text), e.g. --set model.loss=hinge; repeatable. Not the seeds (--seed-start) nor the sample "
+                   "and checkpoint cadence, which the harness sets.")
 @click.option("--ensemble/--no-ensemble", default=True, show_default=True,
               help="B1/B2: train the seeds of a plain GAN row (no methods) as batched ensembles (docs/training.md).")
 def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps: int | None, workers: int,
