@@ -302,3 +302,28 @@ def test_make_imbalanced_property(labels, fraction, seed, data):
         expected = max(1, round(fraction * before[c])) if c in rare and before[c] else before[c]
         assert after[c] == expected
     assert np.array_equal(xs, kept) and np.all(np.diff(kept) > 0)  # x = index, so x_kept = kept_index
+
+
+@pytest.mark.parametrize("rare, message", [
+    ([1, 1], r"rare_classes repeat: \[1, 1\]"),
+    ([1.5], "rare_classes must be integers, got 1.5"),
+    ([True], "rare_classes must be integers, got True"),
+    ("12", "rare_classes must be an integer or a list of integers, got '12'"),
+    (np.array([1.0, 2.0]), "rare_classes must be integers, got an array of dtype float64"),
+])
+def test_make_imbalanced_refuses_coercible_rare_classes(rare, message):
+    labels = np.repeat(np.arange(3), 10)
+    with pytest.raises(ValueError, match=message):
+        make_imbalanced(np.arange(30), labels, rare, 0.5)
+
+
+def test_make_imbalanced_bool_fraction_and_bad_seed():
+    labels = np.repeat(np.arange(3), 10)
+    with pytest.raises(ValueError, match="fraction must be in"):
+        make_imbalanced(np.arange(30), labels, [1], True)
+    for seed in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            make_imbalanced(np.arange(30), labels, [1], 0.5, seed=seed)
+    one = make_imbalanced(np.arange(30), labels, 1, 0.5, seed=2)[2]
+    assert np.array_equal(one, make_imbalanced(np.arange(30), labels, [1], 0.5, seed=2)[2])
+    assert np.array_equal(one, make_imbalanced(np.arange(30), labels, torch.tensor([1]), 0.5, seed=2)[2])

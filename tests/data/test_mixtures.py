@@ -124,3 +124,29 @@ def test_bad_input_is_named():
         ring(0)
     with pytest.raises(ValueError, match="side"):
         grid(0)
+
+
+@pytest.mark.parametrize("minority, message", [
+    ("12", "must be an integer or a list of integers, got '12'"),
+    ((1.7,), "must be integers, got 1.7"),
+    ((True,), "must be integers, got True"),
+    (np.array([1.0]), "must be integers, got an array of dtype float64"),
+])
+def test_imbalanced_refuses_non_integer_minority_instead_of_coercing(minority, message):
+    with pytest.raises(ValueError, match=r"imbalanced: minority mode indices " + message):
+        imbalanced(ring(), minority)
+
+
+def test_imbalanced_takes_one_int_and_checks_the_ratio_type():
+    assert imbalanced(ring(), 3).minority == (3,)
+    assert imbalanced(ring(), np.array([1, 5])).minority == (1, 5)
+    with pytest.raises(ValueError, match=r"ratio must be in \(0, 1\], got 'x'"):
+        imbalanced(ring(), (1,), ratio="x")
+    with pytest.raises(ValueError, match=r"ratio must be in \(0, 1\], got True"):
+        imbalanced(ring(), (1,), ratio=True)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "a"])
+def test_sample_names_a_bad_seed(seed):
+    with pytest.raises(ValueError, match=r"mixture 'ring': seed must be a non-negative integer"):
+        ring().sample(10, seed=seed)

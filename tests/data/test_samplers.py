@@ -116,3 +116,45 @@ def test_make_sampler_picks_uniform_or_weighted():
     assert isinstance(make_sampler(None, 5, 5, 0), UniformSampler)
     s = make_sampler(torch.tensor([0.0, 1.0, 0.0]), 3, 6, 0)
     assert set(s.take(30).tolist()) == {1}
+
+
+def test_small_weight_vectors_keep_torch_multinomial_draws():
+    w = torch.arange(1, 40, dtype=torch.float64)
+    expected = torch.multinomial(w, 100, replacement=True, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(WeightedSampler(w, 100, seed=5).take(100), expected)
+
+
+def test_inverse_cdf_draw_matches_weights_and_skips_zeros(monkeypatch):
+    from modecover.data import samplers
+
+    monkeypatch.setattr(samplers, "MULTINOMIAL_MAX_CATEGORIES", 3)
+    weights = np.array([0.0, 1.0, 2.0, 0.0, 3.0, 4.0, 0.0])
+    sampler = WeightedSampler(weights, num_samples=30_000, seed=1)
+    idx = sampler.take(30_000)
+    counts = np.bincount(idx.numpy(), minlength=len(weights))
+    assert counts[[0, 3, 6]].sum() == 0
+    positive = weights > 0
+    assert chisquare(counts[positive], weights[positive] / weights.sum() * counts.sum()).pvalue > 1e-4
+    # resuming redoes the same draw
+    sampler.take(7)
+    state = sampler.state_dict()
+    again = WeightedSampler(weights, num_samples=30_000, seed=1)
+    again.load_state_dict(state)
+    assert torch.equal(sampler.take(50), again.take(50))
+
+
+def test_more_weights_than_torch_multinomial_allows():
+    n = 2**24 + 3
+    weights = torch.zeros(n, dtype=torch.float64)
+    weights[[0, 2**24, n - 1]] = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
+    idx = WeightedSampler(weights, 4000, seed=0).take(4000)
+    assert set(idx.tolist()) == {0, 2**24, n - 1}
+    assert torch.equal(idx, WeightedSampler(weights, 4000, seed=0).take(4000))
+
+
+@pytest.mark.parametrize("seed", [1.7, True, "3"])
+def test_a_non_integer_seed_is_refused_not_truncated(seed):
+    with pytest.raises(ValueError, match="sampler seed must be an integer"):
+        make_sampler(np.ones(5), 5, 4, seed)
+    with pytest.raises(ValueError, match="sampler seed must be an integer"):
+        UniformSampler(5, seed=seed)

@@ -17,6 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from modecover._checks import is_real_number
+from modecover.data.mixtures import integer_list
+
 SCALES = ("unit", "symmetric")
 
 
@@ -183,7 +186,9 @@ def make_imbalanced(x, labels, rare_classes, fraction: float, seed: int = 0):
 
     For a rare class with ``n_c`` samples, ``max(1, round(fraction * n_c))`` of them are
     kept (Python's ``round``, half to even), chosen uniformly without replacement with ``numpy.random.default_rng(seed)``
-    (classes handled in sorted order). ``fraction`` must lie in (0, 1]. Returns
+    (classes handled in sorted order). ``rare_classes`` are integers without repeats (one int
+    is one class; floats, bools and strings are refused, not truncated or iterated);
+    ``fraction`` a number in (0, 1] (not a bool); ``seed`` an integer >= 0. Returns
     ``(x[kept], labels[kept], kept_index)`` with ``kept_index`` int64, ascending, so the
     original order is preserved. Works on tensors and numpy arrays alike.
     """
@@ -192,9 +197,11 @@ def make_imbalanced(x, labels, rare_classes, fraction: float, seed: int = 0):
         raise ValueError(f"labels: expected a 1-D array, got shape {label_arr.shape}")
     if len(label_arr) != len(x):
         raise ValueError(f"x has {len(x)} samples but labels has {len(label_arr)}")
-    if not (isinstance(fraction, (int, float, np.floating)) and 0.0 < float(fraction) <= 1.0):
+    if not (is_real_number(fraction) and 0.0 < float(fraction) <= 1.0):
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
-    rare = sorted(set(int(c) for c in np.atleast_1d(rare_classes)))
+    rare = sorted(integer_list(rare_classes, "rare_classes"))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     present = set(np.unique(label_arr).tolist())
     missing = [c for c in rare if c not in present]
     if missing:

@@ -16,6 +16,35 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from modecover._checks import is_real_number
+
+
+def integer_list(value, name: str) -> list[int]:
+    """``value`` as a list of Python ints: one integer is a one-element list; a sequence or a
+    1-D integer array (or tensor) gives its items. ``ValueError`` starting with ``name`` for
+    anything else (bools, floats even if whole, strings, nested sequences) and for repeats,
+    so nothing is truncated, read character by character or silently de-duplicated."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be integers, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return [int(value)]
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        if value.ndim > 1 or (value.size and value.dtype.kind not in "iu"):
+            raise ValueError(f"{name} must be integers, got an array of dtype {value.dtype} and shape {value.shape}")
+        items = [int(v) for v in np.atleast_1d(value).tolist()]
+    elif isinstance(value, (list, tuple)):
+        bad = [v for v in value if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))]
+        if bad:
+            raise ValueError(f"{name} must be integers, got {bad[0]!r} in {value!r}")
+        items = [int(v) for v in value]
+    else:
+        raise ValueError(f"{name} must be an integer or a list of integers, got {value!r}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{name} repeat: {items}")
+    return items
+
 
 @dataclass(frozen=True)
 class Mixture:
@@ -51,7 +80,7 @@ class Mixture:
             raise ValueError(f"mixture '{self.name}': weights must be >= 0, got {weights.tolist()}")
         if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-9):
             raise ValueError(f"mixture '{self.name}': weights must sum to 1, got sum {weights.sum()!r}")
-        minority = tuple(int(i) for i in self.minority)
+        minority = tuple(integer_list(self.minority, f"mixture '{self.name}': minority mode indices"))
         bad = [i for i in minority if not 0 <= i < k]
         if bad:
             raise ValueError(f"mixture '{self.name}': minority mode indices {bad} outside 0..{k - 1}")
@@ -72,6 +101,10 @@ class Mixture:
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"mixture '{self.name}': n must be a non-negative integer, got {n!r}")
+        if isinstance(seed, (bool, np.bool_, str, bytes, float, np.floating)) or (
+                isinstance(seed, (int, np.integer)) and seed < 0):
+            raise ValueError(f"mixture '{self.name}': seed must be a non-negative integer or a "
+                             f"numpy Generator, got {seed!r}")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         labels = rng.choice(self.n_modes, size=int(n), p=self.weights).astype(np.int64)
         noise = rng.standard_normal((int(n), 2))
@@ -107,19 +140,18 @@ def grid(side: int = 5, spacing: float = 2.0, sigma: float = 0.05) -> Mixture:
 
 
 def imbalanced(mixture: Mixture, minority: Sequence[int], ratio: float = 1 / 20) -> Mixture:
-    """``mixture`` with the ``minority`` modes made rare.
+    """``mixture`` with the ``minority`` modes (mode indices, no repeats; one int is one
+    mode) made rare.
 
     Unnormalised weight: ``ratio`` for a minority mode, 1 for every other mode, times the
     mode's original weight; then normalised. For a balanced mixture each minority mode
     ends up at exactly ``ratio`` times a common mode's weight.
     """
-    minority = tuple(int(i) for i in minority)
-    if len(set(minority)) != len(minority):
-        raise ValueError(f"imbalanced: minority mode indices repeat: {list(minority)}")
+    minority = tuple(integer_list(minority, "imbalanced: minority mode indices"))
     bad = [i for i in minority if not 0 <= i < mixture.n_modes]
     if bad:
         raise ValueError(f"imbalanced: minority mode indices {bad} outside 0..{mixture.n_modes - 1}")
-    if not 0 < ratio <= 1:
+    if not (is_real_number(ratio) and 0 < ratio <= 1):
         raise ValueError(f"imbalanced: ratio must be in (0, 1], got {ratio!r}")
     if len(minority) == mixture.n_modes:
         raise ValueError("imbalanced: every mode is a minority mode; leave at least one common mode")

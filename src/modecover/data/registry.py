@@ -4,8 +4,10 @@ Sources (``name``):
 
 * ``ring``, ``grid``, ``ring-imbalanced``, ``grid-imbalanced``: the 2D mixtures of
   :mod:`modecover.data.mixtures` (docs/models.md), ``n`` points drawn with ``seed``;
-  ``minority`` (mode indices) and ``ratio`` make any of them imbalanced (each minority
-  mode at ``ratio`` times a common mode's weight);
+  ``minority`` (mode indices) makes any of them imbalanced, each minority mode at
+  ``ratio`` times a common mode's weight (``ratio`` alone changes nothing on ``ring`` and
+  ``grid``, so it needs ``minority`` there; on the ``-imbalanced`` sources it sets the
+  weight of their own minority modes);
 * ``digits``: scikit-learn's bundled 8x8 digits, (N, 1, 8, 8);
 * ``mnist``, ``cifar10``: from local files under ``path`` (no downloads);
 * ``folder``: every image under ``path`` (Pillow), converted to ``mode`` and resized to
@@ -14,17 +16,25 @@ Sources (``name``):
 Images are scaled to [0, 1] (``scale = "unit"``) or [-1, 1] (``"symmetric"``, the default,
 matching a tanh generator). Labelled image sets are made imbalanced by keeping only
 ``fraction`` of each class of ``rare_classes`` (:func:`modecover.data.datasets.make_imbalanced`).
+
+A key that has no effect on the chosen source (``limit`` on a mixture, ``n`` or ``split`` on
+digits, ``fraction`` without ``rare_classes``, ...) is refused with a ``ValueError`` naming
+it, unless it holds its default (see :class:`DataConfig`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from modecover._checks import is_real_number, positive_int
+from modecover.data.mixtures import integer_list
 
 __all__ = ["DataConfig", "TrainingSet", "DATA_SOURCES", "data_config", "build_dataset", "expected_shape"]
 
@@ -33,9 +43,66 @@ IMAGE_SOURCES = ("digits", "mnist", "cifar10", "folder")
 DATA_SOURCES = MIXTURE_SOURCES + IMAGE_SOURCES
 
 
+# Where each key has an effect (name: always). A key outside its sources must keep its
+# default: ``to_dict`` writes every field, so a key equal to its default cannot be told from
+# one left out, but any other value would be silently ignored and is refused.
+LABELLED_SOURCES = ("digits", "mnist", "cifar10")
+_SOURCES_OF = {
+    "n": MIXTURE_SOURCES,
+    "minority": MIXTURE_SOURCES,
+    "ratio": MIXTURE_SOURCES,
+    "path": ("mnist", "cifar10", "folder"),
+    "split": ("mnist", "cifar10"),
+    "scale": IMAGE_SOURCES,
+    "rare_classes": LABELLED_SOURCES,
+    "fraction": LABELLED_SOURCES,
+    "mode": ("folder",),
+    "size": ("folder",),
+    "limit": IMAGE_SOURCES,
+}
+_HINTS = {  # (key, the source is a mixture): what to use instead
+    ("n", False): "; an image set has its own size: to keep fewer samples use limit",
+    ("limit", True): "; for a mixture set n (the number of points drawn)",
+    ("minority", False): "; for image sets use rare_classes",
+    ("ratio", False): "; for image sets use rare_classes and fraction",
+    ("rare_classes", True): "; for mixtures use minority",
+    ("fraction", True): "; for mixtures use minority and ratio",
+    ("rare_classes", False): "; an image folder has no labels",
+    ("fraction", False): "; an image folder has no labels",
+}
+
+
+def _is_default(value, default) -> bool:
+    """``value`` is ``default`` itself (same kind: 0.0 or True is not the default 0)."""
+    if default is None:
+        return value is None
+    if isinstance(default, list):
+        return isinstance(value, list) and value == default
+    if isinstance(default, str):
+        return isinstance(value, str) and value == default
+    return is_real_number(value) and isinstance(value, (float, np.floating)) == isinstance(default, float) \
+        and value == default
+
+
+def _fraction(value, key: str) -> float:
+    if not (is_real_number(value) and 0 < value <= 1):
+        raise ValueError(f"[data] {key!r}: {key} must be in (0, 1], got {value!r}")
+    return value
+
+
 @dataclass
 class DataConfig:
-    """The ``[data]`` section; fields that do not apply to a source must keep their defaults."""
+    """The ``[data]`` section; fields that do not apply to a source must keep their defaults.
+
+    Every key that is not at its default must have an effect, else it is a ``ValueError``
+    naming it: ``n``, ``minority``, ``ratio`` apply to mixtures only, ``ratio`` only with
+    minority modes (``minority``, or the ``-imbalanced`` source's own); ``path`` to mnist,
+    cifar10 and folder, ``split`` to mnist and cifar10; ``scale`` and ``limit`` to image
+    sources; ``rare_classes`` to labelled ones (digits, mnist, cifar10), ``fraction`` only
+    with ``rare_classes``; ``seed`` to mixtures and to image sets with ``rare_classes``;
+    ``mode`` and ``size`` to folder. ``minority`` and ``rare_classes`` take a list of
+    integers without repeats (a single integer is a one-item list).
+    """
 
     name: str
     n: int = 20_000  # mixtures: points drawn
@@ -52,22 +119,71 @@ class DataConfig:
     limit: int | None = None  # images: keep only the first `limit` samples (after imbalance)
 
     def __post_init__(self):
-        if self.name not in DATA_SOURCES:
+        if not isinstance(self.name, str) or self.name not in DATA_SOURCES:
             raise ValueError(f"[data] name: unknown data source {self.name!r}; choose one of {list(DATA_SOURCES)}")
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
-            raise ValueError(f"[data] n must be a positive integer, got {self.n!r}")
+        defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                    for f in dataclasses.fields(self) if f.name != "name"}
+        for key, sources in _SOURCES_OF.items():
+            value = getattr(self, key)
+            if self.name not in sources and not _is_default(value, defaults[key]):
+                raise ValueError(f"[data] {key!r}: {key} = {value!r} has no effect on data source {self.name!r} "
+                                 f"(it applies to {', '.join(sources)})"
+                                 f"{_HINTS.get((key, self.name in MIXTURE_SOURCES), '')}")
+        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
+            raise ValueError(f"[data] 'n': n must be a positive integer, got {self.n!r}")
+        self.n = int(self.n)
+        if isinstance(self.seed, (bool, np.bool_)) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"[data] 'seed': must be a non-negative integer, got {self.seed!r}")
+        self.seed = int(self.seed)
         if self.name in ("mnist", "cifar10", "folder") and not self.path:
-            raise ValueError(f"[data] path is required for data source {self.name!r}")
+            raise ValueError(f"[data] 'path': path is required for data source {self.name!r}")
+        if self.path is not None and not isinstance(self.path, (str, os.PathLike)):
+            raise ValueError(f"[data] 'path': must be a string (a folder), got {self.path!r}")
+        if self.split not in ("train", "test"):
+            raise ValueError(f"[data] 'split': must be 'train' or 'test', got {self.split!r}")
         if self.scale not in ("unit", "symmetric"):
-            raise ValueError(f"[data] scale must be 'unit' or 'symmetric', got {self.scale!r}")
-        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
-            raise ValueError(f"[data] limit must be a positive integer, got {self.limit!r}")
-        if self.name in MIXTURE_SOURCES and self.rare_classes:
-            raise ValueError("[data] rare_classes applies to labelled image sets; for mixtures use minority")
-        if self.name in IMAGE_SOURCES and self.minority is not None:
-            raise ValueError("[data] minority applies to 2D mixtures; for image sets use rare_classes")
-        if self.name == "folder" and self.rare_classes:
-            raise ValueError("[data] rare_classes needs labels; an image folder has none")
+            raise ValueError(f"[data] 'scale': scale must be 'unit' or 'symmetric', got {self.scale!r}")
+        if self.mode not in ("L", "RGB"):
+            raise ValueError(f"[data] 'mode': must be 'L' or 'RGB', got {self.mode!r}")
+        if self.size is not None:
+            self.size = positive_int(self.size, "[data] 'size': size")
+        if self.limit is not None:
+            self.limit = positive_int(self.limit, "[data] 'limit': limit")
+        if self.name in MIXTURE_SOURCES:
+            self._check_mixture()
+        else:
+            self._check_images()
+
+    def _check_mixture(self):
+        from modecover.data.mixtures import MIXTURES
+
+        _fraction(self.ratio, "ratio")
+        base = MIXTURES[self.name.replace("-imbalanced", "")]()
+        if self.minority is not None:
+            self.minority = integer_list(self.minority, "[data] 'minority': mode indices")
+            bad = [i for i in self.minority if not 0 <= i < base.n_modes]
+            if bad:
+                raise ValueError(f"[data] 'minority': mode indices {bad} outside 0..{base.n_modes - 1} "
+                                 f"({self.name} has {base.n_modes} modes)")
+            if len(self.minority) == base.n_modes:
+                raise ValueError(f"[data] 'minority': all {base.n_modes} modes are minority modes; "
+                                 "leave at least one common mode")
+        minority = self.minority if self.minority is not None else MIXTURES[self.name]().minority
+        if not minority and not _is_default(self.ratio, 0.05):
+            raise ValueError(f"[data] 'ratio': ratio = {self.ratio!r} has no effect on {self.name!r} without "
+                             "minority modes; give minority (mode indices) or use the -imbalanced source")
+
+    def _check_images(self):
+        self.rare_classes = integer_list(self.rare_classes, "[data] 'rare_classes': classes")
+        negative = [c for c in self.rare_classes if c < 0]
+        if negative:
+            raise ValueError(f"[data] 'rare_classes': classes are labels >= 0, got {negative}")
+        _fraction(self.fraction, "fraction")
+        if not self.rare_classes:
+            for key, default in (("fraction", 0.1), ("seed", 0)):
+                if not _is_default(getattr(self, key), default):
+                    raise ValueError(f"[data] {key!r}: {key} = {getattr(self, key)!r} has no effect on "
+                                     f"{self.name!r} without rare_classes (it applies to the rare classes' samples)")
 
 
 @dataclass
@@ -108,8 +224,8 @@ def _mixture(config: DataConfig):
     from modecover.data.mixtures import MIXTURES, imbalanced
 
     base_name = config.name.replace("-imbalanced", "")
-    if config.minority is not None:
-        mixture = imbalanced(MIXTURES[base_name](), [int(m) for m in config.minority], config.ratio)
+    if config.minority is not None and (config.minority or config.name.endswith("-imbalanced")):
+        mixture = imbalanced(MIXTURES[base_name](), config.minority, config.ratio)
     elif config.name.endswith("-imbalanced"):
         mixture = imbalanced(MIXTURES[base_name](), MIXTURES[config.name]().minority, config.ratio)
     else:
@@ -136,7 +252,10 @@ def _images(config: DataConfig) -> TrainingSet:
         if config.scale == "symmetric":
             x = x * 2.0 - 1.0
     if config.rare_classes:
-        x, labels, _ = datasets.make_imbalanced(x, labels, config.rare_classes, config.fraction, seed=config.seed)
+        try:
+            x, labels, _ = datasets.make_imbalanced(x, labels, config.rare_classes, config.fraction, seed=config.seed)
+        except ValueError as err:  # a class the labels lack (the others are checked in DataConfig)
+            raise ValueError(f"[data] 'rare_classes': {err}") from err
     if config.limit is not None:
         x = x[: config.limit]
         labels = None if labels is None else labels[: config.limit]

@@ -58,6 +58,23 @@ def _check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+# torch.multinomial refuses more categories than this; larger weight vectors are drawn by
+# inverse-CDF search instead (smaller ones keep torch.multinomial, so their draws are unchanged).
+MULTINOMIAL_MAX_CATEGORIES = 2**24
+
+
+def _inverse_cdf_draw(weights: Tensor, size: int, generator: torch.Generator) -> Tensor:
+    """``size`` indices i.i.d. with probability ``weights / weights.sum()`` (float64, >= 0,
+    not all zero): uniforms from ``generator`` located in the cumulative weights. A
+    zero-weight index is an empty interval of the cumulative sum, so it is never drawn."""
+    cumulative = torch.cumsum(weights, 0)
+    u = torch.rand(size, dtype=torch.float64, generator=generator) * cumulative[-1]
+    index = torch.searchsorted(cumulative, u, right=True)
+    # u * total can round up to total itself: such a draw belongs to the last positive weight
+    last = int(torch.nonzero(weights > 0)[-1])
+    return index.clamp_(max=last)
+
+
 class _IndexStream(torch.utils.data.Sampler[int]):
     """Shared machinery: seeded draws, this rank's share of each draw, resumable position."""
 
@@ -68,6 +85,8 @@ class _IndexStream(torch.utils.data.Sampler[int]):
         self.rank = int(rank)
         # a global draw is padded up to a multiple of world_size so each rank gets the same count
         self.global_size = math.ceil(_check_positive_int(num_samples, "num_samples") / self.world_size) * self.world_size
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"sampler seed must be an integer, got {seed!r}")
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
         self._state_before_draw = self.generator.get_state()
@@ -129,6 +148,8 @@ class WeightedSampler(_IndexStream):
 
     ``num_samples`` indices per draw (an epoch of :meth:`__iter__`); the generator is a
     :class:`torch.Generator` seeded with ``seed``. Zero-weight samples are never drawn.
+    Up to 2**24 weights the draw is :func:`torch.multinomial`; beyond its limit, an
+    inverse-CDF search of uniforms from the same generator (same distribution).
     """
 
     def __init__(self, weights, num_samples: int, seed: int = 0):
@@ -136,7 +157,9 @@ class WeightedSampler(_IndexStream):
         super().__init__(num_samples, seed)
 
     def _global_draw(self) -> Tensor:
-        return torch.multinomial(self.weights, self.global_size, replacement=True, generator=self.generator)
+        if self.weights.numel() <= MULTINOMIAL_MAX_CATEGORIES:
+            return torch.multinomial(self.weights, self.global_size, replacement=True, generator=self.generator)
+        return _inverse_cdf_draw(self.weights, self.global_size, self.generator)
 
 
 class DistributedWeightedSampler(WeightedSampler):
