@@ -71,8 +71,8 @@ def _with(section, **changes):
         ({**MINIMAL, "methods": [{"name": "dmpra", "alpah": 1}]}, r"'dmpra': unknown key\(s\) \['alpah'\]"),
         ({**MINIMAL, "methods": [{"name": "magic"}]}, r"unknown method 'magic'"),
         ({**MINIMAL, "methods": [{"alpha": 1}]}, r"entry 0: missing key 'name'"),
-        ({**MINIMAL, "methods": [{"name": "dpm", "weight": -1.0}]}, r"DPM weight"),
-        ({**MINIMAL, "methods": [{"name": "cft", "feature_differences": 8}]}, r"CFT latent_dim"),
+        ({**MINIMAL, "methods": [{"name": "dpm", "weight": -1.0}]}, r"'dpm': 'weight' must be"),
+        ({**MINIMAL, "methods": [{"name": "cft", "feature_differences": 8}]}, r"'cft': 'latent_dim' must be"),
     ],
 )
 def test_config_errors_name_the_key_and_section(raw, message):
@@ -174,3 +174,31 @@ def test_data_weighting_methods_work_with_every_family(family):
            "train": {"steps": 10, "batch_size": 8}}
     run = build_run(parse_config(raw))
     assert [p.name for p in run.hooks.plugins] == ["dmpra", "class_balance", "instance_selection"]
+
+
+@pytest.mark.parametrize("from_round, rounds", [(1, 1), (5, 2), (2, 2)])
+def test_class_balance_from_a_round_the_run_never_reaches_is_refused(from_round, rounds):
+    raw = {**MINIMAL, "data": {"name": "ring-imbalanced", "n": 100},
+           "methods": [{"name": "class_balance", "from_round": from_round}], "train": {**MINIMAL["train"], "rounds": rounds}}
+    with pytest.raises(ConfigError, match=rf"'class_balance': 'from_round' = {from_round} is not below \[train\] "
+                                          rf"rounds = {rounds} .* its weights would never apply"):
+        parse_config(raw)
+    raw["train"]["rounds"] = from_round + 1
+    assert parse_config(raw).methods[0]["from_round"] == from_round  # the last round is weighted
+
+
+@pytest.mark.parametrize("nu, batch_size", [(0.5, 1), (0.9, 8), (0.95, 16)])
+def test_topk_whose_nu_keeps_k_at_the_batch_size_is_refused(nu, batch_size):
+    raw = {**MINIMAL, "methods": [{"name": "topk", "nu": nu}], "train": {"steps": 10, "batch_size": batch_size}}
+    with pytest.raises(ConfigError, match=rf"'topk': 'nu' = {nu} keeps k = ceil\(nu \* batch_size\) at \[train\] "
+                                          rf"batch_size = {batch_size}, so topk would do nothing"):
+        parse_config(raw)
+    raw["train"]["batch_size"] = 64
+    parse_config(raw)
+
+
+def test_string_bools_in_a_run_config_are_refused_naming_method_and_key():
+    for method, key in (("dmpra", "two_sided"), ("dmpra", "plot"), ("mean_rescaling", "per_dimension")):
+        raw = {**MINIMAL, "methods": [{"name": method, key: "false"}]}
+        with pytest.raises(ConfigError, match=rf"\[\[methods\]\] '{method}': '{key}' must be true or false, got 'false'"):
+            parse_config(raw)

@@ -78,6 +78,11 @@ def is_real_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
+def method_option_error(method: str, key: str, rule: str, value) -> ValueError:
+    """The error of a method config value: ``[[methods]] 'dpm': 'weight' must be ..., got 'x'``."""
+    return ValueError(f"[[methods]] '{method}': '{key}' must be {rule}, got {value!r}")
+
+
 def check_same_dim(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
     """Raise ``ValueError`` if two feature arrays have different numbers of columns."""
     if a.shape[1] != b.shape[1]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -126,6 +127,25 @@ def _methods(raw: Any, model_config: dict[str, Any], family: str) -> list[dict[s
     return methods
 
 
+def _check_methods_against_train(methods: list[dict[str, Any]], train: TrainConfig) -> None:
+    """Refuse method options that the [train] schedule makes a no-op, which the plug-in cannot
+    tell by itself: class_balance's ``from_round`` at or past the last round, topk's ``nu``
+    that keeps k at the batch size."""
+    from modecover.methods.registry import method_config
+
+    for entry in methods:
+        if entry["name"] not in ("class_balance", "topk"):
+            continue
+        config = method_config(entry["name"], {k: v for k, v in entry.items() if k != "name"})
+        if entry["name"] == "class_balance" and config.from_round >= train.rounds:
+            raise ConfigError(f"[[methods]] 'class_balance': 'from_round' = {config.from_round} is not below [train] "
+                              f"rounds = {train.rounds} (the last round is {train.rounds - 1}), so its weights would never "
+                              "apply; lower it, raise rounds, or leave the method out")
+        if entry["name"] == "topk" and math.ceil(config.nu * train.batch_size - 1e-9) >= train.batch_size:
+            raise ConfigError(f"[[methods]] 'topk': 'nu' = {config.nu!r} keeps k = ceil(nu * batch_size) at [train] "
+                              f"batch_size = {train.batch_size}, so topk would do nothing; lower nu or raise batch_size")
+
+
 def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
     """:class:`RunConfig` from a parsed TOML/YAML document; errors name ``source``."""
     try:
@@ -148,6 +168,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
             raise
         except (TypeError, ValueError) as err:
             raise ConfigError(f"[train]: {err}") from err
+        _check_methods_against_train(methods, train)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return RunConfig(data, model, methods, train)

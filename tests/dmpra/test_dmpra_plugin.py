@@ -391,6 +391,50 @@ def test_invalid_weighting_and_space_values_name_the_key(key, value):
         DMPRAConfig(**{key: value})
 
 
+@pytest.mark.parametrize("key", ["two_sided", "fine_grained", "informative", "plot"])
+@pytest.mark.parametrize("value", ["false", "true", 0, 1, None])
+def test_bool_settings_are_not_read_from_strings_or_numbers(key, value):
+    # two_sided="false" ran the two-sided search and plot="false" still wrote the PNG
+    with pytest.raises(ValueError, match=rf"\[\[methods\]\] 'dmpra': '{key}' must be true or false, got {value!r}"):
+        DMPRA(**{key: value})
+
+
+@pytest.mark.parametrize("key, value", [("alpha", "0.5"), ("alpha", True), ("n_min", 20.0), ("n_min", True),
+                                        ("k_sigma", "3"), ("k_sigma", float("inf")), ("max_neighbors", "320"),
+                                        ("max_neighbors", True), ("reference_size", 5000.0), ("min_group", "5"),
+                                        ("gamma", "1"), ("gamma", True), ("w_max", None), ("outlier_weight", "1"),
+                                        ("feature_batch", 64.0), ("space", 1), ("weighting", ["groups"])])
+def test_wrong_types_are_refused_naming_dmpra_and_the_key(key, value):
+    with pytest.raises(ValueError, match=rf"\[\[methods\]\] 'dmpra': '{key}' must be"):
+        DMPRAConfig(**{key: value})
+
+
+@pytest.mark.parametrize("key, value", [("steps", True), ("steps", "300"), ("width", 64.0), ("finetune_steps", -1),
+                                        ("lr", True), ("lr", "1e-3"), ("lr", float("nan")), ("seed", -1),
+                                        ("seed", 1.5), ("feature_dim", None)])
+def test_classifier_values_are_checked_naming_the_key(key, value):
+    with pytest.raises(ValueError, match=rf"\[\[methods\]\] 'dmpra': 'classifier.{key}' must be"):
+        DMPRAConfig(classifier={key: value})
+
+
+@pytest.mark.parametrize("key, value", [("steps", True), ("seed", -1), ("lr", True)])
+def test_a_classifier_config_object_is_checked_too(key, value):
+    classifier = PerceptionClassifierConfig(**{key: value})  # that class lets these through
+    with pytest.raises(ValueError, match=rf"'dmpra': 'classifier.{key}' must be"):
+        DMPRAConfig(classifier=classifier)
+
+
+@pytest.mark.parametrize("options, which", [({"gamma": 0}, "'gamma' = 0"), ({"w_max": 1}, "'w_max' = 1"),
+                                            ({"gamma": 0.0, "w_max": 10.0}, "'gamma' = 0")])
+def test_weights_that_are_all_one_are_refused(options, which):
+    with pytest.raises(ValueError, match=rf"'dmpra': {which} gives every flagged group weight 1 .* re-weight nothing"):
+        DMPRAConfig(**options)
+    # they do something with another outlier weight, fine-grained members or the paper's weights
+    DMPRAConfig(**options, outlier_weight=2.0)
+    DMPRAConfig(**options, fine_grained=True)
+    DMPRAConfig(**options, weighting="paper")
+
+
 def test_with_the_trainer_gan_and_checkpoint(imbalanced_data, tmp_path):
     """The real round loop (modecover.train) on the project GAN; the checkpoint restores the weights."""
     from modecover.checkpoint import load_checkpoint

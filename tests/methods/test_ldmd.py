@@ -65,7 +65,7 @@ def test_bad_input_is_named(rng):
         detector(rng.normal(size=(4, 3)))
     with pytest.raises(ValueError, match="fake features"):
         detector(np.array([[np.nan, 0.0]]))
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match="'k' must"):
         LDMDConfig(k=0)
     with pytest.raises(ValueError, match="replay_std"):
         LDMDConfig(replay_std=-1.0)

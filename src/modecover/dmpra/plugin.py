@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from modecover._checks import is_real_number, method_option_error
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import DEFAULT_REFERENCE_SIZE
 from modecover.plugins import Plugin
@@ -79,21 +81,34 @@ class DMPRAConfig:
     classifier: PerceptionClassifierConfig = field(default_factory=PerceptionClassifierConfig)
 
     def __post_init__(self):
-        if self.space not in SPACES:
-            raise ValueError(f"DMPRA 'space' must be one of {list(SPACES)}, got {self.space!r}")
-        if isinstance(self.classifier, dict):
-            known = {f.name for f in fields(PerceptionClassifierConfig)}
-            unknown = sorted(set(self.classifier) - known)
-            if unknown:
-                raise ValueError(f"DMPRA classifier: unknown key(s) {unknown}; known keys: {sorted(known)}")
-            self.classifier = PerceptionClassifierConfig(**self.classifier)
-        if not isinstance(self.classifier, PerceptionClassifierConfig):
-            raise ValueError(f"DMPRA classifier must be a PerceptionClassifierConfig or a dict, got {self.classifier!r}")
-        if isinstance(self.feature_batch, bool) or not isinstance(self.feature_batch, (int, np.integer)) \
-                or self.feature_batch < 1:
-            raise ValueError(f"DMPRA feature_batch must be a positive integer, got {self.feature_batch!r}")
-        self.search_config()  # the search and the weighting validate their own fields
-        self.weighting_config()
+        _check(isinstance(self.space, str) and self.space in SPACES, "space", f"one of {list(SPACES)}", self.space)
+        _check(isinstance(self.weighting, str) and self.weighting in ("groups", "paper"), "weighting",
+               "'groups' or 'paper'", self.weighting)
+        for key in ("two_sided", "fine_grained", "informative", "plot"):
+            _check(isinstance(getattr(self, key), bool), key, "true or false", getattr(self, key))
+        for key in ("n_min", "min_group", "feature_batch"):
+            _check(_is_int(getattr(self, key)) and getattr(self, key) >= 1, key, "a positive integer", getattr(self, key))
+        for key, low in (("max_neighbors", self.n_min), ("reference_size", max(self.n_min, 2))):
+            value = getattr(self, key)
+            _check(value is None or (_is_int(value) and value >= low), key, f"an integer >= {low} or None", value)
+        for key, test, rule in (("alpha", lambda v: 0 < v <= 1, "a number in (0, 1]"),
+                                ("k_sigma", lambda v: 0 < v < math.inf, "a finite number > 0"),
+                                ("gamma", lambda v: 0 <= v < math.inf, "a finite number >= 0"),
+                                ("w_max", lambda v: 1 <= v < math.inf, "a finite number >= 1"),
+                                ("outlier_weight", lambda v: 0 < v < math.inf, "a finite number > 0")):
+            value = getattr(self, key)
+            _check(is_real_number(value) and test(value), key, rule, value)
+        if self.weighting == "groups" and not self.fine_grained and self.outlier_weight == 1 \
+                and (self.gamma == 0 or self.w_max == 1):
+            which = "'gamma' = 0" if self.gamma == 0 else "'w_max' = 1"
+            raise ValueError(f"[[methods]] 'dmpra': {which} gives every flagged group weight 1 (and 'outlier_weight' "
+                             "is 1), so dmpra would re-weight nothing; raise it, or leave the method out")
+        self.classifier = _classifier_config(self.classifier)
+        try:  # the search and the weighting check their own fields too
+            self.search_config()
+            self.weighting_config()
+        except ValueError as err:
+            raise ValueError(f"[[methods]] 'dmpra': {err}") from None
 
     def search_config(self):
         """The :class:`modecover.dmpra.SearchConfig` of these settings."""
@@ -109,6 +124,39 @@ class DMPRAConfig:
         return WeightingConfig(weighting=self.weighting, min_group=self.min_group, gamma=self.gamma,
                                w_max=self.w_max, outlier_weight=self.outlier_weight,
                                fine_grained=self.fine_grained, informative=self.informative)
+
+
+def _check(ok: bool, key: str, rule: str, value) -> None:
+    """A ``ValueError`` naming dmpra and ``key`` unless ``ok``."""
+    if not ok:
+        raise method_option_error("dmpra", key, rule, value)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _classifier_config(classifier) -> PerceptionClassifierConfig:
+    """``classifier`` (a dict of its fields or the config) as a checked :class:`PerceptionClassifierConfig`."""
+    known = [f.name for f in fields(PerceptionClassifierConfig)]
+    if isinstance(classifier, dict):
+        unknown = sorted(set(classifier) - set(known))
+        if unknown:
+            raise ValueError(f"[[methods]] 'dmpra': classifier: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        values = classifier
+    elif isinstance(classifier, PerceptionClassifierConfig):
+        values = {key: getattr(classifier, key) for key in known}
+    else:
+        _check(False, "classifier", "a table of the PerceptionClassifierConfig fields", classifier)
+    for key, value in values.items():
+        if key == "lr":
+            _check(is_real_number(value) and 0 < value < math.inf, "classifier.lr", "a finite number > 0", value)
+        elif key == "seed":
+            _check(_is_int(value) and 0 <= value < 2**64, "classifier.seed", "an integer >= 0 and < 2**64", value)
+        else:
+            low = 0 if key == "finetune_steps" else 1
+            _check(_is_int(value) and value >= low, f"classifier.{key}", f"an integer >= {low}", value)
+    return classifier if isinstance(classifier, PerceptionClassifierConfig) else PerceptionClassifierConfig(**values)
 
 
 class DMPRA(Plugin):

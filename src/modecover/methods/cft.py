@@ -13,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from modecover._checks import method_option_error
 from modecover.plugins import Plugin
 
 
@@ -25,13 +27,17 @@ class CFTConfig:
     feature_differences: int = 1  # FD
 
     def __post_init__(self):
-        if not isinstance(self.feature_differences, int) or self.feature_differences < 1:
-            raise ValueError(f"CFT feature_differences (FD) must be an integer >= 1, got {self.feature_differences!r}")
-        if not isinstance(self.latent_dim, int) or self.latent_dim <= self.feature_differences:
-            raise ValueError(
-                f"CFT latent_dim must be an integer > feature_differences={self.feature_differences}, "
-                f"got {self.latent_dim!r}"
-            )
+        for key, low in (("feature_differences", 1), ("latent_dim", 2)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise _refused(key, f"an integer >= {low}", value)
+            setattr(self, key, int(value))
+        if self.latent_dim <= self.feature_differences:
+            raise _refused("latent_dim", f"> 'feature_differences' (FD) = {self.feature_differences}", self.latent_dim)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("cft", key, rule, value)
 
 
 class CommonFeatureTraining(Plugin):

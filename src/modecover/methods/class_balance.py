@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from modecover._checks import is_real_number, method_option_error
 from modecover.plugins import Plugin
 
 
@@ -39,10 +40,15 @@ class ClassBalanceConfig:
     from_round: int = 0  # the weights apply from this round on
 
     def __post_init__(self):
-        if isinstance(self.power, bool) or not isinstance(self.power, (int, float)) or not 0 < self.power <= 4:
-            raise ValueError(f"class_balance 'power' must be a number in (0, 4], got {self.power!r}")
-        if isinstance(self.from_round, bool) or not isinstance(self.from_round, int) or self.from_round < 0:
-            raise ValueError(f"class_balance 'from_round' must be an integer >= 0, got {self.from_round!r}")
+        if not (is_real_number(self.power) and 0 < self.power <= 4):
+            raise _refused("power", "a number in (0, 4]", self.power)
+        if isinstance(self.from_round, bool) or not isinstance(self.from_round, (int, np.integer)) or self.from_round < 0:
+            raise _refused("from_round", "an integer >= 0 (and below the run's [train] rounds)", self.from_round)
+        self.from_round = int(self.from_round)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("class_balance", key, rule, value)
 
 
 class ClassBalance(Plugin):

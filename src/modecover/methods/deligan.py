@@ -10,12 +10,15 @@ of K and d.)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from modecover._checks import is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 
@@ -28,14 +31,20 @@ class DeLiGANConfig:
     seed: int = 0  # initialisation of mu
 
     def __post_init__(self):
-        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-            raise ValueError(f"DeLiGAN latent_dim must be a positive integer, got {self.latent_dim!r}")
-        if not isinstance(self.components, int) or self.components < 1:
-            raise ValueError(f"DeLiGAN components (K) must be a positive integer, got {self.components!r}")
-        if not self.sigma_init > 0:
-            raise ValueError(f"DeLiGAN sigma_init must be > 0, got {self.sigma_init!r}")
-        if not self.regulariser >= 0:
-            raise ValueError(f"DeLiGAN regulariser (c) must be >= 0, got {self.regulariser!r}")
+        for key, low, high in (("latent_dim", 1, None), ("components", 1, None), ("seed", 0, 2**64)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+                    or (high is not None and value >= high):
+                raise _refused(key, f"an integer >= {low}" + (" and < 2**64" if high else ""), value)
+            setattr(self, key, int(value))
+        if not (is_real_number(self.sigma_init) and 0 < self.sigma_init < math.inf):
+            raise _refused("sigma_init", "a finite number > 0", self.sigma_init)
+        if not (is_real_number(self.regulariser) and 0 <= self.regulariser < math.inf):
+            raise _refused("regulariser", "a finite number >= 0 (c)", self.regulariser)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("deligan", key, rule, value)
 
 
 class DeLiGAN(Plugin):

@@ -22,6 +22,7 @@ leaves gradients on the discriminator.
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -30,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from modecover._checks import is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 Form = Literal["relu", "ratio"]
@@ -83,12 +85,18 @@ class DPMConfig:
     scale: float = 5.0  # s of the ratio form
 
     def __post_init__(self):
-        if not self.weight >= 0:
-            raise ValueError(f"DPM weight (lambda) must be >= 0, got {self.weight!r}")
-        if self.form not in ("relu", "ratio"):
-            raise ValueError(f"DPM form must be 'relu' or 'ratio', got {self.form!r}")
-        if not self.scale > 0:
-            raise ValueError(f"DPM scale must be > 0, got {self.scale!r}")
+        if not (is_real_number(self.weight) and 0 <= self.weight < math.inf):
+            raise _refused("weight", "a finite number > 0 (lambda)", self.weight)
+        if self.weight == 0:
+            raise ValueError("[[methods]] 'dpm': a 'weight' (lambda) of 0 makes dpm do nothing; leave the method out")
+        if not (isinstance(self.form, str) and self.form in ("relu", "ratio")):
+            raise _refused("form", "'relu' or 'ratio'", self.form)
+        if not (is_real_number(self.scale) and 0 < self.scale < math.inf):
+            raise _refused("scale", "a finite number > 0", self.scale)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("dpm", key, rule, value)
 
 
 class DPM(Plugin):

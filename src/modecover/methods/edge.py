@@ -15,6 +15,7 @@ so here it is a generator term weight * mean((E(G(z)) - E(x))^2):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from modecover._checks import is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 Pairing = Literal["batch", "stats"]
@@ -66,10 +68,16 @@ class EdgeLossConfig:
     pairing: Pairing = "batch"
 
     def __post_init__(self):
-        if not self.weight >= 0:
-            raise ValueError(f"edge loss weight must be >= 0, got {self.weight!r}")
-        if self.pairing not in ("batch", "stats"):
-            raise ValueError(f"edge loss pairing must be 'batch' or 'stats', got {self.pairing!r}")
+        if not (is_real_number(self.weight) and 0 <= self.weight < math.inf):
+            raise _refused("weight", "a finite number > 0 (lambda)", self.weight)
+        if self.weight == 0:
+            raise ValueError("[[methods]] 'edge': a 'weight' (lambda) of 0 makes edge do nothing; leave the method out")
+        if not (isinstance(self.pairing, str) and self.pairing in ("batch", "stats")):
+            raise _refused("pairing", "'batch' or 'stats'", self.pairing)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("edge", key, rule, value)
 
 
 class EdgeLoss(Plugin):

@@ -12,6 +12,7 @@ than dimensions (or constant features) still give a finite likelihood.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from scipy.stats import multivariate_normal
 from torch import Tensor
 
-from modecover._checks import as_features
+from modecover._checks import as_features, is_real_number, method_option_error
 from modecover.plugins import Plugin
 
 
@@ -49,10 +50,17 @@ class InstanceSelectionConfig:
     ridge: float = 1e-6
 
     def __post_init__(self):
-        if not 0 < self.retention <= 1:
-            raise ValueError(f"instance selection retention ratio must be in (0, 1], got {self.retention!r}")
-        if not self.ridge >= 0:
-            raise ValueError(f"instance selection ridge must be >= 0, got {self.ridge!r}")
+        if not (is_real_number(self.retention) and 0 < self.retention <= 1):
+            raise _refused("retention", "a ratio in (0, 1)", self.retention)
+        if self.retention == 1:
+            raise ValueError("[[methods]] 'instance_selection': a 'retention' of 1 keeps every sample, so "
+                             "instance_selection would do nothing; use a ratio below 1 or leave the method out")
+        if not (is_real_number(self.ridge) and 0 <= self.ridge < math.inf):
+            raise _refused("ridge", "a finite number >= 0", self.ridge)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("instance_selection", key, rule, value)
 
 
 class InstanceSelection(Plugin):
@@ -64,6 +72,10 @@ class InstanceSelection(Plugin):
         self.config = config or InstanceSelectionConfig(**kwargs)
         self.scores = gaussian_log_likelihood(features, ridge=self.config.ridge)
         self.kept = selection_mask(self.scores, self.config.retention)
+        if self.kept.all():
+            raise ValueError(f"[[methods]] 'instance_selection': a 'retention' of {self.config.retention!r} keeps "
+                             f"all {self.kept.size} samples (round({self.config.retention!r} * {self.kept.size})), so "
+                             "instance_selection would do nothing; use a lower ratio or leave the method out")
 
     def data_weights(self, n: int) -> Tensor:
         if n != self.kept.shape[0]:

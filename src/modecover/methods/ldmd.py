@@ -27,6 +27,7 @@ The share of reliable fakes is logged per step as ``ldmd_rfi_share``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import check_k, check_same_dim
+from modecover._checks import check_k, check_same_dim, is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 FeatureFn = Callable[[Tensor], Tensor]
@@ -77,16 +78,19 @@ class LDMDConfig:
     feature_batch: int = 1024
 
     def __post_init__(self):
-        if not isinstance(self.k, int) or self.k < 1:
-            raise ValueError(f"LDMD k must be a positive integer, got {self.k!r}")
-        if not np.isfinite(self.replay_mean):
-            raise ValueError(f"LDMD replay_mean must be finite, got {self.replay_mean!r}")
-        if not self.replay_std >= 0:
-            raise ValueError(f"LDMD replay_std must be >= 0, got {self.replay_std!r}")
-        if self.refresh_every is not None and (not isinstance(self.refresh_every, int) or self.refresh_every < 1):
-            raise ValueError(f"LDMD refresh_every must be a positive integer or None, got {self.refresh_every!r}")
-        if not isinstance(self.feature_batch, int) or self.feature_batch < 1:
-            raise ValueError(f"LDMD feature_batch must be a positive integer, got {self.feature_batch!r}")
+        for key in ("k", "refresh_every", "feature_batch"):
+            value = getattr(self, key)
+            if not (key == "refresh_every" and value is None) and (
+                    isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise _refused(key, "a positive integer" + (" or None" if key == "refresh_every" else ""), value)
+        if not (is_real_number(self.replay_mean) and -math.inf < self.replay_mean < math.inf):
+            raise _refused("replay_mean", "a finite number", self.replay_mean)
+        if not (is_real_number(self.replay_std) and 0 <= self.replay_std < math.inf):
+            raise _refused("replay_std", "a finite number >= 0", self.replay_std)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("ldmd", key, rule, value)
 
 
 class LDMD(Plugin):

@@ -8,11 +8,13 @@ list. It is part of the latent distribution, so sampling applies it too.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from modecover._checks import is_real_number, method_option_error
 from modecover.plugins import Plugin
 
 
@@ -23,8 +25,19 @@ class MeanRescalingConfig:
     per_dimension: bool = False
 
     def __post_init__(self):
+        for key in ("low", "high"):
+            value = getattr(self, key)
+            if not (is_real_number(value) and -math.inf < value < math.inf):
+                raise _refused(key, "a finite number", value)
         if not self.low < self.high:
-            raise ValueError(f"mean rescaling needs low < high, got low={self.low!r}, high={self.high!r}")
+            raise ValueError(f"[[methods]] 'mean_rescaling': needs 'low' < 'high' (low < high), got low={self.low!r}, "
+                             f"high={self.high!r}")
+        if not isinstance(self.per_dimension, bool):
+            raise _refused("per_dimension", "true or false", self.per_dimension)
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("mean_rescaling", key, rule, value)
 
 
 class MeanRescaling(Plugin):

@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from modecover._checks import is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 
@@ -44,12 +46,20 @@ class TopKConfig:
     nu: float = 0.5
 
     def __post_init__(self):
-        if not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1:
-            raise ValueError(f"Top-k steps_per_epoch must be a positive integer, got {self.steps_per_epoch!r}")
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"Top-k gamma must be in (0, 1], got {self.gamma!r}")
-        if not 0 < self.nu <= 1:
-            raise ValueError(f"Top-k nu must be in (0, 1], got {self.nu!r}")
+        steps = self.steps_per_epoch
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise _refused("steps_per_epoch", "a positive integer", steps)
+        for key in ("gamma", "nu"):
+            value = getattr(self, key)
+            if not (is_real_number(value) and 0 < value <= 1):
+                raise _refused(key, "a number in (0, 1)", value)
+            if value == 1:
+                raise ValueError(f"[[methods]] 'topk': a '{key}' of 1 keeps k at the batch size for ever, so topk "
+                                 "would do nothing; use a value below 1 or leave the method out")
+
+
+def _refused(key: str, rule: str, value) -> ValueError:
+    return method_option_error("topk", key, rule, value)
 
 
 class TopK(Plugin):
