@@ -121,17 +121,13 @@ class DataConfig:
     def __post_init__(self):
         if not isinstance(self.name, str) or self.name not in DATA_SOURCES:
             raise ValueError(f"[data] name: unknown data source {self.name!r}; choose one of {list(DATA_SOURCES)}")
-        defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                    for f in dataclasses.fields(self) if f.name != "name"}
         for key, sources in _SOURCES_OF.items():
             value = getattr(self, key)
-            if self.name not in sources and not _is_default(value, defaults[key]):
+            if self.name not in sources and not self._at_default(key):
                 raise ValueError(f"[data] {key!r}: {key} = {value!r} has no effect on data source {self.name!r} "
                                  f"(it applies to {', '.join(sources)})"
                                  f"{_HINTS.get((key, self.name in MIXTURE_SOURCES), '')}")
-        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
-            raise ValueError(f"[data] 'n': n must be a positive integer, got {self.n!r}")
-        self.n = int(self.n)
+        self.n = positive_int(self.n, "[data] 'n': n")
         if isinstance(self.seed, (bool, np.bool_)) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"[data] 'seed': must be a non-negative integer, got {self.seed!r}")
         self.seed = int(self.seed)
@@ -154,6 +150,11 @@ class DataConfig:
         else:
             self._check_images()
 
+    def _at_default(self, key: str) -> bool:
+        spec = self.__dataclass_fields__[key]
+        return _is_default(getattr(self, key),
+                           spec.default if spec.default is not dataclasses.MISSING else spec.default_factory())
+
     def _check_mixture(self):
         from modecover.data.mixtures import MIXTURES
 
@@ -168,8 +169,7 @@ class DataConfig:
             if len(self.minority) == base.n_modes:
                 raise ValueError(f"[data] 'minority': all {base.n_modes} modes are minority modes; "
                                  "leave at least one common mode")
-        minority = self.minority if self.minority is not None else MIXTURES[self.name]().minority
-        if not minority and not _is_default(self.ratio, 0.05):
+        if not _minority_modes(self) and not self._at_default("ratio"):
             raise ValueError(f"[data] 'ratio': ratio = {self.ratio!r} has no effect on {self.name!r} without "
                              "minority modes; give minority (mode indices) or use the -imbalanced source")
 
@@ -180,8 +180,8 @@ class DataConfig:
             raise ValueError(f"[data] 'rare_classes': classes are labels >= 0, got {negative}")
         _fraction(self.fraction, "fraction")
         if not self.rare_classes:
-            for key, default in (("fraction", 0.1), ("seed", 0)):
-                if not _is_default(getattr(self, key), default):
+            for key in ("fraction", "seed"):
+                if not self._at_default(key):
                     raise ValueError(f"[data] {key!r}: {key} = {getattr(self, key)!r} has no effect on "
                                      f"{self.name!r} without rare_classes (it applies to the rare classes' samples)")
 
@@ -220,16 +220,19 @@ def expected_shape(config: DataConfig) -> tuple[int, ...] | None:
     return {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}[config.name]
 
 
+def _minority_modes(config: DataConfig) -> list[int] | tuple[int, ...]:
+    """A mixture config's minority modes: its ``minority``, or the source's own."""
+    from modecover.data.mixtures import MIXTURES
+
+    return config.minority if config.minority is not None else MIXTURES[config.name]().minority
+
+
 def _mixture(config: DataConfig):
     from modecover.data.mixtures import MIXTURES, imbalanced
 
-    base_name = config.name.replace("-imbalanced", "")
-    if config.minority is not None and (config.minority or config.name.endswith("-imbalanced")):
-        mixture = imbalanced(MIXTURES[base_name](), config.minority, config.ratio)
-    elif config.name.endswith("-imbalanced"):
-        mixture = imbalanced(MIXTURES[base_name](), MIXTURES[config.name]().minority, config.ratio)
-    else:
-        mixture = MIXTURES[config.name]()
+    base = MIXTURES[config.name.replace("-imbalanced", "")]()
+    minority = _minority_modes(config)
+    mixture = imbalanced(base, minority, config.ratio) if minority or config.name.endswith("-imbalanced") else base
     points, labels = mixture.sample(config.n, seed=config.seed)
     return TrainingSet(torch.as_tensor(points, dtype=torch.float32), torch.as_tensor(labels), mixture)
 
