@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -107,7 +106,10 @@ def _model_spec(options: dict[str, Any], data: DataConfig) -> tuple[ModelSpec, d
     return ModelSpec(family, rest), json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def _methods(raw: Any, model_config: dict[str, Any], family: str) -> list[dict[str, Any]]:
+def _methods(raw: Any, model_config: dict[str, Any], family: str, train: TrainConfig) -> list[dict[str, Any]]:
+    """The [[methods]] entries, each checked: its options (method_config), its family, and,
+    where its config defines ``check_schedule(train)``, against the [train] schedule (a
+    value that schedule makes a no-op, which the plug-in cannot tell by itself)."""
     from modecover.methods.registry import BuildContext, check_family, method_config
 
     if not isinstance(raw, list):
@@ -119,31 +121,14 @@ def _methods(raw: Any, model_config: dict[str, Any], family: str) -> list[dict[s
         if "name" not in entry:
             raise ConfigError(f"[[methods]] entry {i}: missing key 'name'")
         try:
-            method_config(entry["name"], {k: v for k, v in entry.items() if k != "name"}, context)
+            config = method_config(entry["name"], {k: v for k, v in entry.items() if k != "name"}, context)
             check_family(entry["name"], family)
+            if hasattr(config, "check_schedule"):
+                config.check_schedule(train)
         except (ValueError, TypeError) as err:
             raise ConfigError(str(err)) from err
         methods.append(dict(entry))
     return methods
-
-
-def _check_methods_against_train(methods: list[dict[str, Any]], train: TrainConfig) -> None:
-    """Refuse method options that the [train] schedule makes a no-op, which the plug-in cannot
-    tell by itself: class_balance's ``from_round`` at or past the last round, topk's ``nu``
-    that keeps k at the batch size."""
-    from modecover.methods.registry import method_config
-
-    for entry in methods:
-        if entry["name"] not in ("class_balance", "topk"):
-            continue
-        config = method_config(entry["name"], {k: v for k, v in entry.items() if k != "name"})
-        if entry["name"] == "class_balance" and config.from_round >= train.rounds:
-            raise ConfigError(f"[[methods]] 'class_balance': 'from_round' = {config.from_round} is not below [train] "
-                              f"rounds = {train.rounds} (the last round is {train.rounds - 1}), so its weights would never "
-                              "apply; lower it, raise rounds, or leave the method out")
-        if entry["name"] == "topk" and math.ceil(config.nu * train.batch_size - 1e-9) >= train.batch_size:
-            raise ConfigError(f"[[methods]] 'topk': 'nu' = {config.nu!r} keeps k = ceil(nu * batch_size) at [train] "
-                              f"batch_size = {train.batch_size}, so topk would do nothing; lower nu or raise batch_size")
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
@@ -161,14 +146,13 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
         except (TypeError, ValueError) as err:
             raise ConfigError(str(err) if str(err).startswith("[data]") else f"[data]: {err}") from err
         model, model_config = _model_spec(dict(_table(raw["model"], "model")), data)
-        methods = _methods(raw.get("methods", []), model_config, model.family)
         try:
             train = _train_config(dict(_table(raw["train"], "train")))
         except ConfigError:
             raise
         except (TypeError, ValueError) as err:
             raise ConfigError(f"[train]: {err}") from err
-        _check_methods_against_train(methods, train)
+        methods = _methods(raw.get("methods", []), model_config, model.family, train)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return RunConfig(data, model, methods, train)

@@ -46,6 +46,13 @@ class ClassBalanceConfig:
             raise _refused("from_round", "an integer >= 0 (and below the run's [train] rounds)", self.from_round)
         self.from_round = int(self.from_round)
 
+    def check_schedule(self, train) -> None:
+        """Refuse a ``from_round`` the run's [train] rounds never reach (called when a run config is read)."""
+        if self.from_round >= train.rounds:
+            raise ValueError(f"[[methods]] 'class_balance': 'from_round' = {self.from_round} is not below [train] "
+                             f"rounds = {train.rounds} (the last round is {train.rounds - 1}), so its weights would "
+                             "never apply; lower it, raise rounds, or leave the method out")
+
 
 def _refused(key: str, rule: str, value) -> ValueError:
     return method_option_error("class_balance", key, rule, value)

@@ -57,6 +57,12 @@ class TopKConfig:
                 raise ValueError(f"[[methods]] 'topk': a '{key}' of 1 keeps k at the batch size for ever, so topk "
                                  "would do nothing; use a value below 1 or leave the method out")
 
+    def check_schedule(self, train) -> None:
+        """Refuse a ``nu`` that keeps k at the run's [train] batch size (called when a run config is read)."""
+        if math.ceil(self.nu * train.batch_size - 1e-9) >= train.batch_size:
+            raise ValueError(f"[[methods]] 'topk': 'nu' = {self.nu!r} keeps k = ceil(nu * batch_size) at [train] "
+                             f"batch_size = {train.batch_size}, so topk would do nothing; lower nu or raise batch_size")
+
 
 def _refused(key: str, rule: str, value) -> ValueError:
     return method_option_error("topk", key, rule, value)
