@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number
+from modecover._checks import is_real_number, non_negative_int
 from modecover.data.mixtures import integer_list
 
 SCALES = ("unit", "symmetric")
@@ -200,8 +200,7 @@ def make_imbalanced(x, labels, rare_classes, fraction: float, seed: int = 0):
     if not (is_real_number(fraction) and 0.0 < float(fraction) <= 1.0):
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     rare = sorted(integer_list(rare_classes, "rare_classes"))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    non_negative_int(seed, "seed")
     present = set(np.unique(label_arr).tolist())
     missing = [c for c in rare if c not in present]
     if missing:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from modecover._checks import is_real_number
+from modecover._checks import is_real_number, non_negative_int
 
 
 def integer_list(value, name: str) -> list[int]:
@@ -99,8 +99,7 @@ class Mixture:
         Labels are drawn i.i.d. from ``weights`` (so mode counts are multinomial), then
         each point is its mode mean plus N(0, sigma_k^2 I) noise.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"mixture '{self.name}': n must be a non-negative integer, got {n!r}")
+        non_negative_int(n, f"mixture '{self.name}': n")
         if isinstance(seed, (bool, np.bool_, str, bytes, float, np.floating)) or (
                 isinstance(seed, (int, np.integer)) and seed < 0):
             raise ValueError(f"mixture '{self.name}': seed must be a non-negative integer or a "

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, positive_int
+from modecover._checks import is_real_number, non_negative_int, positive_int
 from modecover.data.mixtures import integer_list
 
 __all__ = ["DataConfig", "TrainingSet", "DATA_SOURCES", "data_config", "build_dataset", "expected_shape"]
@@ -128,9 +128,7 @@ class DataConfig:
                                  f"(it applies to {', '.join(sources)})"
                                  f"{_HINTS.get((key, self.name in MIXTURE_SOURCES), '')}")
         self.n = positive_int(self.n, "[data] 'n': n")
-        if isinstance(self.seed, (bool, np.bool_)) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"[data] 'seed': must be a non-negative integer, got {self.seed!r}")
-        self.seed = int(self.seed)
+        self.seed = non_negative_int(self.seed, "[data] 'seed':")
         if self.name in ("mnist", "cifar10", "folder") and not self.path:
             raise ValueError(f"[data] 'path': path is required for data source {self.name!r}")
         if self.path is not None and not isinstance(self.path, (str, os.PathLike)):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
+
+from modecover._checks import non_negative_int
 
 
 def check_real_batch(family: str, real: Tensor, data_shape, device_dtype) -> Tensor:
@@ -27,8 +28,7 @@ def check_real_batch(family: str, real: Tensor, data_shape, device_dtype) -> Ten
 
 
 def check_sample_count(n: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"sample: n must be a non-negative integer, got {n!r}")
+    non_negative_int(n, "sample: n")
 
 
 def check_data_shape(family: str, data_shape: Any) -> None:
