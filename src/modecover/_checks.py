@@ -66,16 +66,21 @@ def real_values(x, name: str) -> np.ndarray:
     return arr.astype(np.float64)
 
 
+def is_integer(value) -> bool:
+    """An int, numpy's included, but not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def positive_int(value, name: str) -> int:
     """``value`` as an int if it is an integer >= 1 (not a bool), else a ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def non_negative_int(value, name: str) -> int:
     """``value`` as an int if it is an integer >= 0 (not a bool), else a ``ValueError`` naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+    if not is_integer(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
 

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from modecover._checks import is_real_number, non_negative_int
+from modecover._checks import is_integer, is_real_number, non_negative_int
 
 
 def integer_list(value, name: str) -> list[int]:
@@ -35,7 +35,7 @@ def integer_list(value, name: str) -> list[int]:
             raise ValueError(f"{name} must be integers, got an array of dtype {value.dtype} and shape {value.shape}")
         items = [int(v) for v in np.atleast_1d(value).tolist()]
     elif isinstance(value, (list, tuple)):
-        bad = [v for v in value if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))]
+        bad = [v for v in value if not is_integer(v)]
         if bad:
             raise ValueError(f"{name} must be integers, got {bad[0]!r} in {value!r}")
         items = [int(v) for v in value]
@@ -113,7 +113,7 @@ class Mixture:
 
 def ring(n_modes: int = 8, radius: float = 1.0, sigma: float = 0.01) -> Mixture:
     """``n_modes`` equal modes at angles 2*pi*k/n_modes on a circle of ``radius``."""
-    if isinstance(n_modes, bool) or not isinstance(n_modes, (int, np.integer)) or n_modes < 1:
+    if not is_integer(n_modes) or n_modes < 1:
         raise ValueError(f"ring: n_modes must be a positive integer, got {n_modes!r}")
     if not radius > 0:
         raise ValueError(f"ring: radius must be > 0, got {radius!r}")
@@ -127,7 +127,7 @@ def grid(side: int = 5, spacing: float = 2.0, sigma: float = 0.05) -> Mixture:
 
     Mode index = row * side + column with x varying fastest: mode 0 is (-4, -4), mode 1 (-2, -4).
     """
-    if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or side < 1:
+    if not is_integer(side) or side < 1:
         raise ValueError(f"grid: side must be a positive integer, got {side!r}")
     if not spacing > 0:
         raise ValueError(f"grid: spacing must be > 0, got {spacing!r}")

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from modecover._checks import is_integer, positive_int
+
 __all__ = [
     "WeightedSampler",
     "DistributedWeightedSampler",
@@ -52,12 +54,6 @@ def check_weights(weights, name: str = "sampling weights") -> Tensor:
     return w
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 # torch.multinomial refuses more categories than this; larger weight vectors are drawn by
 # inverse-CDF search instead (smaller ones keep torch.multinomial, so their draws are unchanged).
 MULTINOMIAL_MAX_CATEGORIES = 2**24
@@ -79,13 +75,13 @@ class _IndexStream(torch.utils.data.Sampler[int]):
     """Shared machinery: seeded draws, this rank's share of each draw, resumable position."""
 
     def __init__(self, num_samples: int, seed: int, rank: int = 0, world_size: int = 1):
-        self.world_size = _check_positive_int(world_size, "world_size")
-        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
+        self.world_size = positive_int(world_size, "world_size")
+        if not is_integer(rank) or not 0 <= rank < world_size:
             raise ValueError(f"rank must be an integer in [0, world_size={world_size}), got {rank!r}")
         self.rank = int(rank)
         # a global draw is padded up to a multiple of world_size so each rank gets the same count
-        self.global_size = math.ceil(_check_positive_int(num_samples, "num_samples") / self.world_size) * self.world_size
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        self.global_size = math.ceil(positive_int(num_samples, "num_samples") / self.world_size) * self.world_size
+        if not is_integer(seed):
             raise ValueError(f"sampler seed must be an integer, got {seed!r}")
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -111,7 +107,7 @@ class _IndexStream(torch.utils.data.Sampler[int]):
 
     def take(self, batch_size: int) -> Tensor:
         """The next ``batch_size`` indices (int64) of this rank's endless stream."""
-        _check_positive_int(batch_size, "batch_size")
+        positive_int(batch_size, "batch_size")
         parts, needed = [], batch_size
         while needed:
             if self._current is None or self._position == self._current.numel():
@@ -180,7 +176,7 @@ class UniformSampler(_IndexStream):
     ``num_samples``, default ``n``); optionally this rank's share, as above."""
 
     def __init__(self, n: int, num_samples: int | None = None, seed: int = 0, rank: int = 0, world_size: int = 1):
-        self.n = _check_positive_int(n, "data set size n")
+        self.n = positive_int(n, "data set size n")
         super().__init__(num_samples or self.n, seed, rank, world_size)
 
     def _global_draw(self) -> Tensor:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from modecover._checks import as_features
+from modecover._checks import as_features, is_integer
 
 GALLERY_SIZE = 32
 POINT_SUFFIXES = (".csv", ".txt")
@@ -390,7 +390,7 @@ def _check_audit_inputs(n: int, names, images, top, source: str) -> None:
         raise ValueError(f"audit: {len(names)} names for {n} samples of {source}")
     if images is not None and len(images) != n:
         raise ValueError(f"audit: {len(images)} images for {n} samples of {source}")
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 0 <= top <= n:
+    if not is_integer(top) or not 0 <= top <= n:
         raise ValueError(f"audit: top must be an integer in 0..{n} (the number of samples), got {top!r}")
 
 

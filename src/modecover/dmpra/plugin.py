@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, method_option_error
+from modecover._checks import is_integer, is_real_number, method_option_error
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import DEFAULT_REFERENCE_SIZE
 from modecover.plugins import Plugin
@@ -87,10 +87,10 @@ class DMPRAConfig:
         for key in ("two_sided", "fine_grained", "informative", "plot"):
             _check(isinstance(getattr(self, key), bool), key, "true or false", getattr(self, key))
         for key in ("n_min", "min_group", "feature_batch"):
-            _check(_is_int(getattr(self, key)) and getattr(self, key) >= 1, key, "a positive integer", getattr(self, key))
+            _check(is_integer(getattr(self, key)) and getattr(self, key) >= 1, key, "a positive integer", getattr(self, key))
         for key, low in (("max_neighbors", self.n_min), ("reference_size", max(self.n_min, 2))):
             value = getattr(self, key)
-            _check(value is None or (_is_int(value) and value >= low), key, f"an integer >= {low} or None", value)
+            _check(value is None or (is_integer(value) and value >= low), key, f"an integer >= {low} or None", value)
         for key, test, rule in (("alpha", lambda v: 0 < v <= 1, "a number in (0, 1]"),
                                 ("k_sigma", lambda v: 0 < v < math.inf, "a finite number > 0"),
                                 ("gamma", lambda v: 0 <= v < math.inf, "a finite number >= 0"),
@@ -132,10 +132,6 @@ def _check(ok: bool, key: str, rule: str, value) -> None:
         raise method_option_error("dmpra", key, rule, value)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _classifier_config(classifier) -> PerceptionClassifierConfig:
     """``classifier`` (a dict of its fields or the config) as a checked :class:`PerceptionClassifierConfig`."""
     known = [f.name for f in fields(PerceptionClassifierConfig)]
@@ -152,10 +148,10 @@ def _classifier_config(classifier) -> PerceptionClassifierConfig:
         if key == "lr":
             _check(is_real_number(value) and 0 < value < math.inf, "classifier.lr", "a finite number > 0", value)
         elif key == "seed":
-            _check(_is_int(value) and 0 <= value < 2**64, "classifier.seed", "an integer >= 0 and < 2**64", value)
+            _check(is_integer(value) and 0 <= value < 2**64, "classifier.seed", "an integer >= 0 and < 2**64", value)
         else:
             low = 0 if key == "finetune_steps" else 1
-            _check(_is_int(value) and value >= low, f"classifier.{key}", f"an integer >= {low}", value)
+            _check(is_integer(value) and value >= low, f"classifier.{key}", f"an integer >= {low}", value)
     return classifier if isinstance(classifier, PerceptionClassifierConfig) else PerceptionClassifierConfig(**values)
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from dataclasses import dataclass
 
+from modecover._checks import is_integer
 from modecover.dmpra.groups import GroupWeights, describe_groups, group_weights, minor_groups
 from modecover.dmpra.search import SearchResult
 
@@ -121,7 +122,7 @@ class WeightingConfig:
     def __post_init__(self):
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"DMPRA 'weighting' must be one of {list(WEIGHTINGS)}, got {self.weighting!r}")
-        if isinstance(self.min_group, bool) or not isinstance(self.min_group, (int, np.integer)) or self.min_group < 1:
+        if not is_integer(self.min_group) or self.min_group < 1:
             raise ValueError(f"DMPRA 'min_group' must be a positive integer, got {self.min_group!r}")
         for key, low, strict in (("gamma", 0.0, False), ("w_max", 1.0, False), ("outlier_weight", 0.0, True)):
             value = getattr(self, key)

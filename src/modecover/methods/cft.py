@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from modecover._checks import method_option_error
+from modecover._checks import is_integer, method_option_error
 from modecover.plugins import Plugin
 
 
@@ -29,7 +28,7 @@ class CFTConfig:
     def __post_init__(self):
         for key, low in (("feature_differences", 1), ("latent_dim", 2)):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            if not is_integer(value) or value < low:
                 raise _refused(key, f"an integer >= {low}", value)
             setattr(self, key, int(value))
         if self.latent_dim <= self.feature_differences:

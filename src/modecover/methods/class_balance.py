@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, method_option_error
+from modecover._checks import is_integer, is_real_number, method_option_error
 from modecover.plugins import Plugin
 
 
@@ -42,7 +42,7 @@ class ClassBalanceConfig:
     def __post_init__(self):
         if not (is_real_number(self.power) and 0 < self.power <= 4):
             raise _refused("power", "a number in (0, 4]", self.power)
-        if isinstance(self.from_round, bool) or not isinstance(self.from_round, (int, np.integer)) or self.from_round < 0:
+        if not is_integer(self.from_round) or self.from_round < 0:
             raise _refused("from_round", "an integer >= 0 (and below the run's [train] rounds)", self.from_round)
         self.from_round = int(self.from_round)
 

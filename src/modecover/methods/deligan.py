@@ -14,11 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from modecover._checks import is_real_number, method_option_error
+from modecover._checks import is_integer, is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 
@@ -33,7 +32,7 @@ class DeLiGANConfig:
     def __post_init__(self):
         for key, low, high in (("latent_dim", 1, None), ("components", 1, None), ("seed", 0, 2**64)):
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            if not is_integer(value) or value < low \
                     or (high is not None and value >= high):
                 raise _refused(key, f"an integer >= {low}" + (" and < 2**64" if high else ""), value)
             setattr(self, key, int(value))

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import check_k, check_same_dim, is_real_number, method_option_error
+from modecover._checks import check_k, check_same_dim, is_integer, is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 FeatureFn = Callable[[Tensor], Tensor]
@@ -81,7 +81,7 @@ class LDMDConfig:
         for key in ("k", "refresh_every", "feature_batch"):
             value = getattr(self, key)
             if not (key == "refresh_every" and value is None) and (
-                    isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                    not is_integer(value) or value < 1):
                 raise _refused(key, "a positive integer" + (" or None" if key == "refresh_every" else ""), value)
         if not (is_real_number(self.replay_mean) and -math.inf < self.replay_mean < math.inf):
             raise _refused("replay_mean", "a finite number", self.replay_mean)

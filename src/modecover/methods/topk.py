@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, method_option_error
+from modecover._checks import is_integer, is_real_number, method_option_error
 from modecover.plugins import GeneratorContext, Plugin
 
 
@@ -47,7 +46,7 @@ class TopKConfig:
 
     def __post_init__(self):
         steps = self.steps_per_epoch
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        if not is_integer(steps) or steps < 1:
             raise _refused("steps_per_epoch", "a positive integer", steps)
         for key in ("gamma", "nu"):
             value = getattr(self, key)

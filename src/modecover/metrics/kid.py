@@ -29,20 +29,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modecover._checks import as_features, check_allocation, check_same_dim, is_real_number
+from modecover._checks import as_features, check_allocation, check_same_dim, is_integer, is_real_number
 
 _BLOCK_BYTES = 32 * 2**20  # float64 column block of both subsets
 
 
 def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_integer(value) or value < minimum:
         raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
 def _check_seed(seed) -> int:
     """A seed ``np.random.RandomState`` takes: an integer in [0, 2**32 - 1], not a bool."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+    if not is_integer(seed) or not 0 <= seed < 2**32:
         raise ValueError(f"seed: must be an integer in [0, 2**32 - 1], got {seed!r}")
     return int(seed)
 
