@@ -41,7 +41,8 @@ from modecover.plugins import Hooks, shapes_latents
 FORMAT = "modecover-checkpoint"
 VERSION = 1
 
-__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "restore_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "restore_checkpoint",
+           "config_differences"]
 
 
 class CheckpointError(ValueError):
@@ -219,9 +220,11 @@ def read_checkpoint(path) -> Checkpoint:
     )
 
 
-def _config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def config_differences(saved: dict[str, Any], current: dict[str, Any],
+                       labels: tuple[str, str] = ("checkpoint ", "this run ")) -> list[str]:
+    """``"key: <saved> vs <current>"`` for every key whose value differs (or is absent on one side)."""
     keys = sorted(set(saved) | set(current))
-    return [f"{k}: checkpoint {saved.get(k, '<absent>')!r} vs this run {current.get(k, '<absent>')!r}"
+    return [f"{k}: {labels[0]}{saved.get(k, '<absent>')!r} vs {labels[1]}{current.get(k, '<absent>')!r}"
             for k in keys if saved.get(k, "<absent>") != current.get(k, "<absent>")]
 
 
@@ -236,7 +239,7 @@ def restore_checkpoint(path, model: GenerativeModel, hooks: Hooks, *, optimizers
     ckpt = read_checkpoint(path)
     if ckpt.family != model.family:
         raise CheckpointError(f"{path}: checkpoint of a '{ckpt.family}' model, this run trains a '{model.family}' model")
-    diffs = _config_differences(ckpt.model_config, _json_config(model.config))
+    diffs = config_differences(ckpt.model_config, _json_config(model.config))
     if diffs:
         raise CheckpointError(f"{path}: checkpoint of another '{model.family}' config; differs in " + "; ".join(diffs))
     saved_names = [p["name"] for p in ckpt.plugins]
@@ -244,7 +247,7 @@ def restore_checkpoint(path, model: GenerativeModel, hooks: Hooks, *, optimizers
     if saved_names != [p["name"] for p in current]:
         raise CheckpointError(f"{path}: checkpoint written with plug-ins {saved_names}, this run has {[p['name'] for p in current]}")
     for saved, now in zip(ckpt.plugins, current):
-        diffs = _config_differences(saved["config"] or {}, now["config"] or {}) if isinstance(now["config"], dict) else []
+        diffs = config_differences(saved["config"] or {}, now["config"] or {}) if isinstance(now["config"], dict) else []
         if diffs:
             raise CheckpointError(f"{path}: plug-in '{now['name']}' config differs: " + "; ".join(diffs))
     model_state = ckpt.model_state

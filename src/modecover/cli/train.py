@@ -77,7 +77,7 @@ def _check_same_run_config(out_dir: Path, current: dict) -> None:
     started with (stored in its last.ckpt; config.json for checkpoints without it), naming
     each differing ``section.key``. No key may differ: the run would not be the run its
     config.json and checkpoints describe. --threads and --progress are not in the config."""
-    from modecover.checkpoint import CheckpointError, read_checkpoint
+    from modecover.checkpoint import CheckpointError, config_differences, read_checkpoint
 
     last = out_dir / "last.ckpt"
     saved = (read_checkpoint(last).state.get("metadata") or {}).get("run_config")
@@ -91,9 +91,7 @@ def _check_same_run_config(out_dir: Path, current: dict) -> None:
     if saved is None:
         raise CheckpointError(f"{last}: holds no run config and {out_dir} has no config.json; "
                               "cannot check that --resume continues the same run")
-    old, new = _flat(saved), _flat(current)
-    diffs = [f"{k}: {old.get(k, '<absent>')!r} vs {new.get(k, '<absent>')!r}"
-             for k in sorted(set(old) | set(new)) if old.get(k, "<absent>") != new.get(k, "<absent>")]
+    diffs = config_differences(_flat(saved), _flat(current), labels=("", ""))
     if diffs:
         raise CheckpointError(f"{out_dir}: --resume with another config than the run's ({source}); differs in "
                               f"{'; '.join(diffs)} (resume with the same config, or --overwrite to start again)")
