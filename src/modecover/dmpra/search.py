@@ -420,6 +420,18 @@ def _ladder(sizes, big_k: int, reference_size: int, table, exceeds: np.ndarray, 
     )
 
 
+def _best_levels(table) -> tuple[np.ndarray, np.ndarray]:
+    """(scored, level) per sample: whether any ladder level is uncensored, and the level of
+    the first maximum score (smallest radius; -1 where none). Scores equal up to float
+    rounding of the final division (e.g. 2/sqrt(2) and 6/sqrt(18)) count as equal, so exact
+    ties go to the smallest radius."""
+    stat = np.where(table["ok"], table["score"], -np.inf)
+    scored = table["ok"].any(axis=1)
+    best = stat.max(axis=1, initial=-np.inf)
+    near_best = stat >= (best - _TIE_TOLERANCE * np.maximum(1.0, np.abs(best)))[:, None]
+    return scored, np.where(scored, np.argmax(near_best, axis=1), -1)
+
+
 def search(features, config: SearchConfig | None = None) -> SearchResult:
     """Search ``features`` (n, d) for minor-group samples (paper Eq. 4-6, read as LOCI's test).
 
@@ -440,13 +452,7 @@ def search(features, config: SearchConfig | None = None) -> SearchResult:
     table, neighbors = _search_table(x, config, ref_rows, big_k, sizes)
 
     ok = table["ok"]
-    stat = np.where(ok, table["score"], -np.inf)
-    scored = ok.any(axis=1)
-    # First maximum (smallest radius); scores equal up to float rounding of the final division
-    # (e.g. 2/sqrt(2) and 6/sqrt(18)) count as equal, so exact ties go to the smallest radius.
-    best = stat.max(axis=1, initial=-np.inf)
-    near_best = stat >= (best - _TIE_TOLERANCE * np.maximum(1.0, np.abs(best)))[:, None]
-    level = np.where(scored, np.argmax(near_best, axis=1), -1)
+    scored, level = _best_levels(table)
 
     def at_max(key, missing):
         picked = np.take_along_axis(table[key], np.maximum(level, 0)[:, None], axis=1)[:, 0]
