@@ -52,6 +52,7 @@ from modecover.distributed import (
     init_distributed,
     same_on_every_rank,
 )
+from modecover.interrupts import InterruptRequest, TrainingInterrupted, deferred_interrupt
 from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
 from modecover.plugins import Hooks, check_hooks_called
@@ -287,6 +288,7 @@ class _Loop:
     after_step: Callable[[int, dict[str, Any] | None], None]  # (steps done, the log row written or None)
     sample_plot: Callable[[int], None] | None
     started: float
+    interrupt: InterruptRequest = field(default_factory=InterruptRequest)  # Ctrl-C: save the step, stop
 
 
 def _train_round(loop: _Loop, r: int, start: int, stop: int, first_step: int, sampler, pending: list) -> dict:
@@ -310,7 +312,17 @@ def _train_round(loop: _Loop, r: int, start: int, stop: int, first_step: int, sa
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done != stop:
             loop.checkpoint("last", done, r, sampler, pending)
         loop.after_step(done, written)
+        if loop.interrupt.requested:
+            _save_and_stop(loop, done, r, sampler, pending)
     return row
+
+
+def _save_and_stop(loop: _Loop, done: int, rounds_finished: int, sampler=None, pending=()) -> None:
+    """After Ctrl-C (:mod:`modecover.interrupts`): ``last.ckpt`` of step ``done`` (resumable as
+    any), then :class:`TrainingInterrupted` naming it."""
+    if sampler is not None:
+        loop.checkpoint("last", done, rounds_finished, sampler, pending)
+    raise TrainingInterrupted(done, loop.config.steps, loop.checkpoint.out_dir / "last.ckpt")
 
 
 class _ProgressBar:
@@ -432,6 +444,9 @@ def train(
     ``metadata`` (plain JSON values, e.g. the run config) is stored in every checkpoint's
     state under ``"metadata"``. ``on_step(steps_done)``, when given, is called after every
     step (a caller's own progress display, e.g. the demo's two parallel runs).
+    Ctrl-C lets the step under way finish, writes ``last.ckpt`` of it and raises
+    :class:`modecover.interrupts.TrainingInterrupted` (a ``KeyboardInterrupt``); a second
+    Ctrl-C stops at once without saving (not under torchrun: there Ctrl-C stops at once).
     """
     out_dir, dist_ctx = Path(out_dir), DistributedContext.current()
     check_hooks_called(hooks, model)  # a plug-in hook this family never calls would silently do nothing
@@ -444,8 +459,10 @@ def train(
     checkpoint = _Checkpoints(model, hooks, config, out_dir, dist_ctx, metadata)
     final_row: dict[str, Any] = {"step": begin.step}
     with _ranks_in_step(model, hooks, dist_ctx):
-        with _ProgressBar(config.steps, begin.step, progress and dist_ctx.is_main, on_step) as bar:
+        with _ProgressBar(config.steps, begin.step, progress and dist_ctx.is_main, on_step) as bar, \
+                deferred_interrupt(enabled=not dist_ctx.active) as interrupt:  # under torchrun: as before
             loop = _loop(model, data, hooks, config, out_dir, dist_ctx, checkpoint, bar, begin)
+            loop.interrupt = interrupt
 
             # 2. rounds of steps; after each, the plug-ins adjust (DMPRA searches), then round checkpoints
             for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
@@ -457,6 +474,8 @@ def train(
                 hooks.on_round_end(model, data, r, out_dir / f"round{r}" if dist_ctx.is_main else None)
                 checkpoint(f"round{r}", stop, r + 1)
                 checkpoint("last", stop, r + 1)
+                if interrupt.requested and r + 1 < config.rounds:  # Ctrl-C in on_round_end: last.ckpt is this
+                    _save_and_stop(loop, stop, r + 1)
 
         # 3. the final checkpoint
         checkpoint("final", config.steps, config.rounds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -32,6 +33,9 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
 
     --out must be new, empty, or hold this model family's run (with --resume); a folder
     in use by another run is refused at once (docs/training.md, "Run folders").
+
+    Ctrl-C finishes the step under way, saves it to --out/last.ckpt and prints the command
+    that resumes from it (a second Ctrl-C stops at once, without saving).
     """
     import torch
 
@@ -43,6 +47,7 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
 
     if threads is not None:
         torch.set_num_threads(threads)
+    ctx = None
     try:
         config = load_config(config_path)
         overrides = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
@@ -59,7 +64,10 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
                 click.echo(f"--resume: no checkpoint (last.ckpt) in {out_dir}; starting from step 0", err=True)
         try:
             if resume and (out_dir / "last.ckpt").is_file():
-                _check_same_run_config(out_dir, config.to_dict())
+                done = _check_same_run_config(out_dir, config.to_dict())
+                if ctx.is_main:
+                    click.echo(f"--resume: continuing from step {done} of {config.train.steps} "
+                               f"({out_dir / 'last.ckpt'})", err=True)
             if ctx.is_main:
                 (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
             result = run.train(out_dir, resume=resume, progress=progress, metadata={"run_config": config.to_dict()})
@@ -68,19 +76,56 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
                 claim.release()
     except (ConfigError, CheckpointError, RunFolderError, ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
+    except KeyboardInterrupt as err:  # Ctrl-C (modecover.interrupts): what was saved, and how to go on
+        if ctx is None or ctx.is_main:
+            click.echo(_interrupted(err, out_dir, resume_command(config_path, out_dir, steps, seed, threads)), err=True)
+        raise click.exceptions.Exit(130) from None
     if ctx.is_main:
         click.echo(f"final checkpoint: {result['checkpoint']}")
 
 
-def _check_same_run_config(out_dir: Path, current: dict) -> None:
+def resume_command(config_path: Path, out_dir: Path, steps: int | None, seed: int | None,
+                   threads: int | None) -> str:
+    """The ``modecover train`` command line that resumes this run: the same config and
+    overrides (a resume with another config is refused), ``--resume``."""
+    words = ["modecover", "train", str(config_path), "--out", str(out_dir), "--resume"]
+    for option, value in (("--steps", steps), ("--seed", seed), ("--threads", threads)):
+        if value is not None:
+            words += [option, str(value)]
+    return shlex.join(words)
+
+
+def _interrupted(err: KeyboardInterrupt, out_dir: Path, command: str) -> str:
+    """What Ctrl-C left: the step saved (a second Ctrl-C: the last checkpoint's step, or none)."""
+    from modecover.checkpoint import CheckpointError, read_checkpoint
+    from modecover.interrupts import TrainingInterrupted
+
+    if isinstance(err, TrainingInterrupted):
+        return (f"Interrupted: saved step {err.step} of {err.steps} to {err.checkpoint}.\n"
+                f"Resume with: {command}")
+    last = out_dir / "last.ckpt"
+    try:
+        step = read_checkpoint(last).state["step"] if last.is_file() else None
+    except CheckpointError:
+        step = None
+    if step is None:
+        return (f"Interrupted before a checkpoint was written in {out_dir}: nothing saved to resume from.\n"
+                f"Start again with: {command}")
+    return (f"Interrupted without saving the current step: {last} holds step {step}; the steps after it are lost.\n"
+            f"Resume with: {command}")
+
+
+def _check_same_run_config(out_dir: Path, current: dict) -> int:
     """Refuse a --resume whose run config differs from the one the run in ``out_dir`` was
     started with (stored in its last.ckpt; config.json for checkpoints without it), naming
     each differing ``section.key``. No key may differ: the run would not be the run its
-    config.json and checkpoints describe. --threads and --progress are not in the config."""
+    config.json and checkpoints describe. --threads and --progress are not in the config.
+    Returns the step last.ckpt holds."""
     from modecover.checkpoint import CheckpointError, config_differences, read_checkpoint
 
     last = out_dir / "last.ckpt"
-    saved = (read_checkpoint(last).state.get("metadata") or {}).get("run_config")
+    state = read_checkpoint(last).state
+    saved = (state.get("metadata") or {}).get("run_config")
     source = last
     if saved is None and (out_dir / "config.json").is_file():
         source = out_dir / "config.json"
@@ -95,6 +140,7 @@ def _check_same_run_config(out_dir: Path, current: dict) -> None:
     if diffs:
         raise CheckpointError(f"{out_dir}: --resume with another config than the run's ({source}); differs in "
                               f"{'; '.join(diffs)} (resume with the same config, or --overwrite to start again)")
+    return int(state["step"])
 
 
 def _flat(tree, prefix: str = "") -> dict:
