@@ -5,6 +5,7 @@ modecover metric functions called directly on the same arrays.
 """
 
 import contextlib
+import hashlib
 import io
 import json
 import re
@@ -319,14 +320,28 @@ def test_get_extractor_errors():
 
 def test_inception_missing_weights_and_package(tmp_path, monkeypatch):
     monkeypatch.delenv(inception_mod.WEIGHTS_ENV, raising=False)
-    with pytest.raises(FileNotFoundError) as info:
-        inception_mod.resolve_weights_path(None)
+    monkeypatch.delenv("MODECOVER_OFFLINE", raising=False)
+    monkeypatch.setenv("MODECOVER_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError) as info:  # offline: the cached file is needed
+        inception_mod.resolve_weights_path(None, offline=True)
     msg = str(info.value)
-    assert inception_mod.WEIGHTS_FILE in msg and "pt_inception-2015-12-05" in msg
-    assert "--inception-weights" in msg and inception_mod.WEIGHTS_ENV in msg and "never downloads" in msg
+    assert inception_mod.WEIGHTS_FILE in msg and inception_mod.WEIGHTS_URL in msg and "offline" in msg
+    assert str(tmp_path / "cache" / inception_mod.WEIGHTS_FILE) in msg and "local path" in msg
+    with pytest.raises(FileNotFoundError) as info:
+        inception_mod.resolve_weights_path(tmp_path / "w.pth")
+    msg = str(info.value)
+    assert "no file at" in msg and "w.pth" in msg and inception_mod.WEIGHTS_FILE in msg
+    assert "--inception-weights" in msg and inception_mod.WEIGHTS_ENV in msg and "downloads it once" in msg
     monkeypatch.setenv(inception_mod.WEIGHTS_ENV, str(tmp_path / "w.pth"))
     with pytest.raises(FileNotFoundError, match=r"no file at .*w\.pth"):
         inception_mod.resolve_weights_path(None)
+    # without a path: the cached file, checked against the pinned hash (here: of a stand-in file)
+    monkeypatch.delenv(inception_mod.WEIGHTS_ENV)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / inception_mod.WEIGHTS_FILE).write_bytes(b"stand-in weights")
+    monkeypatch.setattr(inception_mod, "WEIGHTS_SHA256", hashlib.sha256(b"stand-in weights").hexdigest())
+    assert inception_mod.resolve_weights_path(None, offline=True) == tmp_path / "cache" / inception_mod.WEIGHTS_FILE
+    (tmp_path / "cache" / inception_mod.WEIGHTS_FILE).unlink()
 
     monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", None)
     with pytest.raises(ImportError, match=r"pip install 'modecover\[inception\]'"):
@@ -334,11 +349,19 @@ def test_inception_missing_weights_and_package(tmp_path, monkeypatch):
 
     # through the CLI, once torch-fidelity imports: the missing file is named
     monkeypatch.setattr(inception_mod, "_inception_class", lambda: object)
-    monkeypatch.delenv(inception_mod.WEIGHTS_ENV)
     np.save(tmp_path / "imgs.npy", np.zeros((8, 3, 4, 4)))
     result = run("--real", tmp_path / "imgs.npy", "--fake", tmp_path / "imgs.npy", "--extractor", "inception",
                  "--inception-weights", tmp_path / "nope.pth")
     assert result.exit_code == 1 and "nope.pth" in result.output and inception_mod.WEIGHTS_FILE in result.output
+    # --offline (or $MODECOVER_OFFLINE=1) with nothing cached: the file to fetch is named, nothing is fetched
+    result = run("--real", tmp_path / "imgs.npy", "--fake", tmp_path / "imgs.npy", "--extractor", "inception",
+                 "--offline")
+    assert result.exit_code == 1 and inception_mod.WEIGHTS_FILE in result.output and "offline" in result.output
+    monkeypatch.setenv("MODECOVER_OFFLINE", "1")
+    result = run("--real", tmp_path / "imgs.npy", "--fake", tmp_path / "imgs.npy", "--extractor", "inception")
+    assert result.exit_code == 1 and inception_mod.WEIGHTS_FILE in result.output and "offline" in result.output
+    assert not (tmp_path / "cache" / inception_mod.WEIGHTS_FILE).exists()
+    monkeypatch.delenv("MODECOVER_OFFLINE")
     (tmp_path / "junk.pth").write_bytes(b"junk")
     with pytest.raises(ValueError, match=r"junk\.pth: not a readable InceptionV3 state dict"):
         inception_mod.InceptionV3(tmp_path / "junk.pth")
@@ -349,7 +372,7 @@ class FakeInception:
 
     name = "inception"
 
-    def __init__(self, weights_path=None, *, output="pool", value_range=(0.0, 1.0), device="cpu"):
+    def __init__(self, weights_path=None, *, output="pool", value_range=(0.0, 1.0), device="cpu", offline=None):
         self.weights_path = weights_path
 
     def features_and_logits(self, x):

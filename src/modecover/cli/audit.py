@@ -15,9 +15,12 @@ import click
 @click.option("--extractor", type=click.Choice(["identity", "pixels", "inception"]), default=None,
               help="Features of the samples: identity (rows of a feature/points file; the default for files), "
                    "pixels (flattened images; the default for image folders) or inception (image folders, "
-                   "needs the optional extra and a local weights file).")
+                   "needs the optional extra; weights from a local file or the cache folder).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
-              help="Local InceptionV3 weights file for --extractor inception (else $MODECOVER_INCEPTION_WEIGHTS).")
+              help="Local InceptionV3 weights file for --extractor inception (else $MODECOVER_INCEPTION_WEIGHTS, "
+                   "else torch-fidelity's file, downloaded once into the cache folder).")
+@click.option("--offline", is_flag=True,
+              help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
 @click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
               help="Colour mode image folders are read in (L: one grey channel).")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Counting radius alpha*r of the sub-spheres.")
@@ -44,6 +47,7 @@ import click
                    "instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, inception_weights: str | None,
+            offline: bool,
             image_mode: str, alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
             reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool,
             gallery_size: int, top: int, skip_corrupt: bool, quiet: bool) -> None:
@@ -62,6 +66,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
     from modecover.dmpra import SearchConfig, WeightingConfig
     from modecover.dmpra.audit import audit, load_audit_data
     from modecover.runs import RunFolderError, claim_run_folder
+    from modecover.weights import DownloadError
 
     console = Console(stderr=True, quiet=quiet, log_path=False)
     try:
@@ -71,6 +76,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                                   informative=not no_informative)
         with console.status(f"reading {data}") as status:
             options = {"weights_path": inception_weights} if inception_weights else {}
+            if offline and extractor == "inception":  # the other extractors download nothing
+                options["offline"] = True
             loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
                                      extractor_options=options, skip_corrupt=skip_corrupt)
             console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
@@ -92,7 +99,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                     extra_summary={"kind": loaded.kind, "extractor": loaded.extractor,
                                    **({"skipped": loaded.skipped} if skip_corrupt else {})},
                 )
-    except (RunFolderError, ValueError, FileNotFoundError, ImportError) as err:  # ImportError: an optional extractor
+    except (RunFolderError, ValueError, FileNotFoundError, ImportError,  # ImportError: an optional extractor
+            DownloadError) as err:
         raise click.ClickException(str(err)) from err
     _echo_result(report, min_group, weighting)
 

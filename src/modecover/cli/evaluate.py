@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from modecover.evaluation import EXTRACTOR_CHOICES, MIXTURE_CHOICES, PIXEL_RANGES
+from modecover.weights import DownloadError
 
 
 def print_table(results: dict, config: dict) -> None:
@@ -49,7 +50,10 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--extractor", type=click.Choice(EXTRACTOR_CHOICES), default="auto", show_default=True,
               help="Feature space. auto: identity for (N, D) arrays, pixels for images.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
-              help="Local InceptionV3 weights file (else $MODECOVER_INCEPTION_WEIGHTS).")
+              help="Local InceptionV3 weights file (else $MODECOVER_INCEPTION_WEIGHTS, else torch-fidelity's "
+                   "file, downloaded once into the cache folder).")
+@click.option("--offline", is_flag=True,
+              help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
 @click.option("--k-pr", type=click.IntRange(min=1), default=3, show_default=True, help="k of precision/recall.")
 @click.option("--k-dc", type=click.IntRange(min=1), default=5, show_default=True, help="k of density/coverage.")
 @click.option("--inclusive", is_flag=True, help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
@@ -79,8 +83,8 @@ def print_table(results: dict, config: dict) -> None:
               help="Vendi score (cosine kernel) of the fakes and of the reals.")
 @click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write per-sample files, missed and off-manifold groups and plots to this folder.")
-def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_pr, k_dc, inclusive, no_prdc, no_fid,
-            want_kid,
+def command(real_spec, fake_spec, out, example, extractor, inception_weights, offline, k_pr, k_dc, inclusive, no_prdc,
+            no_fid, want_kid,
             kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, real_range, fake_range,
             image_mode, image_size, skip_corrupt, seed, vendi, explain_dir):
     """Compare a fake set with a real set: precision, recall, density, coverage, FID.
@@ -105,11 +109,11 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, k_
         else:
             if not real_spec or not fake_spec:
                 raise click.UsageError("give both --real R and --fake F (or --example)")
-            load = LoadOptions(extractor=extractor, inception_weights=inception_weights, image_mode=image_mode,
-                               image_size=image_size, skip_corrupt=skip_corrupt)
+            load = LoadOptions(extractor=extractor, inception_weights=inception_weights, offline=offline or None,
+                               image_mode=image_mode, image_size=image_size, skip_corrupt=skip_corrupt)
             evaluation = evaluate_files(real_spec, fake_spec, load=load, metrics=metrics, real_range=real_range,
                                         fake_range=fake_range, fake_logits=fake_logits, explain_dir=explain_dir)
-    except (ValueError, FileNotFoundError, ImportError) as err:
+    except (ValueError, FileNotFoundError, ImportError, DownloadError) as err:
         raise click.ClickException(str(err)) from err
     _print(evaluation, explain_dir)
     if out is not None:

@@ -56,7 +56,7 @@ def to_features(spec: str, options: LoadOptions, extractors: dict, pixel_range: 
     name = choose_extractor(options.extractor, samples)
     check_shape_for(name, tuple(samples.shape), spec)
     if name not in extractors:
-        kw = {"weights_path": options.inception_weights} if name == "inception" else {}
+        kw = {"weights_path": options.inception_weights, "offline": options.offline} if name == "inception" else {}
         extractors[name] = get_extractor(name, **kw)
     extractor = extractors[name]
     images = np.asarray(samples) if samples.ndim > 2 else None

@@ -29,6 +29,7 @@ class LoadOptions:
 
     extractor: str = "auto"  # auto, identity, pixels or inception (modecover.evaluation.features)
     inception_weights: str | None = None
+    offline: bool | None = None  # forbid downloading weights (None: $MODECOVER_OFFLINE decides)
     image_mode: str = "RGB"
     image_size: int | None = None
     skip_corrupt: bool = False

@@ -1,10 +1,11 @@
-"""InceptionV3 features (pool 2048-d) and logits through torch-fidelity, offline only.
+"""InceptionV3 features (pool 2048-d) and logits through torch-fidelity.
 
 The network and its TensorFlow-compatible resizing come from torch-fidelity (the
 optional extra ``modecover[inception]``), so the features equal the ones torch-fidelity
-uses for FID, KID and IS (docs/metrics.md). modecover never downloads at run time:
-the weights file must already be on disk and is given by path or by the environment
-variable ``MODECOVER_INCEPTION_WEIGHTS``.
+uses for FID, KID and IS (docs/metrics.md). The weights file is a local path (argument or
+``$MODECOVER_INCEPTION_WEIGHTS``) or, without one, torch-fidelity's published file, fetched
+once into modecover's cache folder and checked against its sha256
+(:func:`modecover.weights.cached_file`; offline mode forbids the download).
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from torch import Tensor
 
 from modecover._checks import as_features
 from modecover.features.base import as_tensor_batch
+from modecover.weights import cached_file
 
 WEIGHTS_ENV = "MODECOVER_INCEPTION_WEIGHTS"
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + WEIGHTS_FILE
+# The whole sha256 of WEIGHTS_FILE (95,628,359 bytes); its first 8 digits are the ones in the
+# file name, which is what torch.hub checks.
+WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 
 # torch-fidelity's names for the two outputs we use.
 OUTPUTS = {"pool": "2048", "logits": "logits_unbiased"}
@@ -32,26 +37,31 @@ _INSTALL_HINT = (
 )
 
 
-def missing_weights_message(path: str | os.PathLike | None) -> str:
-    """The error text when the weights file is not where the user said (or nowhere)."""
-    where = f"no file at {path}" if path is not None else f"no path given and ${WEIGHTS_ENV} is not set"
+def missing_weights_message(path: str | os.PathLike) -> str:
+    """The error text when the weights file is not where the user said."""
     return (
-        f"InceptionV3 weights not found ({where}). modecover never downloads at run time. "
-        f"It needs torch-fidelity's 'pt_inception-2015-12-05' weights, the file {WEIGHTS_FILE} "
-        f"(from {WEIGHTS_URL}). Download it once on a machine with internet, copy it here, and pass "
-        f"its path with --inception-weights PATH (Python: InceptionV3(weights_path=PATH)) or set "
-        f"{WEIGHTS_ENV}=PATH."
+        f"InceptionV3 weights not found (no file at {path}). It needs torch-fidelity's "
+        f"'pt_inception-2015-12-05' weights, the file {WEIGHTS_FILE} (from {WEIGHTS_URL}): pass the "
+        f"path of a copy with --inception-weights PATH (Python: InceptionV3(weights_path=PATH)) or "
+        f"${WEIGHTS_ENV}=PATH, or give no path and modecover downloads it once into its cache folder."
     )
 
 
-def resolve_weights_path(weights_path: str | os.PathLike | None) -> Path:
-    """Return the weights file: ``weights_path``, else ``$MODECOVER_INCEPTION_WEIGHTS``.
+def resolve_weights_path(weights_path: str | os.PathLike | None, *, offline: bool | None = None,
+                         progress: bool = True) -> Path:
+    """Return the weights file: ``weights_path``, else ``$MODECOVER_INCEPTION_WEIGHTS``, else
+    torch-fidelity's file in the cache folder, downloaded on first use unless ``offline``
+    (default: ``$MODECOVER_OFFLINE``).
 
-    Raises ``FileNotFoundError`` saying which file is needed and where to put it.
+    Raises ``FileNotFoundError`` naming a local path that does not exist, or (offline, not
+    cached) the file needed and where to put it; :class:`modecover.weights.DownloadError`
+    when the download fails.
     """
     if weights_path is None:
         weights_path = os.environ.get(WEIGHTS_ENV) or None
-    if weights_path is None or not Path(weights_path).is_file():
+    if weights_path is None:
+        return cached_file(WEIGHTS_URL, WEIGHTS_SHA256, offline=offline, progress=progress)
+    if not Path(weights_path).is_file():
         raise FileNotFoundError(missing_weights_message(weights_path))
     return Path(weights_path)
 
@@ -83,13 +93,17 @@ class InceptionV3:
     ``value_range`` (default ``(0, 1)``; use ``(-1, 1)`` for tanh outputs). They are
     quantised to uint8 as torch-fidelity expects, then resized by torch-fidelity to 299x299.
     ``output``: ``"pool"`` (FID/KID/PRDC features) or ``"logits"`` (torch-fidelity's
-    ``logits_unbiased``, used for the Inception Score).
+    ``logits_unbiased``, used for the Inception Score). ``weights_path``: a local weights
+    file; without one (and no ``$MODECOVER_INCEPTION_WEIGHTS``) torch-fidelity's file is
+    fetched once into the cache folder, which ``offline=True`` (or ``$MODECOVER_OFFLINE=1``)
+    forbids.
     """
 
     checks_output = True  # as_features on every batch (features.base.extract)
 
     def __init__(self, weights_path: str | os.PathLike | None = None, *, output: str = "pool",
-                 value_range: tuple[float, float] = (0.0, 1.0), device: str | torch.device = "cpu"):
+                 value_range: tuple[float, float] = (0.0, 1.0), device: str | torch.device = "cpu",
+                 offline: bool | None = None):
         if output not in OUTPUTS:
             raise ValueError(f"InceptionV3 output must be one of {sorted(OUTPUTS)}, got {output!r}")
         low, high = value_range
@@ -99,7 +113,7 @@ class InceptionV3:
         self.value_range = (float(low), float(high))
         self.name = "inception" if output == "pool" else "inception-logits"
         cls = _inception_class()
-        self.weights_path = resolve_weights_path(weights_path)
+        self.weights_path = resolve_weights_path(weights_path, offline=offline)
         _checked_state_dict(self.weights_path)
         self.device = torch.device(device)
         self.model = cls("inception-v3-compat", list(OUTPUTS.values()),
