@@ -1,8 +1,9 @@
 """Feature extractors: samples -> feature vectors for the metrics and DMPRA.
 
 ``get_extractor(name, **kw)`` builds one by name: ``identity`` (vectors), ``pixels``
-(flattened images) or ``inception`` (InceptionV3 via the optional extra
-``modecover[inception]``, weights from a local file).
+(flattened images), ``inception`` (InceptionV3 via the optional extra
+``modecover[inception]``, weights from a local file) or ``dinov2`` (DINOv2 ViT CLS
+features, the network in plain torch, official weights cached or from a local file).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EXTRACTORS: dict[str, tuple[str, str]] = {
     "identity": ("modecover.features.identity", "Identity"),
     "pixels": ("modecover.features.pixels", "Pixels"),
     "inception": ("modecover.features.inception", "InceptionV3"),
+    "dinov2": ("modecover.features.dinov2", "DINOv2"),
 }
 
 
