@@ -1,13 +1,18 @@
-"""Regenerate (or check) the tables of docs/RESULTS.md from the committed per-seed CSVs.
+"""Regenerate (or check) the tables and prose numbers of docs/RESULTS.md and README.md from the per-seed CSVs.
 
-    python scripts/results_tables.py            # rewrite every marked table in docs/RESULTS.md
-    python scripts/results_tables.py --check    # exit 1 if a table differs from its CSV
+    python scripts/results_tables.py            # rewrite every marked table and number
+    python scripts/results_tables.py --check    # exit 1 if a table or a number differs from its CSV
     python scripts/results_tables.py --collect runs/bench/B2 results/B2/per_seed.csv
                                                 # the per-seed CSV of every job landed so far
 
 Each table sits between ``<!-- table NAME -->`` and ``<!-- /table -->``; TABLES below says
 which CSV, data sets, rows and metrics each one shows. The CSVs are written by
 ``modecover bench`` (OUT/<suite>/per_seed.csv) and copied under results/.
+
+Each number of the prose that compares rows sits between ``<!-- num KIND ARGS -->`` and
+``<!-- /num -->`` in docs/RESULTS.md and README.md: a mean ± s.e., a difference between two
+rows ± its standard error (paired by seed where both rows ran the same seeds), its z, or
+a count of seeds (modecover.bench.numbers says how to write one).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import sys
 from pathlib import Path
 
 from modecover.bench import suites
+from modecover.bench.numbers import Source, check_numbers, count_numbers, update_numbers
 from modecover.bench.tables import TableSpec, check, collect, update, write_per_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "RESULTS.md"
+PROSE = (DOC, ROOT / "README.md")  # the documents whose numbers are checked
 B2_METRICS = ("modes", "minority_captured", "hq_percent", "share_error", "precision", "recall", "coverage")
 VARIANTS = ("", " + DMPRA", " + DMPRA (data space)", " + DMPRA (paper weights)", " + oracle")
 GAN_ROWS = tuple("GAN" + v for v in VARIANTS)
@@ -71,14 +78,24 @@ def main() -> int:
     if args.collect:
         records = collect(Path(args.collect[0]))
         print(f"{len(records)} job results -> {write_per_seed(records, Path(args.collect[1]))}")
+    source = Source(ROOT)
     if args.check:
         problems = check(DOC, ROOT, TABLES)
-        for problem in problems:
+        numbers = [p for doc in PROSE for p in check_numbers(doc, ROOT, source)]
+        for problem in problems + numbers:
             print(problem, file=sys.stderr)
-        print(f"{len(TABLES) - len(problems)} of {len(TABLES)} tables match their per-seed CSVs")
-        return 1 if problems else 0
+        total = sum(count_numbers(doc) for doc in PROSE)
+        print(f"{len(TABLES) - len(problems)} of {len(TABLES)} tables and {total - len(numbers)} of {total} "
+              "prose numbers match their per-seed CSVs")
+        return 1 if problems or numbers else 0
     names = update(DOC, ROOT, TABLES)
-    print(f"rewrote {len(names)} tables: {', '.join(names)}")
+    try:
+        counts = [update_numbers(doc, ROOT, source) for doc in PROSE]
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"rewrote {len(names)} tables ({', '.join(names)}) and "
+          + ", ".join(f"{n} numbers in {doc.relative_to(ROOT)}" for n, doc in zip(counts, PROSE)))
     return 0
 
 
