@@ -3,8 +3,11 @@
 
 The computation is :mod:`modecover.evaluation` (:func:`~modecover.evaluation.evaluate_files`,
 :func:`~modecover.evaluation.evaluate_example`); this module parses the options, turns the
-errors into ``click`` messages and prints. Metric definitions: docs/metrics.md; usage and
-JSON layout: docs/evaluate.md.
+errors into ``click`` messages and prints. A metric that ran by default and cannot take the
+input is skipped (named, with its reason); one asked for by name (``--kid``, ``--is``,
+``--mixture``, ``--prdc``, ``--fid``, ``--vendi``) that fails exits with code 1 after the
+others are printed and written. Metric definitions: docs/metrics.md; usage and JSON
+layout: docs/evaluate.md.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ def print_table(results: dict, config: dict) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in results.items():
+        if key in ("skipped", "failed"):  # printed below the table
+            continue
         if isinstance(value, float):
             shown = "nan" if math.isnan(value) else f"{value:.6g}"
         elif isinstance(value, list):
@@ -57,9 +62,12 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--k-pr", type=click.IntRange(min=1), default=3, show_default=True, help="k of precision/recall.")
 @click.option("--k-dc", type=click.IntRange(min=1), default=5, show_default=True, help="k of density/coverage.")
 @click.option("--inclusive", is_flag=True, help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
-@click.option("--no-prdc", "no_prdc", is_flag=True, help="Skip precision, recall, density and coverage.")
-@click.option("--no-fid", "no_fid", is_flag=True,
-              help="Skip FID (e.g. for very wide features, whose d x d covariances may not fit in memory).")
+@click.option("--prdc/--no-prdc", "prdc", default=True,
+              help="Precision, recall, density and coverage (on by default: skipped with the reason when the input "
+                   "does not allow them, an error when --prdc is given).")
+@click.option("--fid/--no-fid", "fid", default=True,
+              help="FID (on by default, skipped with the reason when it cannot be computed, an error when --fid is "
+                   "given); --no-fid e.g. for very wide features, whose d x d covariances may not fit in memory.")
 @click.option("--kid", "want_kid", is_flag=True, help="Also compute KID (mean and std over subsets).")
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
@@ -79,12 +87,14 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--image-size", type=click.IntRange(min=1), default=None, help="Resize folder images to SIZE x SIZE.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted and listed) instead of failing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID subsets and of --example data.")
-@click.option("--vendi/--no-vendi", default=True, show_default=True,
-              help="Vendi score (cosine kernel) of the fakes and of the reals.")
+@click.option("--vendi/--no-vendi", default=True,
+              help="Vendi score (cosine kernel; all-zero rows count as one sample) of the fakes and of the reals "
+                   "(on by default, skipped with the reason when it cannot be computed, an error when --vendi is "
+                   "given).")
 @click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write per-sample files, missed and off-manifold groups and plots to this folder.")
-def command(real_spec, fake_spec, out, example, extractor, inception_weights, offline, k_pr, k_dc, inclusive, no_prdc,
-            no_fid, want_kid,
+def command(real_spec, fake_spec, out, example, extractor, inception_weights, offline, k_pr, k_dc, inclusive, prdc,
+            fid, want_kid,
             kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, real_range, fake_range,
             image_mode, image_size, skip_corrupt, seed, vendi, explain_dir):
     """Compare a fake set with a real set: precision, recall, density, coverage, FID.
@@ -92,15 +102,24 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, of
     R and F are feature files (.npy, .npz[:key], .pt/.pth[:key]) or image folders. Prints a
     table; --out writes JSON with top-level keys precision, recall, density, coverage, fid
     (less those skipped by --no-prdc / --no-fid; + kid, is and the mode metrics when asked).
+    A default metric the input does not allow is skipped (listed with its reason); a metric
+    named on the command line that fails exits with code 1 after the rest is written.
     See docs/evaluate.md.
     """
-    from modecover.evaluation import LoadOptions, MetricOptions, evaluate_example, evaluate_files
+    from click.core import ParameterSource
 
-    if no_prdc and no_fid and not (want_kid or want_is or mixture or example or explain_dir):
-        raise click.UsageError("--no-prdc and --no-fid leave nothing to compute; add --kid, --is, --mixture or --explain")
-    metrics = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, prdc=not no_prdc, fid=not no_fid,
+    from modecover.evaluation import LoadOptions, MetricOptions, MetricsFailed, evaluate_example, evaluate_files
+
+    context = click.get_current_context()
+    named = tuple(name for name, on in (("prdc", prdc), ("fid", fid), ("vendi", vendi))
+                  if on and context.get_parameter_source(name) is ParameterSource.COMMANDLINE)
+    if not prdc and not fid and not (want_kid or want_is or mixture or example or explain_dir or "vendi" in named):
+        raise click.UsageError("--no-prdc and --no-fid leave nothing to compute; add --kid, --is, --mixture, --vendi "
+                               "or --explain")
+    metrics = MetricOptions(k_pr=k_pr, k_dc=k_dc, strict=not inclusive, prdc=prdc, fid=fid,
                             kid=want_kid, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
-                            inception_score=want_is, is_splits=is_splits, mixture=mixture, seed=seed, vendi=vendi)
+                            inception_score=want_is, is_splits=is_splits, mixture=mixture, seed=seed, vendi=vendi,
+                            required=named)
     try:
         if example:
             if real_spec or fake_spec:
@@ -113,21 +132,48 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, of
                                image_mode=image_mode, image_size=image_size, skip_corrupt=skip_corrupt)
             evaluation = evaluate_files(real_spec, fake_spec, load=load, metrics=metrics, real_range=real_range,
                                         fake_range=fake_range, fake_logits=fake_logits, explain_dir=explain_dir)
+    except MetricsFailed as err:  # everything else was computed: print and write it, then fail
+        _print(err.evaluation, explain_dir)
+        _write(err.evaluation, out)
+        raise click.ClickException(_failed_message(err.failed, out)) from err
     except (ValueError, FileNotFoundError, ImportError, DownloadError) as err:
         raise click.ClickException(str(err)) from err
     _print(evaluation, explain_dir)
+    _write(evaluation, out)
+
+
+FLAGS = {"prdc": "--prdc", "fid": "--fid", "kid": "--kid", "is": "--is", "vendi": "--vendi",
+         "vendi_real": "--vendi", "modes": "--mixture"}
+
+
+def _failed_message(failed: dict, out) -> str:
+    """The error of metrics asked for by name that could not be computed."""
+    lines = [f"{name} (asked for with {FLAGS[name]}) could not be computed: {reason}" for name, reason in failed.items()]
+    done = f"the other metrics were computed and written to {out}" if out is not None else \
+        "the other metrics were computed (printed above)"
+    return "\n".join(lines + [done])
+
+
+def _write(evaluation, out) -> None:
     if out is not None:
         evaluation.write(out)
         click.echo(f"wrote {out}")
 
 
 def _print(evaluation, explain_dir) -> None:
-    """The table, the skipped files and the explain folder's sentence."""
+    """The table, the skipped metrics and files, the all-zero rows the Vendi score counted and
+    the explain folder's sentence."""
     print_table(evaluation.results, evaluation.config)
+    for name, reason in evaluation.results.get("skipped", {}).items():
+        click.echo(f"skipped {name}: {reason}", err=True)
     for label, loaded in (("real", evaluation.real), ("fake", evaluation.fake)):
         if loaded.skipped:
             click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {label} {loaded.source}: "
                        + ", ".join(loaded.skipped), err=True)
+        zero = evaluation.config["zero_rows"][label]
+        if zero and ("vendi" if label == "fake" else "vendi_real") in evaluation.results:
+            click.echo(f"{label} {loaded.source}: {zero} of {len(loaded.features)} feature rows are all zeros; "
+                       "the Vendi score counts them as one shared sample", err=True)
     explained = evaluation.explained
     if explained is not None:
         click.echo(f"{explained['sentence']} Wrote {explain_dir}/: " + ", ".join(explained["files"].values()))

@@ -17,8 +17,9 @@ The modules each hold one step:
 from modecover.evaluation.features import EXTRACTOR_CHOICES
 from modecover.evaluation.inputs import PIXEL_RANGES, Loaded, LoadOptions
 from modecover.evaluation.metrics import MIXTURE_CHOICES, MetricOptions
-from modecover.evaluation.pipeline import Evaluation, evaluate_example, evaluate_files
+from modecover.evaluation.pipeline import Evaluation, MetricsFailed, evaluate_example, evaluate_files
 from modecover.evaluation.points import evaluate_points, explain_summary
 
 __all__ = ["EXTRACTOR_CHOICES", "MIXTURE_CHOICES", "PIXEL_RANGES", "Evaluation", "LoadOptions", "Loaded",
-           "MetricOptions", "evaluate_example", "evaluate_files", "evaluate_points", "explain_summary"]
+           "MetricOptions", "MetricsFailed", "evaluate_example", "evaluate_files", "evaluate_points",
+           "explain_summary"]

@@ -25,7 +25,7 @@ def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: Metric
     check_k(options.k_dc, len(real.features), f"real ({real.source})")
     check_k(options.k_dc, len(fake.features), f"fake ({fake.source})")
     modes = None
-    if options.mixture is not None:  # 2-D means, as the fakes (check_inputs)
+    if options.mixture is not None:  # 2-D means: the pipeline passes a mixture only for 2-D fakes
         from modecover.data.mixtures import get_mixture
 
         modes = as_points(get_mixture(options.mixture).means, "modes")

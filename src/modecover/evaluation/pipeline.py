@@ -1,7 +1,9 @@
 """What ``modecover evaluate`` computes, from Python: :func:`evaluate_files` (two files or
 image folders) and :func:`evaluate_example` (the built-in example), each returning an
 :class:`Evaluation` that holds the metrics, the settings and, when asked, the explain
-folder's summary; :meth:`Evaluation.write` writes the command's ``--out`` JSON."""
+folder's summary; :meth:`Evaluation.write` writes the command's ``--out`` JSON. A metric
+asked for by name that could not be computed raises :class:`MetricsFailed`, which carries
+the evaluation of everything else."""
 
 from __future__ import annotations
 
@@ -16,15 +18,16 @@ from modecover.evaluation.features import check_same_extractor, to_features
 from modecover.evaluation.inputs import EXAMPLE_MIXTURE, Loaded, LoadOptions, example_loaded, load_fake_logits
 from modecover.evaluation.metrics import MetricOptions, compute_metrics
 
-__all__ = ["Evaluation", "evaluate_example", "evaluate_files", "report_view"]
+__all__ = ["Evaluation", "MetricsFailed", "evaluate_example", "evaluate_files", "report_view"]
 
 
 @dataclass
 class Evaluation:
     """The outcome of one evaluation (docs/evaluate.md)."""
 
-    results: dict  # the metrics: precision, recall, density, coverage, fid, ... (flat, JSON-able)
-    config: dict  # sources, extractor, sizes, k, boundary, mixture, skipped files
+    results: dict  # the metrics: precision, recall, density, coverage, fid, ... (flat, JSON-able), and
+    # "skipped" / "failed": {metric: reason} of those left out, when any
+    config: dict  # sources, extractor, sizes, k, boundary, mixture, skipped files, all-zero feature rows
     real: Loaded
     fake: Loaded
     explained: dict | None = None  # groups.json of the explain folder, when one was written
@@ -49,6 +52,17 @@ class Evaluation:
         write_atomic(out, json.dumps(self.as_json(), indent=2) + "\n")
 
 
+class MetricsFailed(ValueError):
+    """Metrics asked for by name (:attr:`MetricOptions.asked`) could not be computed; the
+    others were. ``evaluation``: the :class:`Evaluation` of everything else (its
+    ``results["failed"]`` holds each failed metric's reason), ready to :meth:`~Evaluation.write`."""
+
+    def __init__(self, evaluation: Evaluation):
+        self.evaluation = evaluation
+        self.failed = dict(evaluation.results["failed"])
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in self.failed.items()))
+
+
 def evaluate_files(real: str, fake: str, *, load: LoadOptions | None = None, metrics: MetricOptions | None = None,
                    real_range: str | None = None, fake_range: str | None = None, fake_logits=None,
                    explain_dir=None) -> Evaluation:
@@ -61,7 +75,10 @@ def evaluate_files(real: str, fake: str, *, load: LoadOptions | None = None, met
     array file (a key of :data:`modecover.evaluation.inputs.PIXEL_RANGES`; default unit);
     ``fake_logits``: a file of class logits (n_fake, classes) or an array, for the
     Inception Score; ``explain_dir``: also write the explain folder there. Raises
-    ``ValueError`` (or ``FileNotFoundError``, ``ImportError``) naming the problem.
+    ``ValueError`` (or ``FileNotFoundError``, ``ImportError``) naming the problem. A metric
+    on by default that cannot take the input is left out, with its reason under
+    ``results["skipped"]``; one asked for by name raises :class:`MetricsFailed` after the
+    others (and the explain folder) are computed.
     """
     load = LoadOptions() if load is None else load
     extractors: dict = {}
@@ -89,15 +106,24 @@ def _evaluate(real: Loaded, fake: Loaded, metrics: MetricOptions, fake_logits, e
     elif fake_logits is not None:
         fake_logits = np.asarray(fake_logits)
     results = compute_metrics(real, fake, metrics, fake_logits)
-    explained = write_explain_dir(Path(explain_dir), real, fake, metrics) if explain_dir is not None else None
-    return Evaluation(results, _config(real, fake, metrics), real, fake, explained, example)
+    explained = None
+    if explain_dir is not None:  # the mode labels need 2-D fakes (else the mode metrics failed: MetricsFailed)
+        mixture = metrics.mixture if fake.features.shape[1] == 2 else None
+        explained = write_explain_dir(Path(explain_dir), real, fake, replace(metrics, mixture=mixture))
+    evaluation = Evaluation(results, _config(real, fake, metrics), real, fake, explained, example)
+    if "failed" in results:
+        raise MetricsFailed(evaluation)
+    return evaluation
 
 
 def _config(real: Loaded, fake: Loaded, metrics: MetricOptions) -> dict:
+    from modecover.metrics.vendi import zero_rows
+
     return {"real": real.source, "fake": fake.source, "extractor": real.extractor, "n_real": len(real.features),
             "n_fake": len(fake.features), "dim": int(real.features.shape[1]), "k_pr": metrics.k_pr,
             "k_dc": metrics.k_dc, "boundary": "<" if metrics.strict else "<=", "mixture": metrics.mixture,
-            "skipped": {"real": list(real.skipped), "fake": list(fake.skipped)}}
+            "skipped": {"real": list(real.skipped), "fake": list(fake.skipped)},
+            "zero_rows": {"real": zero_rows(real.features), "fake": zero_rows(fake.features)}}
 
 
 def report_view(results: dict, mixture: str | None) -> dict:
@@ -106,7 +132,7 @@ def report_view(results: dict, mixture: str | None) -> dict:
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
     run: dict = {"metrics": scalars}
     view: dict = {"runs": {"evaluate": run}}
-    if mixture is not None:
+    if mixture is not None and "generated_shares" in results:  # not when the mode metrics failed
         from modecover.data.mixtures import get_mixture
 
         mix = get_mixture(mixture)
