@@ -118,7 +118,7 @@ def test_update_then_check_then_a_hand_edit_is_caught(tmp_path):
 
 
 def _copy_of_the_repository(dest: Path) -> Path:
-    for part in ("scripts/results_tables.py", "docs/RESULTS.md", "README.md"):
+    for part in ("scripts/results_tables.py", "docs/RESULTS.md", "README.md", "docs/training.md"):
         (dest / part).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / part, dest / part)
     shutil.copytree(ROOT / "results", dest / "results")
@@ -132,7 +132,7 @@ def test_check_passes_on_the_repository_and_fails_on_a_hand_changed_number(tmp_p
     assert " of 16 tables and " in done.stdout
     counted = int(done.stdout.split(" tables and ")[1].split(" of ")[1].split()[0])
     assert counted >= 20  # the comparisons of RESULTS.md and README.md carry computed numbers
-    for doc in ("docs/RESULTS.md", "README.md"):
+    for doc in ("docs/RESULTS.md", "README.md", "docs/training.md"):
         path = tmp_path / doc
         original = path.read_text()
         match = next(SPAN.finditer(original))
