@@ -176,7 +176,7 @@ def test_no_sample_flagged_is_explained_and_every_sample_still_ranked(tmp_path):
     ("identity-images", r"image folder needs an image extractor"),
     ("images-3d", r"identity needs a 2-D array"),
     ("bad-csv", r"x\.csv: cannot read as numeric columns"),
-    ("weights-without-inception", r"apply to the inception extractor"),
+    ("weights-without-inception", r"apply to the inception and dinov2 extractors"),
     ("inception-weights-missing", r"torch-fidelity|nothere\.pth"),  # whichever is missing first
 ])
 def test_bad_input_gives_clear_errors(tmp_path, case, message):

@@ -278,7 +278,7 @@ def test_bad_options_and_files_are_named(weights_file, tmp_path):
         DINOv2(tiny_config())
     with pytest.raises(FileNotFoundError, match=r"no file at .*nothere\.pth \(the official file: https://dl\."):
         DINOv2("vits14", tmp_path / "nothere.pth")
-    with pytest.raises(ValueError, match=r"not the weights of DINOv2 custom .*wrong shape: .*embedding width 48, 2 blocks"):
+    with pytest.raises(ValueError, match=r"not the weights of DINOv2 custom .*wrong shape: .*width 48, 2 blocks"):
         DINOv2(ViTConfig(64, DEPTH, HEADS, grid=GRID), weights_file)
     state = torch.load(weights_file, weights_only=True)
     torch.save({**state, "register_tokens": torch.zeros(1, 4, WIDTH)}, tmp_path / "reg.pth")
@@ -291,3 +291,67 @@ def test_bad_options_and_files_are_named(weights_file, tmp_path):
         get_extractor("dinov3")
     with pytest.raises(ValueError, match=r"does not take option\(s\) \['weights'\]"):
         get_extractor("dinov2", weights=weights_file)
+
+
+# ------------------------------------------------------------------ the metrics and the audit in DINOv2 space
+
+def test_evaluate_files_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
+    """evaluate_files(--extractor dinov2): FD, PRDC, the Vendi score and the explain folder
+    are those of the extractor's features (grey fakes, RGB reals: both become RGB)."""
+    from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
+    from modecover.evaluate import explain
+    from modecover.metrics import fid, prdc
+
+    monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))  # the tiny ViT under an official name
+    real, fake = rng.random((24, 3, 20, 20)).astype(np.float32), rng.random((18, 1, 20, 20)).astype(np.float32)
+    np.save(tmp_path / "real.npy", real)
+    np.save(tmp_path / "fake.npy", fake)
+    load = LoadOptions(extractor="dinov2", dinov2_arch="vits14", dinov2_weights=str(weights_file), batch_size=10)
+    evaluation = evaluate_files(str(tmp_path / "real.npy"), str(tmp_path / "fake.npy"), load=load,
+                                metrics=MetricOptions(k_pr=3, k_dc=3), explain_dir=tmp_path / "explain")
+    extractor = DINOv2(tiny_config(offset=0.1), weights_file, device="cpu")
+    real_f, fake_f = extractor(real), extractor(fake)
+    np.testing.assert_allclose(evaluation.real.features, real_f, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(evaluation.fake.features, fake_f, atol=1e-6, rtol=0)
+    assert evaluation.config["extractor"] == "dinov2" and evaluation.config["dim"] == WIDTH
+    want = prdc(real_f, fake_f, k_pr=3, k_dc=3)
+    assert {k: evaluation.results[k] for k in want} == pytest.approx(want, abs=1e-9)
+    assert evaluation.results["fid"] == pytest.approx(fid(real_f, fake_f), rel=1e-6, abs=1e-9)
+    assert evaluation.explained["coverage"] == pytest.approx(explain(real_f, fake_f, k=3).coverage, abs=1e-9)
+    assert (tmp_path / "explain" / "real.csv").is_file()
+
+
+def test_audit_cli_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
+    """modecover audit FOLDER --extractor dinov2: the search runs on the extractor's features
+    of the folder's images; the DINOv2 options are refused with another extractor."""
+    from PIL import Image
+
+    from modecover.data.images import load_image_folder
+    from modecover.dmpra import SearchConfig, search
+
+    from helpers import cli, read_csv
+
+    monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8), "L").save(folder / f"im{i:02d}.png")
+    args = ["audit", folder, "--n-min", 8, "--image-mode", "L", "--quiet"]
+    res = cli(*args, "--out", tmp_path / "out", "--extractor", "dinov2", "--dinov2-arch", "vits14",
+              "--dinov2-weights", weights_file)
+    assert res.exit_code == 0, res.output
+    images = load_image_folder(folder, mode="L").images
+    features = DINOv2(tiny_config(offset=0.1), weights_file, device="cpu")(images)
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    np.testing.assert_allclose([float(r["score"]) for r in rows], search(features, SearchConfig(n_min=8)).score,
+                               rtol=1e-6, atol=1e-9)
+    refused = cli(*args, "--out", tmp_path / "a", "--dinov2-weights", weights_file)
+    assert refused.exit_code == 1 and "--dinov2-arch and --dinov2-weights apply to --extractor dinov2" in refused.output
+    refused = cli(*args, "--out", tmp_path / "b", "--extractor", "dinov2", "--inception-weights", weights_file)
+    assert refused.exit_code == 1 and "--inception-weights applies to --extractor inception" in refused.output
+
+
+def test_cli_choices_are_the_architectures():
+    from modecover.evaluation.features import DINOV2_ARCHS, EXTRACTOR_CHOICES
+
+    assert sorted(DINOV2_ARCHS) == sorted(dinov2_mod.ARCHS) and "dinov2" in EXTRACTOR_CHOICES

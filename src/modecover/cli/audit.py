@@ -6,19 +6,28 @@ from pathlib import Path
 
 import click
 
+from modecover.evaluation.features import DINOV2_ARCHS
+
 
 @click.command("audit")
 @click.argument("data", type=str)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for audit.csv, summary.json, audit.png (and gallery.png for images).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out (a folder some modecover command wrote).")
-@click.option("--extractor", type=click.Choice(["identity", "pixels", "inception"]), default=None,
+@click.option("--extractor", type=click.Choice(["identity", "pixels", "inception", "dinov2"]),
+              default=None,
               help="Features of the samples: identity (rows of a feature/points file; the default for files), "
-                   "pixels (flattened images; the default for image folders) or inception (image folders, "
-                   "needs the optional extra; weights from a local file or the cache folder).")
+                   "pixels (flattened images; the default for image folders), inception (image folders, "
+                   "needs the optional extra; weights from a local file or the cache folder) or dinov2 (image "
+                   "folders: DINOv2 CLS features as dgm-eval; weights from a local file or the cache folder).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="Local InceptionV3 weights file for --extractor inception (else $MODECOVER_INCEPTION_WEIGHTS, "
                    "else torch-fidelity's file, downloaded once into the cache folder).")
+@click.option("--dinov2-arch", type=click.Choice(DINOV2_ARCHS), default=None,
+              help="DINOv2 size for --extractor dinov2 (default vitl14, as dgm-eval).")
+@click.option("--dinov2-weights", type=click.Path(dir_okay=False), default=None,
+              help="Local official DINOv2 weights file (dinov2_<arch>_pretrain.pth) for --extractor dinov2 "
+                   "(else the official file, downloaded once into the cache folder).")
 @click.option("--offline", is_flag=True,
               help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
 @click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
@@ -47,7 +56,7 @@ import click
                    "instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, inception_weights: str | None,
-            offline: bool,
+            dinov2_arch: str | None, dinov2_weights: str | None, offline: bool,
             image_mode: str, alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
             reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool,
             gallery_size: int, top: int, skip_corrupt: bool, quiet: bool) -> None:
@@ -75,9 +84,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
         weights = WeightingConfig(weighting=weighting, min_group=min_group, w_max=w_max,
                                   informative=not no_informative)
         with console.status(f"reading {data}") as status:
-            options = {"weights_path": inception_weights} if inception_weights else {}
-            if offline and extractor == "inception":  # the other extractors download nothing
-                options["offline"] = True
+            options = _extractor_options(extractor, inception_weights, dinov2_arch, dinov2_weights, offline)
             loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
                                      extractor_options=options, skip_corrupt=skip_corrupt)
             console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
@@ -103,6 +110,23 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
             DownloadError) as err:
         raise click.ClickException(str(err)) from err
     _echo_result(report, min_group, weighting)
+
+
+def _extractor_options(extractor: str | None, inception_weights: str | None, dinov2_arch: str | None,
+                       dinov2_weights: str | None, offline: bool) -> dict:
+    """The options of the chosen extractor; another extractor's weight options are refused."""
+    if extractor == "dinov2":
+        if inception_weights:
+            raise ValueError("--inception-weights applies to --extractor inception, not dinov2 (use --dinov2-weights)")
+        options = {"arch": dinov2_arch or "vitl14", "weights_path": dinov2_weights}
+    else:
+        if dinov2_arch or dinov2_weights:
+            raise ValueError(f"--dinov2-arch and --dinov2-weights apply to --extractor dinov2, not "
+                             f"{extractor or 'the default'!r}")
+        options = {"weights_path": inception_weights} if inception_weights else {}
+    if offline and extractor in ("inception", "dinov2"):  # the other extractors download nothing
+        options["offline"] = True
+    return options
 
 
 def _echo_result(report, min_group: int, weighting: str) -> None:

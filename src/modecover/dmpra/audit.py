@@ -77,6 +77,21 @@ def score_columns(result, weighed) -> dict[str, np.ndarray]:
     }
 
 
+def density_columns(result) -> dict[str, np.ndarray]:
+    """Per-sample columns of a :class:`modecover.dmpra.density.DensityResult`, in order:
+    ``score`` (log density ratio to the reference; > 0 is sparser), ``minority`` (0/1: raised,
+    weight > 1), ``group`` (-1 unless raised), ``weight``, ``radius`` (k-th neighbour
+    distance), ``dim`` (local intrinsic dimension)."""
+    return {
+        "score": np.asarray(result.score, dtype=np.float64),
+        "minority": np.asarray(result.raised, dtype=bool).astype(np.int8),
+        "group": np.asarray(result.labels, dtype=np.int64),
+        "weight": np.asarray(result.weights, dtype=np.float64),
+        "radius": np.asarray(result.radius, dtype=np.float64),
+        "dim": np.asarray(result.dim, dtype=np.float64),
+    }
+
+
 def write_csv(path: Path, key_name: str, keys: Sequence, columns: dict[str, np.ndarray]) -> Path:
     """A CSV with header ``key_name, *columns``; floats written with full precision (repr)."""
     path = Path(path)
@@ -222,18 +237,18 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
 
     ``extractor``: ``identity`` (default for files: the rows are the features) or
     ``pixels`` (default for image folders: flattened pixels in [0, 1]); any other name of
-    :func:`modecover.features.get_extractor` works for image folders (e.g. ``inception``).
+    :func:`modecover.features.get_extractor` works for image folders (e.g. ``inception``, ``dinov2``).
     Image folders are read by :func:`modecover.data.images.load_image_folder` in
     ``image_mode`` ("RGB" or "L"); ``extractor_options`` go to ``get_extractor`` (e.g.
-    ``weights_path`` of ``inception``). Errors name the path.
+    ``weights_path`` of ``inception`` or ``dinov2``). Errors name the path.
     """
     from modecover.features import extract, get_extractor
 
     from modecover.io import split_key
 
-    if extractor_options and extractor != "inception":
-        raise ValueError(f"extractor options {sorted(extractor_options)} apply to the inception extractor, "
-                         f"not {extractor or 'the default'!r}")
+    if extractor_options and extractor not in ("inception", "dinov2"):
+        raise ValueError(f"extractor options {sorted(extractor_options)} apply to the inception and dinov2 "
+                         f"extractors, not {extractor or 'the default'!r}")
     path = Path(str(source))
 
     file_path, _ = split_key(source)
@@ -242,7 +257,8 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
 
         name = extractor or "pixels"
         if name == "identity":
-            raise ValueError(f"{path}: an image folder needs an image extractor (pixels or inception), not identity")
+            raise ValueError(f"{path}: an image folder needs an image extractor (pixels, inception or dinov2), "
+                             "not identity")
         with warnings.catch_warnings():  # skipped files are listed in AuditData.skipped
             warnings.simplefilter("ignore", UserWarning)
             folder = load_image_folder(path, mode=image_mode, skip_corrupt=skip_corrupt)

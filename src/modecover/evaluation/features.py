@@ -7,10 +7,11 @@ import numpy as np
 
 from modecover.evaluation.inputs import Loaded, LoadOptions, read_samples
 
-__all__ = ["EXTRACTOR_CHOICES", "check_same_extractor", "check_shape_for", "choose_extractor", "inception_outputs",
-           "to_features"]
+__all__ = ["DINOV2_ARCHS", "EXTRACTOR_CHOICES", "check_same_extractor", "check_shape_for", "choose_extractor",
+           "extractor_options", "inception_outputs", "to_features"]
 
-EXTRACTOR_CHOICES = ("auto", "identity", "pixels", "inception")
+EXTRACTOR_CHOICES = ("auto", "identity", "pixels", "inception", "dinov2")
+DINOV2_ARCHS = ("vits14", "vitb14", "vitl14", "vitg14")  # modecover.features.dinov2.ARCHS, without importing torch
 
 
 def choose_extractor(name: str, samples) -> str:
@@ -24,9 +25,9 @@ def check_shape_for(extractor: str, shape: tuple[int, ...], spec: str) -> None:
     """Refuse, naming the file, samples the extractor cannot take."""
     if extractor == "identity" and len(shape) != 2:
         raise ValueError(f"{spec}: the identity extractor needs vectors (N, D), got shape {shape}; "
-                         "use --extractor pixels or inception for images")
-    if extractor == "inception" and (len(shape) != 4 or shape[1] not in (1, 3)):
-        raise ValueError(f"{spec}: the inception extractor needs images (N, C, H, W) with C = 1 or 3, "
+                         "use --extractor pixels, inception or dinov2 for images")
+    if extractor in ("inception", "dinov2") and (len(shape) != 4 or shape[1] not in (1, 3)):
+        raise ValueError(f"{spec}: the {extractor} extractor needs images (N, C, H, W) with C = 1 or 3, "
                          f"got shape {shape}")
 
 
@@ -56,8 +57,7 @@ def to_features(spec: str, options: LoadOptions, extractors: dict, pixel_range: 
     name = choose_extractor(options.extractor, samples)
     check_shape_for(name, tuple(samples.shape), spec)
     if name not in extractors:
-        kw = {"weights_path": options.inception_weights, "offline": options.offline} if name == "inception" else {}
-        extractors[name] = get_extractor(name, **kw)
+        extractors[name] = get_extractor(name, **extractor_options(name, options))
     extractor = extractors[name]
     images = np.asarray(samples) if samples.ndim > 2 else None
     if name == "inception":
@@ -65,6 +65,15 @@ def to_features(spec: str, options: LoadOptions, extractors: dict, pixel_range: 
         return Loaded(pool, spec, name, logits, skipped, images)
     feats = extract(extractor, samples, batch_size=options.batch_size, name=spec)
     return Loaded(feats, spec, name, None, skipped, images)
+
+
+def extractor_options(name: str, options: LoadOptions) -> dict:
+    """The keyword options of extractor ``name`` that ``options`` sets (weights, offline, arch)."""
+    if name == "inception":
+        return {"weights_path": options.inception_weights, "offline": options.offline}
+    if name == "dinov2":
+        return {"arch": options.dinov2_arch, "weights_path": options.dinov2_weights, "offline": options.offline}
+    return {}
 
 
 def inception_outputs(extractor, samples, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,8 +27,10 @@ RANGE_SLACK = 1e-3  # rounding slack allowed outside the declared range
 class LoadOptions:
     """How both inputs are read: image-folder rules (modecover.data.images) and the extractor."""
 
-    extractor: str = "auto"  # auto, identity, pixels or inception (modecover.evaluation.features)
+    extractor: str = "auto"  # auto, identity, pixels, inception or dinov2 (modecover.evaluation.features)
     inception_weights: str | None = None
+    dinov2_arch: str = "vitl14"  # vits14, vitb14, vitl14 or vitg14 (modecover.features.dinov2)
+    dinov2_weights: str | None = None  # a local official-format file (default: the cached download)
     offline: bool | None = None  # forbid downloading weights (None: $MODECOVER_OFFLINE decides)
     image_mode: str = "RGB"
     image_size: int | None = None

@@ -269,7 +269,8 @@ def load_checkpoint(model: DinoViT, path: str | os.PathLike, arch: str) -> None:
         problems = []
         for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
             if items:
-                problems.append(f"{label}: {', '.join(items[:3])}" + (f" and {len(items) - 3} more" if len(items) > 3 else ""))
+                more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+                problems.append(f"{label}: {', '.join(items[:3])}{more}")
         raise ValueError(f"{path}: not the weights of DINOv2 {arch} ({'; '.join(problems)}); the file holds "
                          f"{_describe(state)}")
     model.load_state_dict(state, strict=True)
