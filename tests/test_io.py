@@ -74,7 +74,8 @@ def test_split_key_only_after_known_suffix(tmp_path):
     [
         (lambda p: None, "no such file"),
         (lambda p: p.write_bytes(b""), "the file is empty"),
-        (lambda p: p.write_bytes(b"garbage, not numpy"), "cannot read as a numpy file"),
+        (lambda p: p.write_bytes(b"garbage, not numpy"), "not a NumPy .npy file: it starts with 'garbage, not numpy'"),
+        (lambda p: p.write_bytes(b"save\x93NUMPY"), r"not a NumPy \.npy file: it starts with the bytes 73 61 76 65 93"),
         (lambda p: np.save(p, np.zeros((0, 3))), r"holds an empty array \(shape \(0, 3\)\)"),
         (lambda p: np.save(p, np.zeros(5)), r"a 1-D array \(shape \(5,\)\) is ambiguous; save 5 samples of one feature as shape \(5, 1\)"),
         (lambda p: np.save(p, np.zeros((2, 3, 4))), "expected a 2-D array"),
@@ -151,3 +152,48 @@ def test_write_atomic_replaces_whole_files_and_keeps_the_old_one_on_failure(tmp_
         write_atomic(path, 3.5)  # not bytes: the write fails before the rename
     assert path.read_text() == '{"a": 2}'
     assert [p.name for p in path.parent.iterdir()] == ["result.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("fake.npy", b"hello world\n1 2 3\n", r"fake\.npy: not a NumPy \.npy file: it starts with 'hello world\\n1 2 3\\n', "
+                                              r"which is text; read text with numpy\.loadtxt"),
+        ("fake.npz", "0,1\n2,3 température".encode(), r"fake\.npz: not a NumPy \.npz file: it starts with '0,1\\n2,3 "
+                                                     r"température', which is text"),
+        ("p.npy", "pickle", r"p\.npy: not a NumPy \.npy file: it is a Python pickle, which modecover never loads"),
+        ("img.npy", b"\x89PNG\r\n\x1a\n" + bytes(40), r"img\.npy: not a NumPy \.npy file: it starts with the bytes "
+                                                  r"89 50 4e 47 0d 0a 1a 0a \(a \.npy file starts with \\x93NUMPY"),
+        ("cut.npy", b"\x00\x01" + "é".encode()[:1], r"cut\.npy: not a NumPy \.npy file: it starts with the bytes 00 01 c3"),
+    ],
+)
+def test_a_file_that_is_not_numpy_is_named_for_what_it_is(tmp_path, name, content, message):
+    # numpy calls any unknown content "pickled (object) data" and suggests loading it unsafely
+    import pickle
+
+    path = tmp_path / name
+    path.write_bytes(pickle.dumps([1.0, 2.0]) if content == "pickle" else content)
+    for load in (load_features, load_array):
+        with pytest.raises(ValueError, match=message) as info:
+            load(path)
+        assert "pickled" not in str(info.value) and "allow_pickle" not in str(info.value)
+    # the real formats, whatever their suffix, still load
+    np.save(tmp_path / "ok.npy", np.ones((3, 2)))
+    np.savez(tmp_path / "ok.npz", x=np.ones((3, 2)))
+    np.savez(tmp_path / "none.npz")
+    assert load_features(tmp_path / "ok.npy").shape == load_features(tmp_path / "ok.npz").shape == (3, 2)
+    with pytest.raises(ValueError, match=r"none\.npz: holds 0 arrays"):
+        load_features(tmp_path / "none.npz")
+
+
+def test_evaluate_and_audit_name_a_text_file(tmp_path, rng):
+    from helpers import cli
+
+    np.save(tmp_path / "real.npy", rng.standard_normal((20, 3)))
+    (tmp_path / "fake.npy").write_text("hello, these are my features\n")
+    for args in (("evaluate", "--real", tmp_path / "real.npy", "--fake", tmp_path / "fake.npy"),
+                 ("audit", tmp_path / "fake.npy", "--out", tmp_path / "audit")):
+        result = cli(*args)
+        assert result.exit_code == 1, result.output
+        assert "fake.npy: not a NumPy .npy file: it starts with 'hello, these are my '" in result.output
+        assert "unsafely" not in result.output

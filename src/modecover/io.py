@@ -10,7 +10,10 @@ Accepted forms (a key picks one array from a file that holds several):
 
 Every error (missing file, empty file, unknown key, non-numeric data, wrong number of
 dimensions, NaN or infinite values) is a ``ValueError`` or ``FileNotFoundError`` whose
-message starts with the file (and key) it is about.
+message starts with the file (and key) it is about. A ``.npy`` / ``.npz`` file that is
+neither (text, a pickle, an image saved under that name) is named for what it is, from
+its first bytes, before numpy reads it: numpy would call anything unknown "pickled
+(object) data" and suggest loading it unsafely.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import torch
 from modecover._checks import as_features
 
 NUMPY_SUFFIXES = (".npy", ".npz")
+NPY_MAGIC = b"\x93NUMPY"  # the start of every .npy file
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a .npz file is a zip archive (the second: an empty one)
 TORCH_SUFFIXES = (".pt", ".pth")
 SUFFIXES = NUMPY_SUFFIXES + TORCH_SUFFIXES
 
@@ -58,8 +63,28 @@ def _pick(arrays: dict, key: str | None, label: str, what: str):
     return next(iter(arrays.values()))
 
 
+def _check_numpy_start(path: Path, label: str) -> None:
+    """Refuse a file that starts as neither a .npy file nor a zip archive (.npz), saying what
+    it looks like: text (with its first characters), a Python pickle, or its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(32)
+    if head.startswith(NPY_MAGIC) or head.startswith(ZIP_MAGICS):
+        return
+    kind = f"not a NumPy {path.suffix.lower()} file"
+    text = head.decode("utf-8", errors="replace").rstrip("\ufffd")[:20]  # a character cut at byte 32 dropped
+    if len(head) > 1 and head[0] == 0x80 and head[1] <= 5:  # pickle protocols 2 to 5 start with PROTO n
+        raise ValueError(f"{label}: {kind}: it is a Python pickle, which modecover never loads (unpickling can "
+                         "run code); save the array with numpy.save")
+    if text and "\ufffd" not in text and all(c.isprintable() or c in "\t\r\n" for c in text):
+        raise ValueError(f"{label}: {kind}: it starts with {text!r}, which is text; read text with numpy.loadtxt "
+                         "and save the array with numpy.save")
+    raise ValueError(f"{label}: {kind}: it starts with the bytes {head[:8].hex(' ')} (a .npy file starts with "
+                     "\\x93NUMPY, a .npz file is a zip archive); write them with numpy.save / numpy.savez")
+
+
 def _read_numpy(path: Path, key: str | None) -> np.ndarray:
     label = _label(path, key)
+    _check_numpy_start(path, label)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
