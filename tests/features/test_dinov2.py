@@ -355,3 +355,30 @@ def test_cli_choices_are_the_architectures():
     from modecover.evaluation.features import DINOV2_ARCHS, EXTRACTOR_CHOICES
 
     assert sorted(DINOV2_ARCHS) == sorted(dinov2_mod.ARCHS) and "dinov2" in EXTRACTOR_CHOICES
+
+
+def test_evaluate_cli_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
+    """modecover evaluate --extractor dinov2 writes what evaluate_files computes; the DINOv2
+    options without --extractor dinov2 are a usage error."""
+    import json
+
+    from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
+
+    from helpers import cli
+
+    monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))
+    np.save(tmp_path / "real.npy", rng.random((16, 3, 14, 14)).astype(np.float32))
+    np.save(tmp_path / "fake.npy", rng.random((12, 3, 14, 14)).astype(np.float32))
+    files = ["--real", tmp_path / "real.npy", "--fake", tmp_path / "fake.npy"]
+    res = cli("evaluate", *files, "--extractor", "dinov2", "--dinov2-arch", "vits14", "--dinov2-weights",
+              weights_file, "--k-dc", 3, "--out", tmp_path / "r.json", "--explain", tmp_path / "explain")
+    assert res.exit_code == 0, res.output
+    load = LoadOptions(extractor="dinov2", dinov2_arch="vits14", dinov2_weights=str(weights_file))
+    want = evaluate_files(str(tmp_path / "real.npy"), str(tmp_path / "fake.npy"), load=load,
+                          metrics=MetricOptions(k_dc=3))
+    got = json.loads((tmp_path / "r.json").read_text())
+    assert {k: got[k] for k in ("precision", "recall", "density", "coverage", "fid", "vendi")} == pytest.approx(
+        {k: want.results[k] for k in ("precision", "recall", "density", "coverage", "fid", "vendi")}, abs=1e-9)
+    assert got["config"]["extractor"] == "dinov2" and got["config"]["dim"] == WIDTH
+    misuse = cli("evaluate", *files, "--dinov2-weights", weights_file)
+    assert misuse.exit_code == 2 and "--dinov2-arch and --dinov2-weights apply to --extractor dinov2" in misuse.output

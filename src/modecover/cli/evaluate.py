@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from modecover.evaluation import EXTRACTOR_CHOICES, MIXTURE_CHOICES, PIXEL_RANGES
+from modecover.evaluation.features import DINOV2_ARCHS
 from modecover.weights import DownloadError
 
 
@@ -53,10 +54,16 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--example", is_flag=True,
               help="Built-in example, no files: imbalanced 2D ring vs a mode-dropping fake (implies --mixture ring-imbalanced).")
 @click.option("--extractor", type=click.Choice(EXTRACTOR_CHOICES), default="auto", show_default=True,
-              help="Feature space. auto: identity for (N, D) arrays, pixels for images.")
+              help="Feature space. auto: identity for (N, D) arrays, pixels for images; inception (InceptionV3 "
+                   "pool, torch-fidelity's) or dinov2 (DINOv2 CLS token, dgm-eval's) for images.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="Local InceptionV3 weights file (else $MODECOVER_INCEPTION_WEIGHTS, else torch-fidelity's "
                    "file, downloaded once into the cache folder).")
+@click.option("--dinov2-arch", type=click.Choice(DINOV2_ARCHS), default=None,
+              help="DINOv2 size for --extractor dinov2 (default vitl14, as dgm-eval).")
+@click.option("--dinov2-weights", type=click.Path(dir_okay=False), default=None,
+              help="Local official DINOv2 weights file (dinov2_<arch>_pretrain.pth) for --extractor dinov2 "
+                   "(else the official file, downloaded once into the cache folder).")
 @click.option("--offline", is_flag=True,
               help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
 @click.option("--k-pr", type=click.IntRange(min=1), default=3, show_default=True, help="k of precision/recall.")
@@ -93,8 +100,8 @@ def print_table(results: dict, config: dict) -> None:
                    "given).")
 @click.option("--explain", "explain_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write per-sample files, missed and off-manifold groups and plots to this folder.")
-def command(real_spec, fake_spec, out, example, extractor, inception_weights, offline, k_pr, k_dc, inclusive, prdc,
-            fid, want_kid,
+def command(real_spec, fake_spec, out, example, extractor, inception_weights, dinov2_arch, dinov2_weights, offline,
+            k_pr, k_dc, inclusive, prdc, fid, want_kid,
             kid_subsets, kid_subset_size, want_is, is_splits, fake_logits, mixture, real_range, fake_range,
             image_mode, image_size, skip_corrupt, seed, vendi, explain_dir):
     """Compare a fake set with a real set: precision, recall, density, coverage, FID.
@@ -113,6 +120,8 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, of
     context = click.get_current_context()
     named = tuple(name for name, on in (("prdc", prdc), ("fid", fid), ("vendi", vendi))
                   if on and context.get_parameter_source(name) is ParameterSource.COMMANDLINE)
+    if (dinov2_arch or dinov2_weights) and extractor != "dinov2":
+        raise click.UsageError("--dinov2-arch and --dinov2-weights apply to --extractor dinov2")
     if not prdc and not fid and not (want_kid or want_is or mixture or example or explain_dir or "vendi" in named):
         raise click.UsageError("--no-prdc and --no-fid leave nothing to compute; add --kid, --is, --mixture, --vendi "
                                "or --explain")
@@ -129,6 +138,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, of
             if not real_spec or not fake_spec:
                 raise click.UsageError("give both --real R and --fake F (or --example)")
             load = LoadOptions(extractor=extractor, inception_weights=inception_weights, offline=offline or None,
+                               dinov2_arch=dinov2_arch or "vitl14", dinov2_weights=dinov2_weights,
                                image_mode=image_mode, image_size=image_size, skip_corrupt=skip_corrupt)
             evaluation = evaluate_files(real_spec, fake_spec, load=load, metrics=metrics, real_range=real_range,
                                         fake_range=fake_range, fake_logits=fake_logits, explain_dir=explain_dir)
