@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from modecover.demo import DemoConfig, run_demo
+from modecover.data.mixtures import get_mixture
+from modecover.demo import RUN_NAMES as RUN_ORDER, DemoConfig, run_demo
+from modecover.report import format_number
 
 
-def test_tiny_demo_writes_results_and_report(tmp_path):
+def test_tiny_demo_writes_results_and_report(tmp_path, monkeypatch):
+    from modecover import plots
+
+    titles, draw = [], plots.explain_projection
+    monkeypatch.setattr(plots, "explain_projection", lambda *a: titles.append(a[-1]) or draw(*a))
     config = DemoConfig(steps=90, rounds=3, n_train=600, n_eval=300, jobs=1, seed=3)
     page = run_demo(tmp_path, config, show_progress=False)
     assert page == tmp_path / "report.html" and page.stat().st_size > 1000
@@ -36,15 +42,38 @@ def test_tiny_demo_writes_results_and_report(tmp_path):
     assert '<p class="headline">The plain GAN captured' in html
     assert "audit_projection" in html
     assert "perception_gan_dmpra_round0" in html or "Perception space per round" in html
-    # what each run missed: its final samples against the training data, stated in the report
+    # what each run missed: its final samples against the metrics' own real set, stated in the report
     from modecover.metrics.prdc import prdc
 
-    data = np.load(tmp_path / "data.npy")
-    for name in results["runs"]:
+    real = np.asarray(get_mixture("ring-imbalanced").sample(300, seed=4)[0], np.float64)  # the evaluation draw
+    for name, label in (("gan", "The plain GAN"), ("gan+dmpra", "GAN + DMPRA")):
         groups = json.loads((tmp_path / name / "explain" / "groups.json").read_text())
         samples = np.load(tmp_path / name / "samples.npy")
-        assert groups["coverage"] == prdc(data, samples, k=5)["coverage"]
+        metrics = results["runs"][name]["metrics"]
+        # one coverage on the page: the metrics table's, the explain plot's title's and groups.json's
+        assert groups["coverage"] == prdc(real, samples, k=5)["coverage"] == metrics["coverage"]
+        assert (groups["n_real"], groups["k"]) == (300, 5)
+        # the plot's title: the table's coverage; its precision is at k = 5 (the table's at k = 3), and says so
+        inside = format_number(prdc(real, samples, k=5)["precision"])
+        assert titles[RUN_ORDER.index(name)] == (f"coverage {format_number(metrics['coverage'])} (k = 5); 300 real, "
+                                                 f"300 fake\nfakes inside a real ball {inside} (precision at k = 5)")
         assert groups["sentence"] in html
+        # the headline names both counts: captured (mode metrics) and missed (coverage), per run
+        missed = [m for m in groups["modes"] if m["missed"]]
+        names = [str(m["mode"]) for m in missed]
+        if len(missed) > 1:
+            expected = (f"; by coverage it missed modes {', '.join(names[:-1])} and {names[-1]} "
+                        f"({sum(m['n_uncovered'] for m in missed)} of their {sum(m['n_real'] for m in missed)} "
+                        "real points uncovered).")
+        elif missed:
+            expected = (f"; by coverage it missed mode {names[0]} ({missed[0]['n_uncovered']} of its "
+                        f"{missed[0]['n_real']} real points uncovered).")
+        else:
+            expected = f"; by coverage it missed no mode ({groups['n_uncovered']} of 300 real points uncovered)."
+        run_said = results["headline"].split(label + " captured ")[1]
+        assert run_said.startswith(f"{metrics['modes']:.0f} of 8 modes and ") and expected in run_said
+    assert "A mode is captured when at least one sample is high-quality there" in results["headline"]
+    assert "and missed when at least half of its real points" in results["headline"]
     assert "What each run missed" in html and "explain_gan_explain.png" in html
 
 
@@ -55,3 +84,49 @@ def test_demo_cli_rejects_bad_values(tmp_path):
     assert result.exit_code != 0 and "--steps" in result.output
     with pytest.raises(ValueError, match="steps"):
         DemoConfig(steps=2, rounds=5)
+
+
+def test_demo_cli_ends_with_the_headline(tmp_path, monkeypatch):
+    import functools
+
+    import modecover.demo
+    from modecover.cli import main
+
+    small = functools.partial(DemoConfig, rounds=2, n_train=400, n_eval=200)  # the command's defaults, smaller
+    monkeypatch.setattr(modecover.demo, "DemoConfig", small)
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "demo"), "--steps", "20", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    headline = json.loads((tmp_path / "demo" / "results.json").read_text())["headline"]
+    assert headline.startswith("The plain GAN captured ") and "GAN + DMPRA captured " in headline
+    lines = result.output.rstrip("\n").splitlines()
+    assert lines[-1] == headline and lines[-2] == f"report: {tmp_path / 'demo' / 'report.html'}"
+
+
+def test_headline_says_what_captured_and_missed_each_count():
+    from modecover.demo import headline
+
+    def modes(missed_mode):
+        return [{"mode": j, "n_real": 300, "n_uncovered": 200 if j == missed_mode else 3, "missed": j == missed_mode}
+                for j in range(8)]
+
+    metrics = {"modes": 8.0, "minority_captured": 2.0, "hq_percent": 97.04}
+    runs = {"gan": {"metrics": metrics}, "gan+dmpra": {"metrics": metrics}}
+    explained = {"gan": {"k": 5, "n_real": 2400, "n_uncovered": 221, "modes": modes(6)},
+                 "gan+dmpra": {"k": 5, "n_real": 2400, "n_uncovered": 24, "modes": modes(None)}}
+    said = headline(runs, [1, 5], 0, explained, 2400)
+    assert said.startswith("The plain GAN captured 8 of 8 modes and 2 of 2 minority modes, 97.0 % of its samples "
+                           "high-quality; by coverage it missed mode 6 (200 of its 300 real points uncovered). "
+                           "GAN + DMPRA captured 8 of 8 modes and 2 of 2 minority modes, 97.0 % of its samples "
+                           "high-quality; by coverage it missed no mode (24 of 2400 real points uncovered). "
+                           "A mode is captured when at least one sample is high-quality there (within 3 standard "
+                           "deviations of its mean), and missed when at least half of its real points (a fresh draw "
+                           "of 2400 points of the ring, the metrics' real set) have no sample within their "
+                           "5-nearest-neighbour radius (coverage, k = 5)")
+    two = {"gan": {"k": 5, "n_real": 2400, "n_uncovered": 9,
+                   "modes": [{"mode": j, "n_real": 10, "n_uncovered": 4 if j in (1, 5) else 0,
+                              "missed": False} for j in range(8)]}}
+    two["gan"]["modes"][1].update(n_uncovered=10, missed=True)
+    two["gan"]["modes"][5].update(n_uncovered=6, missed=True)
+    two["gan+dmpra"] = explained["gan+dmpra"]
+    assert "by coverage it missed modes 1 and 5 (16 of their 20 real points uncovered)." in \
+        headline(runs, [1, 5], 0, two, 2400)

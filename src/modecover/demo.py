@@ -9,6 +9,14 @@ docs/metrics.md), writes a RUN_DIR in the layout of ``docs/report.md`` with a he
 that says what happened, and renders ``out_dir/report.html``. One seed is one
 trajectory (CPU kernels change it); docs/RESULTS.md has the same comparison over seeds.
 
+Every number of the page comes from one evaluation draw: ``n_eval`` fresh points of the
+ring (seed ``seed + 1``) against the run's final ``n_eval`` samples, k = 5. PRDC's coverage
+and what each run missed (``<run>/explain/``, :func:`modecover.evaluate.explain`) are the
+same computation, so the coverage of the metrics table, of the explain plot's title and of
+``groups.json`` is one number. The headline says both kinds of mode count: *captured*
+(a mode with at least one high-quality sample, the mode metrics) and *missed* (a mode
+at least half of whose real points no sample covers, the coverage's per-sample facts).
+
 The two runs train in two processes (one torch thread each, :mod:`modecover.parallel`)
 when ``jobs >= 2``, one after the other in this process otherwise.
 """
@@ -96,13 +104,20 @@ def run_config(run_name: str, config: DemoConfig):
     return RunConfig(data, ModelSpec("gan"), [{"name": "dmpra"}] if run_name == "gan+dmpra" else [], train)
 
 
+def evaluation_draw(config: DemoConfig) -> np.ndarray:
+    """The real set of every evaluation (float64): ``n_eval`` fresh points of the ring,
+    seed ``seed + 1`` (the training set is seed ``seed``)."""
+    real, _ = _demo_mixture(config).sample(config.n_eval, seed=config.seed + 1)
+    return np.asarray(real, dtype=np.float64)
+
+
 def train_and_evaluate(run_name: str, config: DemoConfig, run_dir: Path, report: Callable[[int], None]) -> dict:
     """Train one run of the demo (``gan`` or ``gan+dmpra``) and return its results entry;
     ``report(steps_done)`` every 25 steps."""
     from modecover.config import Run
 
     mixture = _demo_mixture(config)
-    real_eval, _ = mixture.sample(config.n_eval, seed=config.seed + 1)
+    real_eval = evaluation_draw(config)
     evaluator = RoundEvaluator(mixture, real_eval, config.n_eval)
     run = Run.from_config(run_config(run_name, config), plugins=[evaluator])  # evaluate each round before DMPRA re-weighs
     out = Path(run_dir) / run_name
@@ -128,13 +143,35 @@ def _train_all(config: DemoConfig, run_dir: Path, show_progress: bool) -> dict[s
                          on_done=lambda name, result: progress.update(bars[name], completed=config.steps))
 
 
-def headline(runs: dict[str, dict], minority: list[int], seed: int) -> str:
-    """One paragraph: modes, minority modes and HQ % of both runs, and what that means."""
+def _missed_by_coverage(summary: dict) -> str:
+    """``by coverage it missed mode 6 (457 of its 610 real points uncovered)`` from a groups.json."""
+    from modecover.report.sections import listed
+
+    missed = [m for m in summary["modes"] if m["missed"]]
+    if not missed:
+        return (f"by coverage it missed no mode ({summary['n_uncovered']} of {summary['n_real']} real points "
+                "uncovered)")
+    uncovered, total = sum(m["n_uncovered"] for m in missed), sum(m["n_real"] for m in missed)
+    modes = listed([str(m["mode"]) for m in missed])
+    return (f"by coverage it missed mode{'s' if len(missed) > 1 else ''} {modes} ({uncovered} of "
+            f"{'its' if len(missed) == 1 else 'their'} {total} real points uncovered)")
+
+
+def headline(runs: dict[str, dict], minority: list[int], seed: int, explained: dict[str, dict] | None = None,
+             n_eval: int | None = None) -> str:
+    """One paragraph: modes, minority modes and HQ % of both runs, the modes each missed by
+    coverage (``explained``: each run's groups.json), what both words mean, and the verdict."""
+    from modecover.report.sections import captured_and_missed
+
     said = []
     for name, label in (("gan", "The plain GAN"), ("gan+dmpra", "GAN + DMPRA")):
         m = runs[name]["metrics"]
+        missed = f"; {_missed_by_coverage(explained[name])}" if explained else ""
         said.append(f"{label} captured {m['modes']:.0f} of 8 modes and {m['minority_captured']:.0f} of "
-                    f"{len(minority)} minority modes, {m['hq_percent']:.1f} % of its samples high-quality.")
+                    f"{len(minority)} minority modes, {m['hq_percent']:.1f} % of its samples high-quality{missed}.")
+    if explained:
+        k = explained[RUN_NAMES[0]]["k"]
+        said.append(captured_and_missed(k, f"a fresh draw of {n_eval} points of the ring, the metrics' real set"))
     plain, dmpra = (runs[n]["metrics"]["minority_captured"] for n in RUN_NAMES)
     verdict = ("DMPRA recovered more minority modes" if dmpra > plain
                else "DMPRA recovered no more minority modes than the plain GAN" if dmpra == plain
@@ -144,19 +181,25 @@ def headline(runs: dict[str, dict], minority: list[int], seed: int) -> str:
             "over 10 seeds.")
 
 
-def explain_runs(out_dir: Path, data: np.ndarray, mixture) -> None:
-    """Each run's final samples against the training data: ``<run>/explain/`` with the missed
-    and off-manifold groups (modecover.evaluate.explain), which the report's "What each run
-    missed" section reads."""
+def explain_runs(out_dir: Path, real: np.ndarray, mixture, seed: int = 1) -> dict[str, dict]:
+    """Each run's final samples against ``real``, the evaluation draw the metrics used (k = 5,
+    PRDC's: the same coverage): ``<run>/explain/`` with the missed and off-manifold groups
+    (modecover.evaluate.explain), which the report's "What each run missed" section reads.
+    Returns each run's groups.json content."""
     from modecover.evaluate import explain
     from modecover.evaluation.explain_files import write_explanation
 
     labels = {"gan": "the plain GAN", "gan+dmpra": "GAN + DMPRA"}
+    said = {"real": f"a fresh draw of {len(real)} points of the mixture (seed {seed}), the real set of the "
+                    "metrics' precision, recall, density and coverage"}
+    out = {}
     for name in RUN_NAMES:
         samples = np.load(out_dir / name / "samples.npy")
-        e = explain(data, samples, modes=mixture.means)
-        write_explanation(e, out_dir / name / "explain", data, samples, label=labels[name],
-                          data_name="training samples")
+        e = explain(real, samples, k=5, modes=mixture.means)
+        paths = write_explanation(e, out_dir / name / "explain", real, samples, label=labels[name],
+                                  data_name="points of a fresh mixture draw", extra=said)
+        out[name] = json.loads(paths["groups"].read_text())
+    return out
 
 
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), show_progress: bool = True) -> Path:
@@ -174,10 +217,10 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(), show_progre
     # Which training points are rare? After training: the search's threaded matrix products
     # must not run in this process before it forks the training processes.
     audit(data, out_dir / "audit", source="demo training data")
-    explain_runs(out_dir, np.asarray(data, dtype=np.float64), mixture)
+    explained = explain_runs(out_dir, evaluation_draw(config), mixture, config.seed + 1)
     results = {
         "title": f"modecover demo: GAN vs GAN + DMPRA on an imbalanced ring ({config.steps} steps each)",
-        "headline": headline(runs, [int(j) for j in mixture.minority], config.seed),
+        "headline": headline(runs, [int(j) for j in mixture.minority], config.seed, explained, config.n_eval),
         "data": {"name": f"ring of 8, modes {list(map(int, mixture.minority))} at {config.minority_ratio:g} weight",
                  "means": np.asarray(mixture.means).tolist(), "weights": np.asarray(mixture.weights).tolist(),
                  "minority": [int(j) for j in mixture.minority], "samples": "data.npy"},

@@ -6,6 +6,7 @@ of no known kind is a one-line error."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import shutil
 from pathlib import Path
@@ -135,7 +136,11 @@ def test_train_page_states_schedule_losses_and_modes(runs):
     last = log[-1]
     assert f"Final logged values (step 60): D(fake) {format_number(float(last['d_fake']))}" in said
     assert f"loss D {format_number(float(last['loss_d']))}" in said
-    assert "samples from final.ckpt cover" in said and "of 8 modes and" in said and "% are high-quality" in said
+    assert "samples from final.ckpt capture" in said and "of 8 modes and" in said and "% are high-quality" in said
+    # "captured" (mode metrics) and "missed" (coverage) both said, each with what it counts
+    assert "A mode is captured when at least one sample is high-quality there (within 3 standard deviations" in said
+    assert ("missed when at least half of its real points (a fresh draw of 2500 points of the run's mixture) have no "
+            "sample within their 5-nearest-neighbour radius") in html.unescape(said)
     # one round numbering: the trainer's round 0 and 1 are rounds 1 and 2 everywhere
     losses = as_dicts(parsed.tables["losses-table"])
     assert [(r["round"], r["step"]) for r in losses] == [("1", "30"), ("2", "60")]
@@ -332,7 +337,8 @@ def test_evaluate_page_shows_metrics_and_what_was_missed(runs):
     assert table["HQ %"] == format_number(metrics["hq_percent"])
     said = headline(page)
     assert f"precision {format_number(metrics['precision'])}, recall {format_number(metrics['recall'])}" in said
-    assert f"It covers {metrics['modes_captured']} of {metrics['n_modes']} modes and 0 of 2 minority modes" in said
+    assert f"It captures {metrics['modes_captured']} of {metrics['n_modes']} modes and 0 of 2 minority modes" in said
+    assert "A mode is captured when at least one sample is high-quality there" in said
     sentence = json.loads((folder / "explain" / "groups.json").read_text())["sentence"]
     assert sentence in page.read_text() and "The fake set missed modes 1 and 5" in said
     assert parsed.notes == []

@@ -17,8 +17,10 @@ def command(out_dir: str, overwrite: bool, steps: int | None, seed: int, jobs: i
     """Train a vanilla GAN and the same GAN with DMPRA (5 rounds, same step budget) on a
     ring of 8 modes whose 2 minority modes have 1/20 of a common mode's weight; evaluate
     both after every round and write OUT/results.json and OUT/report.html, which opens
-    with a headline saying what happened."""
+    with a headline saying what happened; the console ends with that headline too."""
+    import json
     from dataclasses import replace
+    from pathlib import Path
 
     from modecover.demo import DemoConfig, run_demo
     from modecover.runs import RunFolderError, claim_run_folder
@@ -36,3 +38,4 @@ def command(out_dir: str, overwrite: bool, steps: int | None, seed: int, jobs: i
     with claim:
         page = run_demo(out_dir, config)
     click.echo(f"report: {page}")
+    click.echo(json.loads((Path(out_dir) / "results.json").read_text())["headline"])

@@ -57,6 +57,13 @@ def _circles(e: Explanation, proj_real: np.ndarray) -> list[tuple[float, float, 
     return out
 
 
+def _title(e: Explanation) -> str:
+    """The plot's title: the coverage (as PRDC's at this k on these sets) and the share of fakes
+    inside a real ball, named as the precision at this k (a page's precision may use another k)."""
+    return (f"coverage {e.coverage:.4g} (k = {e.k}); {len(e.real_covered)} real, {len(e.fake_inside)} fake\n"
+            f"fakes inside a real ball {e.precision:.4g} (precision at k = {e.k})")
+
+
 def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, fake_images=None,
                       label: str = "the model", data_name: str = "real samples", title: str = "",
                       plot: bool = True, extra: dict | None = None) -> dict[str, Path]:
@@ -80,7 +87,7 @@ def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, 
         pca = " (PCA)" if np.asarray(real).shape[1] > 2 else ""
         paths["plot"] = plots.explain_projection(
             proj_real, proj_fake, e.real_covered, e.fake_inside, _circles(e, proj_real), out / "explain.png",
-            title or f"coverage {e.coverage:.3f}, precision {e.precision:.3f} (k = {e.k}){pca}")
+            title or _title(e) + pca)
         for kind, groups, images in (("missed", e.missed_groups, real_images),
                                      ("off_manifold", e.off_manifold_groups, fake_images)):
             if images is None:

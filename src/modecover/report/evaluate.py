@@ -14,7 +14,7 @@ from ..labels import label
 from .page import Figures, Page, Section, figure, key_value_table
 from .readers import load_array, read_groups_json, read_json
 from .results import format_number
-from .sections import add_explanations
+from .sections import add_explanations, captured_and_missed
 
 MAIN_METRICS = ("precision", "recall", "density", "coverage", "fid", "kid", "is")
 NOT_METRICS = ("n_modes", "n_minority")  # describe the data: said in words, not in the table
@@ -102,12 +102,16 @@ def headline(raw: dict | None, found: list[Path]) -> str:
         if "modes_captured" in raw and "n_modes" in raw:
             minority = (f" and {raw['minority_captured']} of {raw['n_minority']} minority modes"
                         if "minority_captured" in raw and "n_minority" in raw else "")
-            said.append(f"It covers {raw['modes_captured']} of {raw['n_modes']} modes{minority}; "
+            said.append(f"It captures {raw['modes_captured']} of {raw['n_modes']} modes{minority}; "
                         f"{format_number(raw.get('hq_percent'))} % of its samples are high-quality.")
-    for d in found:
-        sentence = read_groups_json(d / "groups.json").get("sentence")
+    explained = [read_groups_json(d / "groups.json") for d in found]
+    for groups in explained:
+        sentence = groups.get("sentence")
         if sentence:
             said.append(sentence[:1].upper() + sentence[1:])
+    with_modes = [g for g in explained if g.get("modes") is not None]
+    if raw is not None and "modes_captured" in raw and with_modes:
+        said.append(captured_and_missed(with_modes[0]["k"], "the real set"))
     return " ".join(said) or "No metrics and no explanation found."
 
 

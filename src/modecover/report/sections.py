@@ -126,6 +126,24 @@ EXPLAIN_FIGURES = (("explain.png", "uncovered real samples in red, the largest m
                    ("missed_0.png", "the largest missed group"))
 
 
+HQ_SIGMAS = 3  # a high-quality sample lies within this many sigmas of its mode (mode_metrics' n_sigma)
+
+
+def listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def captured_and_missed(k: int, real: str) -> str:
+    """The sentence of a headline that says both how many modes were *captured* (mode
+    metrics) and which were *missed* (coverage): what each word counts, so that the two
+    never read as a contradiction. ``real``: the real points the coverage counted."""
+    return (f"A mode is captured when at least one sample is high-quality there (within {HQ_SIGMAS} standard "
+            f"deviations of its mean), and missed when at least half of its real points ({real}) have no sample "
+            f"within their {k}-nearest-neighbour radius (coverage, k = {k}), so a captured mode can still be missed "
+            "when the model draws it far less often than the data holds it.")
+
+
 MISSED_MEANS = ("A real sample is uncovered when no generated sample falls within its k-nearest-neighbour radius "
                 "(the coverage metric); a mode is missed when at least half of its real samples are uncovered. "
                 "A mode can be captured (some high-quality samples near it) and still missed in this sense, "

@@ -20,8 +20,8 @@ from ..labels import label, round_number
 from .page import Figures, Page, Section, figure, key_value_table, table
 from .readers import read_json, read_number_csv
 from .results import ResultsError, format_number
-from .sections import add_rounds, round_dirs
-from .train_explain import Explained, draw_samples, explain_images, explain_mixture, foreign_explanation, missed_section
+from .sections import add_rounds, captured_and_missed, round_dirs
+from .train_explain import MARKER, Explained, draw_samples, explain_images, explain_mixture, foreign_explanation, missed_section
 
 N_EVAL = 2500  # samples drawn from the checkpoint for the mode metrics (the demo's and the benchmark's)
 SAMPLE_PLOTS = 4  # at most this many of samples/*.png, evenly spaced, the last included
@@ -245,11 +245,14 @@ def headline(info: TrainInfo, log: TrainLog | None, check: SampleCheck | str, fo
         m = check.metrics
         minority = (f" and {m['minority_captured']:.0f} of {len(check.minority)} minority modes"
                     if "minority_captured" in m else "")
-        said.append(f"{len(check.samples)} samples from {check.checkpoint.name} cover {m['modes']:.0f} of "
+        said.append(f"{len(check.samples)} samples from {check.checkpoint.name} capture {m['modes']:.0f} of "
                     f"{len(check.means)} modes{minority}; {m['hq_percent']:.1f} % are high-quality.")
     if isinstance(found, Explained) and found.groups.get("sentence"):
         sentence = found.groups["sentence"]
         said.append(sentence[:1].upper() + sentence[1:])
+        if isinstance(check, SampleCheck) and found.groups.get("modes") is not None:
+            real = (found.groups.get(MARKER) or {}).get("real", "the real set of the explain folder")
+            said.append(captured_and_missed(found.groups["k"], real))
     return " ".join(said)
 
 
