@@ -1,7 +1,7 @@
 """What a trained model's samples miss, on the page of a ``modecover train`` folder.
 
 When the report of a train folder is made, samples of its last checkpoint are explained
-(:func:`modecover.evaluate.explain`, k = 5: the k of the page's precision and coverage)
+(:func:`modecover.evaluate.explain`, k = 5: the k of the page's coverage; its precision uses k = 3)
 and the files of :func:`modecover.evaluation.explain_files.write_explanation` are written to
 ``RUN/explain/`` (real.csv, fake.csv, groups.json, explain.png; galleries for images):
 
@@ -34,7 +34,7 @@ from .results import ResultsError, format_number
 from .sections import add_explanations
 
 N_EXPLAIN = 2500  # samples explained (images: at most the training set's size)
-K = 5  # the k of the page's precision and coverage (modecover.metrics.prdc's default)
+K = 5  # the k of the page's coverage (modecover.metrics.prdc's k_dc; its precision uses k_pr = 3)
 MARKER = "explained_samples"  # groups.json key saying the report drew and explained the samples
 TABLE_ROWS = 10  # groups shown per table
 
