@@ -321,30 +321,34 @@ def test_evaluate_files_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file
     assert (tmp_path / "explain" / "real.csv").is_file()
 
 
-def test_audit_cli_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
-    """modecover audit FOLDER --extractor dinov2: the search runs on the extractor's features
-    of the folder's images; the DINOv2 options are refused with another extractor."""
+def test_audit_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
+    """modecover audit FOLDER --extractor dinov2: the audit's features are the extractor's
+    features of the folder's images; the DINOv2 options are refused with another extractor."""
+    import json
+
     from PIL import Image
 
     from modecover.data.images import load_image_folder
-    from modecover.dmpra import SearchConfig, search
+    from modecover.dmpra.audit import load_audit_data
 
-    from helpers import cli, read_csv
+    from helpers import cli
 
     monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))
     folder = tmp_path / "imgs"
     folder.mkdir()
-    for i in range(24):
+    for i in range(40):
         Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8), "L").save(folder / f"im{i:02d}.png")
-    args = ["audit", folder, "--n-min", 8, "--image-mode", "L", "--quiet"]
+    options = {"arch": "vits14", "weights_path": str(weights_file)}
+    loaded = load_audit_data(folder, extractor="dinov2", image_mode="L", extractor_options=options)
+    want = DINOv2(tiny_config(offset=0.1), weights_file, device="cpu")(load_image_folder(folder, mode="L").images)
+    np.testing.assert_allclose(loaded.features, want, atol=1e-6, rtol=0)
+    assert loaded.extractor == "dinov2" and loaded.kind == "images"
+    args = ["audit", folder, "--image-mode", "L", "--quiet"]
     res = cli(*args, "--out", tmp_path / "out", "--extractor", "dinov2", "--dinov2-arch", "vits14",
               "--dinov2-weights", weights_file)
     assert res.exit_code == 0, res.output
-    images = load_image_folder(folder, mode="L").images
-    features = DINOv2(tiny_config(offset=0.1), weights_file, device="cpu")(images)
-    rows = read_csv(tmp_path / "out" / "audit.csv")
-    np.testing.assert_allclose([float(r["score"]) for r in rows], search(features, SearchConfig(n_min=8)).score,
-                               rtol=1e-6, atol=1e-9)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["extractor"] == "dinov2" and summary["n"] == 40
     refused = cli(*args, "--out", tmp_path / "a", "--dinov2-weights", weights_file)
     assert refused.exit_code == 1 and "--dinov2-arch and --dinov2-weights apply to --extractor dinov2" in refused.output
     refused = cli(*args, "--out", tmp_path / "b", "--extractor", "dinov2", "--inception-weights", weights_file)

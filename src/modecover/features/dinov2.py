@@ -66,6 +66,8 @@ class ViTConfig:
             positive_int(getattr(self, key), f"ViTConfig.{key}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"ViTConfig: embed_dim {self.embed_dim} is not a multiple of num_heads {self.num_heads}")
+        if not (is_real_number(self.mlp_ratio) and self.mlp_ratio > 0):
+            raise ValueError(f"ViTConfig.mlp_ratio must be a positive number, got {self.mlp_ratio!r}")
         if self.ffn not in ("mlp", "swiglu"):
             raise ValueError(f"ViTConfig.ffn must be 'mlp' or 'swiglu', got {self.ffn!r}")
         if not (is_real_number(self.interpolate_offset) and 0 <= self.interpolate_offset < 1):
@@ -246,9 +248,11 @@ def _describe(state: dict) -> str:
 def load_checkpoint(model: DinoViT, path: str | os.PathLike, arch: str) -> None:
     """Load an official-format DINOv2 state dict from ``path`` into ``model``.
 
-    The file is read with ``torch.load(weights_only=True)``. Raises ``ValueError`` naming
-    the file for an unreadable file, a registers model, missing, unexpected or mis-shaped
-    entries (with the width and depth the file holds).
+    The file is read with ``torch.load(weights_only=True)``; its tensors replace the
+    model's (``assign=True``, so a model built on the ``meta`` device allocates nothing
+    twice), floating ones as float32. Raises ``ValueError`` naming the file for an
+    unreadable file, a registers model, missing, unexpected or mis-shaped entries (with the
+    width and depth the file holds).
     """
     path = Path(path)
     try:
@@ -273,7 +277,8 @@ def load_checkpoint(model: DinoViT, path: str | os.PathLike, arch: str) -> None:
                 problems.append(f"{label}: {', '.join(items[:3])}{more}")
         raise ValueError(f"{path}: not the weights of DINOv2 {arch} ({'; '.join(problems)}); the file holds "
                          f"{_describe(state)}")
-    model.load_state_dict(state, strict=True)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
 
 
 def _weights_file(arch: str, config: ViTConfig, weights_path, offline: bool | None) -> Path:
@@ -329,8 +334,8 @@ def preprocess(x, *, image_size: int | None = DEFAULT_IMAGE_SIZE, value_range: t
         x = x.expand(-1, 3, -1, -1)
     if image_size is not None:
         x = resize_bicubic(x, (image_size, image_size)).clamp(0.0, 1.0)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -381,18 +386,19 @@ class DINOv2:
         self.config = config
         self.device = _device(device)
         self.weights_path = _weights_file(self.arch, config, weights_path, offline)
-        model = DinoViT(config)
+        with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+            model = DinoViT(config)
         load_checkpoint(model, self.weights_path, self.arch)
-        self.model = model.eval().to(self.device)
+        self.model = model.eval().requires_grad_(False).to(self.device)
 
     def __call__(self, x) -> np.ndarray:
         x = as_tensor_batch(x, "dinov2 input")
         parts = []
         with torch.no_grad():
             for start in range(0, x.shape[0], self.batch_size):
-                images = preprocess(x[start:start + self.batch_size], image_size=self.image_size,
+                images = preprocess(x[start:start + self.batch_size].to(self.device), image_size=self.image_size,
                                     value_range=self.value_range, patch_size=self.config.patch_size)
-                parts.append(self.model(images.to(self.device)).double().cpu())
+                parts.append(self.model(images).double().cpu())
         return as_features(torch.cat(parts), "dinov2 features")
 
     @property
