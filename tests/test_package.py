@@ -40,3 +40,25 @@ def test_as_features_keeps_values_and_checks_dims():
         check_same_dim(np.zeros((2, 2)), np.zeros((2, 3)), "real", "fake")
     with pytest.raises(ValueError, match="at least 4"):
         check_k(3, 3, "real")
+
+
+def test_the_package_docstring_map_names_what_exists():
+    # help(modecover) is the starting point: every module and function its map names must resolve
+    import importlib
+    import re
+    from pathlib import Path
+
+    import modecover
+
+    names = set(re.findall(r":(?:func|class|mod):`(modecover(?:\.\w+)+)`", modecover.__doc__))
+    assert {"modecover.dmpra.search", "modecover.evaluate.explain", "modecover.evaluation.evaluate_files",
+            "modecover.metrics", "modecover.plugins.Hooks", "modecover.config.Run"} <= names
+    for name in sorted(names):
+        module, _, attribute = name.rpartition(".")
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError:
+            assert hasattr(importlib.import_module(module), attribute), name
+    root = Path(modecover.__file__).resolve().parents[2]
+    for doc in re.findall(r"docs/\w+\.md", modecover.__doc__):
+        assert (root / doc).is_file(), doc
