@@ -37,7 +37,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -56,6 +56,9 @@ from modecover.interrupts import InterruptRequest, TrainingInterrupted, deferred
 from modecover.io import write_atomic
 from modecover.models.base import GenerativeModel
 from modecover.plugins import Hooks, check_hooks_called
+
+if TYPE_CHECKING:
+    from modecover.data.registry import TrainingSet
 
 __all__ = ["TrainConfig", "train", "round_bounds", "seed_everything", "default_threads", "DistributedContext",
            "init_distributed"]
@@ -144,6 +147,24 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([torch.as_tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
+@contextmanager
+def aside_from_training(model: torch.nn.Module):
+    """Run something inside a training run (a sample plot, an evaluation between rounds)
+    without changing what the run learns: afterwards every random generator (Python's,
+    NumPy's, torch's CPU one and each CUDA device's) is back where it was, and inside the
+    model is in eval mode (batch norm uses its running statistics and leaves them as they
+    are; dropout off), each module returning to its own mode after."""
+    state = rng_state()
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
+        set_rng_state(state)
+
+
 def lr_factor(step: int, steps: int, lr_decay: float) -> float:
     """Learning-rate factor of 0-based ``step``: 1, then linear to 1 / decay_steps at the last step."""
     decay_steps = int(round(lr_decay * steps))
@@ -197,17 +218,18 @@ def _mean_logs(logs: list[dict[str, float]]) -> dict[str, float]:
 
 def plot_samples(model: GenerativeModel, hooks: Hooks, data: Tensor, path: Path, title: str, n: int = 512) -> Path | None:
     """Scatter of 2D samples over the data, or an image grid; None for other shapes.
-    Uses a forked RNG, so plotting never changes the training run."""
+    Drawn and plotted :func:`aside_from_training`, so plotting never changes the training run."""
     from modecover.plots import image_grid, scatter_against_data
 
     shape = tuple(data.shape[1:])
     if shape != (2,) and not (len(shape) == 3 and shape[0] in (1, 3)):
         return None
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        samples = model.sample(n if shape == (2,) else 64, hooks).detach().cpu().numpy()
-    if shape == (2,):
-        return scatter_against_data(samples, data.cpu().numpy(), None, [], path, title)
-    return image_grid(samples, path, title)
+    with aside_from_training(model):
+        with torch.no_grad():
+            samples = model.sample(n if shape == (2,) else 64, hooks).detach().cpu().numpy()
+        if shape == (2,):
+            return scatter_against_data(samples, data.cpu().numpy(), None, [], path, title)
+        return image_grid(samples, path, title)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -366,7 +388,9 @@ def _finite_losses(log: dict[str, float], done: int, hooks: Hooks) -> dict[str, 
 
 
 def _checked_data(data) -> Tensor:
-    data = torch.as_tensor(data)
+    from modecover.data.registry import TrainingSet
+
+    data = torch.as_tensor(data.x if isinstance(data, TrainingSet) else data)  # build_run(...).data: its tensor
     if data.ndim < 2 or data.shape[0] == 0:
         raise ValueError(f"training data: expected a non-empty tensor (N, ...), got shape {tuple(data.shape)}")
     if data.is_floating_point():
@@ -422,7 +446,7 @@ def _round_sampler(hooks: Hooks, config: TrainConfig, r: int, start: int, begin:
 
 def train(
     model: GenerativeModel,
-    data: Tensor,
+    data: Tensor | TrainingSet,
     hooks: Hooks,
     config: TrainConfig,
     out_dir,
@@ -432,7 +456,9 @@ def train(
     metadata: dict[str, Any] | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` on ``data`` (N, ...) with the plug-ins of ``hooks``; write logs,
+    """Train ``model`` on ``data`` (N, ...) (a tensor, or the
+    :class:`~modecover.data.registry.TrainingSet` of :func:`modecover.config.build_run`,
+    whose ``x`` is used) with the plug-ins of ``hooks``; write logs,
     plots and checkpoints under ``out_dir``; return the final log row (with the path of
     ``final.ckpt`` under ``"checkpoint"``).
 

@@ -197,6 +197,10 @@ class TrainingSet:
     def data_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
+    def __len__(self) -> int:
+        """The number of training samples (rows of ``x``), e.g. for ``hooks.data_weights``."""
+        return len(self.x)
+
 
 def data_config(options: dict[str, Any]) -> DataConfig:
     """:class:`DataConfig` from the ``[data]`` table; unknown keys are errors naming them."""
