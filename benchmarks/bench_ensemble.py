@@ -24,6 +24,8 @@ import time
 
 import torch
 
+from _machine import write_timings
+
 
 def build(seed: int, steps: int):
     from modecover.config import Run, parse_config
@@ -125,6 +127,8 @@ def main() -> None:
         median = statistics.median(values)
         print(f"| {name} | {median:.2f} | {min(values):.2f} | {base / median:.2f}x |")
     print(f"largest parameter difference, member vs its separate run: {max(differences):.2e}")
+    write_timings("bench_ensemble", {"seconds": seconds, "largest_parameter_difference": max(differences)},
+                  settings=vars(args))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 
+from _machine import write_timings
 from bench_prdc import features  # the same chunked float32 Gaussian features
 
 
@@ -79,6 +80,7 @@ def main() -> None:
     print(f"n = {args.n}, d = {args.d}, k = {args.k}: prdc {best['prdc']['seconds']:.1f} s "
           f"({best['prdc']['peak_rss_gib']:.2f} GiB peak), explain {best['explain']['seconds']:.1f} s "
           f"({best['explain']['peak_rss_gib']:.2f} GiB peak): {best['explain']['seconds'] / best['prdc']['seconds']:.2f}x")
+    write_timings("bench_explain", {"runs": runs}, settings=vars(args))
 
 
 if __name__ == "__main__":

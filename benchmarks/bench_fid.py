@@ -31,6 +31,8 @@ import torch
 
 from modecover.metrics import feature_stats, fid, frechet_distance
 
+from _machine import write_timings
+
 
 def sqrtm_formula(mu1, sigma1, mu2, sigma2):
     """pytorch-fid's formula: tr sqrt(S1 S2) from scipy's general matrix square root."""
@@ -99,6 +101,8 @@ def main() -> None:
           f"median of {args.repeats} interleaved runs (fastest beside it); "
           f"statistics of both sets (shared): {t_stats:.2f} s\n")
     table([(ref_name, theirs), ("modecover frechet_distance (Cholesky + eigvalsh, float64)", ours)])
+    raw = {"statistics_s": t_stats, "reference": ref_name, "reference_runs_s_value": theirs,
+           "modecover_runs_s_value": ours}
     if not args.skip_wide:
         real, fake = make_features(np.random.default_rng(args.seed + 1), args.wide_n, args.wide_d)
         cov, gram = interleaved(args.repeats, (lambda a, b: fid(a, b, route="covariance"),
@@ -106,6 +110,8 @@ def main() -> None:
         print(f"\nWide features: fid(real, fake), n = {args.wide_n} per set, d = {args.wide_d}, "
               f"median of {args.repeats} interleaved runs\n")
         table([("covariance form (d x d statistics)", cov), ("Gram form (n x n, no d x d matrix)", gram)])
+        raw.update(wide_covariance_runs_s_value=cov, wide_gram_runs_s_value=gram)
+    write_timings("bench_fid", raw, settings=vars(args))
 
 
 def interleaved(repeats: int, fns, args) -> list[list[tuple[float, float]]]:

@@ -23,6 +23,8 @@ from modecover.data.mixtures import ring
 from modecover.models.gan import GAN, GANConfig
 from modecover.plugins import Hooks
 
+from _machine import write_timings
+
 
 class BareStep:
     """The non-saturating GAN step with nothing around it: the reference."""
@@ -93,6 +95,7 @@ def main() -> None:
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"| {name} | {med * 1e3:.2f} | {1 / med:.0f} | {med / base:.2f} |")
+    write_timings("bench_gan", {"step_seconds": times}, settings=vars(args))
 
 
 if __name__ == "__main__":

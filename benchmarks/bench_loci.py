@@ -33,6 +33,8 @@ from scipy.stats import spearmanr
 
 from modecover.dmpra import SearchConfig, search
 
+from _machine import write_timings
+
 
 def planted_clusters(n: int, *, d: int = 2, seed: int = 0, n_big: int = 3, n_small: int = 3,
                      small_share: float = 0.05, spread: float = 6.0, small_sigma: float = 0.15):
@@ -189,8 +191,9 @@ def timed_neighbor_graph():
         search_module._neighbor_graph = graph
 
 
-def scale_run(n: int, d: int, seed: int) -> None:
-    """One Markdown row: our search alone on n points in d dimensions (planted micro-clusters)."""
+def scale_run(n: int, d: int, seed: int) -> dict:
+    """One Markdown row: our search alone on n points in d dimensions (planted micro-clusters);
+    returns its timings."""
     x, truth = planted_clusters(n, d=d, seed=seed, n_big=8, n_small=8, small_share=0.01)
     x = x.astype(np.float32)
     with timed_neighbor_graph() as timing:
@@ -203,6 +206,7 @@ def scale_run(n: int, d: int, seed: int) -> None:
     print(f"| {n} | {d} | {s['max_neighbors']} | {total:.1f} | {cpu:.1f} | {timing['knn']:.1f} "
           f"| {total - timing['knn']:.1f} | {peak_gb:.2f} | {s['n_minority']} | {s['n_censored']} "
           f"| {s['n_unscored']} | {p:.3f} | {r:.3f} |", flush=True)
+    return {"n": n, "d": d, "wall_s": total, "cpu_s": cpu, "knn_s": timing["knn"], "peak_rss_gb": peak_gb}
 
 
 def main() -> None:
@@ -214,15 +218,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.scale:
         print(SCALE_HEADER)
-        for n in args.n:
-            scale_run(n, args.d, args.seed)
+        runs = [scale_run(n, args.d, args.seed) for n in args.n]
+        write_timings("bench_loci_scale", {"runs": runs}, settings=vars(args))
         return
     print("| n | d | flags | s wall / CPU | faster than PyOD's LOCI, wall / CPU | flagged | precision | recall "
           "| Jaccard vs ours | both | only these | only ours |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    notes = []
+    notes, raw = [], []
     for n in args.n:
         res = compare(n, args.d, args.seed)
+        raw.append({"n": n, "pyod_wall_s": res["t_pyod"], "pyod_cpu_s": res["c_pyod"], "rows": res["rows"]})
         for i, row in enumerate(res["rows"]):
             speed = "—" if row["flags"].startswith("PyOD") else \
                 f"{res['t_pyod'] / row['wall']:.3g}x / {res['c_pyod'] / row['cpu']:.3g}x"
@@ -240,6 +245,7 @@ def main() -> None:
     print()
     for line in notes:
         print("- " + line)
+    write_timings("bench_loci", {"runs": raw}, settings=vars(args))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from modecover.models.flow import Flow, FlowConfig
 from modecover.models.vae import VAE, VAEConfig
 from modecover.plugins import Hooks
 
+from _machine import write_timings
+
 # the configs of tests/test_<family>.py::test_learns_the_ring
 FAMILIES: dict[str, Callable[[], torch.nn.Module]] = {
     "vae": lambda: VAE(VAEConfig(beta=0.1, logcosh_alpha=100.0)),
@@ -71,6 +73,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     rows = []
+    raw: dict[str, dict] = {}
     for family, make in FAMILIES.items():
         model = make()
         runs = {
@@ -87,6 +90,7 @@ def main() -> None:
         t0 = time.perf_counter()
         model.sample(2500)
         sample_s = time.perf_counter() - t0
+        raw[family] = {"step_seconds": times, "sample_2500_seconds": sample_s}
         base = statistics.median(times["bare (reference)"])
         for name, ts in times.items():
             med = statistics.median(ts)
@@ -98,6 +102,7 @@ def main() -> None:
     for family, name, med, ratio, sample_s in rows:
         sample = "" if sample_s is None else f"{sample_s:.2f}"
         print(f"| {family} | {name} | {med * 1e3:.2f} | {1 / med:.0f} | {ratio:.2f} | {sample} |")
+    write_timings("bench_model_families", raw, settings=vars(args))
 
 
 if __name__ == "__main__":

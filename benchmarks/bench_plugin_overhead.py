@@ -29,6 +29,8 @@ from modecover.methods.topk import TopK
 from modecover.models.gan import GAN, GANConfig
 from modecover.plugins import Hooks
 
+from _machine import write_timings
+
 LATENT = 32
 
 
@@ -97,6 +99,8 @@ def main():
     det = statistics.median(t_det)
     print(f"LDMD detector alone (bank {detector.bank.shape[0]} x {detector.bank.shape[1]}, k={detector.k}): "
           f"{det * 1e3:.3f} ms = {det / base:.1%} of a vanilla step")
+    write_timings("bench_plugin_overhead", {"step_seconds": {name: times for name, (_, _, times) in runs.items()},
+                                            "ldmd_detector_seconds": t_det}, settings=vars(args))
 
 
 if __name__ == "__main__":

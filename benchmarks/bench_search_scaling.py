@@ -19,6 +19,8 @@ import multiprocessing as mp
 import resource
 import time
 
+from _machine import write_timings
+
 
 def one_size(n: int, subsample: bool, seed: int) -> dict:
     import numpy as np
@@ -54,12 +56,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
+    runs = []
     for n in (int(s) for s in args.sizes.split(",")):
         queue = ctx.Queue()
         proc = ctx.Process(target=_child, args=(n, not args.no_subsample, args.seed, queue))
         proc.start()
-        print(json.dumps(queue.get()), flush=True)
+        runs.append(queue.get())
+        print(json.dumps(runs[-1]), flush=True)
         proc.join()
+    write_timings("bench_search_scaling", {"runs": runs}, settings=vars(args))
 
 
 if __name__ == "__main__":

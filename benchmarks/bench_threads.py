@@ -21,6 +21,8 @@ import torch
 from modecover.config import build_run, load_config
 from modecover.train import seed_everything
 
+from _machine import write_timings
+
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -53,6 +55,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, default threads {default}; {args.repeats} interleaved blocks of "
           f"{args.steps} steps, median ms/step")
     print(f"{'config':18s} {'params':>9s} " + " ".join(f"{f'{t} thr':>9s}" for t in settings) + "  1-thread speed-up")
+    raw = {}
     for name in args.configs:
         runners = {}
         for t in settings:
@@ -67,8 +70,10 @@ def main() -> None:
                 runners[t][0](args.steps)
                 times[t].append((time.perf_counter() - start) / args.steps)
         med = {t: 1e3 * statistics.median(v) for t, v in times.items()}
+        raw[name] = {"parameters": runners[1][1], "seconds_per_step_by_threads": times}
         print(f"{name:18s} {runners[1][1]:9d} " + " ".join(f"{med[t]:9.2f}" for t in settings)
               + f"  {med[default] / med[1]:.2f}x")
+    write_timings("bench_threads", raw, settings=vars(args))
 
 
 if __name__ == "__main__":
