@@ -77,21 +77,6 @@ def score_columns(result, weighed) -> dict[str, np.ndarray]:
     }
 
 
-def density_columns(result) -> dict[str, np.ndarray]:
-    """Per-sample columns of a :class:`modecover.dmpra.density.DensityResult`, in order:
-    ``score`` (log density ratio to the reference; > 0 is sparser), ``minority`` (0/1: raised,
-    weight > 1), ``group`` (-1 unless raised), ``weight``, ``radius`` (k-th neighbour
-    distance), ``dim`` (local intrinsic dimension)."""
-    return {
-        "score": np.asarray(result.score, dtype=np.float64),
-        "minority": np.asarray(result.raised, dtype=bool).astype(np.int8),
-        "group": np.asarray(result.labels, dtype=np.int64),
-        "weight": np.asarray(result.weights, dtype=np.float64),
-        "radius": np.asarray(result.radius, dtype=np.float64),
-        "dim": np.asarray(result.dim, dtype=np.float64),
-    }
-
-
 def write_csv(path: Path, key_name: str, keys: Sequence, columns: dict[str, np.ndarray]) -> Path:
     """A CSV with header ``key_name, *columns``; floats written with full precision (repr)."""
     path = Path(path)
