@@ -5,7 +5,8 @@ Data: ``planted_clusters`` of ``bench_loci.py`` (8 big clusters, 8 micro-cluster
 float32, the input of ``bench_loci.py --scale``.
 
 1. ``knn(x, None, k)`` timed ``--repeats`` times, interleaved with the ``--baseline`` engine
-   (a ``neighbors.py`` file, e.g. ``git show main:src/modecover/neighbors.py``) when given;
+   (a single-file ``neighbors.py`` of a version before the engine became a package, e.g.
+   ``git show 7eb0d79:src/modecover/neighbors.py``) when given;
    median and fastest. The re-check share is the time spent selecting the exact k nearest
    from the float32 candidate lists (float64 distances, sorting), summed over the worker
    threads, over the workers' total time (workers x wall).
@@ -32,12 +33,15 @@ from pathlib import Path
 import numpy as np
 
 from modecover import neighbors
+from modecover.neighbors import _knn, _symmetric, unchecked
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_loci import planted_clusters, timed_neighbor_graph  # noqa: E402
 
-# functions of each engine version that select the exact neighbours from the candidates
-RECHECK = {"current": ("_exact_from_topk",), "baseline": ("_candidates_from_topk", "_select_exact")}
+# functions of each engine version that select the exact neighbours from the candidates, as
+# (module, name): the current engine selects in its block and its symmetric k-NN
+RECHECK = {"current": ((_knn, "_exact_from_topk"), (_symmetric, "_exact_from_topk")),
+           "baseline": ((None, "_candidates_from_topk"), (None, "_select_exact"))}
 
 
 def load_engine(path: str | None):
@@ -52,20 +56,21 @@ def load_engine(path: str | None):
 
 
 class Recheck:
-    """Sum of wall time inside the re-check functions of an engine, over all threads."""
+    """Sum of wall time inside the re-check functions of an engine, over all threads
+    (``targets``: (module, name) pairs; module None: the engine's own module)."""
 
-    def __init__(self, engine, names):
-        self.engine, self.names, self.spent, self.lock = engine, names, 0.0, threading.Lock()
-        self.original = {name: getattr(engine, name) for name in names}
+    def __init__(self, engine, targets):
+        self.spent, self.lock = 0.0, threading.Lock()
+        self.original = {(module or engine, name): getattr(module or engine, name) for module, name in targets}
 
     def __enter__(self):
-        for name, fn in self.original.items():
-            setattr(self.engine, name, self._timed(fn))
+        for (module, name), fn in self.original.items():
+            setattr(module, name, self._timed(fn))
         return self
 
     def __exit__(self, *exc):
-        for name, fn in self.original.items():
-            setattr(self.engine, name, fn)
+        for (module, name), fn in self.original.items():
+            setattr(module, name, fn)
 
     def _timed(self, fn):
         def wrapper(*args, **kwargs):
@@ -118,7 +123,7 @@ def search_child(args) -> None:
     from modecover.dmpra import SearchConfig, search
 
     if args.baseline:
-        neighbors.knn = load_engine(args.baseline).knn  # the search imports knn at call time
+        unchecked.knn = load_engine(args.baseline).knn  # the search looks it up at call time
     x = data(args.n, args.d, args.seed)
     with timed_neighbor_graph() as timing:
         start = time.perf_counter()

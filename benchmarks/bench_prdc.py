@@ -40,6 +40,8 @@ import numpy as np
 import torch
 
 from modecover import neighbors
+from modecover.neighbors import _counts, _precision, _symmetric, _tiles
+from modecover.neighbors._machine import _run_tasks, _tile_size, _torch_settings
 from modecover.metrics.prdc import prdc
 
 KEYS = ("precision", "recall", "density", "coverage")
@@ -63,26 +65,26 @@ def product_floor(real: np.ndarray, fake: np.ndarray, threads: int, block_size: 
     (row blocks on ``threads`` worker threads of one torch thread each): within each set the
     tiles on and above the diagonal (symmetry), across the sets every tile. ``dtype``:
     float32 (``addmm`` with the norms, as float32 tiles) or bfloat16 (the bare product)."""
-    size = neighbors._tile_size(block_size)
+    size = _tile_size(block_size)
     total = 0.0
     for a, b, within in ((real, real, True), (fake, fake, True), (real, fake, False)):
         ta, tb = torch.from_numpy(a).to(dtype), torch.from_numpy(b).to(dtype)
         sq = torch.from_numpy(np.einsum("ij,ij->i", b, b))
-        blocks = list(neighbors._blocks(len(a), size))
+        blocks = list(_tiles._blocks(len(a), size))
 
         def row_block(i, ta=ta, tb=tb, sq=sq, blocks=blocks, within=within, b=b):
             rows = blocks[i]
             out = torch.empty(rows.stop - rows.start, min(size, len(b)), dtype=dtype)
-            for cols in (blocks[i:] if within else neighbors._blocks(len(b), size)):
+            for cols in (blocks[i:] if within else _tiles._blocks(len(b), size)):
                 tile = out[:, : cols.stop - cols.start]
                 if dtype == torch.float32:
                     torch.addmm(sq[cols], ta[rows], tb[cols].T, alpha=-2.0, out=tile)
                 else:
                     torch.mm(ta[rows], tb[cols].T, out=tile)
 
-        with neighbors._torch_settings(1 if threads > 1 else threads):
+        with _torch_settings(1 if threads > 1 else threads):
             start = time.perf_counter()
-            neighbors._run_tasks(row_block, list(range(len(blocks))), threads)
+            _run_tasks(row_block, list(range(len(blocks))), threads)
             total += time.perf_counter() - start
     return total
 
@@ -96,7 +98,7 @@ def timed_products(paired: bool = False):
     the same machine load; the caller subtracts it from the run's wall time).
     """
     spent = [0.0, 0.0]
-    original = neighbors._cross_tile
+    original = _tiles._cross_tile
     scratch = {}
 
     def timed(pa, pb, rows, cols, out):
@@ -108,15 +110,18 @@ def timed_products(paired: bool = False):
             if buf is None:
                 buf = scratch.setdefault(tile.shape, torch.empty_like(tile))
             start = time.perf_counter()
-            neighbors._squared_terms(pa, pb, rows, cols, buf)
+            _tiles._squared_terms(pa, pb, rows, cols, buf)
             spent[1] += time.perf_counter() - start
         return tile
 
-    neighbors._cross_tile = timed
+    tiled = (_counts, _symmetric)  # the modules whose tiles PRDC computes (counts, k-NN within a set)
+    for module in tiled:
+        module._cross_tile = timed
     try:
         yield spent
     finally:
-        neighbors._cross_tile = original
+        for module in tiled:
+            module._cross_tile = original
 
 
 def run_modecover(real, fake, k, threads, paired: bool = False):
@@ -181,7 +186,7 @@ def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
         times["floor_bfloat16"].append(product_floor(real, fake, threads, dtype=torch.bfloat16))
     return {
         "n": n, "d": d, "k": k, "times": times, "values": values, "values_float32": values_float32,
-        "bfloat16": neighbors._use_bfloat16(d, float(n) * n * d),
+        "bfloat16": _precision._use_bfloat16(d, float(n) * n * d),
         "expected": {key: float(expected[key]) for key in KEYS},
         "shipped": {key: float(shipped[key]) for key in KEYS},
     }
@@ -192,7 +197,7 @@ def part_big(n: int, d: int, k: int, threads: int, separate_floor: bool) -> dict
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     values, total, products, paired_floor = run_modecover(real, fake, k, threads, paired=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    dtype = torch.bfloat16 if neighbors._use_bfloat16(d, float(n) * n * d) else torch.float32
+    dtype = torch.bfloat16 if _precision._use_bfloat16(d, float(n) * n * d) else torch.float32
     floor = product_floor(real, fake, threads, dtype=dtype) if separate_floor else None
     return {
         "n": n, "d": d, "k": k, "products": str(dtype).removeprefix("torch."), "modecover_s": total,

@@ -1,4 +1,4 @@
-"""modecover.evaluate.explain, modecover.balls and the Vendi score against references.
+"""modecover.evaluate.explain, modecover.neighbors.balls and the Vendi score against references.
 
 References: float64 numpy brute force on the same arrays (the neighbour engine's
 convention: sqrt(sum((a - b) ** 2))), ``modecover.metrics.prdc`` for the averages, the
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from modecover.balls import ball_reductions
+from modecover.neighbors.balls import ball_reductions
 from modecover.data.mixtures import get_mixture
 from modecover.evaluate import describe_missed, explain
 from modecover.metrics.modes import mode_metrics
@@ -136,8 +136,9 @@ def test_ball_reductions_where_float32_products_cannot_order_the_pairs(rng):
 def test_largest_products_bound_a_bfloat16_tile(rng):
     # the per-row bound on |c| that explain's bfloat16 tiles take their rounding from: above
     # every product of the tile, and within a few float32 roundings of the largest
-    from modecover.balls import _largest_products
-    from modecover.neighbors import _cross_tile, _prepare, products
+    from modecover.neighbors import products
+    from modecover.neighbors._tiles import _cross_tile, _prepare
+    from modecover.neighbors.balls import _largest_products
 
     q = np.concatenate([rng.normal(size=(30, 300)), np.full((10, 300), 2.0) + rng.normal(scale=1e-3, size=(10, 300))])
     c = np.concatenate([rng.normal(size=(20, 300)), np.full((5, 300), -1.5)])

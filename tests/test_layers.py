@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modecover"
 # The first part of a module's name below modecover, by layer; a module may import from its
 # own layer or a lower one.
 LAYERS = {
-    "low": {"_checks", "io", "neighbors", "balls", "graph", "metrics", "features", "parallel", "distributed",
+    "low": {"_checks", "io", "neighbors", "graph", "metrics", "features", "parallel", "distributed",
             "labels", "plots"},
     "middle": {"data", "models", "plugins", "methods", "dmpra", "train", "checkpoint", "config", "runs",
                "evaluate", "evaluation", "ensemble"},

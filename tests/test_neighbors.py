@@ -10,6 +10,18 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from modecover import neighbors as nb
+from modecover.neighbors import (
+    _bounds,
+    _counts,
+    _inputs,
+    _machine,
+    _precision,
+    _select,
+    _symmetric,
+    _tiles,
+    balls,
+    unchecked,
+)
 from modecover.neighbors import ball_counts, kth_distances, knn, pair_counts, radius_counts
 
 from helpers import brute_distances
@@ -142,7 +154,7 @@ def test_pair_counts_any_member_of_b_balls(rng):
     h = rng.integers(-2, 3, size=(60, 3)).astype(np.float64)
     ra, rb = rng.integers(0, 3, 80).astype(np.float64), rng.integers(0, 3, 60).astype(np.float64)
     dist = brute_distances(g, h)
-    res = nb._pair_counts(g, h, [ra], [rb], True, 16, None, a_in_b_any=True)
+    res = unchecked.pair_counts(g, h, [ra], [rb], True, 16, None, a_in_b_any=True)
     exact = (dist < rb[None, :]).sum(1)
     np.testing.assert_array_equal(res.a_in_b_balls[0] > 0, exact > 0)
     assert (res.a_in_b_balls[0] <= exact).all() and (res.b_ball_members[0] <= (dist < rb[None, :]).sum(0)).all()
@@ -179,19 +191,18 @@ def test_the_unit_of_the_features_changes_nothing(rng, monkeypatch):
     """Features scaled by 2^-30 (every value exactly scaled, as are the float64 distances)
     give the same answers and put the same pairs in doubt: no absolute term of the error
     bound outweighs small distances (which made every pair a float64 re-measure)."""
-    from modecover import balls
     from modecover.evaluate import explain
     from modecover.metrics import prdc
 
     remeasured = []
-    exact = nb._exact_pair_distances
+    exact = _inputs._exact_pair_distances
 
     def counting(a, b, rows, cols):
         remeasured.append(len(rows))
         return exact(a, b, rows, cols)
 
-    monkeypatch.setattr(nb, "_exact_pair_distances", counting)
-    monkeypatch.setattr(balls, "_exact_pair_distances", counting)
+    for module in (_select, _counts, balls):  # every module that re-measures pairs in float64
+        monkeypatch.setattr(module, "_exact_pair_distances", counting)
     real, fake = rng.normal(size=(400, 24)).astype(np.float32), rng.normal(size=(300, 24)).astype(np.float32)
     results, counts = [], []
     for scale in (1.0, 2.0**-30):
@@ -232,10 +243,10 @@ def test_threads_restored_and_overridable(rng):
 
 
 def test_block_size_default_bounded():
-    assert 16 <= nb._choose_block(None, 50_000) <= 8192
-    assert nb._choose_block(None, 10) == 8192
+    assert 16 <= _machine._choose_block(None, 50_000) <= 8192
+    assert _machine._choose_block(None, 10) == 8192
     with pytest.raises(ValueError, match="block_size"):
-        nb._choose_block(0, 10)
+        _machine._choose_block(0, 10)
 
 
 @pytest.mark.parametrize(
@@ -305,12 +316,12 @@ def test_within_set_symmetric_tiles_equal_brute_force(monkeypatch, symmetric):
     # wide points (the within-set k-NN then reuses each tile product for both blocks):
     # duplicates, integer coordinates with exact ties, one point far out, blocks of uneven size
     if not symmetric:
-        monkeypatch.setattr(nb, "_SYMMETRIC_MAX_CANDIDATES", 0)
+        monkeypatch.setattr(_symmetric, "_SYMMETRIC_MAX_CANDIDATES", 0)
     rng = np.random.default_rng(11)
     x = rng.integers(-2, 3, size=(130, 80)).astype(np.float32)
     x[40:60] = x[0]  # 21 copies of one point: lists full of ties, rescans past the list
     x[100] *= 50.0
-    assert nb._symmetric_pays(80, 5 + nb._EXTRA_CANDIDATES, len(x)) == symmetric
+    assert _symmetric._symmetric_pays(80, 5 + _select._EXTRA_CANDIDATES, len(x)) == symmetric
     for k in (1, 5, 24):
         want = brute_knn(x, x, k, within=True)
         assert_knn_equal(knn(x, None, k, block_size=17), want)
@@ -375,22 +386,22 @@ def test_bfloat16_tiles_within_their_error_bound(rng, spread):
     a = np.concatenate([aligned_rounding_points(rng, 60, 300), rng.normal(3.0, 2.0, size=(60, 300))])
     b = np.concatenate([aligned_rounding_points(rng, 50, 300), rng.normal(3.0, 2.0, size=(50, 300))])
     with nb.products("bfloat16"):
-        pa, pb = nb._prepare(a, b)
+        pa, pb = _tiles._prepare(a, b)
     assert pa.low is not None and pb.low is not None
     rows, cols = slice(0, len(a)), slice(0, len(b))
-    tile = nb._cross_tile(pa, pb, rows, cols, torch.empty(len(a), len(b))).double().numpy()
+    tile = _tiles._cross_tile(pa, pb, rows, cols, torch.empty(len(a), len(b))).double().numpy()
     exact = brute_distances(a, b) ** 2
     if not spread:
-        ratio = np.abs(tile - exact) / nb._full_error_bounds(pa, pb, rows)[:, None]
+        ratio = np.abs(tile - exact) / _bounds._full_error_bounds(pa, pb, rows)[:, None]
         assert ratio.max() <= 1.0
         assert ratio.max() > 0.25  # and tight on the aligned points: a bound 4x smaller would fail
         return
     threshold = np.quantile(exact, 0.1, axis=1)
-    bound = nb._full_error_bounds(pa, pb, rows, nb._row_spread(pa, pb, rows, threshold))
+    bound = _bounds._full_error_bounds(pa, pb, rows, _bounds._row_spread(pa, pb, rows, threshold))
     assert not (exact >= threshold[:, None])[tile < (threshold - bound)[:, None]].any()
     assert not (exact <= threshold[:, None])[tile > (threshold + bound)[:, None]].any()
     # and the rounding to bfloat16 does matter: the float32 bound alone would not hold
-    assert (np.abs(tile - exact) > nb._float32_bounds(pa, pb, rows)[:, None]).any()
+    assert (np.abs(tile - exact) > _bounds._float32_bounds(pa, pb, rows)[:, None]).any()
 
 
 def test_bfloat16_answers_on_rounding_aligned_points(rng):
@@ -412,21 +423,22 @@ def test_products_setting():
         with nb.products("float16"):
             pass
     with nb.products("auto"):
-        assert nb._use_bfloat16(2048, 1e12) == (nb._native_bfloat16() and nb._bfloat16_sums_in_float32())
-        assert not nb._use_bfloat16(64, 1e12) and not nb._use_bfloat16(2048, 1e8)
+        native = _precision._native_bfloat16() and _precision._bfloat16_sums_in_float32()
+        assert _precision._use_bfloat16(2048, 1e12) == native
+        assert not _precision._use_bfloat16(64, 1e12) and not _precision._use_bfloat16(2048, 1e8)
         big = np.ones((10, 2048))
-        assert nb._prepare(big, None, auto_bfloat16=False)[0].low is None  # k-NN with k > 32
+        assert _tiles._prepare(big, None, auto_bfloat16=False)[0].low is None  # k-NN with k > 32
     with nb.products("bfloat16"):
-        assert nb._prepare(big, None, auto_bfloat16=False)[0].low is not None  # asked for: used
+        assert _tiles._prepare(big, None, auto_bfloat16=False)[0].low is not None  # asked for: used
     with nb.products("float32"):
-        assert not nb._use_bfloat16(2048, 1e12)
-        assert nb._prepare(np.ones((3, 300)), None)[0].low is None
+        assert not _precision._use_bfloat16(2048, 1e12)
+        assert _tiles._prepare(np.ones((3, 300)), None)[0].low is None
 
 
 def test_bfloat16_refused_where_products_are_not_summed_in_float32(monkeypatch):
-    monkeypatch.setattr(nb, "_bfloat16_sums_in_float32", lambda: False)
-    monkeypatch.setattr(nb, "_native_bfloat16", lambda: True)
+    monkeypatch.setattr(_precision, "_bfloat16_sums_in_float32", lambda: False)
+    monkeypatch.setattr(_precision, "_native_bfloat16", lambda: True)
     with nb.products("auto"):
-        assert not nb._use_bfloat16(2048, 1e12)
+        assert not _precision._use_bfloat16(2048, 1e12)
     with nb.products("bfloat16"), pytest.raises(RuntimeError, match="does not sum bfloat16 products in float32"):
         knn(np.ones((3, 4)), None, 1)

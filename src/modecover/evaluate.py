@@ -30,7 +30,7 @@ other real, a zero radius replaced by the smallest positive float as in
 
 Every distance, membership and score is exact (float64 brute force on the same inputs):
 the real and fake k-NN passes are :func:`modecover.neighbors.knn`, the real x fake pass is
-:func:`modecover.balls.ball_reductions`. ``coverage`` and ``precision`` of an
+:func:`modecover.neighbors.balls.ball_reductions`. ``coverage`` and ``precision`` of an
 :class:`Explanation` equal ``modecover.metrics.prdc(real, fake, k=k)``.
 """
 
@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from modecover._checks import check_k, check_same_dim, is_real_number
-from modecover.balls import _ball_reductions_unchecked
 from modecover.graph import linked_groups
 from modecover.metrics.prdc import _SMALLEST_RADIUS
-from modecover.neighbors import _knn_unchecked, as_points
+from modecover.neighbors import as_points
+from modecover.neighbors.unchecked import ball_reductions as _ball_reductions_unchecked
+from modecover.neighbors.unchecked import knn as _knn_unchecked
 
 __all__ = ["Explanation", "Group", "MEDOID_SAMPLE", "explain", "describe_missed"]
 

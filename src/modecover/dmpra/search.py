@@ -219,9 +219,9 @@ def _neighbor_graph(query: np.ndarray, reference: np.ndarray | None, k: int) -> 
     """Sorted distances (float64) and indices of the k nearest reference points of every query
     row (``reference=None``: the k nearest *other* rows of ``query``). The rows come from the
     checked features of :func:`search`, and its config keeps ``1 <= k`` within the reference."""
-    from modecover.neighbors import _knn_unchecked, _widened
+    from modecover.neighbors import unchecked
 
-    dist, idx = _knn_unchecked(_widened(query), None if reference is None else _widened(reference), k)
+    dist, idx = unchecked.knn(unchecked.widened(query), None if reference is None else unchecked.widened(reference), k)
     return np.ascontiguousarray(dist, dtype=np.float64), np.ascontiguousarray(idx, dtype=np.int64)
 
 

@@ -20,7 +20,8 @@ def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: Metric
     from modecover._checks import check_k
     from modecover.evaluate import _explain_unchecked
     from modecover.evaluation.explain_files import write_explanation
-    from modecover.neighbors import _widened, as_points
+    from modecover.neighbors import as_points
+    from modecover.neighbors.unchecked import widened as _widened
 
     check_k(options.k_dc, len(real.features), f"real ({real.source})")
     check_k(options.k_dc, len(fake.features), f"fake ({fake.source})")

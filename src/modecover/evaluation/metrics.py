@@ -104,7 +104,7 @@ def _steps(real: Loaded, fake: Loaded, options: MetricOptions, logits):
     def prdc():
         from modecover._checks import check_k
         from modecover.metrics.prdc import _prdc_unchecked
-        from modecover.neighbors import _widened
+        from modecover.neighbors.unchecked import widened as _widened
 
         check_k(max(options.k_pr, options.k_dc), len(real.features), real_name)
         check_k(options.k_pr, len(fake.features), fake_name)

@@ -45,21 +45,21 @@ class LocalManifoldDetector:
     """Bank of real features with their k-NN radii; splits fakes into RFI / nRFI (Eq. 5)."""
 
     def __init__(self, bank, k: int = 5):
-        from modecover.neighbors import _knn_unchecked, as_points
+        from modecover.neighbors import as_points, unchecked
 
         self.bank = as_points(bank, "LDMD memory bank")
         check_k(k, self.bank.shape[0], "LDMD memory bank")
         self.k = int(k)
-        dist, _ = _knn_unchecked(self.bank, None, self.k)  # checked above
+        dist, _ = unchecked.knn(self.bank, None, self.k)  # checked above
         self.radii = np.asarray(dist[:, -1], dtype=np.float64).copy()
 
     def __call__(self, fake_features) -> tuple[np.ndarray, np.ndarray]:
         """(reliable bool (B,), m int64 (B,)) for a batch of fake features."""
-        from modecover.neighbors import _knn_unchecked, as_points
+        from modecover.neighbors import as_points, unchecked
 
         fake = as_points(fake_features, "LDMD fake features")
         check_same_dim(fake, self.bank, "LDMD fake features", "LDMD memory bank")
-        dist, idx = _knn_unchecked(fake, self.bank, self.k)  # the bank has k + 1 points or more
+        dist, idx = unchecked.knn(fake, self.bank, self.k)  # the bank has k + 1 points or more
         m = (np.asarray(dist) < self.radii[np.asarray(idx)]).sum(axis=1).astype(np.int64)
         return m >= 1, m
 

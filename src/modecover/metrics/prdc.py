@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from modecover._checks import check_k, check_same_dim, positive_int
-from modecover.neighbors import _knn_unchecked, _pair_counts, as_points
+from modecover.neighbors import as_points, unchecked
 
 __all__ = ["prdc", "precision_recall", "density_coverage"]
 
@@ -41,7 +41,7 @@ _SMALLEST_RADIUS = np.nextafter(0.0, 1.0)
 
 def _radii(x: np.ndarray, ks: list[int], strict: bool, block_size, threads) -> dict[int, np.ndarray]:
     """k-th neighbour distance (self excluded) for each k in ``ks``, from one k-NN pass."""
-    dist, _ = _knn_unchecked(x, None, max(ks), block_size=block_size, threads=threads)
+    dist, _ = unchecked.knn(x, None, max(ks), block_size=block_size, threads=threads)
     out = {}
     for k in ks:
         r = dist[:, k - 1].copy()
@@ -75,8 +75,8 @@ def _prdc_unchecked(real: np.ndarray, fake: np.ndarray, k_pr: int | None, k_dc: 
     ks = sorted({k for k in (k_pr, k_dc) if k is not None})
     real_r = _radii(real, ks, strict, block_size, threads)
     fake_r = _radii(fake, [k_pr], strict, block_size, threads) if k_pr is not None else {}
-    counts = _pair_counts(real, fake, [real_r[k] for k in ks], list(fake_r.values()), strict, block_size, threads,
-                          a_in_b_any=True)  # recall asks only whether a real lies in some fake ball
+    counts = unchecked.pair_counts(real, fake, [real_r[k] for k in ks], list(fake_r.values()), strict, block_size,
+                                   threads, a_in_b_any=True)  # recall asks only whether a real lies in some fake ball
     col = dict(zip(ks, range(len(ks))))
     out: dict[str, float] = {}
     if k_pr is not None:

@@ -3,7 +3,7 @@
 :mod:`modecover.neighbors` counts ball memberships; explaining a metric needs the values
 behind the counts. For query points ``q_i`` (the fakes) and balls ``(c_j, s_j)`` (the real
 samples and their k-NN radii), one pass over the engine's float32 tiles of squared
-distances (``|q|^2 + |c|^2 - 2 q.c``, :func:`modecover.neighbors._cross_tile`, the tiles of
+distances (``|q|^2 + |c|^2 - 2 q.c``, ``_tiles._cross_tile``, the tiles of
 its ball counts) gives:
 
 - ``gap[i] = min_j (d(q_i, c_j) - s_j)``: the signed distance to the nearest ball surface
@@ -30,8 +30,8 @@ to float64.
 
 How it runs: the engine's way (:func:`modecover.neighbors.pair_counts`). Query rows are
 cut into blocks, each a task for a worker thread with one torch thread
-(:func:`modecover.neighbors._run_tasks`); a task walks the square tiles of its rows
-(cache-sized, :func:`modecover.neighbors._tile_size`) and keeps, per row, the best upper
+(``_machine._run_tasks``); a task walks the square tiles of its rows
+(cache-sized, ``_machine._tile_size``) and keeps, per row, the best upper
 bound of each reduction seen so far, so a later tile adds only the pairs that may still
 beat it. Each worker keeps its own running bound on every centre's nearest query: a bound
 from any subset of the rows is a bound for all of them, so the candidates never depend on
@@ -47,24 +47,11 @@ import numpy as np
 import torch
 
 from modecover._checks import check_same_dim
-from modecover.neighbors import (
-    _MIN_NORMAL,
-    _U32,
-    _as_radii,
-    _blocks,
-    _choose_threads,
-    _cross_tile,
-    _error_bounds,
-    _exact_pair_distances,
-    _float32_margins,
-    _float32_squares,
-    _prepare,
-    _run_tasks,
-    _tile_size,
-    _torch_settings,
-    _workers,
-    as_points,
-)
+from modecover.neighbors._bounds import _error_bounds, _float32_margins
+from modecover.neighbors._inputs import _as_radii, _exact_pair_distances, as_points
+from modecover.neighbors._machine import _choose_threads, _run_tasks, _tile_size, _torch_settings, _workers
+from modecover.neighbors._precision import _MIN_NORMAL, _U32
+from modecover.neighbors._tiles import _blocks, _cross_tile, _float32_squares, _prepare
 
 __all__ = ["BallReductions", "ball_reductions"]
 
@@ -248,7 +235,7 @@ def _largest_products(pq, pc, rows: slice, cols: slice, tile: torch.Tensor, tmp:
 def _remarked(p: _Pass, rows: slice, cols: slice, rr: np.ndarray, cc: np.ndarray, work: _Work, bounds: _RowBounds,
               rounding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """After a bfloat16 tile: its candidate pairs (tile rows ``rr``, columns ``cc``) re-measured
-    with float32 products (:func:`modecover.neighbors._float32_squares`) and marked again with
+    with float32 products (``_tiles._float32_squares``) and marked again with
     the float32 bound, pair by pair, by :func:`_mark`'s rules (the other pairs of the tile are
     already out); the bounds are tightened on the way. Returns the pairs left."""
     b, nb, nc = p.balls, rows.stop - rows.start, cols.stop - cols.start
