@@ -36,6 +36,7 @@ from modecover import neighbors
 from modecover.neighbors import _knn, _symmetric, unchecked
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _machine import write_timings  # noqa: E402
 from bench_loci import planted_clusters, timed_neighbor_graph  # noqa: E402
 
 # functions of each engine version that select the exact neighbours from the candidates, as
@@ -116,6 +117,7 @@ def part_knn(args) -> None:
               f"{np.median([w for w, _ in runs['baseline']]) / np.median([w for w, _ in runs['current']]):.2f}x")
     print("\nall runs (s, share): " + "; ".join(f"{k} {[(round(w, 1), round(s, 2)) for w, s in v]}"
                                               for k, v in runs.items()))
+    write_timings("bench_knn", {"knn_wall_s_recheck_share": runs}, settings=vars(args))
 
 
 def search_child(args) -> None:
@@ -139,6 +141,7 @@ def part_search(args) -> None:
     print(f"modecover.dmpra.search, n = {args.n}, d = {args.d}, {settings}, one child process each\n")
     print("| engine | wall s | k-NN graph s | peak RSS GB | flagged |")
     print("|---|---|---|---|---|")
+    rows = {}
     for name, baseline in (("current", None), ("baseline", args.baseline)):
         if name == "baseline" and not baseline:
             continue
@@ -147,6 +150,8 @@ def part_search(args) -> None:
               (["--no-subsample"] if args.no_subsample else [])
         row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
         print(f"| {name} | {row['wall']:.1f} | {row['knn']:.1f} | {row['peak_gb']:.2f} | {row['flagged']} |", flush=True)
+        rows[name] = row
+    write_timings("bench_knn_search", {"search": rows}, settings=vars(args))
 
 
 def main() -> None:

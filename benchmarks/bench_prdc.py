@@ -44,6 +44,8 @@ from modecover.neighbors import _counts, _precision, _symmetric, _tiles
 from modecover.neighbors._machine import _run_tasks, _tile_size, _torch_settings
 from modecover.metrics.prdc import prdc
 
+from _machine import write_timings
+
 KEYS = ("precision", "recall", "density", "coverage")
 
 
@@ -295,6 +297,7 @@ def main(argv=None) -> None:
                "--k", str(args.k), "--threads", str(args.threads)] + ["--separate-floor"] * args.separate_floor
         big = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     print(markdown(small, big, args.threads))
+    write_timings("bench_prdc", {"small": small, "big": big}, settings=vars(args))
 
 
 if __name__ == "__main__":
