@@ -118,6 +118,14 @@ def test_a_named_metric_that_fails_exits_nonzero_after_writing(tmp_path, relu_fi
     assert {key: data[key] for key in ("precision", "recall", "density", "coverage")} == prdc(real, fake)
     assert data["fid"] == fid(real, fake) and "kid" in data and "precision" in data["runs"]["evaluate"]["metrics"]
 
+    # an explain folder that cannot be made (explain's k is k_dc = 5) fails the same way, after the metrics
+    np.save(tmp_path / "five.npy", fake[:5])
+    result = run("--real", real_path, "--fake", tmp_path / "five.npy", "--explain", tmp_path / "x", "--out", out)
+    assert result.exit_code == 1 and "explain (asked for with --explain) could not be computed: fake (" in result.output
+    data = json.loads(out.read_text())
+    assert "has 5 points" in data["failed"]["explain"] and not (tmp_path / "x").exists()
+    assert {key: data[key] for key in ("precision", "recall", "density", "coverage")} == prdc(real, fake[:5])
+
     # without --out the others are printed
     result = run("--real", real_path, "--fake", fake_path, "--mixture", "grid")
     assert result.exit_code == 1 and "precision" in result.output

@@ -153,7 +153,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, di
 
 
 FLAGS = {"prdc": "--prdc", "fid": "--fid", "kid": "--kid", "is": "--is", "vendi": "--vendi",
-         "vendi_real": "--vendi", "modes": "--mixture"}
+         "vendi_real": "--vendi", "modes": "--mixture", "explain": "--explain"}
 
 
 def _failed_message(failed: dict, out) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from modecover.evaluation.explaining import write_explain_dir
 from modecover.evaluation.features import check_same_extractor, to_features
 from modecover.evaluation.inputs import EXAMPLE_MIXTURE, Loaded, LoadOptions, example_loaded, load_fake_logits
-from modecover.evaluation.metrics import MetricOptions, compute_metrics
+from modecover.evaluation.metrics import METRIC_ERRORS, MetricOptions, compute_metrics
 
 __all__ = ["Evaluation", "MetricsFailed", "evaluate_example", "evaluate_files", "report_view"]
 
@@ -77,8 +77,9 @@ def evaluate_files(real: str, fake: str, *, load: LoadOptions | None = None, met
     Inception Score; ``explain_dir``: also write the explain folder there. Raises
     ``ValueError`` (or ``FileNotFoundError``, ``ImportError``) naming the problem. A metric
     on by default that cannot take the input is left out, with its reason under
-    ``results["skipped"]``; one asked for by name raises :class:`MetricsFailed` after the
-    others (and the explain folder) are computed.
+    ``results["skipped"]``; one asked for by name, or an explain folder that cannot be
+    made (a set smaller than ``k_dc`` + 1), raises :class:`MetricsFailed` after the others
+    are computed.
     """
     load = LoadOptions() if load is None else load
     extractors: dict = {}
@@ -109,7 +110,10 @@ def _evaluate(real: Loaded, fake: Loaded, metrics: MetricOptions, fake_logits, e
     explained = None
     if explain_dir is not None:  # the mode labels need 2-D fakes (else the mode metrics failed: MetricsFailed)
         mixture = metrics.mixture if fake.features.shape[1] == 2 else None
-        explained = write_explain_dir(Path(explain_dir), real, fake, replace(metrics, mixture=mixture))
+        try:  # asked for by name: a failure is MetricsFailed, with the metrics kept
+            explained = write_explain_dir(Path(explain_dir), real, fake, replace(metrics, mixture=mixture))
+        except METRIC_ERRORS as err:
+            results = {**results, "failed": {**results.get("failed", {}), "explain": str(err)}}
     evaluation = Evaluation(results, _config(real, fake, metrics), real, fake, explained, example)
     if "failed" in results:
         raise MetricsFailed(evaluation)
