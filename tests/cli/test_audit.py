@@ -305,3 +305,20 @@ def test_audit_api_checks_lengths(tmp_path):
         audit(x, tmp_path, names=["a", "b", "c"])
     with pytest.raises(ValueError, match="needs at least 20 rows"):
         audit(x[:10], tmp_path)
+
+
+def test_inception_offline_names_the_weights_file(tmp_path, monkeypatch):
+    """--offline with nothing cached: the file, its URL and where to put it, and no download."""
+    from modecover.features import inception as inception_mod
+
+    monkeypatch.setattr(inception_mod, "_inception_class", lambda: object)  # torchvision does not import here
+    monkeypatch.delenv(inception_mod.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv("MODECOVER_OFFLINE", raising=False)
+    monkeypatch.setenv("MODECOVER_CACHE", str(tmp_path / "cache"))
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8), "L").save(images / "a.png")
+    res = invoke(images, "--out", tmp_path / "out", "--extractor", "inception", "--offline")
+    assert res.exit_code == 1 and "offline" in res.output, res.output
+    assert inception_mod.WEIGHTS_URL in res.output and str(tmp_path / "cache" / inception_mod.WEIGHTS_FILE) in res.output
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out" / "audit.csv").exists()
