@@ -115,6 +115,9 @@ def test_update_then_check_then_a_hand_edit_is_caught(tmp_path):
         update_numbers(doc, tmp_path)
     assert doc.read_text().endswith("-->x<!-- /num -->")  # nothing written
     assert "no row 'Nope'" in check_numbers(doc, tmp_path)[0]
+    doc.write_text("x\n<!-- num mean hq_percent B9 ring 'GAN -->x<!-- /num -->")
+    assert check_numbers(doc, tmp_path) == [f"{doc}:2: <!-- num mean hq_percent B9 ring 'GAN -->: cannot split the "
+                                            "words: No closing quotation"]
 
 
 def _copy_of_the_repository(dest: Path) -> Path:

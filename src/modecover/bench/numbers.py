@@ -135,13 +135,11 @@ def render(args: Sequence[str], source: Source) -> str:
     return _minus(f"{diff / sem:.1f}")
 
 
-def _spans(text: str):
-    for match in SPAN.finditer(text):
-        try:
-            words = shlex.split(match["args"])
-        except ValueError as err:
-            raise ValueError(f"cannot split {match['args']!r}: {err}") from None
-        yield match, words
+def _words(args: str) -> list[str]:
+    try:
+        return shlex.split(args)
+    except ValueError as err:  # an unclosed quote
+        raise ValueError(f"cannot split the words: {err}") from None
 
 
 def _line(text: str, pos: int) -> int:
@@ -154,10 +152,10 @@ def check_numbers(doc: Path, root: Path, source: Source | None = None) -> list[s
     source = source or Source(root)
     text = Path(doc).read_text()
     problems = []
-    for match, words in _spans(text):
+    for match in SPAN.finditer(text):
         where = f"{doc}:{_line(text, match.start())}"
         try:
-            want = render(words, source)
+            want = render(_words(match["args"]), source)
         except ValueError as err:
             problems.append(f"{where}: <!-- num {match['args']} -->: {err}")
             continue
@@ -178,9 +176,9 @@ def update_numbers(doc: Path, root: Path, source: Source | None = None) -> int:
     source = source or Source(root)
     text = Path(doc).read_text()
     parts, last = [], 0
-    for match, words in _spans(text):
+    for match in SPAN.finditer(text):
         try:
-            want = render(words, source)
+            want = render(_words(match["args"]), source)
         except ValueError as err:
             raise ValueError(f"{doc}:{_line(text, match.start())}: <!-- num {match['args']} -->: {err}") from None
         parts += [text[last:match.start("text")], want]
