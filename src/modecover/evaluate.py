@@ -258,5 +258,6 @@ def describe_missed(summary: dict, label: str, data_name: str = "training sample
     if not groups:
         return f"{label} covers every one of the {n_real} {data_name}."
     top = groups[0]
+    medoid = top.get("medoid_file") or f"#{top['medoid']}"  # an image folder's file, else the row index
     return (f"{label} leaves {n_uncovered} of {n_real} {data_name} uncovered, in "
-            f"{summary['n_missed_groups']} group(s); the largest holds {top['size']} (medoid #{top['medoid']}).")
+            f"{summary['n_missed_groups']} group(s); the largest holds {top['size']} (medoid {medoid}).")

@@ -103,3 +103,58 @@ def test_report_says_what_the_example_missed(tmp_path):
     (run_dir / "evaluate" / "explain" / "groups.json").write_text('{"n_real": "many"}')
     with pytest.raises(ResultsError, match=r"groups.json: n_real: expected an integer"):
         write_report(run_dir)
+
+
+def write_pngs(folder, colours: dict[str, tuple[int, int, int]], n: int, seed: int) -> None:
+    """``n`` noisy 8 x 8 RGB images per colour, in a sub-folder per colour."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for name, colour in colours.items():
+        (folder / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 12, (8, 8, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, "RGB").save(folder / name / f"{name}_{i:02d}.png")
+
+
+def test_explain_of_image_folders_names_samples_and_medoids_by_file(tmp_path):
+    import html
+    import re
+
+    from modecover.report import write_report
+
+    write_pngs(tmp_path / "real", {"red": (200, 40, 40), "blue": (40, 40, 200)}, 24, seed=0)
+    write_pngs(tmp_path / "fake", {"red": (200, 40, 40)}, 30, seed=1)  # a model that never draws blue
+    out = tmp_path / "run" / "explain"
+    result = run("--real", tmp_path / "real", "--fake", tmp_path / "fake", "--extractor", "pixels", "--no-fid",
+                 "--explain", out, "--out", tmp_path / "run" / "r.json")
+    assert result.exit_code == 0, result.output
+    reals, fakes = read_csv(out / "real.csv"), read_csv(out / "fake.csv")
+    # the file column: each row's path relative to its folder, in the rows' (sorted) order
+    assert [r["file"] for r in reals] == [f"{c}/{c}_{i:02d}.png" for c in ("blue", "red") for i in range(24)]
+    assert [r["file"] for r in fakes] == [f"red/red_{i:02d}.png" for i in range(30)]
+    assert list(reals[0])[:3] == ["index", "file", "covered"] and [int(r["index"]) for r in reals] == list(range(48))
+    groups = json.loads((out / "groups.json").read_text())
+    top = groups["missed_groups"][0]
+    assert top["size"] == 24 and top["medoid_file"] == reals[top["medoid"]]["file"]
+    assert top["medoid_file"].startswith("blue/")
+    assert {r["file"] for r in reals if r["group"] == "0"} == {f"blue/blue_{i:02d}.png" for i in range(24)}
+    for g in groups["off_manifold_groups"]:
+        assert g["medoid_file"] == fakes[g["medoid"]]["file"]
+    assert f"the largest holds 24 (medoid {top['medoid_file']})" in groups["sentence"] in result.output
+    # the report names the medoids by file as well
+    text = write_report(tmp_path / "run").read_text()
+    table = re.search(r'<table id="missed-groups">.*?<tbody>(.*?)</tbody>', text, re.S).group(1)
+    first = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", table.split("</tr>")[0])]
+    assert first[:2] == ["#0", "24"] and first[-1] == top["medoid_file"]
+
+
+def test_explain_of_feature_files_has_no_file_column(tmp_path, rng):
+    np.save(tmp_path / "real.npy", rng.standard_normal((40, 3)))
+    np.save(tmp_path / "fake.npy", rng.standard_normal((40, 3)) + 3)
+    result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "fake.npy", "--explain", tmp_path / "x")
+    assert result.exit_code == 0, result.output
+    assert "file" not in read_csv(tmp_path / "x" / "real.csv")[0] and "file" not in read_csv(tmp_path / "x" / "fake.csv")[0]
+    groups = json.loads((tmp_path / "x" / "groups.json").read_text())
+    assert "medoid_file" not in groups["missed_groups"][0]
+    assert f"(medoid #{groups['missed_groups'][0]['medoid']})" in groups["sentence"]

@@ -7,8 +7,11 @@
   (-1: covered);
 - ``fake.csv``: per fake ``index, inside, ball_gap, nearest_ball, realism, rarity, group``
   (+ ``mode``): ``group`` is the off-manifold group's rank (-1: inside a real ball);
-- ``groups.json``: :meth:`Explanation.summary` (the largest groups of each kind), the
-  sentence of :func:`modecover.evaluate.describe_missed` and the file names;
+- both with a ``file`` column after ``index`` when the set was an image folder (each image's
+  path relative to its folder);
+- ``groups.json``: :meth:`Explanation.summary` (the largest groups of each kind; for an image
+  folder each group's ``medoid_file`` too), the sentence of
+  :func:`modecover.evaluate.describe_missed` and the file names;
 - ``explain.png``: both sets in one 2D projection (the points themselves when 2D, PCA of
   both sets together otherwise: :func:`modecover.dmpra.audit.project_2d`) with the
   largest missed groups circled;
@@ -33,15 +36,30 @@ CIRCLED_GROUPS = 5  # missed groups circled in explain.png
 GALLERY_GROUPS = 3  # groups of each kind with an image gallery
 
 
-def _columns(e: Explanation) -> tuple[dict, dict]:
-    real = {"covered": e.real_covered.astype(np.int8), "radius": e.real_radius, "nearest_fake": e.real_nearest_fake,
+def _columns(e: Explanation, real_names, fake_names) -> tuple[dict, dict]:
+    real = {**_file_column(real_names, len(e.real_covered), "real_names"), "covered": e.real_covered.astype(np.int8), "radius": e.real_radius, "nearest_fake": e.real_nearest_fake,
             "nearest_fake_index": e.real_nearest_fake_index, "distance_ratio": e.real_distance_ratio,
             "group": e.real_group}
-    fake = {"inside": e.fake_inside.astype(np.int8), "ball_gap": e.fake_ball_gap, "nearest_ball": e.fake_nearest_ball,
+    fake = {**_file_column(fake_names, len(e.fake_inside), "fake_names"), "inside": e.fake_inside.astype(np.int8), "ball_gap": e.fake_ball_gap, "nearest_ball": e.fake_nearest_ball,
             "realism": e.fake_realism, "rarity": e.fake_rarity, "group": e.fake_group}
     if e.real_mode is not None:
         real["mode"], fake["mode"] = e.real_mode, e.fake_mode
     return real, fake
+
+
+def _file_column(names, n: int, what: str) -> dict:
+    if names is None:
+        return {}
+    if len(names) != n:
+        raise ValueError(f"{what}: {len(names)} file names for {n} samples; give one per sample, in order")
+    return {"file": np.asarray([str(name) for name in names], dtype=object)}
+
+
+def _name_medoids(groups: list[dict], names) -> None:
+    """Each group's ``medoid_file`` (the medoid's file name), beside its row index ``medoid``."""
+    if names is not None:
+        for g in groups:
+            g["medoid_file"] = str(names[g["medoid"]])
 
 
 def _circles(e: Explanation, proj_real: np.ndarray) -> list[tuple[float, float, float, str]]:
@@ -66,21 +84,26 @@ def _title(e: Explanation) -> str:
 
 def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, fake_images=None,
                       label: str = "the model", data_name: str = "real samples", title: str = "",
-                      plot: bool = True, extra: dict | None = None) -> dict[str, Path]:
+                      plot: bool = True, extra: dict | None = None, real_names=None,
+                      fake_names=None) -> dict[str, Path]:
     """Write the files of the module doc into ``out_dir``; returns their paths by name.
 
     ``real``/``fake`` are the features explained (for the projection); ``real_images`` /
     ``fake_images`` (N, C, H, W) add the galleries; ``label`` names the model and ``data_name`` the real set in the sentence;
-    ``extra`` adds keys to groups.json (e.g. where the samples came from).
+    ``extra`` adds keys to groups.json (e.g. where the samples came from);
+    ``real_names`` / ``fake_names`` (one file name per sample, e.g. an image folder's relative
+    paths) add the CSVs' ``file`` column and each group's ``medoid_file``.
     """
     from modecover import plots
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    real_cols, fake_cols = _columns(e)
+    real_cols, fake_cols = _columns(e, real_names, fake_names)
     paths = {"real": write_csv(out / "real.csv", "index", range(len(e.real_covered)), real_cols),
              "fake": write_csv(out / "fake.csv", "index", range(len(e.fake_inside)), fake_cols)}
     summary = e.summary()
+    _name_medoids(summary["missed_groups"], real_names)
+    _name_medoids(summary["off_manifold_groups"], fake_names)
     if plot:
         proj = project_2d(np.concatenate([np.asarray(real, np.float64), np.asarray(fake, np.float64)]))
         proj_real, proj_fake = proj[: len(e.real_covered)], proj[len(e.real_covered):]

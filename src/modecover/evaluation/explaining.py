@@ -14,8 +14,8 @@ __all__ = ["write_explain_dir"]
 
 def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: MetricOptions) -> dict:
     """``--explain DIR``: :func:`modecover.evaluate.explain` with k = ``k_dc`` (the
-    coverage's k) and the files of :mod:`modecover.evaluation.explain_files`; returns groups.json's
-    content. The feature widths must already agree
+    coverage's k) and the files of :mod:`modecover.evaluation.explain_files` (an image folder's
+    samples named by their file); returns groups.json's content. The feature widths must already agree
     (:func:`modecover.evaluation.metrics.check_inputs`)."""
     from modecover._checks import check_k
     from modecover.evaluate import _explain_unchecked
@@ -34,5 +34,6 @@ def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: Metric
     e = _explain_unchecked(_widened(real.features), _widened(fake.features), options.k_dc, modes, 50.0,
                            options.strict, options.seed)
     paths = write_explanation(e, out_dir, real.features, fake.features, real_images=real.images,
-                              fake_images=fake.images, label="the fake set")
+                              fake_images=fake.images, label="the fake set", real_names=real.files,
+                              fake_names=fake.files)
     return json.loads(paths["groups"].read_text())

@@ -53,7 +53,7 @@ def to_features(spec: str, options: LoadOptions, extractors: dict, pixel_range: 
     share one."""
     from modecover.features import extract, get_extractor
 
-    samples, skipped = read_samples(spec, options, pixel_range, role)
+    samples, skipped, files = read_samples(spec, options, pixel_range, role)
     name = choose_extractor(options.extractor, samples)
     check_shape_for(name, tuple(samples.shape), spec)
     if name not in extractors:
@@ -62,9 +62,9 @@ def to_features(spec: str, options: LoadOptions, extractors: dict, pixel_range: 
     images = np.asarray(samples) if samples.ndim > 2 else None
     if name == "inception":
         pool, logits = inception_outputs(extractor, samples, options.batch_size)
-        return Loaded(pool, spec, name, logits, skipped, images)
+        return Loaded(pool, spec, name, logits, skipped, images, files)
     feats = extract(extractor, samples, batch_size=options.batch_size, name=spec)
-    return Loaded(feats, spec, name, None, skipped, images)
+    return Loaded(feats, spec, name, None, skipped, images, files)
 
 
 def extractor_options(name: str, options: LoadOptions) -> dict:

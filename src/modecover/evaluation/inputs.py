@@ -48,10 +48,12 @@ class Loaded:
     logits: np.ndarray | None = None  # Inception logits (n, 1008), inception extractor only
     skipped: tuple[str, ...] = ()
     images: np.ndarray | None = None  # the images (N, C, H, W) in [0, 1] when the input was images
+    files: tuple[str, ...] | None = None  # image folder: each sample's path relative to the folder (posix)
 
 
 def read_samples(spec: str, options: LoadOptions, pixel_range: str | None = None, role: str = "real"):
-    """An image folder -> (images (N,C,H,W) in [0,1], skipped files); a file -> (array, ()).
+    """An image folder -> (images (N,C,H,W) in [0,1], skipped files, each image's path
+    relative to the folder, posix, in the images' order); a file -> (array, (), None).
 
     ``pixel_range`` (a key of :data:`PIXEL_RANGES`, default unit) applies to image arrays
     from files only; ``role`` ("real" or "fake") names the matching ``--<role>-range`` option
@@ -67,14 +69,15 @@ def read_samples(spec: str, options: LoadOptions, pixel_range: str | None = None
                                        skip_corrupt=options.skip_corrupt)
         if pixel_range is not None:
             raise ValueError(f"{spec}: an image folder is always read as [0, 1]; drop --{role}-range")
-        return folder.images, tuple(str(p) for p in folder.skipped)
+        names = tuple(Path(p).relative_to(spec).as_posix() for p in folder.files)
+        return folder.images, tuple(str(p) for p in folder.skipped), names
     array = load_array(spec, min_ndim=2)  # a 1-D array is refused: N scalars or one sample?
     if array.ndim > 2:
-        return to_unit_range(array, pixel_range or "unit", spec, role), ()
+        return to_unit_range(array, pixel_range or "unit", spec, role), (), None
     if pixel_range is not None:
         raise ValueError(f"{spec}: --{role}-range applies to image arrays (N, C, H, W), "
                          f"not to {array.ndim}-D features")
-    return array, ()
+    return array, (), None
 
 
 def to_unit_range(images: np.ndarray, pixel_range: str, spec: str, role: str = "real") -> np.ndarray:

@@ -4,6 +4,7 @@ the same folder or below it."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,11 @@ import numpy as np
 from .. import plots
 from .kinds import RunFolder, explain_folders, explain_label
 from ..labels import label
-from .page import Figures, Page, Section, figure, key_value_table
+from .page import Figures, Page, Section, figure, key_value_table, slug
 from .readers import load_array, read_groups_json, read_json
 from .results import format_number
 from .sections import add_explanations, captured_and_missed
+from .train_explain import group_tables
 
 MAIN_METRICS = ("precision", "recall", "density", "coverage", "fid", "kid", "is")
 NOT_METRICS = ("n_modes", "n_minority")  # describe the data: said in words, not in the table
@@ -81,10 +83,17 @@ def samples_section(folder: Path, raw: dict | None, figures: Figures) -> Section
     return section
 
 
-def missed_section(found: list[Path], figures: Figures) -> Section:
+def missed_section(found: list[Path], figures: Figures, minority: list[int] = ()) -> Section:
+    """The sentence and figures of each explain folder, then its largest groups (medoids by
+    file name for image folders)."""
     section = Section("missed", "What the fake set missed")
     if found:
         add_explanations(section, [(explain_label(d), d) for d in found], figures)
+        for d in found:
+            if len(found) > 1:
+                section.body.append(f"<h3>{html.escape(explain_label(d))}</h3>")
+            group_tables(section, read_groups_json(d / "groups.json"), list(minority),
+                         f"-{slug(explain_label(d))}" if len(found) > 1 else "")
     else:
         section.note("no explain folder with groups.json (modecover evaluate --explain DIR) here or in a sub-folder: "
                      "no account of what the fakes missed.")
@@ -120,6 +129,9 @@ def build(run: RunFolder, figures: Figures) -> Page:
     folder, path = run.path, run.metrics_file
     raw = read_json(path) if path is not None else None
     found = explain_folders(folder)
-    sections = [metrics_section(raw, path), samples_section(folder, raw, figures), missed_section(found, figures)]
+    data = raw.get("data") if isinstance(raw, dict) and isinstance(raw.get("data"), dict) else {}
+    minority = [int(j) for j in data.get("minority", [])]
+    sections = [metrics_section(raw, path), samples_section(folder, raw, figures),
+                missed_section(found, figures, minority)]
     name = path.name if path is not None else folder.name
     return Page(f"modecover evaluate: {name}", headline(raw, found), f"Folder: {folder}", sections)

@@ -127,9 +127,11 @@ def _mode_cell(mode, share, minority: list[int]) -> str:
     return f"{mode}{tag}, {format_number(share)}" if share is not None else f"{mode}{tag}"
 
 
-def group_tables(section: Section, groups: dict, minority: list[int]) -> None:
+def group_tables(section: Section, groups: dict, minority: list[int], suffix: str = "") -> None:
     """The largest missed and off-manifold groups: size, share of its set, the most common
-    nearest mode (2D) or class (images) of its members and that share, and its medoid."""
+    nearest mode (2D) or class (images) of its members and that share, and its medoid (its
+    file name for an image folder's samples, else its row index). ``suffix`` ends the table
+    ids (several explain folders on one page)."""
     classes = {c["rank"]: c for c in groups.get("missed_group_classes", [])}
     for kind, name, what in (("missed_groups", "missed group", "uncovered real samples"),
                              ("off_manifold_groups", "off-manifold group", "samples outside every real ball")):
@@ -146,9 +148,9 @@ def group_tables(section: Section, groups: dict, minority: list[int]) -> None:
             named = (_mode_cell(g.get("mode"), g.get("mode_share"), minority) if c is None
                      else f"class {c['class']}, {format_number(c['class_share'])}")
             rows.append([f"#{g['rank']}", format_number(g["size"]), format_number(g["share"]), named,
-                         format_number(g["medoid"])])
-        section.body.append(table(name.replace(" ", "-") + "s", ["group", "size", "share", "mode_or_class", "medoid"],
-                                  rows))
+                         str(g["medoid_file"]) if g.get("medoid_file") is not None else format_number(g["medoid"])])
+        section.body.append(table(name.replace(" ", "-") + "s" + suffix,
+                                  ["group", "size", "share", "mode_or_class", "medoid"], rows))
 
 
 def missed_section(folder: Path, found: Explained | str, minority: list[int], figures: Figures) -> Section:
