@@ -2,7 +2,7 @@
 
 ``get_extractor(name, **kw)`` builds one by name: ``identity`` (vectors), ``pixels``
 (flattened images), ``inception`` (InceptionV3 via the optional extra
-``modecover[inception]``, weights from a local file) or ``dinov2`` (DINOv2 ViT CLS
+``modecover[inception]``, torch-fidelity's weights cached or from a local file) or ``dinov2`` (DINOv2 ViT CLS
 features, the network in plain torch, official weights cached or from a local file).
 """
 
