@@ -3,6 +3,7 @@ it, and a resumed run ends with the same weights as an uninterrupted one. The in
 a real SIGINT sent to this process at a chosen step, as a terminal's Ctrl-C is."""
 
 import os
+import pickle
 import shlex
 import signal
 
@@ -84,6 +85,8 @@ def test_ctrl_c_saves_the_step_and_resume_reaches_the_same_weights(tmp_path, ref
     with pytest.raises(TrainingInterrupted) as stopped:
         run(tmp_path, ctrl_c_at=[step])
     assert (stopped.value.step, stopped.value.steps, stopped.value.checkpoint) == (step, 24, tmp_path / "last.ckpt")
+    copy = pickle.loads(pickle.dumps(stopped.value))
+    assert (copy.step, copy.steps, copy.checkpoint, str(copy)) == (step, 24, tmp_path / "last.ckpt", str(stopped.value))
     assert read_checkpoint(tmp_path / "last.ckpt").state["step"] == step  # not 5 or 10, the periodic ones
     assert not (tmp_path / "final.ckpt").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler put back

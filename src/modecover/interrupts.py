@@ -34,6 +34,9 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"training interrupted after step {step} of {steps}; state saved in {checkpoint}")
         self.step, self.steps, self.checkpoint = int(step), int(steps), Path(checkpoint)
 
+    def __reduce__(self):  # pickles with its fields (worker processes hand errors to their parent)
+        return type(self), (self.step, self.steps, self.checkpoint)
+
 
 @dataclass
 class InterruptRequest:
