@@ -82,7 +82,7 @@ def test_gradient_averaging_hook_matches_a_manual_mean(tmp_path):
     all_reduce that adds a second rank's gradients."""
     import torch.distributed as dist
 
-    from modecover.train import _average_gradients_before_each_step
+    from modecover.train import average_gradients_before_each_step
 
     class Model(torch.nn.Module):
         def __init__(self):
@@ -105,7 +105,7 @@ def test_gradient_averaging_hook_matches_a_manual_mean(tmp_path):
     original = dist.all_reduce
     dist.all_reduce = fake_all_reduce
     try:
-        handles = _average_gradients_before_each_step(model, world_size=2)
+        handles = average_gradients_before_each_step(model, world_size=2)
         before = {id(p): p.detach().clone() for p in params}
         model.a(torch.randn(4, 3)).sum().backward()
         mine = [p.grad.clone() for p in model.a.parameters()]

@@ -2,7 +2,7 @@
 
 Every rank takes its share of one global sampler draw (:mod:`modecover.data.samplers`),
 so the ranks must agree on the parameters they start from (:func:`broadcast_from_main`),
-on the gradients of every optimizer step (:func:`_average_gradients_before_each_step`)
+on the gradients of every optimizer step (:func:`average_gradients_before_each_step`)
 and on the data weights of every round (:func:`same_on_every_rank`). Outside a process
 group of more than one rank every function here is a no-op.
 """
@@ -53,7 +53,7 @@ def init_distributed() -> DistributedContext:
     return DistributedContext.current()
 
 
-def _average_gradients_before_each_step(model, world_size: int) -> list:
+def average_gradients_before_each_step(model, world_size: int) -> list:
     """Register, on every optimizer of the model, a step pre-hook that averages the
     gradients of its parameters across ranks in one flat ``all_reduce``.
 

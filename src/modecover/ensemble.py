@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from modecover.data.samplers import make_sampler
 from modecover.models.gan import GAN
 from modecover.plugins import Hooks
-from modecover.train import TrainConfig, _sampler_seed, lr_factor, round_bounds, set_learning_rates
+from modecover.train import TrainConfig, lr_factor, round_bounds, sampler_seed, set_learning_rates
 
 if TYPE_CHECKING:
     from modecover.config import Run
@@ -159,7 +159,7 @@ def train_ensemble(runs: Sequence[Run]) -> list[Tensor]:
         return discriminators.forward(x.reshape(x.shape[0], -1, pack * x.shape[2]), leaky).squeeze(-1)
 
     for r, (start, stop) in enumerate(round_bounds(config.steps, config.rounds)):
-        samplers = [make_sampler(None, n, n, _sampler_seed(c.seed, r)) for c in configs]
+        samplers = [make_sampler(None, n, n, sampler_seed(c.seed, r)) for c in configs]
         for step in range(start, stop):
             real = torch.stack([data[s.take(batch)].reshape(batch, -1) for data, s in zip(datasets, samplers)])
             if config.lr_decay:  # as train() decays a separate run's

@@ -42,7 +42,7 @@ import numpy as np
 
 from modecover._checks import check_k, check_same_dim, is_real_number
 from modecover.graph import linked_groups
-from modecover.metrics.prdc import _SMALLEST_RADIUS
+from modecover.metrics.prdc import SMALLEST_RADIUS as _SMALLEST_RADIUS
 from modecover.neighbors import as_points
 from modecover.neighbors.unchecked import ball_reductions as _ball_reductions_unchecked
 from modecover.neighbors.unchecked import knn as _knn_unchecked
@@ -198,15 +198,18 @@ def explain(real, fake, *, k: int = 5, modes=None, realism_trim: float | None = 
         if (count > 1).any():  # a point's nearest mode would always be the first copy
             i = int(np.argmax(count > 1))
             raise ValueError(f"modes: row {int(first[i])} appears {int(count[i])} times; each mode mean must be distinct")
-    return _explain_unchecked(real, fake, k, mode_means, realism_trim, strict, seed, block_size, threads)
+    return explain_unchecked(real, fake, k, mode_means, realism_trim, strict, seed, block_size, threads)
 
 
-def _explain_unchecked(real: np.ndarray, fake: np.ndarray, k: int, mode_means: np.ndarray | None,
-                       realism_trim: float | None, strict: bool, seed: int = 0, block_size: int | None = None,
-                       threads: int | None = None) -> Explanation:
-    """:func:`explain` of inputs a public caller has already checked as it does: points from
+def explain_unchecked(real: np.ndarray, fake: np.ndarray, k: int, mode_means: np.ndarray | None,
+                      realism_trim: float | None, strict: bool, seed: int = 0, block_size: int | None = None,
+                      threads: int | None = None) -> Explanation:
+    """:func:`explain` of inputs already checked as it does: points from
     :func:`modecover.neighbors.as_points` of equal widths (``mode_means`` too), both sets with
-    ``k + 1`` points or more, ``realism_trim`` in (0, 100] or None."""
+    ``k + 1`` points or more, ``realism_trim`` in (0, 100] or None.
+
+    No input checks, and not in ``__all__``: for modecover's own callers that have checked
+    their inputs already (the evaluate pipeline)."""
     kw = {"block_size": block_size, "threads": threads}
     real_dist, real_links = _knn_unchecked(real, None, k, **kw)
     _, fake_links = _knn_unchecked(fake, None, k, **kw)
@@ -222,7 +225,7 @@ def _explain_unchecked(real: np.ndarray, fake: np.ndarray, k: int, mode_means: n
     real_mode = fake_mode = None
     settings = {}
     if mode_means is not None:
-        from modecover.metrics.modes import _nearest_modes_unchecked
+        from modecover.metrics.modes import nearest_modes_unchecked as _nearest_modes_unchecked
 
         real_mode = _nearest_modes_unchecked(real, mode_means)[0]
         fake_mode = _nearest_modes_unchecked(fake, mode_means)[0]

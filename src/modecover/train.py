@@ -47,7 +47,7 @@ from modecover.checkpoint import restore_checkpoint, save_checkpoint
 from modecover.data.samplers import make_sampler
 from modecover.distributed import (
     DistributedContext,
-    _average_gradients_before_each_step,
+    average_gradients_before_each_step,
     broadcast_from_main,
     init_distributed,
     same_on_every_rank,
@@ -182,7 +182,8 @@ def set_learning_rates(optimizers: Iterable[torch.optim.Optimizer], factor: floa
             group["lr"] = group["initial_lr"] * factor
 
 
-def _sampler_seed(seed: int, round_index: int) -> int:
+def sampler_seed(seed: int, round_index: int) -> int:
+    """The seed of round ``round_index``'s sampler (the ensemble's rounds draw the same)."""
     return int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0])
 
 
@@ -264,7 +265,7 @@ def _start(model, hooks: Hooks, config: TrainConfig, last: Path, resume: bool, r
         )
     set_rng_state(state["rng"])
     if rank > 0:  # rank 0's RNG streams are in the checkpoint; others get fresh distinct ones
-        torch.manual_seed(_sampler_seed(config.seed + rank, state["step"]))
+        torch.manual_seed(sampler_seed(config.seed + rank, state["step"]))
     # pending_logs: step logs not yet averaged into a log.csv row
     return _Start(state["step"], state["rounds_finished"], state["sampler"], state["pending_logs"])
 
@@ -413,7 +414,7 @@ def _ranks_in_step(model: GenerativeModel, hooks: Hooks, dist_ctx: DistributedCo
     import torch.distributed as dist
 
     broadcast_from_main([*model.state_dict().values(), *hooks.parameters()])
-    grad_hooks = _average_gradients_before_each_step(model, dist_ctx.world_size)
+    grad_hooks = average_gradients_before_each_step(model, dist_ctx.world_size)
     yield
     for handle in grad_hooks:
         handle.remove()
@@ -437,7 +438,7 @@ def _round_sampler(hooks: Hooks, config: TrainConfig, r: int, start: int, begin:
     """Round ``r``'s sampler over the plug-ins' data weights (rank 0's on every rank) and the
     step logs not yet written; a resumed round continues the interrupted sampler and logs."""
     weights = same_on_every_rank(hooks.data_weights(n), n)
-    sampler = make_sampler(weights, n, n, _sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
+    sampler = make_sampler(weights, n, n, sampler_seed(config.seed, r), dist_ctx.rank, dist_ctx.world_size)
     resuming = begin.sampler is not None and begin.step > start
     if resuming:
         sampler.load_state_dict(begin.sampler)

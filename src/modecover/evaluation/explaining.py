@@ -18,7 +18,7 @@ def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: Metric
     samples named by their file); returns groups.json's content. The feature widths must already agree
     (:func:`modecover.evaluation.metrics.check_inputs`)."""
     from modecover._checks import check_k
-    from modecover.evaluate import _explain_unchecked
+    from modecover.evaluate import explain_unchecked as _explain_unchecked
     from modecover.evaluation.explain_files import write_explanation
     from modecover.neighbors import as_points
     from modecover.neighbors.unchecked import widened as _widened

@@ -103,7 +103,7 @@ def _steps(real: Loaded, fake: Loaded, options: MetricOptions, logits):
 
     def prdc():
         from modecover._checks import check_k
-        from modecover.metrics.prdc import _prdc_unchecked
+        from modecover.metrics.prdc import prdc_unchecked as _prdc_unchecked
         from modecover.neighbors.unchecked import widened as _widened
 
         check_k(max(options.k_pr, options.k_dc), len(real.features), real_name)

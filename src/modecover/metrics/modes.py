@@ -40,12 +40,15 @@ def nearest_modes(samples, means) -> tuple[np.ndarray, np.ndarray]:
     x = as_features(samples, "samples")
     m = as_features(means, "means")
     check_same_dim(x, m, "samples", "means")
-    return _nearest_modes_unchecked(x, m)
+    return nearest_modes_unchecked(x, m)
 
 
-def _nearest_modes_unchecked(samples: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`nearest_modes` of arrays a public caller has already checked: both from
-    :func:`modecover._checks.as_features` (any float dtype), of equal widths."""
+def nearest_modes_unchecked(samples: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_modes` of arrays already checked: both from
+    :func:`modecover._checks.as_features` (any float dtype), of equal widths.
+
+    No input checks, and not in ``__all__``: for modecover's own callers that have checked
+    their inputs already."""
     x = samples.astype(np.float64, copy=False)
     m = means.astype(np.float64, copy=False)
     index = np.empty(len(x), dtype=np.int64)

@@ -36,7 +36,8 @@ from modecover.neighbors import as_points, unchecked
 
 __all__ = ["prdc", "precision_recall", "density_coverage"]
 
-_SMALLEST_RADIUS = np.nextafter(0.0, 1.0)
+SMALLEST_RADIUS = np.nextafter(0.0, 1.0)
+"""The radius that replaces a zero radius: the ball holds the points equal to its centre (module doc)."""
 
 
 def _radii(x: np.ndarray, ks: list[int], strict: bool, block_size, threads) -> dict[int, np.ndarray]:
@@ -46,7 +47,7 @@ def _radii(x: np.ndarray, ks: list[int], strict: bool, block_size, threads) -> d
     for k in ks:
         r = dist[:, k - 1].copy()
         if strict:
-            r[r == 0.0] = _SMALLEST_RADIUS  # a ball contains its centre (module doc)
+            r[r == 0.0] = SMALLEST_RADIUS  # a ball contains its centre (module doc)
         out[k] = r
     return out
 
@@ -65,13 +66,16 @@ def _validated(real, fake, k_real: int, k_fake: int | None) -> tuple[np.ndarray,
 def _compute(real, fake, k_pr: int | None, k_dc: int | None, strict: bool, block_size, threads) -> dict[str, float]:
     ks = [k for k in (k_pr, k_dc) if k is not None]
     real, fake = _validated(real, fake, max(ks), k_pr)
-    return _prdc_unchecked(real, fake, k_pr, k_dc, strict, block_size, threads)
+    return prdc_unchecked(real, fake, k_pr, k_dc, strict, block_size, threads)
 
 
-def _prdc_unchecked(real: np.ndarray, fake: np.ndarray, k_pr: int | None, k_dc: int | None, strict: bool,
-                    block_size=None, threads=None) -> dict[str, float]:
-    """The metrics of arrays a public caller has already checked as :func:`_validated` does
-    (points from :func:`modecover.neighbors.as_points`, equal widths, enough points for each k)."""
+def prdc_unchecked(real: np.ndarray, fake: np.ndarray, k_pr: int | None, k_dc: int | None, strict: bool,
+                   block_size=None, threads=None) -> dict[str, float]:
+    """The metrics of arrays already checked as :func:`_validated` does (points from
+    :func:`modecover.neighbors.as_points`, equal widths, enough points for each k).
+
+    No input checks, and not in ``__all__``: for modecover's own callers that have checked
+    their inputs already; bad input gives wrong answers, not an error naming it."""
     ks = sorted({k for k in (k_pr, k_dc) if k is not None})
     real_r = _radii(real, ks, strict, block_size, threads)
     fake_r = _radii(fake, [k_pr], strict, block_size, threads) if k_pr is not None else {}

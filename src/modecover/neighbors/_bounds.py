@@ -8,6 +8,7 @@ import numpy as np
 from modecover.neighbors._precision import _MIN_NORMAL, _U16, _U32
 from modecover.neighbors._tiles import _Float32Points
 
+
 def _error_bounds(pa: _Float32Points, pb: _Float32Points, rows: slice, spread: np.ndarray | None = None,
                   largest: np.ndarray | None = None) -> np.ndarray:
     """Bound ``E_i`` on |float32 key - exact| of the squared distances of block rows

@@ -16,6 +16,7 @@ from modecover.neighbors._inputs import _as_radii, _exact_pair_distances, as_poi
 from modecover.neighbors._machine import _choose_threads, _run_tasks, _tile_size, _torch_settings, _workers
 from modecover.neighbors._tiles import _blocks, _cross_tile, _float32_squares, _prepare
 
+
 @dataclass
 class PairCounts:
     """Ball-membership counts between point sets A (rows) and B (columns).

@@ -11,6 +11,7 @@ from modecover.neighbors._bounds import _error_bounds
 from modecover.neighbors._select import _EXTRA_CANDIDATES, _select_exact
 from modecover.neighbors._tiles import _blocks
 
+
 def _knn_faiss(a, b, pa, pb, k, exclude_self, block, threads):
     try:
         import faiss
