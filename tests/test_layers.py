@@ -11,8 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modecover"
 LAYERS = {
     "low": {"_checks", "io", "neighbors", "graph", "metrics", "features", "parallel", "distributed",
             "labels", "plots"},
-    "middle": {"data", "models", "plugins", "methods", "dmpra", "train", "checkpoint", "config", "runs",
-               "evaluate", "evaluation", "ensemble"},
+    "middle": {"data", "models", "plugins", "methods", "dmpra", "train", "interrupts", "checkpoint", "config",
+               "runs", "evaluate", "evaluation", "ensemble"},
     "high": {"bench", "report", "demo", "cli", "__main__", "__init__"},
 }
 RANK = {part: rank for rank, parts in enumerate(LAYERS.values()) for part in parts}
