@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
 from modecover.checkpoint import restore_checkpoint, save_checkpoint
@@ -352,8 +353,8 @@ class _ProgressBar:
     """A rich progress bar over the steps (off when ``show`` is false), plus ``on_step``."""
 
     def __init__(self, steps: int, done: int, show: bool, on_step: Callable[[int], None] | None):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+        # rich is imported with this module, not here: its import draws from Python's global
+        # generator (rich.style), which after the run's seeding would shift the run's draws
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), disable=not show)
         self.task = self.bar.add_task("training", total=steps, completed=done, losses="")
