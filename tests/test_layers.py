@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "modecover"
 # own layer or a lower one.
 LAYERS = {
     "low": {"_checks", "io", "neighbors", "graph", "metrics", "features", "parallel", "distributed",
-            "labels", "plots"},
+            "labels", "plots", "weights"},
     "middle": {"data", "models", "plugins", "methods", "dmpra", "train", "interrupts", "checkpoint", "config",
                "runs", "evaluate", "evaluation", "ensemble"},
     "high": {"bench", "report", "demo", "cli", "__main__", "__init__"},
