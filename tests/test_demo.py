@@ -4,10 +4,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
+from safetensors.torch import load_file
 
+from modecover.config import Run
 from modecover.data.mixtures import get_mixture
-from modecover.demo import RUN_NAMES as RUN_ORDER, DemoConfig, run_demo
+from modecover.demo import RUN_NAMES as RUN_ORDER, DemoConfig, run_config, run_demo
+from modecover.evaluation.points import evaluate_points
 from modecover.report import format_number
 
 
@@ -31,8 +35,15 @@ def test_tiny_demo_writes_results_and_report(tmp_path, monkeypatch):
         assert samples.shape == (300, 2) and np.isfinite(samples).all()
     # round 1 trains both runs identically (same seed, no weights yet)
     assert results["runs"]["gan"]["rounds"][0] == results["runs"]["gan+dmpra"]["rounds"][0]
+    # a later round's n_minority: what DMPRA's search before it flagged (its round files)
     dmpra_rounds = results["runs"]["gan+dmpra"]["rounds"]
-    assert "n_minority" not in dmpra_rounds[0] and all(r["n_minority"] >= 0 for r in dmpra_rounds[1:])
+    assert "n_minority" not in dmpra_rounds[0]
+    for record in dmpra_rounds[1:]:
+        scores = np.load(tmp_path / "gan+dmpra" / f"round{record['round'] - 2}" / "dmpra_scores.npz")
+        assert record["n_minority"] == int(scores["minority"].sum())
+    # from round 2 on DMPRA's weights decide what its run draws: the two runs end apart
+    final_samples = [np.load(tmp_path / results["runs"][name]["samples"]) for name in RUN_ORDER]
+    assert not np.array_equal(*final_samples)
     audit_rows = (tmp_path / "audit" / "audit.csv").read_text().splitlines()
     assert audit_rows[0].startswith("index,score,minority,group,group_deficit,weight") and len(audit_rows) == 601
     html = page.read_text()
@@ -46,6 +57,18 @@ def test_tiny_demo_writes_results_and_report(tmp_path, monkeypatch):
     from modecover.metrics.prdc import prdc
 
     real = np.asarray(get_mixture("ring-imbalanced").sample(300, seed=4)[0], np.float64)  # the evaluation draw
+    for name, label in (("gan", "The plain GAN"), ("gan+dmpra", "GAN + DMPRA")):
+        # each run's metrics are those of its samples file, and the headline states them
+        metrics = results["runs"][name]["metrics"]
+        recomputed, shares = evaluate_points(np.load(tmp_path / name / "samples.npy"), get_mixture("ring-imbalanced"),
+                                             real)
+        np.testing.assert_equal(recomputed, metrics)  # NaN equal too (reverse KL without a high-quality sample)
+        assert shares == results["runs"][name]["per_mode_share"]
+        assert (f"{label} captured {metrics['modes']:.0f} of 8 modes and {metrics['minority_captured']:.0f} of 2 "
+                f"minority modes, {metrics['hq_percent']:.1f} % of its samples high-quality") in results["headline"]
+    plain, dmpra = (results["runs"][name]["metrics"]["minority_captured"] for name in RUN_ORDER)
+    verdict = "recovered more" if dmpra > plain else "recovered no more" if dmpra == plain else "recovered fewer"
+    assert f"On this seed (3), DMPRA {verdict} minority modes" in results["headline"]
     for name, label in (("gan", "The plain GAN"), ("gan+dmpra", "GAN + DMPRA")):
         groups = json.loads((tmp_path / name / "explain" / "groups.json").read_text())
         samples = np.load(tmp_path / name / "samples.npy")
@@ -75,6 +98,12 @@ def test_tiny_demo_writes_results_and_report(tmp_path, monkeypatch):
     assert "A mode is captured when at least one sample is high-quality there" in results["headline"]
     assert "and missed when at least half of its real points" in results["headline"]
     assert "What each run missed" in html and "explain_gan_explain.png" in html
+    # evaluating each round draws aside: the demo's plain run is modecover train of its config
+    alone = Run.from_config(run_config("gan", config))
+    alone.train(tmp_path / "alone", progress=False)
+    demo_ckpt, alone_ckpt = load_file(tmp_path / "gan" / "final.ckpt"), load_file(tmp_path / "alone" / "final.ckpt")
+    trained = [k for k in alone_ckpt if k.startswith(("model/", "optimizers/"))]
+    assert trained and all(torch.equal(demo_ckpt[k], alone_ckpt[k]) for k in trained)
 
 
 def test_demo_cli_rejects_bad_values(tmp_path):

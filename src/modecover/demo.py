@@ -69,7 +69,9 @@ def _demo_mixture(config: DemoConfig):
 class RoundEvaluator(Plugin):
     """A plug-in that evaluates the model at the end of every round (2D mode metrics, PRDC).
 
-    It records the metric curve the report draws across rounds; it adds nothing to training.
+    It records the metric curve the report draws across rounds; it adds nothing to training:
+    it samples :func:`modecover.train.aside_from_training`, so each demo run trains what
+    ``modecover train`` of its config (:func:`run_config`) trains.
     """
 
     name = "round_evaluator"
@@ -82,8 +84,10 @@ class RoundEvaluator(Plugin):
 
     def on_round_end(self, model, data, round_index, out_dir=None) -> None:
         from modecover.evaluation.points import evaluate_points
+        from modecover.train import aside_from_training
 
-        self.last_samples = model.sample(self.n_eval).detach().cpu().numpy().astype(np.float64)
+        with aside_from_training(model):
+            self.last_samples = model.sample(self.n_eval).detach().cpu().numpy().astype(np.float64)
         metrics, self.last_shares = evaluate_points(self.last_samples, self.mixture, self.real_eval)
         record = {"round": round_index + 1, "metrics": metrics}
         self.rounds.append(record)
