@@ -202,6 +202,8 @@ def test_train_page_names_the_modes_the_samples_miss(runs):
     page = write_report(folder)
     groups = json.loads((folder / "explain" / "groups.json").read_text())
     assert groups["explained_samples"]["checkpoint"] == "final.ckpt"
+    # one coverage on the page: the sample metrics' table and the explanation (same draws, same k)
+    assert dict(parse_page(page).tables["train-metrics"])["coverage"] == format_number(groups["coverage"])
     # the same draws, measured here by brute force
     loaded = load_checkpoint(folder / "final.ckpt")
     with torch.no_grad():
