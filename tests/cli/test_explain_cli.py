@@ -154,7 +154,8 @@ def test_explain_of_feature_files_has_no_file_column(tmp_path, rng):
     np.save(tmp_path / "fake.npy", rng.standard_normal((40, 3)) + 3)
     result = run("--real", tmp_path / "real.npy", "--fake", tmp_path / "fake.npy", "--explain", tmp_path / "x")
     assert result.exit_code == 0, result.output
-    assert "file" not in read_csv(tmp_path / "x" / "real.csv")[0] and "file" not in read_csv(tmp_path / "x" / "fake.csv")[0]
+    for name in ("real.csv", "fake.csv"):
+        assert "file" not in read_csv(tmp_path / "x" / name)[0]
     groups = json.loads((tmp_path / "x" / "groups.json").read_text())
     assert "medoid_file" not in groups["missed_groups"][0]
     assert f"(medoid #{groups['missed_groups'][0]['medoid']})" in groups["sentence"]

@@ -37,10 +37,12 @@ GALLERY_GROUPS = 3  # groups of each kind with an image gallery
 
 
 def _columns(e: Explanation, real_names, fake_names) -> tuple[dict, dict]:
-    real = {**_file_column(real_names, len(e.real_covered), "real_names"), "covered": e.real_covered.astype(np.int8), "radius": e.real_radius, "nearest_fake": e.real_nearest_fake,
+    real = {**_file_column(real_names, len(e.real_covered), "real_names"),
+            "covered": e.real_covered.astype(np.int8), "radius": e.real_radius, "nearest_fake": e.real_nearest_fake,
             "nearest_fake_index": e.real_nearest_fake_index, "distance_ratio": e.real_distance_ratio,
             "group": e.real_group}
-    fake = {**_file_column(fake_names, len(e.fake_inside), "fake_names"), "inside": e.fake_inside.astype(np.int8), "ball_gap": e.fake_ball_gap, "nearest_ball": e.fake_nearest_ball,
+    fake = {**_file_column(fake_names, len(e.fake_inside), "fake_names"),
+            "inside": e.fake_inside.astype(np.int8), "ball_gap": e.fake_ball_gap, "nearest_ball": e.fake_nearest_ball,
             "realism": e.fake_realism, "rarity": e.fake_rarity, "group": e.fake_group}
     if e.real_mode is not None:
         real["mode"], fake["mode"] = e.real_mode, e.fake_mode
