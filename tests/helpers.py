@@ -4,6 +4,8 @@ pytest's ``pythonpath``). Fixtures built on them live in tests/conftest.py."""
 from __future__ import annotations
 
 import csv
+import importlib
+import os
 import sys
 import types
 
@@ -84,3 +86,38 @@ def stub_torchvision(mp: pytest.MonkeyPatch) -> None:
         mp.setattr(sys.modules["torchvision"], "models", sys.modules["torchvision.models"], raising=False)
     if not hasattr(sys.modules["torchvision.models"], "inception"):
         mp.setattr(sys.modules["torchvision.models"], "inception", inception, raising=False)
+
+
+# Reference implementations the tests compare with that the dev extra cannot list: pip would
+# pull their torchvision dependency, and with it another (CUDA) torch. scripts/install.sh
+# --dev installs them without their dependencies.
+OUTSIDE_DEV_EXTRA = {"torch_fidelity": "torch-fidelity", "pytorch_fid": "pytorch-fid"}
+
+
+def references_required() -> bool:
+    """Whether a reference implementation that does not import fails its tests instead of
+    skipping them: under ``CI=true`` or ``MODECOVER_REQUIRE_REFERENCES=1`` (.ci/run sets it)."""
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("MODECOVER_REQUIRE_REFERENCES") == "1"
+
+
+def reference_missing(name: str, err: Exception) -> None:
+    """Skip the test (saying how to install the reference), or fail it where references are required."""
+    top = name.split(".")[0]
+    if top in OUTSIDE_DEV_EXTRA:
+        how = (f"`bash scripts/install.sh --dev` installs it (or `pip install --no-deps {OUTSIDE_DEV_EXTRA[top]} "
+               "tqdm`: its torchvision dependency would pull another torch)")
+    else:
+        how = "`pip install -e .[dev]` installs it"
+    message = f"reference implementation {name} does not import ({err}); {how}"
+    if references_required():
+        pytest.fail(f"{message}; required here (CI=true or MODECOVER_REQUIRE_REFERENCES=1)", pytrace=False)
+    pytest.skip(message)
+
+
+def import_reference(name: str):
+    """Module ``name`` of a reference implementation; when it does not import, the test
+    skips or fails as :func:`reference_missing` says."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        reference_missing(name, err)

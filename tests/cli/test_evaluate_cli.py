@@ -19,7 +19,7 @@ from PIL import Image
 from modecover.features import FeatureExtractor, Identity, Pixels, extract, get_extractor
 from modecover.features import inception as inception_mod
 
-from helpers import cli, stub_torchvision
+from helpers import cli, import_reference, stub_torchvision
 
 
 def run(*args):
@@ -414,7 +414,7 @@ def inception_weights(tmp_path_factory):
     loaded_before = set(sys.modules)
     stub_torchvision(mp)
     try:
-        module = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+        module = import_reference("torch_fidelity.feature_extractor_inceptionv3")
         cls = module.FeatureExtractorInceptionV3
         with pytest.MonkeyPatch.context() as build:
             build.setattr(cls, "load_state_dict", lambda self, state, *a, **k: None)

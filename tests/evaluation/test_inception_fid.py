@@ -19,7 +19,7 @@ from modecover import weights
 from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
 from modecover.features import inception as inception_mod
 
-from helpers import stub_torchvision
+from helpers import import_reference, stub_torchvision
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def fidelity(tmp_path_factory):
     loaded_before = set(sys.modules)
     stub_torchvision(mp)
     try:
-        module = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
-        metric_fid = pytest.importorskip("torch_fidelity.metric_fid")
+        module = import_reference("torch_fidelity.feature_extractor_inceptionv3")
+        metric_fid = import_reference("torch_fidelity.metric_fid")
         cls = module.FeatureExtractorInceptionV3
         with pytest.MonkeyPatch.context() as build:
             build.setattr(cls, "load_state_dict", lambda self, state, *a, **k: None)

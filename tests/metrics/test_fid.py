@@ -12,7 +12,7 @@ import torch
 from modecover.metrics import feature_stats, fid, frechet_distance
 from modecover.metrics.fid import trace_sqrt_product
 
-from helpers import stub_torchvision
+from helpers import reference_missing, references_required, stub_torchvision
 
 # pytorch-fid's own sqrtm call warns (scipy deprecation, singular products); not ours.
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -22,23 +22,23 @@ pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 @pytest.fixture(scope="module")
 def reference_fid():
     """pytorch-fid's calculate_frechet_distance, or the same scipy sqrtm formula written
-    out here when pytorch-fid is not installed."""
+    out here when pytorch-fid is not installed (an error instead where references are
+    required: CI=true or MODECOVER_REQUIRE_REFERENCES=1)."""
     mp = pytest.MonkeyPatch()
     stub_torchvision(mp)
     try:
         from pytorch_fid.fid_score import calculate_frechet_distance
+    except ImportError as err:
+        if references_required():
+            reference_missing("pytorch_fid.fid_score", err)
 
-        yield calculate_frechet_distance
-    except ImportError:
-
-        def sqrtm_formula(mu1, s1, mu2, s2):
+        def calculate_frechet_distance(mu1, s1, mu2, s2):
             covmean = scipy.linalg.sqrtm(s1 @ s2).real
             diff = mu1 - mu2
             return diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
-
-        yield sqrtm_formula
     finally:
         mp.undo()
+    return calculate_frechet_distance
 
 
 def correlated(rng, n, d, scale=1.0, shift=0.0):

@@ -12,7 +12,7 @@ import torch
 from modecover.metrics import inception_score, kid
 from modecover.metrics.kid import mmd2_unbiased
 
-from helpers import stub_torchvision
+from helpers import import_reference, stub_torchvision
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,8 @@ def fidelity():
     mp = pytest.MonkeyPatch()
     stub_torchvision(mp)
     try:
-        metric_kid = pytest.importorskip("torch_fidelity.metric_kid")
-        metric_isc = pytest.importorskip("torch_fidelity.metric_isc")
+        metric_kid = import_reference("torch_fidelity.metric_kid")
+        metric_isc = import_reference("torch_fidelity.metric_isc")
         yield types.SimpleNamespace(kid=metric_kid.kid_features_to_metric, isc=metric_isc.isc_features_to_metric)
     finally:
         mp.undo()
