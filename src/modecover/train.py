@@ -61,8 +61,8 @@ from modecover.plugins import Hooks, check_hooks_called
 if TYPE_CHECKING:
     from modecover.data.registry import TrainingSet
 
-__all__ = ["TrainConfig", "train", "round_bounds", "seed_everything", "default_threads", "DistributedContext",
-           "init_distributed"]
+__all__ = ["TrainConfig", "train", "round_bounds", "seed_everything", "default_threads", "aside_from_training",
+           "DistributedContext", "init_distributed"]
 
 
 @dataclass
