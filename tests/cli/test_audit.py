@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from modecover.dmpra import SearchConfig, informative_weights, search, weigh
+from modecover.dmpra.density import DensityConfig, density_weights
 from modecover.dmpra.audit import audit, json_safe, most_isolated, project_2d, write_csv
 
 from helpers import cli, read_csv
@@ -99,7 +100,8 @@ def test_image_folder_audit_writes_files_and_gallery(tmp_path):
         name = ("sub/" if i % 2 else "") + f"im{i:02d}.png"
         images[name] = np.clip(value + rng.normal(0, 5, (6, 6)), 0, 255).astype(np.uint8)
         Image.fromarray(images[name], "L").save(folder / name)
-    res = invoke(folder, "--out", tmp_path / "out", "--n-min", 8, "--image-mode", "L", "--gallery", 5)
+    res = invoke(folder, "--out", tmp_path / "out", "--detector", "loci", "--n-min", 8, "--image-mode", "L",
+                 "--gallery", 5)
     assert res.exit_code == 0, res.output
     rows = read_csv(tmp_path / "out" / "audit.csv")
     assert list(rows[0])[:6] == ["file", "score", "minority", "group", "group_deficit", "weight"]
@@ -127,10 +129,10 @@ def test_skip_corrupt_leaves_unreadable_images_out_and_lists_them(tmp_path):
     for i in range(24):
         Image.fromarray(rng.integers(0, 255, (5, 5), dtype=np.uint8), "L").save(folder / f"im{i:02d}.png")
     (folder / "broken.png").write_bytes(b"not a png")
-    refused = invoke(folder, "--out", tmp_path / "a", "--n-min", 8)
+    refused = invoke(folder, "--out", tmp_path / "a", "--detector", "loci", "--n-min", 8)
     assert refused.exit_code == 1 and "broken.png: cannot read this image" in refused.output
     assert "--skip-corrupt" in refused.output
-    res = invoke(folder, "--out", tmp_path / "b", "--n-min", 8, "--skip-corrupt")
+    res = invoke(folder, "--out", tmp_path / "b", "--detector", "loci", "--n-min", 8, "--skip-corrupt")
     assert res.exit_code == 0, res.output
     assert "skipped 1 unreadable image(s)" in res.output and "broken.png" in res.output
     rows = read_csv(tmp_path / "b" / "audit.csv")
@@ -241,12 +243,45 @@ def test_out_folder_is_owned_like_a_run_folder(tmp_path):
 def test_pixels_extractor_on_an_image_array(tmp_path):
     x = np.random.default_rng(0).random((30, 1, 4, 4))
     np.save(tmp_path / "imgs.npy", x)
-    res = invoke(tmp_path / "imgs.npy", "--out", tmp_path / "out", "--extractor", "pixels", "--n-min", 5)
+    res = invoke(tmp_path / "imgs.npy", "--out", tmp_path / "out", "--extractor", "pixels", "--detector", "loci",
+                 "--n-min", 5)
     assert res.exit_code == 0, res.output
     rows = read_csv(tmp_path / "out" / "audit.csv")
     np.testing.assert_array_equal([float(r["score"]) for r in rows],
                                   search(x.reshape(30, -1), SearchConfig(n_min=5)).score)
     assert (tmp_path / "out" / "gallery.png").exists()
+
+
+def test_image_folder_audit_defaults_to_the_density_detector(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    centres = rng.uniform(0, 255, size=(3, 6, 6))
+    for i in range(150):  # two common kinds of 70 images and a rare kind of 10
+        kind = 2 if i < 10 else i % 2
+        image = np.clip(centres[kind] + rng.normal(0, 12 if kind != 2 else 30, (6, 6)), 0, 255).astype(np.uint8)
+        Image.fromarray(image, "L").save(folder / f"{'rare' if i < 10 else 'common'}{i:03d}.png")
+    res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", "--gallery", 10, "--density", "k=5")
+    assert res.exit_code == 0, res.output
+    assert "samples raised" in res.output
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    assert list(rows[0]) == ["file", "score", "minority", "group", "weight", "radius", "dim", "rank"]
+    names = [r["file"] for r in rows]
+    pixels = np.stack([np.asarray(Image.open(folder / n), dtype=np.float32).reshape(-1) / np.float32(255)
+                       for n in names])
+    expected = density_weights(pixels, DensityConfig(k=5))
+    np.testing.assert_allclose([float(r["weight"]) for r in rows], expected.weights, rtol=1e-12)
+    rare = np.array([n.startswith("rare") for n in names])
+    weights = expected.weights
+    assert weights[rare].sum() / weights.sum() > 3 * rare.mean()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["detector"] == "density" and summary["settings"]["k"] == 5
+    loci_option = invoke(folder, "--out", tmp_path / "o2", "--image-mode", "L", "--alpha", 0.3)
+    assert loci_option.exit_code == 1 and "--alpha" in loci_option.output and "--detector loci" in loci_option.output
+    unknown = invoke(folder, "--out", tmp_path / "o3", "--density", "kk=3")
+    assert unknown.exit_code == 1 and "'kk=3'" in unknown.output and "quantile" in unknown.output
+    on_features = invoke(folder, "--out", tmp_path / "o4", "--detector", "loci", "--density", "k=3")
+    assert on_features.exit_code == 1 and "--density applies to the density detector" in on_features.output
 
 
 # --- helpers ------------------------------------------------------------------------------

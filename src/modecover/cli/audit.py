@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import click
 
+from modecover.dmpra.density import DensityConfig
+from modecover.dmpra.plugin import DETECTORS
 from modecover.evaluation.features import DINOV2_ARCHS
 
 
@@ -32,6 +35,13 @@ from modecover.evaluation.features import DINOV2_ARCHS
               help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
 @click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
               help="Colour mode image folders are read in (L: one grey channel).")
+@click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
+              help="How rare samples are found: loci (the LOCI search and a weighting: the options below), density "
+                   "(k-NN density ratios, for high-dimensional data: --density KEY=VALUE), auto (density for "
+                   "images, loci for feature and points files).")
+@click.option("--density", "density_options", multiple=True, metavar="KEY=VALUE",
+              help="A setting of the density detector (repeatable): " + ", ".join(
+                  f"{f.name} (default {f.default})" for f in fields(DensityConfig)) + ".")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Counting radius alpha*r of the sub-spheres.")
 @click.option("--n-min", type=int, default=20, show_default=True, help="Smallest neighbourhood of the radius ladder.")
 @click.option("--k-sigma", type=float, default=3.0, show_default=True, help="Flag when the score exceeds this.")
@@ -56,8 +66,8 @@ from modecover.evaluation.features import DINOV2_ARCHS
                    "instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, inception_weights: str | None,
-            dinov2_arch: str | None, dinov2_weights: str | None, offline: bool,
-            image_mode: str, alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
+            dinov2_arch: str | None, dinov2_weights: str | None, offline: bool, detector: str,
+            density_options: tuple[str, ...], image_mode: str, alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
             reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool,
             gallery_size: int, top: int, skip_corrupt: bool, quiet: bool) -> None:
     """Find the minority (low-density) samples of DATA with DMPRA's search.
@@ -97,6 +107,13 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                 status.update(message)
                 console.log(message)
 
+            if detector == "density" or (detector == "auto" and loaded.kind == "images"):
+                _refuse_loci_options()
+                config, weights = density_config(density_options), None
+                console.log(f"detector: k-NN density ratios ({'chosen' if detector == 'density' else 'images'})")
+            elif density_options:
+                raise ValueError(f"--density applies to the density detector, not {detector!r} for "
+                                 f"{loaded.kind} (add --detector density)")
             claim = claim_run_folder(out_dir, "audit", overwrite=overwrite, resumable=False)
             with claim, warnings.catch_warnings():  # audit() keeps its warnings in the summary; printed below
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -109,7 +126,54 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
     except (RunFolderError, ValueError, FileNotFoundError, ImportError,  # ImportError: an optional extractor
             DownloadError) as err:
         raise click.ClickException(str(err)) from err
-    _echo_result(report, min_group, weighting)
+    if report.summary.get("detector") == "density":
+        _echo_density(report)
+    else:
+        _echo_result(report, min_group, weighting)
+
+
+LOCI_OPTIONS = ("alpha", "n_min", "k_sigma", "two_sided", "max_neighbors", "reference_size", "weighting", "min_group",
+                "w_max", "no_informative")
+
+
+def _refuse_loci_options() -> None:
+    """The LOCI search's options do nothing with the density detector: given on the command line, they are an error."""
+    ctx = click.get_current_context()
+    given = [f"--{name.replace('_', '-')}" for name in LOCI_OPTIONS
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise ValueError(f"{', '.join(given)}: options of the LOCI search, which the density detector (chosen for "
+                         "images by --detector auto) does not use; add --detector loci to use them, or set the "
+                         "density detector with --density KEY=VALUE")
+
+
+def density_config(options: tuple[str, ...]) -> DensityConfig:
+    """A :class:`DensityConfig` from ``KEY=VALUE`` strings (numbers as in TOML: 10, 0.75)."""
+    known = {f.name: f.type for f in fields(DensityConfig)}
+    values = {}
+    for option in options:
+        key, sep, text = option.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"--density {option!r}: expected KEY=VALUE with KEY one of {sorted(known)}")
+        try:
+            values[key] = int(text) if known[key] == "int" else float(text)
+        except ValueError:
+            raise ValueError(f"--density {option!r}: {key} must be {'an integer' if known[key] == 'int' else 'a number'}"
+                             ) from None
+    return DensityConfig(**values)
+
+
+def _echo_density(report) -> None:
+    """What the density detector raised, in a few lines."""
+    s = report.summary
+    click.echo(f"{s['n_minority']} of {s['n']} samples raised (sparser than the reference), "
+               f"{100 * s['raised_share_of_weight']:.2f}% of the weight; weights {s['weight']['min']:.4g} .. "
+               f"{s['weight']['max']:.4g}; median intrinsic dimension {s['median_dimension'] or float('nan'):.3g}")
+    for g in s["groups"][:5]:
+        click.echo(f"  group {g['group']}: {g['size']} samples, median weight {g['median_weight']:.3g}")
+    if s.get("note"):
+        click.echo(s["note"])
+    click.echo(f"wrote {', '.join(str(p) for p in report.paths.values())}")
 
 
 def _extractor_options(extractor: str | None, inception_weights: str | None, dinov2_arch: str | None,

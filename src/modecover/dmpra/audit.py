@@ -77,6 +77,21 @@ def score_columns(result, weighed) -> dict[str, np.ndarray]:
     }
 
 
+def density_columns(result) -> dict[str, np.ndarray]:
+    """Per-sample columns of a :class:`modecover.dmpra.density.DensityResult`, in order:
+    ``score`` (log density ratio to the reference; > 0 is sparser), ``minority`` (0/1: raised,
+    weight > 1), ``group`` (-1 unless raised), ``weight``, ``radius`` (k-th neighbour
+    distance), ``dim`` (local intrinsic dimension)."""
+    return {
+        "score": np.asarray(result.score, dtype=np.float64),
+        "minority": np.asarray(result.raised, dtype=bool).astype(np.int8),
+        "group": np.asarray(result.labels, dtype=np.int64),
+        "weight": np.asarray(result.weights, dtype=np.float64),
+        "radius": np.asarray(result.radius, dtype=np.float64),
+        "dim": np.asarray(result.dim, dtype=np.float64),
+    }
+
+
 def write_csv(path: Path, key_name: str, keys: Sequence, columns: dict[str, np.ndarray]) -> Path:
     """A CSV with header ``key_name, *columns``; floats written with full precision (repr)."""
     path = Path(path)
@@ -355,7 +370,14 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
     ``top`` > 0 adds a ``top`` column marking the ``top`` most isolated samples (1).
     """
     from modecover.dmpra import SearchConfig, WeightingConfig, search
+    from modecover.dmpra.density import DensityConfig
 
+    if isinstance(search_config, DensityConfig):
+        if weighting is not None:
+            raise ValueError("audit: the density detector makes its own weights; a WeightingConfig applies to the "
+                             "LOCI search (SearchConfig) only")
+        return _density_audit(features, out_dir, search_config, names=names, images=images, gallery_size=gallery_size,
+                              plot=plot, source=source, stage=stage, extra_summary=extra_summary, top=top)
     config = search_config or SearchConfig()
     weighting = weighting or WeightingConfig()
     step = stage or (lambda message: None)
@@ -384,6 +406,47 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     paths["summary"] = out / "summary.json"
     return Audit(result, weighed.weights, summary, paths)
+
+
+def _density_audit(features, out_dir, config, *, names, images, gallery_size: int, plot: bool, source: str,
+                   stage, extra_summary, top: int) -> Audit:
+    """:func:`audit` with the k-NN density detector (:mod:`modecover.dmpra.density`): the same
+    files, with ``score`` the log density ratio and ``minority`` the raised samples."""
+    from modecover.dmpra.density import density_weights
+
+    step = stage or (lambda message: None)
+    x = as_features(features, source, min_rows=config.neighbors + 1)
+    _check_audit_inputs(len(x), names, images, top, source)
+    step(f"estimating the density of {len(x)} samples of dimension {x.shape[1]}")
+    result = density_weights(x, config)
+    found = result.summary()
+    summary = {"source": source, "detector": "density", "n": found["n"], "n_minority": found["n_raised"],
+               "minority_share": float(result.raised.mean()),
+               "weight": {"min": float(result.weights.min()), "max": float(result.weights.max()),
+                          "sum": float(result.weights.sum())},
+               **{k: found[k] for k in ("raised_share_of_weight", "median_dimension", "groups")},
+               "settings": json_safe(config), **(extra_summary or {})}
+    if result.note:
+        summary["note"] = result.note
+    if top:
+        summary["top"] = int(top)
+    step("writing files")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = density_columns(result)
+    columns["rank"] = np.empty(len(x), dtype=np.int64)
+    columns["rank"][most_isolated(columns["score"], len(x))] = np.arange(1, len(x) + 1)
+    if top:
+        columns["top"] = (columns["rank"] <= top).astype(np.int8)
+    key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
+    paths = {"csv": write_csv(out / "audit.csv", key_name, keys, columns)}
+    if plot:
+        step("drawing")
+        paths.update(_draw_audit(out, x, columns, summary, source, images, names, gallery_size))
+    summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
+    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
+    paths["summary"] = out / "summary.json"
+    return Audit(result, result.weights, summary, paths)
 
 
 def _check_audit_inputs(n: int, names, images, top, source: str) -> None:
@@ -429,7 +492,8 @@ def _draw_audit(out: Path, x: np.ndarray, columns, summary, source: str, images,
     flags = columns["minority"].astype(bool)
     paths = {"png": perception_projection(
         project_2d(x), flags, out / "audit.png",
-        f"{Path(source).name}: {summary['n_minority']} of {summary['n']} minority"
+        f"{Path(source).name}: {summary['n_minority']} of {summary['n']} "
+        f"{'raised' if summary.get('detector') == 'density' else 'minority'}"
         + (" (PCA)" if x.shape[1] > 2 else ""),
     )}
     if images is not None:
@@ -439,6 +503,6 @@ def _draw_audit(out: Path, x: np.ndarray, columns, summary, source: str, images,
 
 
 __all__ = [
-    "Audit", "AuditData", "audit", "audit_summary", "json_safe", "load_audit_data", "most_isolated",
+    "Audit", "AuditData", "audit", "audit_summary", "density_columns", "json_safe", "load_audit_data", "most_isolated",
     "project_2d", "save_gallery", "score_columns", "write_csv",
 ]

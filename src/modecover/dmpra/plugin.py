@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from modecover._checks import is_integer, is_real_number, method_option_error
+from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import DEFAULT_REFERENCE_SIZE
 from modecover.plugins import Plugin
@@ -52,6 +53,7 @@ PERCEPTION_PNG = "dmpra_perception.png"
 SUMMARY_JSON = "dmpra_summary.json"
 ROUND_COLUMNS = ("score", "radius", "cv", "minority", "group", "group_deficit", "weight", "censored")
 SPACES = ("perception", "data")
+DETECTORS = ("auto", "loci", "density")  # auto: density for image data, loci for vectors
 
 
 @dataclass
@@ -60,7 +62,9 @@ class DMPRAConfig:
     (:class:`modecover.dmpra.WeightingConfig`), the space searched and outputs."""
 
     space: str = "perception"  # "perception" (D's features / real-vs-generated classifier) or "data"
-    # search
+    detector: str = "auto"  # "loci" (search + weighting below), "density" (k-NN density ratio), "auto" (by data kind)
+    density: DensityConfig = field(default_factory=DensityConfig)  # settings of the density detector
+    # LOCI search
     alpha: float = 0.5  # n(p, alpha r) counting radius as a fraction of the sampling radius r
     n_min: int = 20  # smallest neighbourhood size of the radius ladder
     k_sigma: float = 3.0  # minority when the score exceeds k_sigma
@@ -82,6 +86,9 @@ class DMPRAConfig:
 
     def __post_init__(self):
         _check(isinstance(self.space, str) and self.space in SPACES, "space", f"one of {list(SPACES)}", self.space)
+        _check(isinstance(self.detector, str) and self.detector in DETECTORS, "detector", f"one of {list(DETECTORS)}",
+               self.detector)
+        self.density = _density_config(self.density)
         _check(isinstance(self.weighting, str) and self.weighting in ("groups", "paper"), "weighting",
                "'groups' or 'paper'", self.weighting)
         for key in ("two_sided", "fine_grained", "informative", "plot"):
@@ -98,7 +105,7 @@ class DMPRAConfig:
                                 ("outlier_weight", lambda v: 0 < v < math.inf, "a finite number > 0")):
             value = getattr(self, key)
             _check(is_real_number(value) and test(value), key, rule, value)
-        if self.weighting == "groups" and not self.fine_grained and self.outlier_weight == 1 \
+        if self.detector != "density" and self.weighting == "groups" and not self.fine_grained and self.outlier_weight == 1 \
                 and (self.gamma == 0 or self.w_max == 1):
             which = "'gamma' = 0" if self.gamma == 0 else "'w_max' = 1"
             raise ValueError(f"[[methods]] 'dmpra': {which} gives every flagged group weight 1 (and 'outlier_weight' "
@@ -130,6 +137,30 @@ def _check(ok: bool, key: str, rule: str, value) -> None:
     """A ``ValueError`` naming dmpra and ``key`` unless ``ok``."""
     if not ok:
         raise method_option_error("dmpra", key, rule, value)
+
+
+def _density_config(density) -> DensityConfig:
+    """``density`` (a dict of its fields or the config) as a checked :class:`DensityConfig`."""
+    if isinstance(density, DensityConfig):
+        return density
+    if not isinstance(density, dict):
+        _check(False, "density", "a table of the DensityConfig fields", density)
+    known = [f.name for f in fields(DensityConfig)]
+    unknown = sorted(set(density) - set(known))
+    if unknown:
+        raise ValueError(f"[[methods]] 'dmpra': density: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    try:
+        return DensityConfig(**density)
+    except ValueError as err:
+        raise ValueError(f"[[methods]] 'dmpra': {err}") from None
+
+
+def detector_for(detector: str, data: Tensor) -> str:
+    """The detector that ``detector`` means for ``data``: "auto" is "density" for images
+    (samples of 2 or more dimensions each: (N, C, H, W) or (N, H, W)) and "loci" for vectors."""
+    if detector != "auto":
+        return detector
+    return "density" if data.dim() >= 3 else "loci"
 
 
 def _classifier_config(classifier) -> PerceptionClassifierConfig:
@@ -184,8 +215,6 @@ class DMPRA(Plugin):
 
     def on_round_end(self, model, data: Tensor, round_index: int, out_dir=None) -> dict[str, Any]:
         """Space -> search -> weights for the next round; write the round's files."""
-        from modecover.dmpra import delta_bar, search, weigh
-
         data = torch.as_tensor(data)
         if self.config.space == "data":
             features = data.reshape(len(data), -1).double().numpy()
@@ -193,17 +222,27 @@ class DMPRA(Plugin):
             if self.classifier is None:  # fitted only if the model has no perception features (not a GAN)
                 self.classifier = PerceptionClassifier(tuple(data.shape[1:]), self.config.classifier)
             features = perception_space(model, data, self.classifier, batch_size=self.config.feature_batch)
-        result = search(features, self.config.search_config())
-        weighed = weigh(result, self.config.weighting_config())
-        summary = round_summary(result, weighed, delta_bar(result), round_index)
-        self.weights = torch.from_numpy(weighed.weights)
+        if detector_for(self.config.detector, data) == "density":
+            result = density_weights(features, self.config.density)
+            weights, summary = result.weights, density_round_summary(result, round_index)
+        else:
+            weights, summary, result = self._loci_round(features, round_index)
+        self.weights = torch.from_numpy(weights)
         self.rounds_searched += 1
         self.history.append(summary)
         log.info("DMPRA round %d: %d of %d samples flagged in %d groups, max weight %.4g",
                  round_index, summary["n_minority"], summary["n"], len(summary["groups"]), summary["max_weight"])
         if out_dir is not None:
-            write_round(Path(out_dir), result, weighed, features, summary, plot=self.config.plot)
+            write_round(Path(out_dir), result, features, summary, plot=self.config.plot)
         return summary
+
+    def _loci_round(self, features: np.ndarray, round_index: int):
+        """The LOCI search and its weighting: (weights, summary, (result, weighed))."""
+        from modecover.dmpra import delta_bar, search, weigh
+
+        result = search(features, self.config.search_config())
+        weighed = weigh(result, self.config.weighting_config())
+        return weighed.weights, round_summary(result, weighed, delta_bar(result), round_index), (result, weighed)
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"rounds_searched": self.rounds_searched, "history": json.dumps(self.history)}
@@ -252,22 +291,44 @@ def round_summary(result, weighed, delta: float, round_index: int) -> dict[str, 
         "mean_minority_weight": float(weights[minority].mean()) if minority.any() else None,
         "groups": [g.as_dict() for g in weighed.groups],
     }
+    summary["detector"] = "loci"
     summary["search"] = json_safe(result.summary())
     return summary
 
 
-def write_round(out_dir: Path, result, weighed, features: np.ndarray, summary: dict, *,
-                plot: bool = True) -> dict[str, Path]:
-    """Write one round's CSV, NPZ, summary JSON and (``plot``) projection PNG; return their paths."""
-    from modecover.dmpra.audit import project_2d, score_columns, write_csv
+def density_round_summary(result: DensityResult, round_index: int) -> dict[str, Any]:
+    """Plain-JSON summary of one density search; ``n_minority`` counts the raised samples."""
+    from modecover.dmpra.audit import json_safe
+
+    raised = result.raised
+    return {
+        "round": int(round_index),
+        "n": int(raised.size),
+        "n_minority": int(raised.sum()),
+        "max_weight": float(result.weights.max()),
+        "mean_minority_weight": float(result.weights[raised].mean()) if raised.any() else None,
+        "groups": result.groups,
+        "detector": "density",
+        "density": json_safe(result.summary()),
+    }
+
+
+def write_round(out_dir: Path, result, features: np.ndarray, summary: dict, *, plot: bool = True) -> dict[str, Path]:
+    """Write one round's CSV, NPZ, summary JSON and (``plot``) projection PNG; return their paths.
+    ``result``: a :class:`DensityResult`, or the LOCI search's (SearchResult, GroupWeights)."""
+    from modecover.dmpra.audit import density_columns, project_2d, score_columns, write_csv
     from modecover.plots import perception_projection
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    columns = score_columns(result, weighed)
+    if isinstance(result, DensityResult):
+        columns = density_columns(result)
+        names = tuple(columns)
+    else:
+        columns, names = score_columns(*result), ROUND_COLUMNS
     proj = project_2d(features)
-    n = len(weighed.weights)
+    n = len(columns["weight"])
     paths = {"csv": out_dir / SCORES_CSV, "npz": out_dir / SCORES_NPZ, "summary": out_dir / SUMMARY_JSON}
-    write_csv(paths["csv"], "index", np.arange(n), {k: columns[k] for k in ROUND_COLUMNS})
+    write_csv(paths["csv"], "index", np.arange(n), {k: columns[k] for k in names})
     np.savez_compressed(paths["npz"], index=np.arange(n, dtype=np.int64), proj=proj.astype(np.float32), **columns)
     paths["summary"].write_text(json.dumps(summary, indent=1))
     if plot:
@@ -279,4 +340,5 @@ def write_round(out_dir: Path, result, weighed, features: np.ndarray, summary: d
     return paths
 
 
-__all__ = ["DMPRA", "DMPRAConfig", "round_summary", "write_round"]
+__all__ = ["DETECTORS", "DMPRA", "DMPRAConfig", "density_round_summary", "detector_for", "round_summary",
+           "write_round"]
