@@ -19,6 +19,7 @@ LABELS: dict[str, str] = {
     "minority_captured": "minority modes",
     "share_error": "share error",
     "rare_share": "rare share",
+    "rare_recall": "rare recall",
     # sample metrics
     "precision": "precision",
     "recall": "recall",

@@ -212,6 +212,20 @@ def test_a_digits_job_measures_magnet_at_every_rho_from_one_pool(tmp_path):
         assert np.isfinite(metrics[f"magnet_rho{rho:g}_fid"])
 
 
+def test_class_recall_is_coverage_restricted_to_the_class():
+    from modecover.bench.jobs import class_recall
+    from modecover.metrics import prdc
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(300, 6)), rng.normal(size=(200, 6)) + 0.4
+    members = rng.random(300) < 0.2
+    assert class_recall(real, fake, np.ones(300, bool)) == pytest.approx(prdc(real, fake, k_dc=5)["coverage"], abs=0)
+    radius = np.sort(np.linalg.norm(real[:, None] - real[None], axis=-1), axis=1)[:, 5]
+    nearest = np.linalg.norm(real[:, None] - fake[None], axis=-1).min(axis=1)
+    assert class_recall(real, fake, members) == pytest.approx(np.mean((nearest < radius)[members]), abs=1e-12)
+    assert np.isnan(class_recall(real, fake, np.zeros(300, bool)))
+
+
 def test_every_digits_metric_has_a_label_and_a_direction():
     from modecover.labels import label, lower_is_better
 

@@ -93,6 +93,19 @@ def run_2d_jobs(specs: list[dict[str, Any]]) -> list[JobResult]:
     return results
 
 
+def class_recall(real_feat: np.ndarray, fake_feat: np.ndarray, members: np.ndarray, k: int = 5) -> float:
+    """The share of the real samples ``members`` (a mask) that some fake covers: a fake closer
+    than the real's distance to its k-th nearest real (coverage's balls, prdc's strict ``<``).
+    NaN without members."""
+    from modecover.neighbors import knn, kth_distances
+
+    if not members.any():
+        return float("nan")
+    radius = kth_distances(real_feat, k)[members]
+    nearest_fake, _ = knn(real_feat[members], fake_feat, 1)
+    return float((nearest_fake[:, 0] < radius).mean())
+
+
 def run_digits_job(spec: dict[str, Any]) -> JobResult:
     """B3: train on imbalanced digits; the judge's class shares, PRDC and FID in its
     feature space against the balanced digits, for prior samples and for MaGNET / polarity
@@ -131,6 +144,7 @@ def run_digits_job(spec: dict[str, Any]) -> JobResult:
         feat = features[prefix] = judge.features(images)
         shares = judge.class_shares(images)
         metrics[prefix + "rare_share"] = float(shares[rare].sum()) if rare else float("nan")
+        metrics[prefix + "rare_recall"] = class_recall(real_feat, feat, np.isin(digits.target, rare))
         metrics[prefix + "share_error"] = float(np.abs(shares - 0.1).mean())
         metrics[prefix + "fid"] = fid(real_feat, feat)
         metrics.update({prefix + k: v for k, v in prdc(real_feat, feat).items()})

@@ -54,14 +54,16 @@ def family_model(family: str, dataset: str) -> dict:
     return {k: v for k, v in model.items() if k != "family"}
 
 
+# The upper bound of re-weighting: the true rare-mode (rare-class) samples weighted to balance
+# the modes (classes), from the same round on as DMPRA's weights.
+ORACLE = {"name": "class_balance", "from_round": 1}
+
 B2_VARIANTS: dict[str, list[dict]] = {
     "": [],
     " + DMPRA": [{"name": "dmpra"}],  # groups weighting, perception space (the defaults)
     " + DMPRA (data space)": [{"name": "dmpra", "space": "data"}],
     " + DMPRA (paper weights)": [{"name": "dmpra", "weighting": "paper"}],
-    # the upper bound: the true rare-mode samples weighted to balance the modes, from the
-    # same round on as DMPRA's weights
-    " + oracle": [{"name": "class_balance", "from_round": 1}],
+    " + oracle": [ORACLE],
 }
 
 METRICS_2D = ["modes", "hq_percent", "reverse_kl", "minority_captured", "share_error",
@@ -189,11 +191,14 @@ def row_order(jobs: list[Job]) -> list[str]:
 DCGAN_DIGITS = {"family": "gan", "arch": "dcgan", "latent_dim": 32, "base_channels": 32, "output": "tanh",
                 "lr_g": 2e-4, "lr_d": 2e-4}
 VAE_DIGITS = {"family": "vae", "latent_dim": 16, "channels": 32, "output_activation": "tanh"}
+# DMPRA's defaults on images: the density detector in the perception space (docs/dmpra.md, "Images").
 B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
     "GAN": (DCGAN_DIGITS, []),
     "GAN + DMPRA": (DCGAN_DIGITS, [{"name": "dmpra"}]),
+    "GAN + oracle": (DCGAN_DIGITS, [ORACLE]),
     "VAE": (VAE_DIGITS, []),
     "VAE + DMPRA": (VAE_DIGITS, [{"name": "dmpra"}]),
+    "VAE + oracle": (VAE_DIGITS, [ORACLE]),
 }
 
 
@@ -205,7 +210,7 @@ def digits_model(family: str) -> dict:
 
 # MaGNET (rho = 1) and polarity sampling (rho < 1: between the prior and MaGNET) from one pool
 MAGNET_RHOS = (0.25, 0.5, 1.0)
-METRICS_DIGITS = ["rare_share", "share_error", "fid", "precision", "recall", "density", "coverage",
+METRICS_DIGITS = ["rare_share", "rare_recall", "share_error", "fid", "precision", "recall", "density", "coverage",
                   *(f"magnet_rho{rho:g}_{m}" for rho in MAGNET_RHOS for m in ("rare_share", "fid", "precision", "recall"))]
 
 
