@@ -194,7 +194,8 @@ def test_pacgan_packs_consecutive_samples_and_repeats_pack_scores():
 
 
 @pytest.mark.parametrize(
-    "loss,shape", [("ns", (1, 8, 8)), ("hinge", (1, 8, 8)), ("wgan-gp", (1, 8, 8)), ("ns", (3, 16, 16)), ("ns", (1, 32, 32))]
+    "loss,shape", [("ns", (1, 8, 8)), ("hinge", (1, 8, 8)), ("wgan-gp", (1, 8, 8)), ("ns", (3, 16, 16)), ("ns", (1, 28, 28)),
+                   ("ns", (1, 32, 32))]
 )
 def test_dcgan_shapes_one_step(loss, shape):
     torch.manual_seed(0)

