@@ -200,7 +200,7 @@ def test_small_models_default_to_one_thread_and_big_ones_keep_torchs_setting():
     from modecover.train import SMALL_MODEL_PARAMETERS, default_threads
 
     configs = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.toml"))
-    assert len(configs) == 12
+    assert len(configs) == 14
     for path in configs:  # every example config's model is small
         assert default_threads(build_run(load_config(path)).model) == 1, path.name
     big = torch.nn.Linear(1000, SMALL_MODEL_PARAMETERS // 1000)  # just over the threshold with its bias

@@ -70,7 +70,7 @@ def read_owner(folder: Path) -> RunOwner | None:
     return _older_owner(folder)
 
 
-BENCH_SUITES = ("B1", "B2", "B3")  # modecover.cli.bench.SUITES: OUT/<suite>/... folders
+BENCH_SUITES = ("B1", "B2", "B3", "B4")  # modecover.cli.bench.SUITES: OUT/<suite>/... folders
 
 
 def _older_owner(folder: Path) -> RunOwner | None:

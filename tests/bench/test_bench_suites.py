@@ -13,7 +13,7 @@ from modecover.config import parse_config
 
 
 def _all_jobs():
-    return [*suites.b1_jobs(1), *suites.b2_jobs(1), *suites.b3_jobs(1),
+    return [*suites.b1_jobs(1), *suites.b2_jobs(1), *suites.b3_jobs(1), *suites.b4_jobs(1),
             *suites.b1_jobs(1, rows=suites.b1_combined_row("PacGAN4"))]
 
 
@@ -32,12 +32,15 @@ def test_suite_rows_are_complete():
     assert len(b2_rows) == 20 and "Diffusion + DMPRA (paper weights)" in b2_rows and "VAE + oracle" in b2_rows
     assert {j.seed for j in suites.b1_jobs(4)} == {0, 1, 2, 3}
     assert {j.seed for j in suites.b2_jobs(3, seed_start=100)} == {100, 101, 102}
+    b4_rows = ["GAN", "GAN + DMPRA", "GAN + oracle", "VAE", "VAE + DMPRA", "VAE + oracle"]
+    assert suites.row_order(suites.b4_jobs(1)) == suites.row_order(suites.b3_jobs(1)) == b4_rows
+    assert {j.seed for j in suites.b4_jobs(2, seed_start=100)} == {100, 101}
 
 
 def test_rows_share_one_schedule_per_family_and_data_set_and_a_mismatch_is_refused():
     """Every row of a family on a data set trains the same steps, rounds, batch and decay;
     families each train to their own plateau."""
-    for jobs in (suites.b1_jobs(1), suites.b2_jobs(1), suites.b3_jobs(1)):
+    for jobs in (suites.b1_jobs(1), suites.b2_jobs(1), suites.b3_jobs(1), suites.b4_jobs(1)):
         suites.check_matched_schedules(jobs)
     for dataset in ("ring-imbalanced", "grid-imbalanced"):
         for family in ("gan", "vae", "flow", "diffusion"):
@@ -253,3 +256,110 @@ def test_plain_gan_seeds_train_as_one_ensemble_and_method_rows_alone(tmp_path):
     assert all(set(r["metrics"]) == set(records[2]["metrics"]) >= set(suites.METRICS_2D) - {"minority_captured"}
                for r in records)
     assert ensemble_key(jobs[0].spec) == ensemble_key(dict(jobs[1].spec, seed=7)) and ensemble_key(jobs[2].spec) is None
+
+
+# ------------------------------------------------------------------ B4: 28x28 MNIST digits
+
+
+def test_b4_cuts_the_rare_class_of_mnist_5k_and_trains_b3s_rows_on_one_schedule():
+    jobs = suites.b4_jobs(2)
+    assert len(jobs) == 12 and {j.suite for j in jobs} == {"B4"} and {j.dataset for j in jobs} == {"mnist-rare3"}
+    for job in jobs:
+        assert job.spec["data"] == {"name": "mnist-5k", "scale": "symmetric", "rare_classes": [3], "fraction": 0.05}
+        assert job.spec["magnet_rhos"] == list(suites.MAGNET_RHOS) and job.spec["n_eval"] == 2000
+        assert (job.spec["train"]["steps"], job.spec["train"]["batch_size"], job.spec["train"]["lr_decay"]) == \
+            (suites.CONVERGED_MNIST.steps, suites.CONVERGED_MNIST.batch_size, suites.CONVERGED_MNIST.lr_decay)
+        model, methods = suites.B3_ROWS[job.row]
+        assert job.spec["model"] == model and job.spec["methods"] == methods
+    oracle = next(j for j in jobs if j.row == "VAE + oracle")
+    assert oracle.spec["methods"] == [suites.ORACLE]
+    assert {j.spec["model"]["family"] for j in jobs} == {"gan", "vae"}
+    assert suites.mnist_model("gan") == suites.digits_model("gan")
+
+
+def test_b4_models_build_for_28x28_images_and_train_a_step():
+    import torch
+
+    from modecover.config import Run
+
+    for family in ("gan", "vae"):
+        spec = next(j.spec for j in suites.b4_jobs(1) if j.spec["model"]["family"] == family)
+        torch.manual_seed(0)
+        run = Run.from_config(parse_config({k: spec[k] for k in ("data", "model", "methods", "train")}, "B4"))
+        assert run.data.x.shape == (4525, 1, 28, 28) and int((run.data.labels == 3).sum()) == 25
+        log = run.model.train_step(run.data.x[:8], run.hooks, 0)
+        assert all(np.isfinite(v) for v in log.values())
+        assert run.model.sample(3).shape == (3, 1, 28, 28)
+
+
+def test_the_mnist_judge_is_accurate_cached_and_judges_its_hidden_layer():
+    from modecover.bench.digits import judge_for, reference_set, train_judge
+
+    judge = judge_for("mnist-5k")
+    assert judge is judge_for("mnist-5k") and judge.size == 28
+    assert judge.test_accuracy > 0.85  # held-out 1,000 of the 5,000 (0.924 with seed 0)
+    x, y = reference_set("mnist-5k")
+    assert x.shape == (5000, 784) and 0 <= x.min() and x.max() <= 1 and np.bincount(y).tolist() == [500] * 10
+    # the features are the hidden layer: the output layer on them gives the classifier's probabilities
+    clf, feat = judge.classifier, judge.features(x[:300])
+    logits = feat @ clf.coefs_[1] + clf.intercepts_[1]
+    probabilities = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(probabilities / probabilities.sum(1, keepdims=True), clf.predict_proba(x[:300]),
+                               rtol=1e-6, atol=1e-9)
+    # images (N, 1, 28, 28) in [-1, 1] are judged as their [0, 1] pixels
+    np.testing.assert_allclose(judge.features((x[:50] * 2 - 1).reshape(50, 1, 28, 28)), judge.features(x[:50]),
+                               atol=1e-9)
+    shares = judge.class_shares(x)
+    assert shares.sum() == pytest.approx(1) and np.abs(shares - 0.1).max() < 0.02
+    with pytest.raises(ValueError, match=r"expected 28x28 images \(784 values each\), got 64"):
+        judge.features(np.zeros((2, 64)))
+    with pytest.raises(ValueError, match=r"no judge for data source 'cifar10'"):
+        judge_for("cifar10")
+    assert judge_for("digits").size == 8 and judge_for("digits").test_accuracy == train_judge(seed=0).test_accuracy
+
+
+def test_a_b4_job_trains_and_returns_the_digits_metrics_and_the_judge_accuracy(tmp_path):
+    from modecover.bench.digits import judge_for
+
+    job = next(j for j in suites.b4_jobs(1, suites.Budget(steps=5, batch_size=32, n_eval=60), magnet_pool=64)
+               if j.row == "GAN + oracle")
+    result = run_digits_job(dict(job.spec, seed=0, out_dir=str(tmp_path)))
+    metrics = result.metrics
+    assert set(suites.METRICS_DIGITS) <= set(metrics)
+    assert 0 <= metrics["rare_share"] <= 1 and 0 <= metrics["rare_recall"] <= 1
+    assert 0 <= metrics["coverage"] <= 1 and np.isfinite(metrics["fid"])
+    assert result.extra["judge_accuracy"] == judge_for("mnist-5k").test_accuracy > 0.85
+    summary = result.extra["explain"]
+    assert summary["real_per_mode"] == [500] * 10  # measured against the balanced 5,000
+    assert (tmp_path / "seed0" / "final.ckpt").is_file()
+
+
+def test_b4_is_a_bench_suite_with_ten_seeds_by_default(tmp_path):
+    from click.testing import CliRunner
+
+    from modecover.cli import main
+    from modecover.cli.bench import DEFAULT_SEEDS, SUITES, _suite_jobs
+
+    assert "B4" in SUITES and DEFAULT_SEEDS["B4"] == 10
+    jobs, job_fn, metrics = _suite_jobs("B4", DEFAULT_SEEDS["B4"], 300, 0, tmp_path)
+    assert job_fn is run_digits_job and metrics == suites.METRICS_DIGITS
+    assert len(jobs) == 60 and {j.spec["train"]["steps"] for j in jobs} == {300}
+    result = CliRunner().invoke(main, ["bench", "b4", "--row", "Bogus", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "['Bogus'] not in B4; choose from ['GAN', 'GAN + DMPRA'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("family", ["gan", "vae"])
+def test_the_mnist_configs_carry_the_b4_budget_and_model(family):
+    from pathlib import Path
+
+    from modecover.config import load_config
+    from modecover.models import make_config
+
+    config = load_config(Path(__file__).parents[2] / "configs" / f"{family}-mnist-5k.toml")
+    assert config.data.name == "mnist-5k"
+    budget = suites.CONVERGED_MNIST
+    assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
+        (budget.steps, budget.batch_size, budget.lr_decay)
+    assert make_config(family, {**config.model.options, "data_shape": [1, 28, 28]}) == \
+        make_config(family, {**suites.mnist_model(family), "data_shape": [1, 28, 28]})

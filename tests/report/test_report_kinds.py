@@ -465,7 +465,7 @@ def test_unknown_folder_is_a_one_line_error(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and str(tmp_path) in lines[0]
     assert "not a run folder modecover report understands; expected run.json" in lines[0]
-    assert "results.json (demo)" in lines[0] and "B1/B2/B3 folders (bench)" in lines[0]
+    assert "results.json (demo)" in lines[0] and "B1/B2/B3/B4 folders (bench)" in lines[0]
     (tmp_path / "run.json").write_text('{"command": "sample"}')
     with pytest.raises(ResultsError, match=r"run\.json: command 'sample' has no report"):
         write_report(tmp_path)

@@ -2,7 +2,8 @@
 
 A spec holds the ``data`` / ``model`` / ``methods`` / ``train`` sections of a
 ``modecover train`` config (so any row can be re-run by hand from its result file) plus
-``n_eval`` and, for digits, ``magnet_pool``. The harness adds ``seed`` and ``out_dir``.
+``n_eval`` and, for digits (8x8 or MNIST's 28x28), ``magnet_pool``. The harness adds ``seed``
+and ``out_dir``.
 """
 
 from __future__ import annotations
@@ -107,25 +108,27 @@ def class_recall(real_feat: np.ndarray, fake_feat: np.ndarray, members: np.ndarr
 
 
 def run_digits_job(spec: dict[str, Any]) -> JobResult:
-    """B3: train on imbalanced digits; the judge's class shares, PRDC and FID in its
-    feature space against the balanced digits, for prior samples and for MaGNET / polarity
-    samples at each rho of ``magnet_rhos`` (one pool of ``magnet_pool`` latents, metrics
-    prefixed ``magnet_rho<rho>_``); and (the record's ``explain`` key) which classes the
-    prior samples miss, after the metrics."""
+    """B3 and B4: train on imbalanced digits (data source ``digits`` or ``mnist-5k``); the
+    judge of that source (:func:`modecover.bench.digits.judge_for`): its class shares, the
+    rare classes' recall, PRDC and FID in its feature space against the balanced set, for
+    prior samples and for MaGNET / polarity samples at each rho of ``magnet_rhos`` (one
+    pool of ``magnet_pool`` latents, metrics prefixed ``magnet_rho<rho>_``); and in the
+    record, which classes the prior samples miss (``explain``, after the metrics) and the
+    judge's held-out accuracy (``judge_accuracy``)."""
     import torch
 
     from modecover.evaluation.points import class_explain_summary
     from modecover.methods.magnet import build_pool, resample
     from modecover.metrics.fid import fid
     from modecover.metrics.prdc import prdc
-    from sklearn.datasets import load_digits
 
-    from .digits import train_judge
+    from .digits import judge_for, reference_set
 
+    source = spec["data"]["name"]
     run = _train(spec)
-    judge = train_judge(seed=0)
-    digits = load_digits()
-    real_feat = judge.features(digits.data / 16.0)
+    judge = judge_for(source)
+    real, real_labels = reference_set(source)
+    real_feat = judge.features(real)
     rare = list(spec["data"].get("rare_classes", []))
     n_eval, seed = int(spec["n_eval"]), int(spec["seed"])
     samples = {"": run.model.sample(n_eval, run.hooks).detach().cpu().numpy()}
@@ -144,8 +147,9 @@ def run_digits_job(spec: dict[str, Any]) -> JobResult:
         feat = features[prefix] = judge.features(images)
         shares = judge.class_shares(images)
         metrics[prefix + "rare_share"] = float(shares[rare].sum()) if rare else float("nan")
-        metrics[prefix + "rare_recall"] = class_recall(real_feat, feat, np.isin(digits.target, rare))
+        metrics[prefix + "rare_recall"] = class_recall(real_feat, feat, np.isin(real_labels, rare))
         metrics[prefix + "share_error"] = float(np.abs(shares - 0.1).mean())
         metrics[prefix + "fid"] = fid(real_feat, feat)
         metrics.update({prefix + k: v for k, v in prdc(real_feat, feat).items()})
-    return JobResult(metrics, {"explain": class_explain_summary(features[""], real_feat, digits.target)})
+    return JobResult(metrics, {"explain": class_explain_summary(features[""], real_feat, real_labels),
+                               "judge_accuracy": judge.test_accuracy})

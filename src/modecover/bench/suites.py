@@ -230,3 +230,33 @@ def b3_jobs(seeds: int = 5, budget: Budget = CONVERGED_DIGITS, rare_class: int =
         spec["magnet_pool"], spec["magnet_rhos"] = magnet_pool, list(MAGNET_RHOS)
         jobs += [Job("B3", f"digits-rare{rare_class}", row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
     return jobs
+
+
+# B4: B3 on the 5,000 28x28 MNIST digits of data source mnist-5k, judged by an MNIST judge
+# (modecover.bench.digits.train_mnist_judge). B3's rows with B3's models: the DCGAN and the conv
+# VAE build for the 28x28 shape (the DCGAN from 7x7 feature maps, the VAE halving 28 twice).
+B4_ROWS = B3_ROWS
+
+# B4's budget. Placeholder: to be set from the plateau curve (judge FID and coverage against
+# steps on the balanced set, a validation seed), as CONVERGED_DIGITS was.
+CONVERGED_MNIST = Budget(steps=20000, batch_size=64, n_eval=2000, lr_decay=0.5)
+
+
+def mnist_model(family: str) -> dict:
+    """The B4 model settings of ``family`` (gan, vae), without the family key."""
+    model = next(m for m, _ in B4_ROWS.values() if m["family"] == family)
+    return {k: v for k, v in model.items() if k != "family"}
+
+
+def b4_jobs(seeds: int = 10, budget: Budget = CONVERGED_MNIST, rare_class: int = 3,
+            fraction: float = 0.05, magnet_pool: int = 4000, seed_start: int = 0) -> list[Job]:
+    """B4: the 5,000 MNIST digits of ``mnist-5k`` with ``rare_class`` cut to ``fraction`` of its
+    500 (25 at 0.05, 0.55 % of the set); GAN and VAE plain, with DMPRA and with the oracle
+    weights, all in ``budget.rounds`` rounds; metrics as B3's (:data:`METRICS_DIGITS`)."""
+    jobs = []
+    for row, (model, methods) in B4_ROWS.items():
+        spec = _spec("mnist-5k", model, methods, budget, budget.rounds)
+        spec["data"] = {"name": "mnist-5k", "scale": "symmetric", "rare_classes": [rare_class], "fraction": fraction}
+        spec["magnet_pool"], spec["magnet_rhos"] = magnet_pool, list(MAGNET_RHOS)
+        jobs += [Job("B4", f"mnist-rare{rare_class}", row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
+    return jobs

@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("modecover.cli.audit", "Find the minority (low-density) samples of a data set with DMPRA's search."),
     "train": ("modecover.cli.train", "Train a model from a TOML/YAML config, with method plug-ins."),
     "sample": ("modecover.cli.sample", "Draw samples from a checkpoint (prior or MaGNET/polarity sampler)."),
-    "bench": ("modecover.cli.bench", "Run a benchmark suite (B1, B2, B3) with several seeds; resumable."),
+    "bench": ("modecover.cli.bench", "Run a benchmark suite (B1, B2, B3, B4) with several seeds; resumable."),
     "report": ("modecover.cli.report", "Write a static HTML report for a run directory."),
 }
 

@@ -1,4 +1,4 @@
-"""``modecover bench SUITE``: run B1, B2 or B3 (docs/RESULTS.md) with several seeds."""
+"""``modecover bench SUITE``: run B1, B2, B3 or B4 (docs/RESULTS.md) with several seeds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-SUITES = ("B1", "B2", "B3")
+SUITES = ("B1", "B2", "B3", "B4")
+DEFAULT_SEEDS = {"B1": 10, "B2": 10, "B3": 5, "B4": 10}
 VALIDATION_SEEDS = 100  # seeds from here on are validation seeds: choices are made on them
 BEST_OTHER = "best_other.json"
 
@@ -17,7 +18,7 @@ BEST_OTHER = "best_other.json"
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Results go to OUT/<suite>/...; an OUT holding an earlier bench run resumes it.")
 @click.option("--overwrite", is_flag=True, help="Empty OUT first when it holds another modecover run (or an earlier bench).")
-@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1 and B2 10, B3 5).")
+@click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1, B2 and B4 10, B3 5).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Training steps per run (default: the converged budget of each data set and family).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
@@ -51,7 +52,7 @@ def command(suite: str, out_dir: Path, overwrite: bool, seeds: int | None, steps
     from modecover.runs import RunFolderError, claim_run_folder
 
     suite = suite.upper()
-    n_seeds = seeds or {"B1": 10, "B2": 10, "B3": 5}[suite]
+    n_seeds = seeds or DEFAULT_SEEDS[suite]
     jobs, job_fn, metrics = _suite_jobs(suite, n_seeds, steps, seed_start, out_dir)
     for option, asked, known in (("--dataset", datasets, {j.dataset for j in jobs}),
                                  ("--row", rows, {j.row for j in jobs})):
@@ -105,8 +106,11 @@ def _suite_jobs(suite: str, n_seeds: int, steps: int | None, seed_start: int, ou
         return jobs, run_2d_job, suites.METRICS_2D[:3] + suites.METRICS_2D[5:]
     if suite == "B2":
         return suites.b2_jobs(n_seeds, steps, seed_start=seed_start), run_2d_job, suites.METRICS_2D
-    budget = replace(suites.CONVERGED_DIGITS, steps=steps) if steps else suites.CONVERGED_DIGITS
-    return suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, suites.METRICS_DIGITS
+    if suite == "B3":
+        budget = replace(suites.CONVERGED_DIGITS, steps=steps) if steps else suites.CONVERGED_DIGITS
+        return suites.b3_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, suites.METRICS_DIGITS
+    budget = replace(suites.CONVERGED_MNIST, steps=steps) if steps else suites.CONVERGED_MNIST
+    return suites.b4_jobs(n_seeds, budget, seed_start=seed_start), run_digits_job, suites.METRICS_DIGITS
 
 
 _SEEDS = "each job's seed; --seed-start chooses the first"

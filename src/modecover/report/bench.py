@@ -1,4 +1,4 @@
-"""The ``bench`` kind: a folder written by ``modecover bench`` (OUT/B1|B2|B3/ with
+"""The ``bench`` kind: a folder written by ``modecover bench`` (OUT/B1|B2|B3|B4/ with
 summary.csv, summary.md, per_seed.csv and one seed<k>.json per finished job).
 
 Per suite: the summary table (mean ± standard error over seeds), a bar chart per data set,
@@ -203,7 +203,7 @@ def build(run: RunFolder, figures: Figures) -> Page:
         said.append(suite_headline(suite, rows, metrics))
     if not suites:
         sections.append(Section("suites", "Suites"))
-        sections[0].note(f"{folder}: no B1, B2 or B3 folder yet: no suite has run here.")
+        sections[0].note(f"{folder}: no B1, B2, B3 or B4 folder yet: no suite has run here.")
         said.append("No suite has run in this folder yet.")
     return Page(f"modecover bench: {folder.name}", " ".join(said), f"Bench folder: {folder}; suites: "
                 + (", ".join(suites) or "none"), sections)

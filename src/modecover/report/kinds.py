@@ -16,10 +16,10 @@ from .readers import read_json
 from .results import ResultsError
 
 KINDS = ("train", "audit", "evaluate", "demo", "bench")
-BENCH_SUITES = ("B1", "B2", "B3")
+BENCH_SUITES = ("B1", "B2", "B3", "B4")
 EXPECTED = ("run.json naming its command, or the files of one: results.json (demo), config.json with log.csv "
             "or a checkpoint (train), audit.csv or summary.json (audit), a JSON file written by evaluate --out "
-            "or an explain folder with groups.json (evaluate), B1/B2/B3 folders (bench)")
+            "or an explain folder with groups.json (evaluate), B1/B2/B3/B4 folders (bench)")
 
 
 @dataclass(frozen=True)
