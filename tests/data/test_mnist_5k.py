@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from modecover.data import datasets
 from modecover.data.datasets import load_mnist_5k, mnist_5k_file, read_mnist_5k
 from modecover.data.registry import build_dataset, data_config, expected_shape
-
 
 
 def _reference_table() -> np.ndarray:
