@@ -6,12 +6,16 @@ the median weight of the rare class's training images, the rare class's share of
 total weight (its share of the images when nothing is raised) and how many images of any
 class the search raised (weight > 1).
 
-    .venv/bin/python benchmarks/b3_rare_class_weights.py runs/bench
+    .venv/bin/python benchmarks/b3_rare_class_weights.py runs/bench [--csv results/B3/rare_class_weights.csv]
+
+``--csv`` also writes one row per DMPRA row, seed and round (the evidence committed beside
+the per-seed results).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 
@@ -24,7 +28,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--csv", type=Path, default=None, help="also write every row, seed and round here")
     args = parser.parse_args()
+    table = []
     for job in b3_jobs(seeds=1):
         if not any(m["name"] == "dmpra" for m in job.spec["methods"]):
             continue
@@ -43,6 +49,14 @@ def main() -> None:
                                   "rare_weight_share": round(float(w[is_rare].sum() / w.sum()), 4),
                                   "raised": int((w > 1).sum())})
             print(json.dumps({"row": job.row, "seed": seed, "rare_images": int(is_rare.sum()), "rounds": per_round}))
+            table += [{"row": job.row, "seed": seed, "round": int(d.name[5:]), "rare_images": int(is_rare.sum()), **r}
+                      for d, r in zip(rounds, per_round)]
+    if args.csv is not None and table:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.csv, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(table[0]))
+            writer.writeheader()
+            writer.writerows(table)
 
 
 if __name__ == "__main__":

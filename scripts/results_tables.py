@@ -64,8 +64,8 @@ TABLES = [
               n_minority=2),
     TableSpec("B2-grid-families", "results/B2/per_seed.csv", ("grid-imbalanced",), B2_METRICS, FAMILY_ROWS,
               n_minority=5),
-    TableSpec("B3", "results/B3/per_seed.csv", ("digits-rare3",), B3_METRICS),
-    TableSpec("B3-magnet", "results/B3/per_seed.csv", ("digits-rare3",), MAGNET_METRICS),
+    TableSpec("B3-loci", "results/B3-loci/per_seed.csv", ("digits-rare3",), B3_METRICS),
+    TableSpec("B3-loci-magnet", "results/B3-loci/per_seed.csv", ("digits-rare3",), MAGNET_METRICS),
 ]
 
 
