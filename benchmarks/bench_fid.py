@@ -29,9 +29,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from modecover.metrics import feature_stats, fid, frechet_distance
-
 from _machine import write_timings
+from modecover.metrics import feature_stats, fid, frechet_distance
 
 
 def sqrtm_formula(mu1, sigma1, mu2, sigma2):

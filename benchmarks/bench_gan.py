@@ -19,11 +19,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from _machine import write_timings
 from modecover.data.mixtures import ring
 from modecover.models.gan import GAN, GANConfig
 from modecover.plugins import Hooks
-
-from _machine import write_timings
 
 
 class BareStep:

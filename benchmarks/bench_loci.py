@@ -31,9 +31,8 @@ import numpy as np
 from scipy.spatial.distance import cdist
 from scipy.stats import spearmanr
 
-from modecover.dmpra import SearchConfig, search
-
 from _machine import write_timings
+from modecover.dmpra import SearchConfig, search
 
 
 def planted_clusters(n: int, *, d: int = 2, seed: int = 0, n_big: int = 3, n_small: int = 3,

@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from modecover.methods.magnet import log_volumes
-
 from _machine import write_timings
+from modecover.methods.magnet import log_volumes
 
 
 def dcgan_generator(latent_dim: int) -> nn.Module:

@@ -20,13 +20,12 @@ from typing import Callable
 
 import torch
 
+from _machine import write_timings
 from modecover.data.mixtures import ring
 from modecover.models.diffusion import Diffusion, DiffusionConfig
 from modecover.models.flow import Flow, FlowConfig
 from modecover.models.vae import VAE, VAEConfig
 from modecover.plugins import Hooks
-
-from _machine import write_timings
 
 # the configs of tests/test_<family>.py::test_learns_the_ring
 FAMILIES: dict[str, Callable[[], torch.nn.Module]] = {

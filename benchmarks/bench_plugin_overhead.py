@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
+from _machine import write_timings
 from modecover.methods.cft import CommonFeatureTraining
 from modecover.methods.deligan import DeLiGAN
 from modecover.methods.dpm import DPM
@@ -28,8 +29,6 @@ from modecover.methods.mean_rescaling import MeanRescaling
 from modecover.methods.topk import TopK
 from modecover.models.gan import GAN, GANConfig
 from modecover.plugins import Hooks
-
-from _machine import write_timings
 
 LATENT = 32
 

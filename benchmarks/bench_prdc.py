@@ -39,12 +39,11 @@ import time
 import numpy as np
 import torch
 
+from _machine import write_timings
 from modecover import neighbors
+from modecover.metrics.prdc import prdc
 from modecover.neighbors import _counts, _precision, _symmetric, _tiles
 from modecover.neighbors._machine import _run_tasks, _tile_size, _torch_settings
-from modecover.metrics.prdc import prdc
-
-from _machine import write_timings
 
 KEYS = ("precision", "recall", "density", "coverage")
 
@@ -242,7 +241,7 @@ def markdown(small: dict | None, big: dict | None, threads: int) -> str:
             f"modecover (default) = **{np.median(ours) / np.median(floor):.2f}x** the floor of its own products "
             f"(fastest {min(ours) / min(floor):.2f}x), {np.median(ours) / np.median(t['floor']):.2f}x the float32 "
             f"floor; float32 products = {np.median(ours32) / np.median(t['floor']):.2f}x the float32 floor",
-            "", f"all times (s): " + "; ".join(f"{key} {[round(v, 2) for v in vals]}" for key, vals in t.items()),
+            "", "all times (s): " + "; ".join(f"{key} {[round(v, 2) for v in vals]}" for key, vals in t.items()),
             "", f"values identical to prdc: **{same}** (max abs difference {diff:.3g}); "
             + ", ".join(f"{key} {small['values'][key]:.6g}" for key in KEYS), "",
         ]

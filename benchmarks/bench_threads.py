@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 
+from _machine import write_timings
 from modecover.config import build_run, load_config
 from modecover.train import seed_everything
-
-from _machine import write_timings
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

@@ -29,8 +29,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from modecover.data.registry import build_dataset
-from modecover.dmpra import SearchConfig, WeightingConfig, search, weigh
-from modecover.dmpra import density
+from modecover.dmpra import SearchConfig, WeightingConfig, density, search, weigh
 from modecover.dmpra.density import DensityConfig, density_weights
 
 DATASETS = {"digits": ({"name": "digits"}, 0.1), "mnist-5k": ({"name": "mnist-5k"}, 0.05)}

@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 
 from modecover.config import Run
 from modecover.data.mixtures import get_mixture
-from modecover.demo import RUN_NAMES as RUN_ORDER, DemoConfig, run_config, run_demo
+from modecover.demo import RUN_NAMES as RUN_ORDER
+from modecover.demo import DemoConfig, run_config, run_demo
 from modecover.evaluation.points import evaluate_points
 from modecover.report import format_number
 

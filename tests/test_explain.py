@@ -10,15 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from modecover.neighbors.balls import ball_reductions
+from helpers import brute_distances
 from modecover.data.mixtures import get_mixture
 from modecover.evaluate import describe_missed, explain
 from modecover.metrics.modes import mode_metrics
 from modecover.metrics.prdc import prdc
 from modecover.metrics.vendi import vendi_score
-
-from helpers import brute_distances
-
+from modecover.neighbors.balls import ball_reductions
 
 pytestmark = pytest.mark.usefixtures("tile_products")  # every test with both product settings
 

@@ -11,13 +11,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from helpers import ring_data
 from modecover.checkpoint import read_checkpoint
 from modecover.interrupts import TrainingInterrupted, deferred_interrupt
 from modecover.models import build_model
 from modecover.plugins import Hooks, Plugin
 from modecover.train import TrainConfig, train
-
-from helpers import ring_data
 
 GAN = {"data_shape": [2], "hidden": 16, "depth": 1, "latent_dim": 4}
 CONFIG = TrainConfig(steps=24, batch_size=16, rounds=2, seed=3, log_every=4, checkpoint_every=5)

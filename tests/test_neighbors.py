@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from helpers import brute_distances
 from modecover import neighbors as nb
 from modecover.neighbors import (
     _bounds,
@@ -19,13 +20,14 @@ from modecover.neighbors import (
     _select,
     _symmetric,
     _tiles,
+    ball_counts,
     balls,
+    knn,
+    kth_distances,
+    pair_counts,
+    radius_counts,
     unchecked,
 )
-from modecover.neighbors import ball_counts, kth_distances, knn, pair_counts, radius_counts
-
-from helpers import brute_distances
-
 
 pytestmark = pytest.mark.usefixtures("tile_products")  # every test with both product settings
 

@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-from modecover.runs import LOCK_FILE, RUN_FILE, RunFolderError, RunOwner, claim_run_folder, read_owner
-
 from helpers import cli
+from modecover.runs import LOCK_FILE, RUN_FILE, RunFolderError, RunOwner, claim_run_folder, read_owner
 
 TINY = """
 [data]

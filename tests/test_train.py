@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import ring_data
 from modecover.checkpoint import CheckpointError, read_checkpoint
 from modecover.models import build_model
 from modecover.plugins import Hooks, Plugin
 from modecover.train import TrainConfig, round_bounds, train
-
-from helpers import ring_data
 
 GAN = {"data_shape": [2], "hidden": 16, "depth": 1, "latent_dim": 4}
 

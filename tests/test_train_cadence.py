@@ -14,10 +14,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from helpers import cli
 from modecover.config import Run, parse_config
 from modecover.plugins import Plugin
-
-from helpers import cli
 
 QUIET = {"log_every": 0, "sample_every": 0, "checkpoint_every": 0}
 BUSY = {"log_every": 1, "sample_every": 9, "checkpoint_every": 7}

@@ -220,9 +220,9 @@ def explain_projection(real: np.ndarray, fake: np.ndarray, covered: np.ndarray, 
     if (~inside).any():
         ax.scatter(*fake[~inside].T, s=10, marker="x", c="tab:orange", linewidths=0.8,
                    label=f"fake, off the data ({int((~inside).sum())})")
-    for x, y, radius, label in circles:
+    for x, y, radius, text in circles:
         ax.add_patch(Circle((x, y), radius, fill=False, edgecolor="k", linewidth=1.0))
-        ax.annotate(label, (x, y + radius), fontsize=7, ha="center", va="bottom")
+        ax.annotate(text, (x, y + radius), fontsize=7, ha="center", va="bottom")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_title(title, fontsize=9)
     legend_below(fig, ax, markerscale=2)

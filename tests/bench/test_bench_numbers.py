@@ -9,8 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modecover.bench.numbers import SPAN, Source, check_numbers, csv_path, difference, format_estimate, render, \
-    update_numbers
+from modecover.bench.numbers import (
+    SPAN,
+    Source,
+    check_numbers,
+    csv_path,
+    difference,
+    format_estimate,
+    render,
+    update_numbers,
+)
 from modecover.bench.tables import write_per_seed
 
 ROOT = Path(__file__).resolve().parents[2]

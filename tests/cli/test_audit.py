@@ -7,11 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from modecover.dmpra import SearchConfig, informative_weights, search, weigh
-from modecover.dmpra.density import DensityConfig, density_weights
-from modecover.dmpra.audit import audit, json_safe, most_isolated, project_2d, write_csv
-
 from helpers import cli, read_csv
+from modecover.dmpra import SearchConfig, informative_weights, search, weigh
+from modecover.dmpra.audit import audit, json_safe, most_isolated, project_2d, write_csv
+from modecover.dmpra.density import DensityConfig, density_weights
 
 
 def planted(seed=0):

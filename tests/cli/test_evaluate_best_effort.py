@@ -11,12 +11,11 @@ import json
 import numpy as np
 import pytest
 
+from helpers import cli
 from modecover.evaluation import MetricOptions, MetricsFailed, evaluate_files
 from modecover.metrics.fid import fid
 from modecover.metrics.prdc import prdc
 from modecover.metrics.vendi import vendi_score
-
-from helpers import cli
 
 
 def run(*args):

@@ -16,10 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import cli, import_reference, stub_torchvision
 from modecover.features import FeatureExtractor, Identity, Pixels, extract, get_extractor
 from modecover.features import inception as inception_mod
-
-from helpers import cli, import_reference, stub_torchvision
 
 
 def run(*args):

@@ -9,10 +9,9 @@ import json
 import numpy as np
 import pytest
 
+from helpers import cli, read_csv
 from modecover.evaluate import explain
 from modecover.metrics.vendi import vendi_score
-
-from helpers import cli, read_csv
 
 
 def run(*args):

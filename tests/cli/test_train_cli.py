@@ -3,9 +3,8 @@
 import numpy as np
 import torch
 
-from modecover.checkpoint import read_checkpoint
-
 from helpers import cli as invoke
+from modecover.checkpoint import read_checkpoint
 
 
 def cli(*args):

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import brute_distances
 from modecover.dmpra.density import DensityConfig, density_weights, local_dimension
 from modecover.dmpra.plugin import DMPRA, DMPRAConfig, detector_for
-
-from helpers import brute_distances
 
 
 def reference_weights(x: np.ndarray, config: DensityConfig) -> np.ndarray:

@@ -7,12 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from helpers import brute_distances
 from modecover.data.mixtures import MIXTURES, imbalanced
 from modecover.dmpra import SearchConfig, WeightingConfig, minor_groups, search, weigh
 from modecover.dmpra.groups import deficits
 from modecover.dmpra.search import _reference_rows, ladder_sizes, resolve_max_neighbors
-
-from helpers import brute_distances
 
 
 def components(flagged: np.ndarray, neighbors: np.ndarray) -> list[set[int]]:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import ring_data
 from modecover.data.mixtures import imbalanced_ring
 from modecover.distributed import same_on_every_rank
 from modecover.dmpra import SearchConfig, WeightingConfig, delta_bar, search, weigh
@@ -19,8 +20,6 @@ from modecover.dmpra.perception import (
 )
 from modecover.dmpra.plugin import DMPRA, DMPRAConfig
 from modecover.plugins import GeneratorContext, Hooks
-
-from helpers import ring_data
 
 FAST_SEARCH = {"max_neighbors": 320}  # ladder 20..320: the minority modes are found, tests stay fast
 

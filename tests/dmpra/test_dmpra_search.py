@@ -7,9 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modecover.dmpra.search import SearchConfig, _count_within, ladder_sizes, resolve_max_neighbors, search
-
 from helpers import brute_distances
+from modecover.dmpra.search import SearchConfig, _count_within, ladder_sizes, resolve_max_neighbors, search
 
 # Small caps leave some samples unscorable (every level censored); that warning is tested on its own.
 pytestmark = pytest.mark.filterwarnings("ignore:DMPRA search.*could not be scored:RuntimeWarning")

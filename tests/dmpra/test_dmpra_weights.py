@@ -10,6 +10,7 @@ import pytest
 
 from modecover.dmpra import SearchConfig, delta_bar, informative_weights, search
 
+
 def planted(seed=0):
     rng = np.random.default_rng(seed)
     return np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(0, 0.05, (6, 2)) + [7, 7], [[-9.0, 3.0]]])

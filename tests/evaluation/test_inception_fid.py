@@ -15,11 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import import_reference, stub_torchvision
 from modecover import weights
 from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
 from modecover.features import inception as inception_mod
-
-from helpers import import_reference, stub_torchvision
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from modecover.evaluation import LoadOptions, MetricOptions, evaluate_example, evaluate_files
-
 from helpers import cli
+from modecover.evaluation import LoadOptions, MetricOptions, evaluate_example, evaluate_files
 
 
 def test_evaluate_example_is_the_commands_json(tmp_path):

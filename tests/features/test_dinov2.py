@@ -298,8 +298,8 @@ def test_bad_options_and_files_are_named(weights_file, tmp_path):
 def test_evaluate_files_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
     """evaluate_files(--extractor dinov2): FD, PRDC, the Vendi score and the explain folder
     are those of the extractor's features (grey fakes, RGB reals: both become RGB)."""
-    from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
     from modecover.evaluate import explain
+    from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
     from modecover.metrics import fid, prdc
 
     monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))  # the tiny ViT under an official name
@@ -328,10 +328,9 @@ def test_audit_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
 
     from PIL import Image
 
+    from helpers import cli
     from modecover.data.images import load_image_folder
     from modecover.dmpra.audit import load_audit_data
-
-    from helpers import cli
 
     monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))
     folder = tmp_path / "imgs"
@@ -366,9 +365,8 @@ def test_evaluate_cli_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
     options without --extractor dinov2 are a usage error."""
     import json
 
-    from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
-
     from helpers import cli
+    from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
 
     monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))
     np.save(tmp_path / "real.npy", rng.random((16, 3, 14, 14)).astype(np.float32))

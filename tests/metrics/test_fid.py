@@ -9,10 +9,9 @@ import pytest
 import scipy.linalg
 import torch
 
+from helpers import reference_missing, references_required, stub_torchvision
 from modecover.metrics import feature_stats, fid, frechet_distance
 from modecover.metrics.fid import trace_sqrt_product
-
-from helpers import reference_missing, references_required, stub_torchvision
 
 # pytorch-fid's own sqrtm call warns (scipy deprecation, singular products); not ours.
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),

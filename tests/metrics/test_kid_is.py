@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import import_reference, stub_torchvision
 from modecover.metrics import inception_score, kid
 from modecover.metrics.kid import mmd2_unbiased
-
-from helpers import import_reference, stub_torchvision
 
 
 @pytest.fixture(scope="module")

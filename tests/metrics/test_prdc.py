@@ -13,7 +13,6 @@ from hypothesis.extra import numpy as hnp
 
 from modecover.metrics import density_coverage, prdc, precision_recall
 
-
 pytestmark = pytest.mark.usefixtures("tile_products")  # every test with both product settings
 
 

@@ -6,9 +6,8 @@ pair)."""
 import numpy as np
 import pytest
 
-from modecover.metrics.vendi import vendi_score, zero_rows
-
 from helpers import import_reference
+from modecover.metrics.vendi import vendi_score, zero_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the package's scipy.sparse import
 

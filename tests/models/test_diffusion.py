@@ -9,10 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import ring_mode_metrics
 from modecover.models.diffusion import Diffusion, DiffusionConfig, cosine_betas, linear_betas
 from modecover.plugins import Hooks
-
-from helpers import ring_mode_metrics
 
 
 class GaussianOracle(nn.Module):

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import ring_mode_metrics
 from modecover.models import build_model
 from modecover.models.flow import Flow, FlowConfig, parity_mask
 from modecover.plugins import Hooks
-
-from helpers import ring_mode_metrics
 
 
 def randomised_flow(data_shape=(2,), seed=0, layers=4, dtype=torch.float64):

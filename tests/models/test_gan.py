@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import ring_data
 from modecover.data.mixtures import ring
 from modecover.methods.cft import CommonFeatureTraining
 from modecover.methods.deligan import DeLiGAN
@@ -21,8 +22,6 @@ from modecover.models import build_model
 from modecover.models.gan import GAN, GANConfig
 from modecover.models.losses import Hinge, NonSaturating, WassersteinGP, discriminator_loss, gradient_penalty, make_loss
 from modecover.plugins import Hooks, Plugin
-
-from helpers import ring_data
 
 SMALL = dict(hidden=16, depth=2, latent_dim=4)
 

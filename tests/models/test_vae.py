@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import ring_mode_metrics
 from modecover.methods.cft import CommonFeatureTraining
 from modecover.models import make_config
 from modecover.models.vae import VAE, VAEConfig, gaussian_kl, logcosh
 from modecover.plugins import Hooks
-
-from helpers import ring_mode_metrics
-
 
 
 def test_logcosh_matches_numpy_and_does_not_overflow():

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from modecover.cli import main
-from modecover.report import ResultsError, find_run, format_number, write_report
 from modecover.labels import LABELS, lower_is_better
+from modecover.report import ResultsError, find_run, format_number, write_report
 from test_report import as_dicts, parse_page
 
 TINY_TRAIN = """

@@ -27,7 +27,6 @@ from modecover.io import write_atomic
 from modecover.parallel import Task, run_tasks
 
 
-
 @dataclass(frozen=True)
 class JobResult:
     """What a job may return instead of its bare metrics: the metrics and ``extra`` keys for

@@ -35,10 +35,9 @@ are finite, so weights are finite and positive and never sum to zero.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
-
-from dataclasses import dataclass
 
 from modecover._checks import is_integer
 from modecover.dmpra.groups import GroupWeights, describe_groups, group_weights, minor_groups

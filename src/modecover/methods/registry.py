@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
-import torch
 from torch import Tensor
 
 from modecover.plugins import Hooks, Plugin

@@ -53,7 +53,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modecover._checks import AllocationTooLarge, as_features, check_allocation, check_same_dim, positive_int, real_values
+from modecover._checks import (
+    AllocationTooLarge,
+    as_features,
+    check_allocation,
+    check_same_dim,
+    positive_int,
+    real_values,
+)
 
 _AVOID_COVARIANCE = ("call fid(real, fake) on the features (it uses the n x n Gram form when a set has fewer "
                      "rows than dimensions) or skip FID (modecover evaluate --no-fid)")

@@ -42,7 +42,6 @@ import torch
 from torch import Tensor, nn
 
 from modecover.models.base import GenerativeModel
-from modecover.models.nets import mlp
 from modecover.models.common import (
     check_adam_betas,
     check_data_shape,
@@ -51,6 +50,7 @@ from modecover.models.common import (
     require_int,
     require_number,
 )
+from modecover.models.nets import mlp
 from modecover.plugins import Hooks
 
 SAMPLE_CHUNK = 4096

@@ -9,7 +9,7 @@ import numpy as np
 from modecover.neighbors._bounds import _float32_margins, _row_spread
 from modecover.neighbors._inputs import _exact_pair_distances
 from modecover.neighbors._precision import _U16
-from modecover.neighbors._tiles import _Float32Points, _float32_squares
+from modecover.neighbors._tiles import _float32_squares, _Float32Points
 
 _EXTRA_CANDIDATES = 8  # top-k keeps k + this many float32 candidates per row
 _EXTRA_CANDIDATES_BF16 = 32  # ... with bfloat16 products (a wider error bound: more candidates)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import plots
-from .kinds import BENCH_SUITES, RunFolder
 from ..labels import label, lower_is_better
+from .kinds import BENCH_SUITES, RunFolder
 from .page import Figures, Page, Section, figure, slug, table
 from .readers import read_number_csv
 from .results import ResultsError, format_number

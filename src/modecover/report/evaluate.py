@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import plots
-from .kinds import RunFolder, explain_folders, explain_label
 from ..labels import label
+from .kinds import RunFolder, explain_folders, explain_label
 from .page import Figures, Page, Section, figure, key_value_table, slug
 from .readers import load_array, read_groups_json, read_json
 from .results import format_number

@@ -15,14 +15,21 @@ from pathlib import Path
 import numpy as np
 
 from .. import plots
-from .kinds import RunFolder
 from ..labels import label, round_number
+from .kinds import RunFolder
 from .page import Figures, Page, Section, figure, key_value_table, table
 from .readers import read_json, read_number_csv
 from .results import ResultsError, format_number
 from .sections import add_rounds, captured_and_missed, round_dirs
-from .train_explain import (MARKER, Explained, draw_samples, explain_images, explain_mixture, foreign_explanation,
-                            missed_section)
+from .train_explain import (
+    MARKER,
+    Explained,
+    draw_samples,
+    explain_images,
+    explain_mixture,
+    foreign_explanation,
+    missed_section,
+)
 
 N_EVAL = 2500  # samples drawn from the checkpoint for the mode metrics (the demo's and the benchmark's)
 SAMPLE_PLOTS = 4  # at most this many of samples/*.png, evenly spaced, the last included
