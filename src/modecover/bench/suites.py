@@ -222,13 +222,22 @@ CONVERGED_DIGITS = Budget(steps=16000, batch_size=64, n_eval=1000, lr_decay=0.5)
 def b3_jobs(seeds: int = 5, budget: Budget = CONVERGED_DIGITS, rare_class: int = 3,
             fraction: float = 0.1, magnet_pool: int = 4000, seed_start: int = 0) -> list[Job]:
     """B3: digits with ``rare_class`` cut to ``fraction`` of its samples (about 1-2% of the
-    set at 0.1); GAN and VAE with and without DMPRA, all in ``budget.rounds`` rounds."""
+    set at 0.1); GAN and VAE plain, with DMPRA and with the oracle weights, all in
+    ``budget.rounds`` rounds."""
+    return _rare_class_jobs("B3", "digits", f"digits-rare{rare_class}", B3_ROWS, seeds, budget, rare_class, fraction,
+                            magnet_pool, seed_start)
+
+
+def _rare_class_jobs(suite: str, source: str, dataset: str, rows: dict, seeds: int, budget: Budget, rare_class: int,
+                     fraction: float, magnet_pool: int, seed_start: int) -> list[Job]:
+    """The jobs of B3 / B4: every row of ``rows`` on ``source`` with ``rare_class`` cut to
+    ``fraction``, at one schedule, evaluated with MaGNET at :data:`MAGNET_RHOS`."""
     jobs = []
-    for row, (model, methods) in B3_ROWS.items():
-        spec = _spec("digits", model, methods, budget, budget.rounds)
-        spec["data"] = {"name": "digits", "scale": "symmetric", "rare_classes": [rare_class], "fraction": fraction}
+    for row, (model, methods) in rows.items():
+        spec = _spec(source, model, methods, budget, budget.rounds)
+        spec["data"] = {"name": source, "scale": "symmetric", "rare_classes": [rare_class], "fraction": fraction}
         spec["magnet_pool"], spec["magnet_rhos"] = magnet_pool, list(MAGNET_RHOS)
-        jobs += [Job("B3", f"digits-rare{rare_class}", row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
+        jobs += [Job(suite, dataset, row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
     return jobs
 
 
@@ -253,10 +262,5 @@ def b4_jobs(seeds: int = 10, budget: Budget = CONVERGED_MNIST, rare_class: int =
     """B4: the 5,000 MNIST digits of ``mnist-5k`` with ``rare_class`` cut to ``fraction`` of its
     500 (25 at 0.05, 0.55 % of the set); GAN and VAE plain, with DMPRA and with the oracle
     weights, all in ``budget.rounds`` rounds; metrics as B3's (:data:`METRICS_DIGITS`)."""
-    jobs = []
-    for row, (model, methods) in B4_ROWS.items():
-        spec = _spec("mnist-5k", model, methods, budget, budget.rounds)
-        spec["data"] = {"name": "mnist-5k", "scale": "symmetric", "rare_classes": [rare_class], "fraction": fraction}
-        spec["magnet_pool"], spec["magnet_rhos"] = magnet_pool, list(MAGNET_RHOS)
-        jobs += [Job("B4", f"mnist-rare{rare_class}", row, seed, spec) for seed in range(seed_start, seed_start + seeds)]
-    return jobs
+    return _rare_class_jobs("B4", "mnist-5k", f"mnist-rare{rare_class}", B4_ROWS, seeds, budget, rare_class, fraction,
+                            magnet_pool, seed_start)

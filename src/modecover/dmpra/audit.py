@@ -394,17 +394,8 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
     if top:
         summary["top"] = int(top)
     step("writing files")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    columns = _audit_columns(result, weighed, top)
-    key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
-    paths = {"csv": write_csv(out / "audit.csv", key_name, keys, columns)}
-    if plot:
-        step("drawing")
-        paths.update(_draw_audit(out, x, columns, summary, source, images, names, gallery_size))
-    summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
-    (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
-    paths["summary"] = out / "summary.json"
+    paths = _write_audit(Path(out_dir), x, _audit_columns(result, weighed, top), summary, names=names, images=images,
+                         plot=plot, step=step, source=source, gallery_size=gallery_size)
     return Audit(result, weighed.weights, summary, paths)
 
 
@@ -431,13 +422,16 @@ def _density_audit(features, out_dir, config, *, names, images, gallery_size: in
     if top:
         summary["top"] = int(top)
     step("writing files")
-    out = Path(out_dir)
+    columns = _ranked(density_columns(result), top)
+    paths = _write_audit(Path(out_dir), x, columns, summary, names=names, images=images, plot=plot, step=step,
+                         source=source, gallery_size=gallery_size)
+    return Audit(result, result.weights, summary, paths)
+
+
+def _write_audit(out: Path, x: np.ndarray, columns: dict, summary: dict, *, names, images, plot: bool, step,
+                 source: str, gallery_size: int) -> dict[str, Path]:
+    """``audit.csv``, the drawings (``plot``) and ``summary.json`` (which lists the files) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    columns = density_columns(result)
-    columns["rank"] = np.empty(len(x), dtype=np.int64)
-    columns["rank"][most_isolated(columns["score"], len(x))] = np.arange(1, len(x) + 1)
-    if top:
-        columns["top"] = (columns["rank"] <= top).astype(np.int8)
     key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
     paths = {"csv": write_csv(out / "audit.csv", key_name, keys, columns)}
     if plot:
@@ -446,7 +440,17 @@ def _density_audit(features, out_dir, config, *, names, images, gallery_size: in
     summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     paths["summary"] = out / "summary.json"
-    return Audit(result, result.weights, summary, paths)
+    return paths
+
+
+def _ranked(columns: dict[str, np.ndarray], top: int) -> dict[str, np.ndarray]:
+    """``columns`` with every row's ``rank`` by score (1 = highest) and (``top``) the top marks."""
+    n = len(columns["score"])
+    columns["rank"] = np.empty(n, dtype=np.int64)
+    columns["rank"][most_isolated(columns["score"], n)] = np.arange(1, n + 1)
+    if top:
+        columns["top"] = (columns["rank"] <= top).astype(np.int8)
+    return columns
 
 
 def _check_audit_inputs(n: int, names, images, top, source: str) -> None:
@@ -474,15 +478,9 @@ def _weigh_noting_warnings(result, weighting):
 
 def _audit_columns(result, weighed, top: int) -> dict[str, np.ndarray]:
     """The columns of ``audit.csv`` in order: the scores, every row's rank by score and (``top``) the top marks."""
-    columns = score_columns(result, weighed)
-    n = len(columns["score"])
-    columns["rank"] = np.empty(n, dtype=np.int64)
-    columns["rank"][most_isolated(columns["score"], n)] = np.arange(1, n + 1)
+    columns = _ranked(score_columns(result, weighed), top)
     order = ("score", "minority", "group", "group_deficit", "weight", "radius", "cv", "censored", "rank")
-    if top:
-        columns["top"] = (columns["rank"] <= top).astype(np.int8)
-        order += ("top",)
-    return {c: columns[c] for c in order}
+    return {c: columns[c] for c in order + (("top",) if top else ())}
 
 
 def _draw_audit(out: Path, x: np.ndarray, columns, summary, source: str, images, names, gallery_size: int):
