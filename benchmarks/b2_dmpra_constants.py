@@ -36,7 +36,8 @@ def main() -> None:
         options = json.loads(text)
         label = "GAN + DMPRA " + json.dumps(options, sort_keys=True)
         spec = _spec(args.dataset, B2_FAMILIES["GAN"], [{"name": "dmpra", **options}], budget, budget.rounds)
-        jobs += [Job("B2", args.dataset, label, seed, spec) for seed in range(args.seed_start, args.seed_start + args.seeds)]
+        jobs += [Job("B2", args.dataset, label, seed, spec)
+                 for seed in range(args.seed_start, args.seed_start + args.seeds)]
     records = run_suite(jobs, run_2d_job, args.out, workers=args.workers)
     rows: dict[str, list] = {}
     for r in records:

@@ -89,7 +89,8 @@ def main() -> None:
             stats["cens"].append(result.censored.sum())
         print(f"| {name} | {int(np.mean(stats['n']))} | {np.mean(stats['planted']):.1f} "
               f"| {mean_se(stats['flagged'])} | {mean_se(stats['p'])} | {mean_se(stats['r'])} "
-              f"| {mean_se(stats['auc'])} | {mean_se(stats['dbar'])} | {mean_se(stats['w'])} | {mean_se(stats['cens'])} |", flush=True)
+              f"| {mean_se(stats['auc'])} | {mean_se(stats['dbar'])} | {mean_se(stats['w'])} "
+              f"| {mean_se(stats['cens'])} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,8 @@ def main() -> None:
     assert best["explain"]["precision"] == best["prdc"]["precision"]
     print(f"n = {args.n}, d = {args.d}, k = {args.k}: prdc {best['prdc']['seconds']:.1f} s "
           f"({best['prdc']['peak_rss_gib']:.2f} GiB peak), explain {best['explain']['seconds']:.1f} s "
-          f"({best['explain']['peak_rss_gib']:.2f} GiB peak): {best['explain']['seconds'] / best['prdc']['seconds']:.2f}x")
+          f"({best['explain']['peak_rss_gib']:.2f} GiB peak): "
+          f"{best['explain']['seconds'] / best['prdc']['seconds']:.2f}x")
     write_timings("bench_explain", {"runs": runs}, settings=vars(args))
 
 

@@ -149,7 +149,8 @@ def part_search(args) -> None:
                "--seed", str(args.seed)] + (["--baseline", baseline] if baseline else []) + \
               (["--no-subsample"] if args.no_subsample else [])
         row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-        print(f"| {name} | {row['wall']:.1f} | {row['knn']:.1f} | {row['peak_gb']:.2f} | {row['flagged']} |", flush=True)
+        print(f"| {name} | {row['wall']:.1f} | {row['knn']:.1f} | {row['peak_gb']:.2f} | {row['flagged']} |",
+              flush=True)
         rows[name] = row
     write_timings("bench_knn_search", {"search": rows}, settings=vars(args))
 
@@ -165,7 +166,8 @@ def main() -> None:
     parser.add_argument("--baseline", help="another neighbors.py to compare with")
     parser.add_argument("--search", action="store_true", help="time the DMPRA search instead")
     parser.add_argument("--no-subsample", action="store_true",
-                        help="--search with every sample a reference (reference_size=None), the count before the subsample")
+                        help="--search with every sample a reference (reference_size=None), "
+                             "the count before the subsample")
     parser.add_argument("--search-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.search_child:

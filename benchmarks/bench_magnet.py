@@ -6,7 +6,8 @@ it), their ratio, and the largest relative difference of the volumes exp(log-vol
 (float32 Jacobians on both sides; the loop takes float64 singular values, modecover the
 float64 QR diagonal when all singular values are kept).
 
-    python benchmarks/bench_magnet.py [--latent-dim 64] [--n-ref 8] [--n 128] [--threads 1] [--output 28x28|8x8] [--repeats 3]
+    python benchmarks/bench_magnet.py [--latent-dim 64] [--n-ref 8] [--n 128] [--threads 1]
+        [--output 28x28|8x8] [--repeats 3]
         [--batch-sizes 1 4 16]   # also time log_volumes at these batch sizes (latents per vmapped Jacobian)
 """
 

@@ -80,7 +80,8 @@ def main():
             if step >= 5:  # warm-up (LDMD builds its bank at step 0)
                 times.append(time.perf_counter() - t0)
     base = statistics.median(runs["vanilla"][2])
-    print(f"model: modecover.models.gan digits DCGAN (1x8x8, latent {LATENT}), batch {args.batch}, {args.steps} timed steps, 1 thread")
+    print(f"model: modecover.models.gan digits DCGAN (1x8x8, latent {LATENT}), batch {args.batch}, "
+          f"{args.steps} timed steps, 1 thread")
     print(f"{'plug-in':16s} {'median step (ms)':>17s} {'ratio to vanilla':>17s}")
     for name, (_, _, times) in runs.items():
         med = statistics.median(times)

@@ -233,7 +233,8 @@ def markdown(small: dict | None, big: dict | None, threads: int) -> str:
             "| | median s | fastest s |", "|---|---|---|",
             _stat_row(f"prdc.compute_prdc, n_jobs={threads}, 1 BLAS thread per job", t["prdc_same_threads"]),
             _stat_row("prdc.compute_prdc as shipped (n_jobs=8)", t["prdc_shipped"]),
-            _stat_row(f"modecover prdc (default: {'bfloat16' if small['bfloat16'] else 'float32'} tile products)", ours),
+            _stat_row(f"modecover prdc (default: {'bfloat16' if small['bfloat16'] else 'float32'} tile products)",
+                      ours),
             _stat_row("modecover prdc, float32 tile products", ours32),
             _stat_row("symmetric product floor, float32 (addmm)", t["floor"]),
             _stat_row("symmetric product floor, bfloat16 (mm)", t["floor_bfloat16"]),
@@ -263,7 +264,8 @@ def markdown(small: dict | None, big: dict | None, threads: int) -> str:
                 f"| **ratio to the separate-pass floor** | **{big['modecover_s'] / big['floor_s']:.2f}x** |",
             ]
         lines += [
-            f"| **peak RSS** | **{big['peak_rss_bytes'] / 2**30:.2f} GiB** (after generating the data: {big['rss_after_data_bytes'] / 2**30:.2f} GiB) |",
+            f"| **peak RSS** | **{big['peak_rss_bytes'] / 2**30:.2f} GiB** "
+            f"(after generating the data: {big['rss_after_data_bytes'] / 2**30:.2f} GiB) |",
             "", ", ".join(f"{key} {big['values'][key]:.6g}" for key in KEYS), "",
         ]
     return "\n".join(lines)
@@ -294,7 +296,8 @@ def main(argv=None) -> None:
     if not args.skip_big:
         cmd = [sys.executable, __file__, "--part", "big", "--big-n", str(args.big_n), "--d", str(args.d),
                "--k", str(args.k), "--threads", str(args.threads)] + ["--separate-floor"] * args.separate_floor
-        big = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        big = json.loads(subprocess.run(cmd, check=True, capture_output=True,
+                                        text=True).stdout.strip().splitlines()[-1])
     print(markdown(small, big, args.threads))
     write_timings("bench_prdc", {"small": small, "big": big}, settings=vars(args))
 

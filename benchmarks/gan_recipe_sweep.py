@@ -67,7 +67,8 @@ def main() -> None:
     if args.seed_start < 100:
         parser.error("recipes are chosen on validation seeds (100 on), never on test seeds")
     seeds = range(args.seed_start, args.seed_start + args.seeds)
-    jobs = [job for text in args.recipes for job in recipe_jobs(json.loads(text), seeds, args.data, args.suite or ("B1", "B2"))]
+    jobs = [job for text in args.recipes
+            for job in recipe_jobs(json.loads(text), seeds, args.data, args.suite or ("B1", "B2"))]
     records = run_suite(jobs, run_2d_job, args.out, workers=args.workers)
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in sorted(records, key=lambda r: (r["dataset"], r["row"], r["seed"])):

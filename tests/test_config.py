@@ -40,7 +40,8 @@ def test_every_shipped_config_parses_and_builds_its_model(path):
 def test_yaml_and_toml_give_the_same_config(tmp_path):
     import yaml
 
-    (tmp_path / "a.yaml").write_text(yaml.safe_dump({**MINIMAL, "methods": [{"name": "cft", "feature_differences": 2}]}))
+    (tmp_path / "a.yaml").write_text(
+        yaml.safe_dump({**MINIMAL, "methods": [{"name": "cft", "feature_differences": 2}]}))
     (tmp_path / "b.toml").write_text(
         '[data]\nname = "ring"\nn = 200\n[model]\nfamily = "gan"\nhidden = 16\ndepth = 1\n'
         '[[methods]]\nname = "cft"\nfeature_differences = 2\n[train]\nsteps = 10\nbatch_size = 8\n'
@@ -163,7 +164,8 @@ def test_every_method_builds_from_its_defaults():
 def test_a_gan_only_method_on_a_vae_is_refused_naming_method_and_family(method):
     raw = {"data": {"name": "ring", "n": 100}, "model": {"family": "vae"}, "methods": [{"name": method}],
            "train": {"steps": 10, "batch_size": 8}}
-    with pytest.raises(ConfigError, match=rf"'{method}' works with the gan family only \(.*\); the model family is 'vae'"):
+    with pytest.raises(ConfigError,
+                       match=rf"'{method}' works with the gan family only \(.*\); the model family is 'vae'"):
         parse_config(raw)
 
 
@@ -179,7 +181,8 @@ def test_data_weighting_methods_work_with_every_family(family):
 @pytest.mark.parametrize("from_round, rounds", [(1, 1), (5, 2), (2, 2)])
 def test_class_balance_from_a_round_the_run_never_reaches_is_refused(from_round, rounds):
     raw = {**MINIMAL, "data": {"name": "ring-imbalanced", "n": 100},
-           "methods": [{"name": "class_balance", "from_round": from_round}], "train": {**MINIMAL["train"], "rounds": rounds}}
+           "methods": [{"name": "class_balance", "from_round": from_round}],
+           "train": {**MINIMAL["train"], "rounds": rounds}}
     with pytest.raises(ConfigError, match=rf"'class_balance': 'from_round' = {from_round} is not below \[train\] "
                                           rf"rounds = {rounds} .* its weights would never apply"):
         parse_config(raw)
@@ -200,5 +203,6 @@ def test_topk_whose_nu_keeps_k_at_the_batch_size_is_refused(nu, batch_size):
 def test_string_bools_in_a_run_config_are_refused_naming_method_and_key():
     for method, key in (("dmpra", "two_sided"), ("dmpra", "plot"), ("mean_rescaling", "per_dimension")):
         raw = {**MINIMAL, "methods": [{"name": method, key: "false"}]}
-        with pytest.raises(ConfigError, match=rf"\[\[methods\]\] '{method}': '{key}' must be true or false, got 'false'"):
+        with pytest.raises(ConfigError,
+                           match=rf"\[\[methods\]\] '{method}': '{key}' must be true or false, got 'false'"):
             parse_config(raw)

@@ -77,7 +77,8 @@ def test_split_key_only_after_known_suffix(tmp_path):
         (lambda p: p.write_bytes(b"garbage, not numpy"), "not a NumPy .npy file: it starts with 'garbage, not numpy'"),
         (lambda p: p.write_bytes(b"save\x93NUMPY"), r"not a NumPy \.npy file: it starts with the bytes 73 61 76 65 93"),
         (lambda p: np.save(p, np.zeros((0, 3))), r"holds an empty array \(shape \(0, 3\)\)"),
-        (lambda p: np.save(p, np.zeros(5)), r"a 1-D array \(shape \(5,\)\) is ambiguous; save 5 samples of one feature as shape \(5, 1\)"),
+        (lambda p: np.save(p, np.zeros(5)),
+         r"a 1-D array \(shape \(5,\)\) is ambiguous; save 5 samples of one feature as shape \(5, 1\)"),
         (lambda p: np.save(p, np.zeros((2, 3, 4))), "expected a 2-D array"),
         (lambda p: np.save(p, np.array([[1.0, np.nan], [0, 0]])), "1 non-finite value"),
         (lambda p: np.save(p, np.array([[1.0, 2.0], [np.inf, 0]])), r"at index \(1, 0\)"),
@@ -157,14 +158,16 @@ def test_write_atomic_replaces_whole_files_and_keeps_the_old_one_on_failure(tmp_
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("fake.npy", b"hello world\n1 2 3\n", r"fake\.npy: not a NumPy \.npy file: it starts with 'hello world\\n1 2 3\\n', "
-                                              r"which is text; read text with numpy\.loadtxt"),
+        ("fake.npy", b"hello world\n1 2 3\n",
+         r"fake\.npy: not a NumPy \.npy file: it starts with 'hello world\\n1 2 3\\n', "
+         r"which is text; read text with numpy\.loadtxt"),
         ("fake.npz", "0,1\n2,3 température".encode(), r"fake\.npz: not a NumPy \.npz file: it starts with '0,1\\n2,3 "
                                                      r"température', which is text"),
         ("p.npy", "pickle", r"p\.npy: not a NumPy \.npy file: it is a Python pickle, which modecover never loads"),
         ("img.npy", b"\x89PNG\r\n\x1a\n" + bytes(40), r"img\.npy: not a NumPy \.npy file: it starts with the bytes "
                                                   r"89 50 4e 47 0d 0a 1a 0a \(a \.npy file starts with \\x93NUMPY"),
-        ("cut.npy", b"\x00\x01" + "é".encode()[:1], r"cut\.npy: not a NumPy \.npy file: it starts with the bytes 00 01 c3"),
+        ("cut.npy", b"\x00\x01" + "é".encode()[:1],
+         r"cut\.npy: not a NumPy \.npy file: it starts with the bytes 00 01 c3"),
     ],
 )
 def test_a_file_that_is_not_numpy_is_named_for_what_it_is(tmp_path, name, content, message):

@@ -212,7 +212,8 @@ def test_the_unit_of_the_features_changes_nothing(rng, monkeypatch):
         dist, idx = knn(real * scale, fake * scale, 7, block_size=64)
         e = explain(real * scale, fake * scale, k=5)
         results.append((dist / scale, idx, prdc(real * scale, fake * scale, k=5),
-                        (e.real_covered, e.real_nearest_fake_index, e.fake_nearest_ball, e.fake_ball_gap / scale, e.fake_realism)))
+                        (e.real_covered, e.real_nearest_fake_index, e.fake_nearest_ball, e.fake_ball_gap / scale,
+                         e.fake_realism)))
         counts.append(sum(remeasured))
     assert counts[0] == counts[1] < len(real) * len(fake) / 4  # before: every pair, several times
     (d0, i0, p0, e0), (d1, i1, p1, e1) = results

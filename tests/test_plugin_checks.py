@@ -225,7 +225,8 @@ def test_a_latent_source_of_another_width_passes():
     (lambda n: torch.zeros(n), r"all 10 weights are zero"),
 ])
 def test_bad_data_weights_name_the_plug_in(weights, message):
-    with pytest.raises(ValueError, match=rf"data weights from the plug-ins: (.* )?{message}.*\(plug-in 'bad', hook data_weights\)"):
+    with pytest.raises(ValueError,
+                       match=rf"data weights from the plug-ins: (.* )?{message}.*\(plug-in 'bad', hook data_weights\)"):
         Hooks([one("data_weights", weights)]).data_weights(10)
 
 

@@ -59,7 +59,8 @@ def run(out_dir, config, *, crash_at=None, resume=False, data=None):
     plugin = Reweigh(crash_at)
     hooks = Hooks([plugin])
     model = build_model("gan", GAN, hooks.parameters())
-    result = train(model, ring_data(300) if data is None else data, hooks, config, out_dir, resume=resume, progress=False)
+    result = train(model, ring_data(300) if data is None else data, hooks, config, out_dir, resume=resume,
+                   progress=False)
     return model, plugin, result
 
 
@@ -221,8 +222,8 @@ def trainer_gan_ring_capture(seed, out_dir):
     mixture = ring_mixture()
     data = torch.as_tensor(mixture.sample(4000, seed=seed)[0])
     torch.manual_seed(seed)
-    model = build_model("gan", {"data_shape": [2], "hidden": 64, "depth": 2, "latent_dim": 4, "lr_g": 2e-3, "lr_d": 2e-3,
-                                "pack": 2})
+    model = build_model("gan", {"data_shape": [2], "hidden": 64, "depth": 2, "latent_dim": 4, "lr_g": 2e-3,
+                                "lr_d": 2e-3, "pack": 2})
     train(model, data, Hooks(), TrainConfig(steps=800, batch_size=128, seed=seed, log_every=0, checkpoint_every=0),
           out_dir, progress=False)
     torch.manual_seed(seed + 1)

@@ -41,8 +41,8 @@ from modecover.plugins import Hooks, shapes_latents
 FORMAT = "modecover-checkpoint"
 VERSION = 1
 
-__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "restore_checkpoint",
-           "config_differences"]
+__all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint",
+           "restore_checkpoint", "config_differences"]
 
 
 class CheckpointError(ValueError):
@@ -135,7 +135,8 @@ def _json_config(config: Any) -> Any:
 def plugin_records(hooks: Hooks) -> list[dict[str, Any]]:
     """``[{"name", "config", "shapes_latents"}]`` of the installed plug-ins, as stored in a
     checkpoint (``shapes_latents``: whether sampling needs the plug-in)."""
-    return [{"name": p.name, "config": _json_config(getattr(p, "config", None)), "shapes_latents": shapes_latents(type(p))}
+    return [{"name": p.name, "config": _json_config(getattr(p, "config", None)),
+             "shapes_latents": shapes_latents(type(p))}
             for p in hooks.plugins]
 
 
@@ -187,7 +188,8 @@ def _read_header(path: Path, data: bytes) -> dict[str, Any]:
     if document.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a modecover checkpoint (format {document.get('format')!r})")
     if document.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {document.get('version')}, this modecover reads {VERSION}")
+        raise CheckpointError(f"{path}: checkpoint format version {document.get('version')}, "
+                              f"this modecover reads {VERSION}")
     document["sha256"] = meta.get("sha256")
     return document
 
@@ -238,16 +240,19 @@ def restore_checkpoint(path, model: GenerativeModel, hooks: Hooks, *, optimizers
     path = Path(path)
     ckpt = read_checkpoint(path)
     if ckpt.family != model.family:
-        raise CheckpointError(f"{path}: checkpoint of a '{ckpt.family}' model, this run trains a '{model.family}' model")
+        raise CheckpointError(f"{path}: checkpoint of a '{ckpt.family}' model, "
+                              f"this run trains a '{model.family}' model")
     diffs = config_differences(ckpt.model_config, _json_config(model.config))
     if diffs:
         raise CheckpointError(f"{path}: checkpoint of another '{model.family}' config; differs in " + "; ".join(diffs))
     saved_names = [p["name"] for p in ckpt.plugins]
     current = plugin_records(hooks)
     if saved_names != [p["name"] for p in current]:
-        raise CheckpointError(f"{path}: checkpoint written with plug-ins {saved_names}, this run has {[p['name'] for p in current]}")
+        raise CheckpointError(f"{path}: checkpoint written with plug-ins {saved_names}, "
+                              f"this run has {[p['name'] for p in current]}")
     for saved, now in zip(ckpt.plugins, current):
-        diffs = config_differences(saved["config"] or {}, now["config"] or {}) if isinstance(now["config"], dict) else []
+        diffs = (config_differences(saved["config"] or {}, now["config"] or {})
+                 if isinstance(now["config"], dict) else [])
         if diffs:
             raise CheckpointError(f"{path}: plug-in '{now['name']}' config differs: " + "; ".join(diffs))
     model_state = ckpt.model_state
@@ -292,7 +297,8 @@ def load_checkpoint(path, expect_family: str | None = None, *, hooks: Hooks | No
     try:
         model = build_model(ckpt.family, ckpt.model_config, hooks.parameters() if hooks is not None else ())
     except (ValueError, TypeError) as err:
-        raise CheckpointError(f"{path}: cannot rebuild the '{ckpt.family}' model from its stored config: {err}") from err
+        raise CheckpointError(f"{path}: cannot rebuild the '{ckpt.family}' model "
+                              f"from its stored config: {err}") from err
     if hooks is not None:
         restore_checkpoint(path, model, hooks)
     else:

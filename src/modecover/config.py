@@ -223,7 +223,8 @@ def model_values(config: RunConfig, data_shape: tuple[int, ...]) -> dict[str, An
     options = dict(config.model.options)
     if "data_shape" in options and tuple(int(s) for s in options["data_shape"]) != tuple(data_shape):
         raise ConfigError(
-            f"[model] data_shape {list(options['data_shape'])} does not match the data's sample shape {list(data_shape)}"
+            f"[model] data_shape {list(options['data_shape'])} does not match "
+            f"the data's sample shape {list(data_shape)}"
         )
     return {**options, "data_shape": list(data_shape)}
 

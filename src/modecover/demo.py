@@ -123,7 +123,8 @@ def train_and_evaluate(run_name: str, config: DemoConfig, run_dir: Path, report:
     mixture = _demo_mixture(config)
     real_eval = evaluation_draw(config)
     evaluator = RoundEvaluator(mixture, real_eval, config.n_eval)
-    run = Run.from_config(run_config(run_name, config), plugins=[evaluator])  # evaluate each round before DMPRA re-weighs
+    # evaluate each round before DMPRA re-weighs
+    run = Run.from_config(run_config(run_name, config), plugins=[evaluator])
     out = Path(run_dir) / run_name
     run.train(out, progress=False, on_step=lambda done: done % 25 == 0 and report(done))
     np.save(out / "samples.npy", evaluator.last_samples)

@@ -197,7 +197,8 @@ def explain(real, fake, *, k: int = 5, modes=None, realism_trim: float | None = 
         _, first, count = np.unique(mode_means, axis=0, return_index=True, return_counts=True)
         if (count > 1).any():  # a point's nearest mode would always be the first copy
             i = int(np.argmax(count > 1))
-            raise ValueError(f"modes: row {int(first[i])} appears {int(count[i])} times; each mode mean must be distinct")
+            raise ValueError(f"modes: row {int(first[i])} appears {int(count[i])} times; "
+                             "each mode mean must be distinct")
     return explain_unchecked(real, fake, k, mode_means, realism_trim, strict, seed, block_size, threads)
 
 

@@ -160,7 +160,8 @@ class Hooks:
         for plugin in reversed(self.plugins):
             d = plugin.prior_dim(width)
             if isinstance(d, bool) or not isinstance(d, Integral) or d < 1:
-                raise ValueError(f"plug-in '{plugin.name}': prior_dim({width}) must return a positive integer, got {d!r}")
+                raise ValueError(f"plug-in '{plugin.name}': prior_dim({width}) must return a positive integer, "
+                                 f"got {d!r}")
             width = int(d)
         return width
 
@@ -254,7 +255,8 @@ def _check_weights(w, size: int, plugin: Plugin, hook: str, what: str) -> None:
         for bad, kind in ((~torch.isfinite(w), "NaN or infinite"), (w < 0, "negative")):
             if bad.any():
                 i = int(bad.nonzero()[0])
-                raise ValueError(f"{what}: {int(bad.sum())} {kind} weight(s); first is {float(w[i])} at index {i} {source}")
+                raise ValueError(f"{what}: {int(bad.sum())} {kind} weight(s); "
+                                 f"first is {float(w[i])} at index {i} {source}")
 
 
 def _loss_term(term, plugin: Plugin, hook: str) -> Tensor | None:

@@ -218,7 +218,8 @@ def _mean_logs(logs: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([log[k] for log in logs if k in log])) for k in keys}
 
 
-def plot_samples(model: GenerativeModel, hooks: Hooks, data: Tensor, path: Path, title: str, n: int = 512) -> Path | None:
+def plot_samples(model: GenerativeModel, hooks: Hooks, data: Tensor, path: Path, title: str,
+                 n: int = 512) -> Path | None:
     """Scatter of 2D samples over the data, or an image grid; None for other shapes.
     Drawn and plotted :func:`aside_from_training`, so plotting never changes the training run."""
     from modecover.plots import image_grid, scatter_against_data

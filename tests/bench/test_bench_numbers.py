@@ -88,7 +88,8 @@ def test_render_each_kind_against_numpy(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ("mean hq_percent B9 ring PacGAN", r"data set 'ring': no row 'PacGAN' \(rows: \['GAN', 'GAN \+ DMPRA', 'Top-k'\]\)"),
+    ("mean hq_percent B9 ring PacGAN",
+     r"data set 'ring': no row 'PacGAN' \(rows: \['GAN', 'GAN \+ DMPRA', 'Top-k'\]\)"),
     ("mean hq_percent B9 grid GAN", r"CSV 'B9' has no data set 'grid' \(it has \['ring'\]\)"),
     ("mean fid B9 ring GAN", r"ring / GAN: no metric 'fid' \(metrics: \['hq_percent', 'modes'\]\)"),
     ("mean hq_percent B7 ring GAN", r"CSV 'B7': no file results/B7_per_seed.csv"),

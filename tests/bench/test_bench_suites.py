@@ -89,7 +89,8 @@ def test_set_changes_one_setting_of_every_job_and_refuses_a_bad_one():
                for j, g in zip(changed, gan))
     assert gan[0].spec["model"]["loss"] == "hinge"  # the suite's own specs are left as they were
     for bad, message in [("model.loss=hing", "'loss' must be one of"), ("loss=hinge", "SECTION.KEY=VALUE"),
-                         ("optim.lr=1", "SECTION.KEY=VALUE"), ("model.losss=hinge", r"unknown config key\(s\) \['losss'\]")]:
+                         ("optim.lr=1", "SECTION.KEY=VALUE"),
+                         ("model.losss=hinge", r"unknown config key\(s\) \['losss'\]")]:
         with pytest.raises(click.UsageError, match=message):
             _with_settings(gan, (bad,))
     with pytest.raises(click.UsageError, match="model 'vae': unknown config key"):  # a GAN setting on a VAE row
@@ -248,7 +249,8 @@ def test_plain_gan_seeds_train_as_one_ensemble_and_method_rows_alone(tmp_path):
 
     budget = suites.Budget(steps=30, batch_size=64, n_train=400, n_eval=300, rounds=2)
     jobs = suites.b1_jobs(2, datasets=("ring",), rows={"GAN": ({}, []), "Top-k": ({}, [{"name": "topk"}])})
-    jobs = [dataclasses.replace(j, spec=suites._spec("ring", suites.GAN_2D, j.spec["methods"], budget, 2)) for j in jobs]
+    jobs = [dataclasses.replace(j, spec=suites._spec("ring", suites.GAN_2D, j.spec["methods"], budget, 2))
+            for j in jobs]
     records = run_suite(jobs, run_2d_job, tmp_path / "out", workers=1, progress=False,
                         batching=Batching(ensemble_key, run_2d_jobs))
     assert [(r["row"], r["seed"], r.get("ensemble")) for r in records] == \

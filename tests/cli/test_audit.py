@@ -70,8 +70,8 @@ def test_options_reach_the_search_and_other_file_kinds(tmp_path):
     np.savez(tmp_path / "x.npz", feats=x, other=np.zeros(3))
     torch.save({"f": torch.as_tensor(x)}, tmp_path / "x.pt")
     np.savetxt(tmp_path / "x.csv", x[:, :2], delimiter=",", header="a,b", comments="")
-    args = ("--alpha", 0.25, "--n-min", 10, "--k-sigma", 2.5, "--two-sided", "--max-neighbors", 80, "--weighting", "paper",
-            "--no-informative")
+    args = ("--alpha", 0.25, "--n-min", 10, "--k-sigma", 2.5, "--two-sided", "--max-neighbors", 80,
+            "--weighting", "paper", "--no-informative")
     res = invoke(f"{tmp_path / 'x.npz'}:feats", "--out", tmp_path / "a", *args)
     assert res.exit_code == 0, res.output
     config = SearchConfig(alpha=0.25, n_min=10, k_sigma=2.5, two_sided=True, max_neighbors=80)
@@ -354,5 +354,6 @@ def test_inception_offline_names_the_weights_file(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((4, 4), np.uint8), "L").save(images / "a.png")
     res = invoke(images, "--out", tmp_path / "out", "--extractor", "inception", "--offline")
     assert res.exit_code == 1 and "offline" in res.output, res.output
-    assert inception_mod.WEIGHTS_URL in res.output and str(tmp_path / "cache" / inception_mod.WEIGHTS_FILE) in res.output
+    assert inception_mod.WEIGHTS_URL in res.output
+    assert str(tmp_path / "cache" / inception_mod.WEIGHTS_FILE) in res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out" / "audit.csv").exists()

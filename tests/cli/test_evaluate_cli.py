@@ -310,7 +310,8 @@ def test_pixels_identity_and_batched_extract(rng):
 def test_get_extractor_errors():
     assert get_extractor("pixels").name == "pixels"
     assert isinstance(get_extractor("identity"), FeatureExtractor) and not isinstance(object(), FeatureExtractor)
-    with pytest.raises(ValueError, match=r"unknown feature extractor 'clip'; choose one of \['dinov2', 'identity', 'inception', 'pixels'\]"):
+    with pytest.raises(ValueError, match=r"unknown feature extractor 'clip'; "
+                                         r"choose one of \['dinov2', 'identity', 'inception', 'pixels'\]"):
         get_extractor("clip")
     with pytest.raises(ValueError, match=r"'pixels' does not take option\(s\) \['size'\]"):
         get_extractor("pixels", size=3)

@@ -48,7 +48,8 @@ def test_cli_train_writes_final_checkpoint_and_resume_is_a_no_op_when_done(tmp_p
     assert ckpt.state["metadata"]["run_config"]["methods"] == [{"name": "cft"}]
     again = cli("train", config, "--out", tmp_path / "run", "--resume", "--no-progress")
     assert again.exit_code == 0, again.output
-    assert all(torch.equal(a, b) for a, b in zip(ckpt.model_state.values(), read_checkpoint(final).model_state.values()))
+    assert all(torch.equal(a, b)
+               for a, b in zip(ckpt.model_state.values(), read_checkpoint(final).model_state.values()))
     other = cli("train", config, "--out", tmp_path / "run", "--resume", "--steps", "9", "--no-progress")
     assert other.exit_code == 1 and "differs in train.steps: 8 vs 9" in other.output
 

@@ -242,7 +242,8 @@ def test_cifar10_errors(tmp_path, rng):
 
     with open(tmp_path / "data_batch_3", "wb") as fh:
         pickle.dump({b"data": Evil()}, fh)
-    with pytest.raises(ValueError, match=r"data_batch_3: not a readable CIFAR-10 batch .*refusing to load builtins.print"):
+    with pytest.raises(ValueError,
+                       match=r"data_batch_3: not a readable CIFAR-10 batch .*refusing to load builtins.print"):
         load_cifar10(tmp_path)
     _cifar_batch(tmp_path / "data_batch_3", rng.integers(0, 256, (1, 100)).astype(np.uint8), [0])
     with pytest.raises(ValueError, match=r"data_batch_3: 'data' should be \(N, 3072\)"):

@@ -17,7 +17,8 @@ def _counts(data):
 
 @pytest.mark.parametrize("name", ["ring", "grid"])
 def test_ratio_without_minority_is_refused_on_balanced_sources(name):
-    with pytest.raises(ValueError, match=r"\[data\] 'ratio': ratio = 0.01 has no effect on '%s' without minority" % name):
+    with pytest.raises(ValueError,
+                       match=r"\[data\] 'ratio': ratio = 0.01 has no effect on '%s' without minority" % name):
         data_config({"name": name, "n": 1000, "ratio": 0.01})
     with pytest.raises(ValueError, match=r"\[data\] 'ratio'"):
         data_config({"name": f"{name}-imbalanced", "minority": [], "ratio": 0.01})
@@ -87,7 +88,8 @@ def test_every_field_written_out_parses_back_equal(options):
 # ------------------------------------------------------------------ no silent coercion
 
 @pytest.mark.parametrize("options, message", [
-    ({"name": "ring", "minority": "12"}, r"'minority': mode indices must be an integer or a list of integers, got '12'"),
+    ({"name": "ring", "minority": "12"},
+     r"'minority': mode indices must be an integer or a list of integers, got '12'"),
     ({"name": "ring", "minority": [1.7]}, r"'minority': mode indices must be integers, got 1.7"),
     ({"name": "ring", "minority": [1.0]}, r"'minority': mode indices must be integers, got 1.0"),
     ({"name": "ring", "minority": [True]}, r"'minority': mode indices must be integers, got True"),

@@ -91,7 +91,8 @@ def test_weights_ignore_units_and_position():
 def cubes(rng, sizes, dim, width):
     """Uniform cubes of one size (a smaller count is a sparser cube) on a ``dim``-dimensional
     subspace of ``width`` dimensions, as images on their manifold."""
-    x = np.concatenate([c + rng.uniform(-1, 1, size=(m, dim)) for c, m in zip(rng.normal(scale=10, size=(3, dim)), sizes)])
+    x = np.concatenate([c + rng.uniform(-1, 1, size=(m, dim))
+                        for c, m in zip(rng.normal(scale=10, size=(3, dim)), sizes)])
     return x @ rng.normal(size=(dim, width)), np.repeat(np.arange(len(sizes)), sizes)
 
 

@@ -99,7 +99,8 @@ def _context(model, real, z):
     fake = model.generator(z)
     d_fake = model.discriminate(fake)
     loss = model.generator_loss_per_sample(d_fake)
-    return GeneratorContext(step=0, real=real, z=z, prior_z=z, fake=fake, d_fake=d_fake, per_sample_loss=loss, model=model)
+    return GeneratorContext(step=0, real=real, z=z, prior_z=z, fake=fake, d_fake=d_fake, per_sample_loss=loss,
+                            model=model)
 
 
 def test_plugin_reuse_weights_and_replay(rng):

@@ -48,7 +48,8 @@ def test_elementwise_exp_volume_is_sum_of_latents():
 
 def test_image_shaped_output_both_sides_match_autograd_loop():
     torch.manual_seed(1)
-    wide = torch.nn.Sequential(torch.nn.Linear(3, 32), torch.nn.Tanh(), torch.nn.Linear(32, 12), torch.nn.Unflatten(1, (3, 2, 2)))
+    wide = torch.nn.Sequential(torch.nn.Linear(3, 32), torch.nn.Tanh(), torch.nn.Linear(32, 12),
+                               torch.nn.Unflatten(1, (3, 2, 2)))
     tall = torch.nn.Sequential(torch.nn.Linear(9, 16), torch.nn.Softplus(), torch.nn.Linear(16, 4))
     z3, z9 = torch.randn(6, 3), torch.randn(6, 9)
     np.testing.assert_allclose(log_volumes(wide, z3, batch_size=4), reference_log_volumes(wide, z3), rtol=1e-5)

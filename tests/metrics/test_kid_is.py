@@ -125,7 +125,8 @@ def test_kid_duplicated_points():
         (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, gamma="x"), "gamma: must be a finite number, got 'x'"),
         (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, gamma=True), "gamma: .* got True"),
         (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, coef0=None), "coef0: .* got None"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, seed=-1), r"seed: must be an integer in \[0, 2\*\*32 - 1\], got -1"),
+        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, seed=-1),
+         r"seed: must be an integer in \[0, 2\*\*32 - 1\], got -1"),
         (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, seed=2**32), "seed: .* got 4294967296"),
         (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, seed=1.5), "seed: .* got 1.5"),
     ],
@@ -139,7 +140,8 @@ def test_kid_kernel_overflow_is_a_clear_error():
     # (x.y / d + 1)^3 of features near 1e100 is about 1e600: inf - inf gave (nan, nan)
     rng = np.random.default_rng(6)
     real, fake = rng.normal(size=(60, 4)) * 1e100, rng.normal(size=(60, 4)) * 1e100
-    with pytest.raises(ValueError, match=r"polynomial kernel .*\^3 overflowed float64 for features as large as .*e\+100"):
+    with pytest.raises(ValueError,
+                       match=r"polynomial kernel .*\^3 overflowed float64 for features as large as .*e\+100"):
         kid(real, fake, subsets=2, subset_size=50)
     assert np.isfinite(kid(real * 1e-100, fake * 1e-100, subsets=2, subset_size=50)).all()
 

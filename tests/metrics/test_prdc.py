@@ -100,7 +100,8 @@ def test_identical_sets_with_duplicates_never_score_zero():
     for strict in (True, False):
         out = prdc(x, x, strict=strict)
         assert out["precision"] == out["recall"] == out["coverage"] == 1.0
-        assert out["density"] == pytest.approx(6 / 5, abs=1e-15)  # each fake sits in the 6 zero-radius balls of its copies
+        # each fake sits in the 6 zero-radius balls of its copies
+        assert out["density"] == pytest.approx(6 / 5, abs=1e-15)
     # a fake next to (not on) such a point is outside the zero ball
     out = prdc(x, x + 0.25)
     assert out == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}

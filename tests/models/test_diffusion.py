@@ -98,7 +98,8 @@ def test_ancestral_sampler_with_the_optimal_denoiser(schedule, variance):
         # cost a few % of spread at T = 100 (posterior: 0.468 linear, 0.482 cosine) ...
         assert mean == pytest.approx(mu[d].item(), abs=1e-3) and math.sqrt(var) == pytest.approx(s, rel=0.07)
     # ... which vanishes as T grows
-    long_chain = Diffusion(DiffusionConfig(schedule=schedule, sampling_variance=variance, timesteps=1000, ema_decay=0.0))
+    long_chain = Diffusion(DiffusionConfig(schedule=schedule, sampling_variance=variance, timesteps=1000,
+                                           ema_decay=0.0))
     mean, var = exact_sampler_moments(long_chain, 2.0, s)
     assert mean == pytest.approx(2.0, abs=1e-4) and math.sqrt(var) == pytest.approx(s, rel=0.01)
 

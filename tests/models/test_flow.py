@@ -73,7 +73,8 @@ def test_dequantisation_noise_is_added_in_training_only():
 
 def test_image_shaped_latent_generator_is_the_exact_inverse():
     torch.manual_seed(0)
-    model = build_model("flow", {"data_shape": [1, 8, 8], "coupling_layers": 2, "hidden": 32, "dequantize_noise": 1 / 16})
+    model = build_model("flow", {"data_shape": [1, 8, 8], "coupling_layers": 2, "hidden": 32,
+                                 "dequantize_noise": 1 / 16})
     model.train_step(torch.rand(6, 1, 8, 8), Hooks(), 0)
     g, _ = model.latent_generator()
     x = torch.rand(4, 1, 8, 8)

@@ -52,7 +52,8 @@ def test_objectives_match_their_formulas():
         d_fake, torch.zeros(3)
     )
     assert discriminator_loss(ns, d_real, d_fake).item() == pytest.approx(bce.item(), rel=1e-6)
-    np.testing.assert_allclose(ns.generator_term(d_fake), [math.log1p(math.exp(-f)) for f in d_fake.tolist()], rtol=1e-6)
+    np.testing.assert_allclose(ns.generator_term(d_fake), [math.log1p(math.exp(-f)) for f in d_fake.tolist()],
+                               rtol=1e-6)
     hinge = make_loss("hinge")
     expected_hinge = np.mean([max(0, 1 - 2.0), max(0, 1 + 1.0), max(0, 1 - 0.5)]) + np.mean([1.3, 0.0, 2.5])
     assert discriminator_loss(hinge, d_real, d_fake).item() == pytest.approx(expected_hinge)
@@ -193,8 +194,8 @@ def test_pacgan_packs_consecutive_samples_and_repeats_pack_scores():
 
 
 @pytest.mark.parametrize(
-    "loss,shape", [("ns", (1, 8, 8)), ("hinge", (1, 8, 8)), ("wgan-gp", (1, 8, 8)), ("ns", (3, 16, 16)), ("ns", (1, 28, 28)),
-                   ("ns", (1, 32, 32))]
+    "loss,shape", [("ns", (1, 8, 8)), ("hinge", (1, 8, 8)), ("wgan-gp", (1, 8, 8)), ("ns", (3, 16, 16)),
+                   ("ns", (1, 28, 28)), ("ns", (1, 32, 32))]
 )
 def test_dcgan_shapes_one_step(loss, shape):
     torch.manual_seed(0)
@@ -322,7 +323,8 @@ def test_wgan_gp_critic_estimates_a_distance_and_its_gradient_norm_goes_to_one(s
     logs = wgan_critic_logs(seed)
     gap = [log["d_real"] - log["d_fake"] for log in logs]
     penalty = [log["gradient_penalty"] for log in logs]
-    assert np.mean(gap[-20:]) > 0.3 > abs(np.mean(gap[:3]))  # seeds 0-7: 0.46-0.77 at the end, |gap| <= 0.06 at the start
+    # seeds 0-7: 0.46-0.77 at the end, |gap| <= 0.06 at the start
+    assert np.mean(gap[-20:]) > 0.3 > abs(np.mean(gap[:3]))
     assert np.mean(penalty[-20:]) < 0.5 * np.mean(penalty[:3])  # seeds 0-7: end / start 0.010-0.021
     assert logs[-1]["loss_d"] == pytest.approx(-gap[-1], rel=1e-5)  # logged without the penalty
 
@@ -331,7 +333,8 @@ def wgan_ring_errors(seed):
     """(ring error before, after 300 WGAN-GP steps with 5 critic steps each)."""
     torch.manual_seed(seed)
     data = ring_data(2000, seed)
-    config = GANConfig(loss="wgan-gp", hidden=64, depth=2, latent_dim=4, d_steps=5, lr_g=1e-4, lr_d=1e-3, betas=(0.5, 0.9))
+    config = GANConfig(loss="wgan-gp", hidden=64, depth=2, latent_dim=4, d_steps=5, lr_g=1e-4, lr_d=1e-3,
+                       betas=(0.5, 0.9))
     model = GAN(config)
     start = ring_error(model)
     stream = batches(data, 64, seed)

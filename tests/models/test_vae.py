@@ -23,7 +23,8 @@ def test_logcosh_matches_numpy_and_does_not_overflow():
 
 def test_kl_matches_torch_distributions():
     g = torch.Generator().manual_seed(1)
-    mu, logvar = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 3, generator=g, dtype=torch.float64)
+    mu = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    logvar = torch.randn(5, 3, generator=g, dtype=torch.float64)
     q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
     ref = torch.distributions.kl_divergence(q, p).sum(1)

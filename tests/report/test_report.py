@@ -248,7 +248,8 @@ def test_missing_metric_prints_dash_and_union_of_columns(tmp_path):
     results = {"runs": {"a": {"metrics": {"x": 1.0, "y": 2}}, "b": {"metrics": {"z": 0.123456}}}}
     (tmp_path / "results.json").write_text(json.dumps(results))
     table = as_dicts(parse_page(write_report(tmp_path)).tables["metrics-table"])
-    assert table == [{"run": "a", "x": "1", "y": "2", "z": "\u2014"}, {"run": "b", "x": "\u2014", "y": "\u2014", "z": "0.1235"}]
+    assert table == [{"run": "a", "x": "1", "y": "2", "z": "\u2014"},
+                     {"run": "b", "x": "\u2014", "y": "\u2014", "z": "0.1235"}]
 
 
 def test_html_is_escaped(tmp_path):
@@ -266,13 +267,16 @@ def test_html_is_escaped(tmp_path):
         ("{not json", r"results\.json: not valid JSON: .* line 1, column 2"),
         ("[]", r"results\.json: \(top level\): expected an object"),
         ("{}", r"results\.json: runs: is missing"),
-        ('{"runs": {"g": {"metrics": {"fid": "abc"}}}}', r"results\.json: runs\.g\.metrics\.fid: expected a number, got 'abc'"),
+        ('{"runs": {"g": {"metrics": {"fid": "abc"}}}}',
+         r"results\.json: runs\.g\.metrics\.fid: expected a number, got 'abc'"),
         ('{"runs": {"g": {"metrics": {"fid": true}}}}', r"runs\.g\.metrics\.fid: expected a number"),
         ('{"runs": {"g": {"rounds": [{"metrics": {}}]}}}', r"runs\.g\.rounds\[0\]\.round: is missing"),
         ('{"runs": {"g": {"rounds": [{"round": 1, "n_minority": -1}]}}}', r"runs\.g\.rounds\[0\]\.n_minority"),
-        ('{"data": {"weights": [0.5, 0.5]}, "runs": {"g": {"per_mode_share": [1.0]}}}', r"runs\.g\.per_mode_share: has 1 entries but the data has 2"),
+        ('{"data": {"weights": [0.5, 0.5]}, "runs": {"g": {"per_mode_share": [1.0]}}}',
+         r"runs\.g\.per_mode_share: has 1 entries but the data has 2"),
         ('{"data": {"means": [[0, 0], [1]]}, "runs": {}}', r"data\.means: rows have different lengths"),
-        ('{"data": {"means": [[0, 0]], "minority": [3]}, "runs": {}}', r"data\.minority\[0\]: mode index 3 is out of range"),
+        ('{"data": {"means": [[0, 0]], "minority": [3]}, "runs": {}}',
+         r"data\.minority\[0\]: mode index 3 is out of range"),
         ('{"runs": []}', r"runs: expected an object"),
     ],
 )

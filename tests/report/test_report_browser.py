@@ -138,7 +138,8 @@ class Browser:
         self.send("Target.closeTarget", {"targetId": self.targets.pop(session)})
 
     def evaluate(self, session: str, expression: str):
-        reply = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session)
+        reply = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True},
+                          session=session)
         if "exceptionDetails" in reply:
             raise RuntimeError(f"evaluate failed: {reply['exceptionDetails']}")
         return reply["result"].get("value")
@@ -151,7 +152,8 @@ class Browser:
                 details = params["exceptionDetails"]
                 errors.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
             elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                errors.append("console.error: " + " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+                errors.append("console.error: "
+                              + " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
                 entry = params["entry"]
                 errors.append(f"log ({entry['source']}): {entry['text']} {entry.get('url', '')}")

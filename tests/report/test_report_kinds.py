@@ -378,7 +378,8 @@ def test_bench_page_tables_and_best_rows(runs):
     for row, s in zip(table, summary):
         if s["source"] == "measured":
             assert row["n_seeds"] == s["n_seeds"]
-            assert row["hq_percent"] == f"{format_number(float(s['hq_percent']))} ± {format_number(float(s['hq_percent_sem']))}"
+            assert row["hq_percent"] == (f"{format_number(float(s['hq_percent']))} "
+                                         f"± {format_number(float(s['hq_percent_sem']))}")
         else:
             assert row["n_seeds"] == s["source"] and row["hq_percent"] == format_number(float(s["hq_percent"]))
     said = headline(page)

@@ -75,7 +75,8 @@ def fit_judge(x: np.ndarray, y: np.ndarray, size: int, seed: int = 0, hidden: in
     from sklearn.neural_network import MLPClassifier
 
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-    clf = MLPClassifier(hidden_layer_sizes=(hidden,), solver="lbfgs", max_iter=1000, random_state=seed).fit(x_train, y_train)
+    clf = MLPClassifier(hidden_layer_sizes=(hidden,), solver="lbfgs", max_iter=1000,
+                        random_state=seed).fit(x_train, y_train)
     return Judge(clf, float(clf.score(x_test, y_test)), size)
 
 

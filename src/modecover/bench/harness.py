@@ -76,7 +76,8 @@ def _write_record(job: Job, out, seconds: float, out_dir: str) -> dict:
     metrics, extra = (out.metrics, out.extra) if isinstance(out, JobResult) else (out, {})
     clash = [k for k in extra if k in RECORD_KEYS]
     if clash:
-        raise ValueError(f"{job.result_path(Path(out_dir))}: the job's extra keys {clash} would replace the record's own")
+        raise ValueError(f"{job.result_path(Path(out_dir))}: the job's extra keys {clash} "
+                         "would replace the record's own")
     record = {"suite": job.suite, "dataset": job.dataset, "row": job.row, "seed": job.seed,
               "metrics": metrics, "seconds": round(seconds, 2), "spec": job.spec, **extra}
     write_atomic(job.result_path(Path(out_dir)), json.dumps(record, indent=1))
@@ -166,7 +167,8 @@ def summarise(records: Sequence[dict], row_order: Sequence[str] | None = None) -
         groups.setdefault((record["dataset"], record["row"]), []).append(record)
     order = {name: i for i, name in enumerate(row_order or [])}
     rows = []
-    for (dataset, row), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], len(order)), kv[0][1])):
+    for (dataset, row), recs in sorted(groups.items(),
+                                       key=lambda kv: (kv[0][0], order.get(kv[0][1], len(order)), kv[0][1])):
         names = sorted({m for r in recs for m in r["metrics"]})
         mean, sem = {}, {}
         for name in names:
@@ -182,7 +184,8 @@ def summarise(records: Sequence[dict], row_order: Sequence[str] | None = None) -
     return rows
 
 
-def write_summary(rows: Sequence[SummaryRow], metrics: Sequence[str], out_stem: Path, title: str = "") -> tuple[Path, Path]:
+def write_summary(rows: Sequence[SummaryRow], metrics: Sequence[str], out_stem: Path,
+                  title: str = "") -> tuple[Path, Path]:
     """Write ``<stem>.md`` (mean ± s.e.) and ``<stem>.csv`` (mean and s.e. columns)."""
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +202,8 @@ def write_summary(rows: Sequence[SummaryRow], metrics: Sequence[str], out_stem: 
     csv_path = out_stem.with_suffix(".csv")
     with csv_path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["dataset", "row", "source", "n_seeds", *[c for m in metrics for c in (m, f"{m}_sem")], "seconds"])
+        writer.writerow(["dataset", "row", "source", "n_seeds", *[c for m in metrics for c in (m, f"{m}_sem")],
+                         "seconds"])
         for r in rows:
             writer.writerow([r.dataset, r.row, r.source, r.n_seeds,
                              *[c for m in metrics for c in (r.mean.get(m, ""), r.sem.get(m, ""))], round(r.seconds, 2)])

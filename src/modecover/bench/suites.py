@@ -160,7 +160,8 @@ def b2_jobs(seeds: int = 10, steps: int | None = None, datasets=("ring-imbalance
             budget = converged_budget(dataset, steps, model["family"])
             for suffix, methods in B2_VARIANTS.items():
                 spec = _spec(dataset, model, methods, budget, budget.rounds)
-                jobs += [Job("B2", dataset, family + suffix, seed, spec) for seed in range(seed_start, seed_start + seeds)]
+                jobs += [Job("B2", dataset, family + suffix, seed, spec)
+                         for seed in range(seed_start, seed_start + seeds)]
     return jobs
 
 
@@ -211,7 +212,8 @@ def digits_model(family: str) -> dict:
 # MaGNET (rho = 1) and polarity sampling (rho < 1: between the prior and MaGNET) from one pool
 MAGNET_RHOS = (0.25, 0.5, 1.0)
 METRICS_DIGITS = ["rare_share", "rare_recall", "share_error", "fid", "precision", "recall", "density", "coverage",
-                  *(f"magnet_rho{rho:g}_{m}" for rho in MAGNET_RHOS for m in ("rare_share", "fid", "precision", "recall"))]
+                  *(f"magnet_rho{rho:g}_{m}" for rho in MAGNET_RHOS
+                    for m in ("rare_share", "fid", "precision", "recall"))]
 
 
 # B3's budget (docs/training.md, "Converged digits recipe"): the DCGAN's and the conv VAE's

@@ -14,8 +14,10 @@ import click
 
 # name -> (module, one-line help). Add a line here to add a command.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("modecover.cli.demo", "Train a GAN with and without DMPRA on a built-in imbalanced mixture; write a report."),
-    "evaluate": ("modecover.cli.evaluate", "Precision, recall, density, coverage, FID (and KID, IS, mode metrics) of fake vs real."),
+    "demo": ("modecover.cli.demo",
+             "Train a GAN with and without DMPRA on a built-in imbalanced mixture; write a report."),
+    "evaluate": ("modecover.cli.evaluate",
+                 "Precision, recall, density, coverage, FID (and KID, IS, mode metrics) of fake vs real."),
     "audit": ("modecover.cli.audit", "Find the minority (low-density) samples of a data set with DMPRA's search."),
     "train": ("modecover.cli.train", "Train a model from a TOML/YAML config, with method plug-ins."),
     "sample": ("modecover.cli.sample", "Draw samples from a checkpoint (prior or MaGNET/polarity sampler)."),

@@ -16,7 +16,8 @@ from modecover.evaluation.features import DINOV2_ARCHS
 @click.argument("data", type=str)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for audit.csv, summary.json, audit.png (and gallery.png for images).")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out (a folder some modecover command wrote).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier run in --out (a folder some modecover command wrote).")
 @click.option("--extractor", type=click.Choice(["identity", "pixels", "inception", "dinov2"]),
               default=None,
               help="Features of the samples: identity (rows of a feature/points file; the default for files), "
@@ -67,7 +68,8 @@ from modecover.evaluation.features import DINOV2_ARCHS
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, inception_weights: str | None,
             dinov2_arch: str | None, dinov2_weights: str | None, offline: bool, detector: str,
-            density_options: tuple[str, ...], image_mode: str, alpha: float, n_min: int, k_sigma: float, two_sided: bool, max_neighbors: int | None,
+            density_options: tuple[str, ...], image_mode: str, alpha: float, n_min: int, k_sigma: float,
+            two_sided: bool, max_neighbors: int | None,
             reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool,
             gallery_size: int, top: int, skip_corrupt: bool, quiet: bool) -> None:
     """Find the minority (low-density) samples of DATA with DMPRA's search.
@@ -158,8 +160,8 @@ def density_config(options: tuple[str, ...]) -> DensityConfig:
         try:
             values[key] = int(text) if known[key] == "int" else float(text)
         except ValueError:
-            raise ValueError(f"--density {option!r}: {key} must be {'an integer' if known[key] == 'int' else 'a number'}"
-                             ) from None
+            raise ValueError(f"--density {option!r}: {key} must be "
+                             f"{'an integer' if known[key] == 'int' else 'a number'}") from None
     return DensityConfig(**values)
 
 

@@ -17,7 +17,8 @@ BEST_OTHER = "best_other.json"
 @click.argument("suite", type=click.Choice(SUITES, case_sensitive=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Results go to OUT/<suite>/...; an OUT holding an earlier bench run resumes it.")
-@click.option("--overwrite", is_flag=True, help="Empty OUT first when it holds another modecover run (or an earlier bench).")
+@click.option("--overwrite", is_flag=True,
+              help="Empty OUT first when it holds another modecover run (or an earlier bench).")
 @click.option("--seeds", type=click.IntRange(min=1), default=None, help="Seeds per row (B1, B2 and B4 10, B3 5).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Training steps per run (default: the converged budget of each data set and family).")

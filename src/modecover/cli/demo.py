@@ -8,8 +8,10 @@ import click
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="runs/demo", show_default=True,
               help="Run directory; the report lands at OUT/report.html. Must be new or empty (or --overwrite).")
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT (a folder some modecover command wrote).")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps per run (default 12000, batch 256).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an earlier run in OUT (a folder some modecover command wrote).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Training steps per run (default 12000, batch 256).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
               help="Processes: the two runs train in parallel with 2.")

@@ -52,7 +52,8 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the results as JSON here (default: only print the table).")
 @click.option("--example", is_flag=True,
-              help="Built-in example, no files: imbalanced 2D ring vs a mode-dropping fake (implies --mixture ring-imbalanced).")
+              help="Built-in example, no files: imbalanced 2D ring vs a mode-dropping fake "
+                   "(implies --mixture ring-imbalanced).")
 @click.option("--extractor", type=click.Choice(EXTRACTOR_CHOICES), default="auto", show_default=True,
               help="Feature space. auto: identity for (N, D) arrays, pixels for images; inception (InceptionV3 "
                    "pool, torch-fidelity's) or dinov2 (DINOv2 CLS token, dgm-eval's) for images.")
@@ -68,7 +69,8 @@ def print_table(results: dict, config: dict) -> None:
               help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
 @click.option("--k-pr", type=click.IntRange(min=1), default=3, show_default=True, help="k of precision/recall.")
 @click.option("--k-dc", type=click.IntRange(min=1), default=5, show_default=True, help="k of density/coverage.")
-@click.option("--inclusive", is_flag=True, help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
+@click.option("--inclusive", is_flag=True,
+              help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
 @click.option("--prdc/--no-prdc", "prdc", default=True,
               help="Precision, recall, density and coverage (on by default: skipped with the reason when the input "
                    "does not allow them, an error when --prdc is given).")
@@ -158,7 +160,8 @@ FLAGS = {"prdc": "--prdc", "fid": "--fid", "kid": "--kid", "is": "--is", "vendi"
 
 def _failed_message(failed: dict, out) -> str:
     """The error of metrics asked for by name that could not be computed."""
-    lines = [f"{name} (asked for with {FLAGS[name]}) could not be computed: {reason}" for name, reason in failed.items()]
+    lines = [f"{name} (asked for with {FLAGS[name]}) could not be computed: {reason}"
+             for name, reason in failed.items()]
     done = f"the other metrics were computed and written to {out}" if out is not None else \
         "the other metrics were computed (printed above)"
     return "\n".join(lines + [done])

@@ -160,7 +160,8 @@ def load_mnist(path: str | os.PathLike, *, split: str = "train", scale: str = "u
         raise ValueError(f"{image_file}: expected images (N, H, W), got shape {images.shape}")
     if labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(
-            f"{label_file}: expected {len(images)} labels (one per image in {image_file.name}), got shape {labels.shape}"
+            f"{label_file}: expected {len(images)} labels (one per image in {image_file.name}), "
+            f"got shape {labels.shape}"
         )
     unit = images[:, None].astype(np.float32) / 255.0
     return _scaled(unit, scale), torch.as_tensor(labels.astype(np.int64))
@@ -239,12 +240,12 @@ def make_imbalanced(x, labels, rare_classes, fraction: float, seed: int = 0):
     """Keep only ``fraction`` of each class in ``rare_classes``; keep every other sample.
 
     For a rare class with ``n_c`` samples, ``max(1, round(fraction * n_c))`` of them are
-    kept (Python's ``round``, half to even), chosen uniformly without replacement with ``numpy.random.default_rng(seed)``
-    (classes handled in sorted order). ``rare_classes`` are integers without repeats (one int
-    is one class; floats, bools and strings are refused, not truncated or iterated);
-    ``fraction`` a number in (0, 1] (not a bool); ``seed`` an integer >= 0. Returns
-    ``(x[kept], labels[kept], kept_index)`` with ``kept_index`` int64, ascending, so the
-    original order is preserved. Works on tensors and numpy arrays alike.
+    kept (Python's ``round``, half to even), chosen uniformly without replacement with
+    ``numpy.random.default_rng(seed)`` (classes handled in sorted order). ``rare_classes`` are
+    integers without repeats (one int is one class; floats, bools and strings are refused, not
+    truncated or iterated); ``fraction`` a number in (0, 1] (not a bool); ``seed`` an integer
+    >= 0. Returns ``(x[kept], labels[kept], kept_index)`` with ``kept_index`` int64,
+    ascending, so the original order is preserved. Works on tensors and numpy arrays alike.
     """
     label_arr = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if label_arr.ndim != 1:

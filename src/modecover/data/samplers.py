@@ -38,7 +38,8 @@ __all__ = [
 
 def check_weights(weights, name: str = "sampling weights") -> Tensor:
     """``weights`` as a float64 1-D tensor; ``ValueError`` for NaN/inf, negative or all-zero weights."""
-    w = torch.as_tensor(np.asarray(weights.detach().cpu() if isinstance(weights, Tensor) else weights), dtype=torch.float64)
+    w = torch.as_tensor(np.asarray(weights.detach().cpu() if isinstance(weights, Tensor) else weights),
+                        dtype=torch.float64)
     if w.ndim != 1 or w.numel() == 0:
         raise ValueError(f"{name}: expected a non-empty 1-D array, got shape {tuple(w.shape)}")
     bad = ~torch.isfinite(w)

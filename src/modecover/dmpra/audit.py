@@ -243,7 +243,6 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
     ``weights_path`` of ``inception`` or ``dinov2``). Errors name the path.
     """
     from modecover.features import extract, get_extractor
-
     from modecover.io import split_key
 
     if extractor_options and extractor not in ("inception", "dinov2"):

@@ -94,7 +94,8 @@ class DMPRAConfig:
         for key in ("two_sided", "fine_grained", "informative", "plot"):
             _check(isinstance(getattr(self, key), bool), key, "true or false", getattr(self, key))
         for key in ("n_min", "min_group", "feature_batch"):
-            _check(is_integer(getattr(self, key)) and getattr(self, key) >= 1, key, "a positive integer", getattr(self, key))
+            _check(is_integer(getattr(self, key)) and getattr(self, key) >= 1, key, "a positive integer",
+                   getattr(self, key))
         for key, low in (("max_neighbors", self.n_min), ("reference_size", max(self.n_min, 2))):
             value = getattr(self, key)
             _check(value is None or (is_integer(value) and value >= low), key, f"an integer >= {low} or None", value)
@@ -105,8 +106,8 @@ class DMPRAConfig:
                                 ("outlier_weight", lambda v: 0 < v < math.inf, "a finite number > 0")):
             value = getattr(self, key)
             _check(is_real_number(value) and test(value), key, rule, value)
-        if self.detector != "density" and self.weighting == "groups" and not self.fine_grained and self.outlier_weight == 1 \
-                and (self.gamma == 0 or self.w_max == 1):
+        if (self.detector != "density" and self.weighting == "groups" and not self.fine_grained
+                and self.outlier_weight == 1 and (self.gamma == 0 or self.w_max == 1)):
             which = "'gamma' = 0" if self.gamma == 0 else "'w_max' = 1"
             raise ValueError(f"[[methods]] 'dmpra': {which} gives every flagged group weight 1 (and 'outlier_weight' "
                              "is 1), so dmpra would re-weight nothing; raise it, or leave the method out")
@@ -256,7 +257,8 @@ class DMPRA(Plugin):
         known = {"rounds_searched", "history", "weights"}
         unknown = sorted(k for k in state if k not in known and not k.startswith("classifier."))
         if unknown or "rounds_searched" not in state:
-            raise ValueError(f"DMPRA state: unexpected keys {unknown} or missing 'rounds_searched' (keys {sorted(state)})")
+            raise ValueError(f"DMPRA state: unexpected keys {unknown} or missing 'rounds_searched' "
+                             f"(keys {sorted(state)})")
         weights = state.get("weights")
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64).clone()
         if self.weights is not None:

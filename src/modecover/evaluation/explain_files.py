@@ -91,7 +91,8 @@ def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, 
     """Write the files of the module doc into ``out_dir``; returns their paths by name.
 
     ``real``/``fake`` are the features explained (for the projection); ``real_images`` /
-    ``fake_images`` (N, C, H, W) add the galleries; ``label`` names the model and ``data_name`` the real set in the sentence;
+    ``fake_images`` (N, C, H, W) add the galleries; ``label`` names the model and
+    ``data_name`` the real set in the sentence;
     ``extra`` adds keys to groups.json (e.g. where the samples came from);
     ``real_names`` / ``fake_names`` (one file name per sample, e.g. an image folder's relative
     paths) add the CSVs' ``file`` column and each group's ``medoid_file``.

@@ -89,5 +89,6 @@ class DeLiGAN(Plugin):
                 raise ValueError(f"DeLiGAN checkpoint state lacks '{key}' (has {sorted(state)})")
             value = torch.as_tensor(state[key])
             if value.shape != getattr(self, key).shape:
-                raise ValueError(f"DeLiGAN checkpoint '{key}' has shape {tuple(value.shape)}, expected {tuple(getattr(self, key).shape)}")
+                raise ValueError(f"DeLiGAN checkpoint '{key}' has shape {tuple(value.shape)}, "
+                                 f"expected {tuple(getattr(self, key).shape)}")
             getattr(self, key).data.copy_(value)

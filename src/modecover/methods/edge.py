@@ -48,7 +48,8 @@ def sobel_magnitude(images: Tensor, eps: float = 1e-12) -> Tensor:
 def edge_loss(fake: Tensor, real: Tensor, *, pairing: Pairing = "batch") -> Tensor:
     """mean((E(fake) - E(real))^2), paired by batch position or by batch-mean maps."""
     if fake.shape[1:] != real.shape[1:]:
-        raise ValueError(f"edge loss: fake images {tuple(fake.shape)} and real images {tuple(real.shape)} differ in shape")
+        raise ValueError(f"edge loss: fake images {tuple(fake.shape)} and real images {tuple(real.shape)} "
+                         "differ in shape")
     edges_fake, edges_real = sobel_magnitude(fake), sobel_magnitude(real.to(fake))
     if pairing == "batch":
         if fake.shape[0] != real.shape[0]:

@@ -104,7 +104,8 @@ class LDMD(Plugin):
 
     name = "ldmd"
 
-    def __init__(self, real: Tensor, config: LDMDConfig | None = None, features: FeatureFn | str | None = None, **kwargs):
+    def __init__(self, real: Tensor, config: LDMDConfig | None = None, features: FeatureFn | str | None = None,
+                 **kwargs):
         self.config = config or LDMDConfig(**kwargs)
         self.real = torch.as_tensor(real)
         check_k(self.config.k, self.real.shape[0], "LDMD memory bank (real samples)")

@@ -200,7 +200,8 @@ def _checked_latents(latents) -> Tensor:
     if not isinstance(latents, Tensor):
         latents = torch.as_tensor(latents)
     if latents.ndim != 2 or latents.shape[0] == 0:
-        raise ValueError(f"latents: expected a 2-D tensor (n, latent_dim) with n >= 1, got shape {tuple(latents.shape)}")
+        raise ValueError(f"latents: expected a 2-D tensor (n, latent_dim) with n >= 1, "
+                         f"got shape {tuple(latents.shape)}")
     if not torch.isfinite(latents).all():
         raise ValueError("latents: contain NaN or infinite values")
     return latents

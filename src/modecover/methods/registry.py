@@ -131,7 +131,8 @@ def _known(name: str) -> bool:
     if not found:
         return False
     if len({ep.value for ep in found}) > 1:
-        raise ValueError(f"method {name!r} is declared by several installed packages: {sorted(ep.value for ep in found)}")
+        raise ValueError(f"method {name!r} is declared by several installed packages: "
+                         f"{sorted(ep.value for ep in found)}")
     try:
         found[0].load()
     except Exception as err:
@@ -167,7 +168,8 @@ def register_method(name: str, config: type, *, families: tuple[str, ...] | None
         if not dataclasses.is_dataclass(config):
             raise TypeError(f"register_method({name!r}): the config {config!r} is not a dataclass")
         taken = METHODS.get(name)
-        if taken is not None and _qualified(taken.plugin, taken.module) != _qualified(plugin_cls, plugin_cls.__module__):
+        if (taken is not None
+                and _qualified(taken.plugin, taken.module) != _qualified(plugin_cls, plugin_cls.__module__)):
             raise ValueError(f"method name {name!r} is taken by {_qualified(taken.plugin, taken.module)}")
         METHODS[name] = MethodSpec(plugin_cls.__module__, plugin_cls, config, config_from_context, extra_args,
                                    extra_options, families, why)

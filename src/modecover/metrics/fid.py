@@ -181,7 +181,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
     Raises ``ValueError`` for non-finite or complex values, a covariance whose shape does
     not match its mean, means of different lengths, or a covariance that is not symmetric
-    (max |S - S^T| > 1e-6 max |S|) or not positive semi-definite (see the module docstring). Torch tensors, also ones that require grad, are read as float64 arrays.
+    (max |S - S^T| > 1e-6 max |S|) or not positive semi-definite (see the module docstring).
+    Torch tensors, also ones that require grad, are read as float64 arrays.
     """
     mu1, sigma1 = _check_stats(mu1, sigma1, "first (real) statistics", 1)
     mu2, sigma2 = _check_stats(mu2, sigma2, "second (fake) statistics", 2)

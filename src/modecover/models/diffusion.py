@@ -97,7 +97,8 @@ class DiffusionConfig:
         require_int(self, "diffusion", "time_embedding", minimum=2)
         if self.time_embedding % 2:
             raise ValueError(
-                f"model 'diffusion': config key 'time_embedding' must be even (sin and cos halves), got {self.time_embedding!r}"
+                f"model 'diffusion': config key 'time_embedding' must be even (sin and cos halves), "
+                f"got {self.time_embedding!r}"
             )
         if self.schedule not in SCHEDULES:
             raise ValueError(
@@ -167,7 +168,8 @@ class ConvDenoiser(nn.Module):
         self.embed = TimeEmbedding(time_embedding, time_dim)
         self.conv_in = nn.Conv2d(in_channels, channels, 3, padding=1)
         self.blocks = nn.ModuleList(ResidualConvBlock(channels, time_dim) for _ in range(depth))
-        self.conv_out = nn.Sequential(nn.GroupNorm(math.gcd(8, channels), channels), nn.SiLU(), nn.Conv2d(channels, in_channels, 3, padding=1))
+        self.conv_out = nn.Sequential(nn.GroupNorm(math.gcd(8, channels), channels), nn.SiLU(),
+                                      nn.Conv2d(channels, in_channels, 3, padding=1))
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         temb = self.embed(t)

@@ -174,7 +174,8 @@ class Flow(GenerativeModel):
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._optimizer.step()
-        return {"loss": loss.item(), "nll": nll.mean().item(), "bits_per_dim": nll.mean().item() / (self.dim * math.log(2.0))}
+        return {"loss": loss.item(), "nll": nll.mean().item(),
+                "bits_per_dim": nll.mean().item() / (self.dim * math.log(2.0))}
 
     @torch.no_grad()
     def sample(self, n: int, hooks: Hooks | None = None) -> Tensor:

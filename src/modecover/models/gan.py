@@ -79,7 +79,8 @@ class GANConfig:
     def __post_init__(self):
         shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else None
         if not shape or not all(_is_int(s) and s >= 1 for s in shape):
-            raise ValueError(f"GAN config 'data_shape' must be a non-empty list of positive integers, got {self.data_shape!r}")
+            raise ValueError(f"GAN config 'data_shape' must be a non-empty list of positive integers, "
+                             f"got {self.data_shape!r}")
         self.data_shape = shape
         if self.arch not in ARCHES:
             raise ValueError(f"GAN config 'arch' must be one of {ARCHES}, got {self.arch!r}")
@@ -178,7 +179,8 @@ class GAN(GenerativeModel):
         generator, self.discriminator = build_networks(config)
         self.generator = _Reshape(generator, config.data_shape) if config.arch == "mlp" else generator
         plugin_parameters = list(plugin_parameters)
-        self.opt_g = torch.optim.Adam([*self.generator.parameters(), *plugin_parameters], config.lr_g, betas=config.betas)
+        self.opt_g = torch.optim.Adam([*self.generator.parameters(), *plugin_parameters], config.lr_g,
+                                      betas=config.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), config.lr_d, betas=config.betas)
 
     # -- packing -------------------------------------------------------------------

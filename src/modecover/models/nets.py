@@ -35,7 +35,8 @@ def _make_activation(activation: type[nn.Module]) -> nn.Module:
 class MLPGenerator(nn.Module):
     """z (B, latent_dim) -> x (B, out_dim): ReLU MLP with a linear (or given) output activation."""
 
-    def __init__(self, latent_dim: int, out_dim: int, hidden: int = 128, depth: int = 3, output: nn.Module | None = None):
+    def __init__(self, latent_dim: int, out_dim: int, hidden: int = 128, depth: int = 3,
+                 output: nn.Module | None = None):
         super().__init__()
         self.net = mlp(latent_dim, out_dim, hidden, depth, nn.ReLU)
         self.output = output or nn.Identity()
@@ -90,7 +91,8 @@ class DCGANGenerator(nn.Module):
         stages = _doublings(size)
         width, start = base * 2**stages, size >> stages
         self.start_shape = (width, start, start)
-        self.project = nn.Sequential(nn.Linear(latent_dim, width * start**2), nn.BatchNorm1d(width * start**2), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(latent_dim, width * start**2), nn.BatchNorm1d(width * start**2),
+                                     nn.ReLU())
         layers: list[nn.Module] = []
         for _ in range(stages):
             layers += [

@@ -206,7 +206,8 @@ class VAE(GenerativeModel):
         hooks = hooks if hooks is not None else Hooks()
         chunks = []
         for start in range(0, n, SAMPLE_CHUNK):
-            z = torch.randn(min(SAMPLE_CHUNK, n - start), hooks.prior_dim(self.settings.latent_dim), device=device, dtype=dtype)
+            z = torch.randn(min(SAMPLE_CHUNK, n - start), hooks.prior_dim(self.settings.latent_dim), device=device,
+                            dtype=dtype)
             chunks.append(self.decoder(hooks.latents(z, self.settings.latent_dim).to(device, dtype)))
         return torch.cat(chunks) if chunks else torch.empty(0, *self.settings.data_shape, device=device, dtype=dtype)
 

@@ -3,8 +3,9 @@ summary.csv, summary.md, per_seed.csv and one seed<k>.json per finished job).
 
 Per suite: the summary table (mean ± standard error over seeds), a bar chart per data set,
 which modes each row's samples missed in how many seeds (from the ``explain`` key of the
-seed<k>.json files, when they have one), and every seed's numbers. A suite still running (no summary.csv yet) is summarised from
-per_seed.csv, else from the seed<k>.json files that have landed.
+seed<k>.json files, when they have one), and every seed's numbers. A suite still running
+(no summary.csv yet) is summarised from per_seed.csv, else from the seed<k>.json files that
+have landed.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def read_suite(suite_dir: Path) -> tuple[list[BenchRow], list[str], str]:
 
 
 def best_rows(rows: list[BenchRow], metrics: list[str]) -> dict[str, BenchRow]:
-    """Per metric, the measured row with the best mean (largest, or smallest for :func:`~modecover.labels.lower_is_better`)."""
+    """Per metric, the measured row with the best mean (largest, or smallest for
+    :func:`~modecover.labels.lower_is_better`)."""
     best = {}
     for m in metrics:
         have = [r for r in rows if r.source == "measured" and m in r.mean and r.mean[m] == r.mean[m]]  # not NaN

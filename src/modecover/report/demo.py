@@ -48,7 +48,8 @@ def rounds_section(results: Results, figures: Figures) -> Section:
         path, href = figures.path("round_curves")
         plots.round_curves({run.name: {r.round: r.metrics for r in run.rounds} for run in runs}, path)
         section.body.append(figure(href, "Each metric after each round, one line per run."))
-    rows = [[run.name, format_number(r.round), format_number(r.n_minority)] + [format_number(r.metrics.get(m)) for m in names]
+    rows = [[run.name, format_number(r.round), format_number(r.n_minority)]
+            + [format_number(r.metrics.get(m)) for m in names]
             for run in runs for r in run.rounds]
     section.body.append(table("rounds-table", ["run", "round", "n_minority"] + names, rows))
     return section
@@ -57,7 +58,8 @@ def rounds_section(results: Results, figures: Figures) -> Section:
 def mode_share_section(results: Results, figures: Figures) -> Section:
     """Per-mode share of generated samples next to the data's mode weights."""
     section = Section("modes", "Per-mode shares")
-    shares = {run.name: np.asarray(run.per_mode_share) for run in results.runs.values() if run.per_mode_share is not None}
+    shares = {run.name: np.asarray(run.per_mode_share) for run in results.runs.values()
+              if run.per_mode_share is not None}
     if not shares:
         section.note("No run has per_mode_share: no per-mode shares.")
         return section

@@ -64,7 +64,8 @@ def _is_train(folder: Path) -> bool:
 
 
 def _is_audit(folder: Path) -> bool:
-    return (folder / "audit.csv").is_file() or ((folder / "summary.json").is_file() and (folder / "audit.png").is_file())
+    return (folder / "audit.csv").is_file() or ((folder / "summary.json").is_file()
+                                                 and (folder / "audit.png").is_file())
 
 
 def _is_bench(folder: Path) -> bool:

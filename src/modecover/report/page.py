@@ -19,16 +19,21 @@ from ..labels import label
 CSS = """
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222;overflow-wrap:anywhere}
-h1{font-size:1.6em} h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em} h3{font-size:1.05em}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:70em;
+padding:0 1em;color:#222;overflow-wrap:anywhere}
+h1{font-size:1.6em}
+h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em} h3{font-size:1.05em}
 .table-wrap{max-width:100%;overflow-x:auto;margin:.6em 0 1em}
 table{border-collapse:collapse} th,td{border:1px solid #ccc;padding:.25em .6em;overflow-wrap:normal}
 td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-th{background:#f3f3f3} th[title]{text-decoration:underline dotted;cursor:help} td.name{text-align:left;white-space:normal;min-width:4em}
+th{background:#f3f3f3} th[title]{text-decoration:underline dotted;cursor:help}
+td.name{text-align:left;white-space:normal;min-width:4em}
 tr.minority td{background:#fdecea}
-figure{display:inline-block;margin:.4em 1em .8em 0;vertical-align:top;max-width:100%} figcaption{font-size:.85em;color:#555;max-width:28em}
+figure{display:inline-block;margin:.4em 1em .8em 0;vertical-align:top;max-width:100%}
+figcaption{font-size:.85em;color:#555;max-width:28em}
 img{max-width:100%;height:auto} p.note{color:#8a6d3b;background:#fcf8e3;padding:.4em .7em;border-left:3px solid #e5c07b}
-nav a{margin-right:1em;display:inline-block} p.headline{font-size:1.05em;background:#eef5fb;padding:.6em .9em;border-left:4px solid #4a90c2}
+nav a{margin-right:1em;display:inline-block}
+p.headline{font-size:1.05em;background:#eef5fb;padding:.6em .9em;border-left:4px solid #4a90c2}
 details{margin:.6em 0} summary{cursor:pointer}
 """
 

@@ -99,7 +99,8 @@ def _data(raw, file: str) -> DataInfo:
     raw = _mapping(raw, file, "data")
     means = None
     if raw.get("means") is not None:
-        means = [_numbers(row, file, f"data.means[{i}]") for i, row in enumerate(_list(raw["means"], file, "data.means"))]
+        means = [_numbers(row, file, f"data.means[{i}]")
+                 for i, row in enumerate(_list(raw["means"], file, "data.means"))]
         widths = {len(row) for row in means}
         if len(widths) > 1:
             _fail(file, "data.means", f"rows have different lengths {sorted(widths)}")
@@ -140,7 +141,8 @@ def _run(name: str, raw, file: str, n_modes: int | None) -> Run:
         share = _numbers(raw["per_mode_share"], file, f"{key}.per_mode_share")
         if n_modes is not None and len(share) != n_modes:
             _fail(file, f"{key}.per_mode_share", f"has {len(share)} entries but the data has {n_modes} modes")
-    rounds = [_round(r, file, f"{key}.rounds[{i}]") for i, r in enumerate(_list(raw.get("rounds", []), file, f"{key}.rounds"))]
+    rounds = [_round(r, file, f"{key}.rounds[{i}]")
+              for i, r in enumerate(_list(raw.get("rounds", []), file, f"{key}.rounds"))]
     samples = _string(raw["samples"], file, f"{key}.samples") if raw.get("samples") is not None else None
     return Run(
         name=name,
