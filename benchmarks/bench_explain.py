@@ -40,7 +40,7 @@ def child(which: str, n: int, d: int, k: int, same: bool) -> dict:
 
         out = prdc(real, fake, k=k)
     else:
-        from modecover.evaluate import explain
+        from modecover.explain import explain
 
         e = explain(real, fake, k=k)
         out = {"coverage": e.coverage, "precision": e.precision, "missed_groups": len(e.missed_groups),

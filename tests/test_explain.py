@@ -1,4 +1,4 @@
-"""modecover.evaluate.explain, modecover.neighbors.balls and the Vendi score against references.
+"""modecover.explain.explain, modecover.neighbors.balls and the Vendi score against references.
 
 References: float64 numpy brute force on the same arrays (the neighbour engine's
 convention: sqrt(sum((a - b) ** 2))), ``modecover.metrics.prdc`` for the averages, the
@@ -12,7 +12,7 @@ import torch
 
 from helpers import brute_distances
 from modecover.data.mixtures import get_mixture
-from modecover.evaluate import describe_missed, explain
+from modecover.explain import describe_missed, explain
 from modecover.metrics.modes import mode_metrics
 from modecover.metrics.prdc import prdc
 from modecover.metrics.vendi import vendi_score
@@ -281,3 +281,19 @@ def test_bad_input_names_the_array(rng, call, message):
     real, fake = rng.standard_normal((40, 3)), rng.standard_normal((30, 3))
     with pytest.raises(ValueError, match=message):
         call(real, fake)
+
+
+def test_the_old_module_name_is_an_alias_of_explain():
+    # modecover.evaluate is kept for old imports: every public name of modecover.explain, the same objects
+    import modecover.evaluate as old
+    import modecover.explain as new
+
+    public = {name for name, value in vars(new).items()
+              if not name.startswith("_") and getattr(value, "__module__", new.__name__) == new.__name__
+              and not isinstance(value, type(new))}
+    assert {"explain", "explain_unchecked", "describe_missed", "MISSED_MODE_SHARE"} <= public
+    assert old.__all__ == new.__all__
+    for name in sorted(public):
+        assert getattr(old, name) is getattr(new, name), name
+    real, fake = np.eye(6), np.eye(6)[::-1] + 0.01
+    assert old.explain(real, fake, k=2).summary() == new.explain(real, fake, k=2).summary()

@@ -12,7 +12,7 @@ LAYERS = {
     "low": {"_checks", "io", "neighbors", "graph", "metrics", "features", "parallel", "distributed",
             "labels", "plots", "weights"},
     "middle": {"data", "models", "plugins", "methods", "dmpra", "train", "interrupts", "checkpoint", "config",
-               "runs", "evaluate", "evaluation", "ensemble"},
+               "runs", "explain", "evaluate", "evaluation", "ensemble"},
     "high": {"bench", "report", "demo", "cli", "__main__", "__init__"},
 }
 RANK = {part: rank for rank, parts in enumerate(LAYERS.values()) for part in parts}

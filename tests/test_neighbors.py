@@ -193,7 +193,7 @@ def test_the_unit_of_the_features_changes_nothing(rng, monkeypatch):
     """Features scaled by 2^-30 (every value exactly scaled, as are the float64 distances)
     give the same answers and put the same pairs in doubt: no absolute term of the error
     bound outweighs small distances (which made every pair a float64 re-measure)."""
-    from modecover.evaluate import explain
+    from modecover.explain import explain
     from modecover.metrics import prdc
 
     remeasured = []

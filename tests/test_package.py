@@ -51,7 +51,7 @@ def test_the_package_docstring_map_names_what_exists():
     import modecover
 
     names = set(re.findall(r":(?:func|class|mod):`(modecover(?:\.\w+)+)`", modecover.__doc__))
-    assert {"modecover.dmpra.search", "modecover.evaluate.explain", "modecover.evaluation.evaluate_files",
+    assert {"modecover.dmpra.search", "modecover.explain.explain", "modecover.evaluation.evaluate_files",
             "modecover.metrics", "modecover.plugins.Hooks", "modecover.config.Run"} <= names
     for name in sorted(names):
         module, _, attribute = name.rpartition(".")

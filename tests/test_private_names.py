@@ -130,7 +130,7 @@ def test_the_checker_sees_each_kind_of_access():
         "neighbors._knn", "neighbors._knn._knn_unchecked"]
     assert names("from modecover.neighbors import _tiles") == ["neighbors._tiles"]
     assert names("import modecover.neighbors._tiles as t") == ["neighbors._tiles"]
-    assert names("from modecover.evaluate import _explain_unchecked") == ["evaluate._explain_unchecked"]
+    assert names("from modecover.explain import _explain_unchecked") == ["explain._explain_unchecked"]
     assert names("from modecover import neighbors as nb\nnb._prepare(x)") == ["neighbors._prepare"]
     assert names("from modecover import neighbors\nneighbors.unchecked.knn(x)\nneighbors._tiles._prepare(x)") == [
         "neighbors._tiles", "neighbors._tiles._prepare"]

@@ -14,7 +14,8 @@ these, :mod:`modecover.cli`):
 - metrics on feature arrays: :mod:`modecover.metrics` (precision, recall, density,
   coverage, FID, KID, IS, Vendi, 2D mode metrics; docs/metrics.md);
 - which real samples a model misses and which fakes lie off the data:
-  :func:`modecover.evaluate.explain` (the *evaluate* module holds explain);
+  :func:`modecover.explain.explain` (:mod:`modecover.evaluate` is its old name, kept as an
+  alias for old imports);
 - the whole ``modecover evaluate`` pipeline on files or image folders (loading, feature
   extraction, every metric, the results JSON): :func:`modecover.evaluation.evaluate_files`
   (the *evaluation* package; docs/evaluate.md);

@@ -11,7 +11,7 @@ trajectory (CPU kernels change it); docs/RESULTS.md has the same comparison over
 
 Every number of the page comes from one evaluation draw: ``n_eval`` fresh points of the
 ring (seed ``seed + 1``) against the run's final ``n_eval`` samples, k = 5. PRDC's coverage
-and what each run missed (``<run>/explain/``, :func:`modecover.evaluate.explain`) are the
+and what each run missed (``<run>/explain/``, :func:`modecover.explain.explain`) are the
 same computation, so the coverage of the metrics table, of the explain plot's title and of
 ``groups.json`` is one number. The headline says both kinds of mode count: *captured*
 (a mode with at least one high-quality sample, the mode metrics) and *missed* (a mode
@@ -189,10 +189,10 @@ def headline(runs: dict[str, dict], minority: list[int], seed: int, explained: d
 def explain_runs(out_dir: Path, real: np.ndarray, mixture, seed: int = 1) -> dict[str, dict]:
     """Each run's final samples against ``real``, the evaluation draw the metrics used (k = 5,
     PRDC's: the same coverage): ``<run>/explain/`` with the missed and off-manifold groups
-    (modecover.evaluate.explain), which the report's "What each run missed" section reads.
+    (modecover.explain.explain), which the report's "What each run missed" section reads.
     Returns each run's groups.json content."""
-    from modecover.evaluate import explain
     from modecover.evaluation.explain_files import write_explanation
+    from modecover.explain import explain
 
     labels = {"gan": "the plain GAN", "gan+dmpra": "GAN + DMPRA"}
     said = {"real": f"a fresh draw of {len(real)} points of the mixture (seed {seed}), the real set of the "

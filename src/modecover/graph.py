@@ -1,7 +1,7 @@
 """Groups of flagged points linked through a k-nearest-neighbour graph.
 
 Used by DMPRA's minor groups (flagged rare samples, :mod:`modecover.dmpra.groups`) and by
-:func:`modecover.evaluate.explain` (real samples no fake covers; fakes outside every real
+:func:`modecover.explain.explain` (real samples no fake covers; fakes outside every real
 ball): two flagged points are linked when one is among the other's k nearest neighbours
 (``neighbors[i]`` lists the neighbours of point i); the groups are the connected components
 of the flagged points under those links (weak connectivity, so a link in either direction

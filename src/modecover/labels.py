@@ -71,7 +71,7 @@ LABELS: dict[str, str] = {
     "source": "source",
     "n_explained": "seeds explained",
     "missed_modes": "missed modes (seeds)",
-    # what samples miss (modecover.evaluate.explain)
+    # what samples miss (modecover.explain.explain)
     "share": "share",
     "mode_or_class": "mode or class (share)",
     "medoid": "medoid",

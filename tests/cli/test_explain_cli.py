@@ -1,6 +1,6 @@
 """``modecover evaluate --explain DIR`` and the Vendi score in ``evaluate``, end to end.
 
-References: :func:`modecover.evaluate.explain` and :func:`modecover.metrics.vendi.vendi_score`
+References: :func:`modecover.explain.explain` and :func:`modecover.metrics.vendi.vendi_score`
 called directly on the same arrays, and scikit-learn's digit labels.
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import cli, read_csv
-from modecover.evaluate import explain
+from modecover.explain import explain
 from modecover.metrics.vendi import vendi_score
 
 

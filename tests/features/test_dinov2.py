@@ -298,8 +298,8 @@ def test_bad_options_and_files_are_named(weights_file, tmp_path):
 def test_evaluate_files_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
     """evaluate_files(--extractor dinov2): FD, PRDC, the Vendi score and the explain folder
     are those of the extractor's features (grey fakes, RGB reals: both become RGB)."""
-    from modecover.evaluate import explain
     from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
+    from modecover.explain import explain
     from modecover.metrics import fid, prdc
 
     monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))  # the tiny ViT under an official name

@@ -35,8 +35,8 @@ def make_run_dir(root: Path, seed: int = 0, *, images: bool = False) -> dict:
         else:
             samples = means[rng.integers(0, n_modes, 300)] + 0.05 * rng.standard_normal((300, 2))
             np.save(root / name / "samples.npy", samples)
-            from modecover.evaluate import explain
             from modecover.evaluation.explain_files import write_explanation
+            from modecover.explain import explain
 
             write_explanation(explain(data, samples, modes=means), root / name / "explain", data, samples, label=name)
         share = rng.dirichlet(np.ones(n_modes))

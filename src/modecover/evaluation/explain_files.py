@@ -1,6 +1,6 @@
 """The files of ``modecover evaluate --explain DIR`` (docs/evaluate.md, "Explaining the metrics").
 
-:func:`write_explanation` writes an :class:`modecover.evaluate.Explanation` as
+:func:`write_explanation` writes an :class:`modecover.explain.Explanation` as
 
 - ``real.csv``: per real sample ``index, covered, radius, nearest_fake, nearest_fake_index,
   distance_ratio, group`` (+ ``mode`` with mode means): ``group`` is the missed group's rank
@@ -11,7 +11,7 @@
   path relative to its folder);
 - ``groups.json``: :meth:`Explanation.summary` (the largest groups of each kind; for an image
   folder each group's ``medoid_file`` too), the sentence of
-  :func:`modecover.evaluate.describe_missed` and the file names;
+  :func:`modecover.explain.describe_missed` and the file names;
 - ``explain.png``: both sets in one 2D projection (the points themselves when 2D, PCA of
   both sets together otherwise: :func:`modecover.dmpra.audit.project_2d`) with the
   largest missed groups circled;
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from modecover.dmpra.audit import json_safe, project_2d, write_csv
-from modecover.evaluate import Explanation, describe_missed
+from modecover.explain import Explanation, describe_missed
 
 __all__ = ["write_explanation", "CIRCLED_GROUPS", "GALLERY_GROUPS"]
 

@@ -1,4 +1,4 @@
-"""The explain folder of an evaluation: :func:`modecover.evaluate.explain` of the two
+"""The explain folder of an evaluation: :func:`modecover.explain.explain` of the two
 loaded sets, written by :func:`modecover.evaluation.explain_files.write_explanation`."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ __all__ = ["write_explain_dir"]
 
 
 def write_explain_dir(out_dir: Path, real: Loaded, fake: Loaded, options: MetricOptions) -> dict:
-    """``--explain DIR``: :func:`modecover.evaluate.explain` with k = ``k_dc`` (the
+    """``--explain DIR``: :func:`modecover.explain.explain` with k = ``k_dc`` (the
     coverage's k) and the files of :mod:`modecover.evaluation.explain_files` (an image folder's
     samples named by their file); returns groups.json's content. The feature widths must already agree
     (:func:`modecover.evaluation.metrics.check_inputs`)."""
     from modecover._checks import check_k
-    from modecover.evaluate import explain_unchecked as _explain_unchecked
     from modecover.evaluation.explain_files import write_explanation
+    from modecover.explain import explain_unchecked as _explain_unchecked
     from modecover.neighbors import as_points
     from modecover.neighbors.unchecked import widened as _widened
 

@@ -34,12 +34,12 @@ EXPLAIN_GROUPS = 5  # missed groups kept in a job's explain summary
 
 
 def explain_summary(samples, mixture, real, k: int = 5) -> dict:
-    """Which modes ``samples`` miss against ``real`` (:func:`modecover.evaluate.explain` with
+    """Which modes ``samples`` miss against ``real`` (:func:`modecover.explain.explain` with
     the mixture's mode means; ``k`` as PRDC's): a mode is missed when at least half of its
-    real points are uncovered (:data:`modecover.evaluate.MISSED_MODE_SHARE`). JSON-able:
+    real points are uncovered (:data:`modecover.explain.MISSED_MODE_SHARE`). JSON-able:
     the missed modes, each mode's uncovered count, the largest missed groups (size, mode)
     and the off-manifold counts. Deterministic: it draws no random numbers."""
-    from modecover.evaluate import explain
+    from modecover.explain import explain
 
     samples = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
     e = explain(np.asarray(real, dtype=np.float64), samples, k=k, modes=mixture.means)
@@ -52,7 +52,7 @@ def class_explain_summary(fake_features, real_features, real_labels, k: int = 5)
     """:func:`explain_summary` for labelled real data (the digits benchmark): the classes
     play the modes, a class is missed when at least half of its real samples are uncovered,
     and each missed group is named by its most common class."""
-    from modecover.evaluate import MISSED_MODE_SHARE, explain
+    from modecover.explain import MISSED_MODE_SHARE, explain
 
     labels = np.asarray(real_labels)
     e = explain(real_features, fake_features, k=k)

@@ -137,7 +137,7 @@ def _missed(section: Section, suite: str, suite_dir: Path, rows: list[BenchRow])
             said = ", ".join(f"{m} ({c} of {n})" for m, c in sorted(counts.items())) or "none"
             body.append([key[0], key[1], str(n), said])
     section.text("Modes (classes, for digits) missed (at least half of a mode's real points uncovered by the samples; "
-                 "modecover.evaluate.explain): each mode with the number of seeds that missed it, of the seeds "
+                 "modecover.explain.explain): each mode with the number of seeds that missed it, of the seeds "
                  "whose result file has an explain summary:")
     section.body.append(table(f"missed-{suite}", ["dataset", "row", "n_explained", "missed_modes"], body,
                               text_columns=2))

@@ -154,7 +154,7 @@ def add_explanations(section: Section, found: list[tuple[str, Path]], figures: F
     """What each set of samples missed: the sentence of each ``groups.json`` (one per
     ``(label, folder)``), its projection with the missed groups circled and, for images, the
     largest missed group."""
-    from modecover.evaluate import describe_missed
+    from modecover.explain import describe_missed
 
     said = []
     for name, directory in found:

@@ -1,7 +1,7 @@
 """What a trained model's samples miss, on the page of a ``modecover train`` folder.
 
 When the report of a train folder is made, samples of its last checkpoint are explained
-(:func:`modecover.evaluate.explain`, k = 5: the k of the page's coverage; its precision uses k = 3)
+(:func:`modecover.explain.explain`, k = 5: the k of the page's coverage; its precision uses k = 3)
 and the files of :func:`modecover.evaluation.explain_files.write_explanation` are written to
 ``RUN/explain/`` (real.csv, fake.csv, groups.json, explain.png; galleries for images):
 
@@ -76,8 +76,8 @@ def foreign_explanation(folder: Path) -> Explained | None:
 
 def explain_mixture(folder: Path, ckpt: Path, samples: np.ndarray, real: np.ndarray, means: np.ndarray) -> Explained:
     """The 2D samples against the fresh mixture draw, groups named by mode."""
-    from modecover.evaluate import explain
     from modecover.evaluation.explain_files import write_explanation
+    from modecover.explain import explain
 
     e = explain(real, samples, k=K, modes=means)
     said = {"checkpoint": ckpt.name, "n": len(samples), "seed": 0,
@@ -98,8 +98,8 @@ def _group_classes(e, labels: np.ndarray) -> list[dict]:
 
 def explain_images(folder: Path, ckpt: Path, data) -> Explained:
     """Image samples against as many training images, in pixel space."""
-    from modecover.evaluate import explain
     from modecover.evaluation.explain_files import write_explanation
+    from modecover.explain import explain
 
     images = data.x.numpy()
     n = min(N_EXPLAIN, len(images))
