@@ -9,7 +9,13 @@ import click
 
 from modecover.dmpra.density import DensityConfig
 from modecover.dmpra.plugin import DETECTORS
+from modecover.dmpra.search import SearchConfig
+from modecover.dmpra.weights import WEIGHTINGS, WeightingConfig
 from modecover.evaluation.features import DINOV2_ARCHS
+
+# the LOCI search and weighting options default to the configs' field defaults (one home per default)
+_SEARCH = {f.name: f.default for f in fields(SearchConfig)}
+_WEIGHTING = {f.name: f.default for f in fields(WeightingConfig)}
 
 
 @click.command("audit")
@@ -43,20 +49,30 @@ from modecover.evaluation.features import DINOV2_ARCHS
 @click.option("--density", "density_options", multiple=True, metavar="KEY=VALUE",
               help="A setting of the density detector (repeatable): " + ", ".join(
                   f"{f.name} (default {f.default})" for f in fields(DensityConfig)) + ".")
-@click.option("--alpha", type=float, default=0.5, show_default=True, help="Counting radius alpha*r of the sub-spheres.")
-@click.option("--n-min", type=int, default=20, show_default=True, help="Smallest neighbourhood of the radius ladder.")
-@click.option("--k-sigma", type=float, default=3.0, show_default=True, help="Flag when the score exceeds this.")
+@click.option("--alpha", type=float, default=_SEARCH["alpha"], show_default=True,
+              help="Counting radius alpha*r of the sub-spheres.")
+@click.option("--n-min", type=int, default=_SEARCH["n_min"], show_default=True,
+              help="Smallest neighbourhood of the radius ladder.")
+@click.option("--k-sigma", type=float, default=_SEARCH["k_sigma"], show_default=True,
+              help="Flag when the score exceeds this.")
 @click.option("--two-sided", is_flag=True,
               help="Flag |n - n_hat| > k_sigma * sigma_hat (also unusually dense samples).")
-@click.option("--max-neighbors", type=int, default=None, help="Cap K of the ladder (default: the search's).")
-@click.option("--reference-size", type=click.IntRange(min=2), default=5000, show_default=True,
+@click.option("--max-neighbors", type=int, default=_SEARCH["max_neighbors"],
+              help="Cap K of the ladder (default: the search's).")
+@click.option("--reference-size", type=click.IntRange(min=2), default=_SEARCH["reference_size"], show_default=True,
               help="Above this many samples, counts are taken in a seeded subsample of this size.")
-@click.option("--weighting", type=click.Choice(["groups", "paper"]), default="groups", show_default=True,
+@click.option("--weighting", type=click.Choice(WEIGHTINGS), default=_WEIGHTING["weighting"], show_default=True,
               help="groups: raise linked groups of flagged samples by their density deficit; "
                    "paper: the paper's informative weights (Eq. 6-7).")
-@click.option("--min-group", type=int, default=5, show_default=True,
-              help="groups: fewer linked flagged samples are outliers (weight 1).")
-@click.option("--w-max", type=float, default=50.0, show_default=True, help="groups: largest weight.")
+@click.option("--min-group", type=int, default=_WEIGHTING["min_group"], show_default=True,
+              help="groups: fewer linked flagged samples are outliers (weight --outlier-weight).")
+@click.option("--gamma", type=float, default=_WEIGHTING["gamma"], show_default=True,
+              help="groups: a group's weight is its median density deficit to this power (then capped by --w-max).")
+@click.option("--w-max", type=float, default=_WEIGHTING["w_max"], show_default=True, help="groups: largest weight.")
+@click.option("--outlier-weight", type=float, default=_WEIGHTING["outlier_weight"], show_default=True,
+              help="groups: weight of the flagged samples in groups smaller than --min-group (> 0).")
+@click.option("--fine-grained", is_flag=True,
+              help="groups: scale each group member's weight by its CV / the group's mean CV.")
 @click.option("--no-informative", is_flag=True, help="paper: every flagged sample gets delta-bar (the ablation).")
 @click.option("--gallery", "gallery_size", type=click.IntRange(min=1), default=32, show_default=True,
               help="How many of the most isolated images gallery.png shows.")
@@ -70,7 +86,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
             dinov2_arch: str | None, dinov2_weights: str | None, offline: bool, detector: str,
             density_options: tuple[str, ...], image_mode: str, alpha: float, n_min: int, k_sigma: float,
             two_sided: bool, max_neighbors: int | None,
-            reference_size: int, weighting: str, min_group: int, w_max: float, no_informative: bool,
+            reference_size: int, weighting: str, min_group: int, gamma: float, w_max: float, outlier_weight: float,
+            fine_grained: bool, no_informative: bool,
             gallery_size: int, top: int, skip_corrupt: bool, quiet: bool) -> None:
     """Find the minority (low-density) samples of DATA with DMPRA's search.
 
@@ -84,7 +101,6 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
 
     from rich.console import Console
 
-    from modecover.dmpra import SearchConfig, WeightingConfig
     from modecover.dmpra.audit import audit, load_audit_data
     from modecover.runs import RunFolderError, claim_run_folder
     from modecover.weights import DownloadError
@@ -93,7 +109,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
     try:
         config = SearchConfig(alpha=alpha, n_min=n_min, k_sigma=k_sigma, two_sided=two_sided,
                               max_neighbors=max_neighbors, reference_size=reference_size)
-        weights = WeightingConfig(weighting=weighting, min_group=min_group, w_max=w_max,
+        weights = WeightingConfig(weighting=weighting, min_group=min_group, gamma=gamma, w_max=w_max,
+                                  outlier_weight=outlier_weight, fine_grained=fine_grained,
                                   informative=not no_informative)
         with console.status(f"reading {data}") as status:
             options = _extractor_options(extractor, inception_weights, dinov2_arch, dinov2_weights, offline)
@@ -135,7 +152,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
 
 
 LOCI_OPTIONS = ("alpha", "n_min", "k_sigma", "two_sided", "max_neighbors", "reference_size", "weighting", "min_group",
-                "w_max", "no_informative")
+                "gamma", "w_max", "outlier_weight", "fine_grained", "no_informative")
 
 
 def _refuse_loci_options() -> None:

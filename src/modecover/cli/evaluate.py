@@ -13,13 +13,18 @@ layout: docs/evaluate.md.
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from pathlib import Path
 
 import click
 
-from modecover.evaluation import EXTRACTOR_CHOICES, MIXTURE_CHOICES, PIXEL_RANGES
+from modecover.evaluation import EXTRACTOR_CHOICES, MIXTURE_CHOICES, PIXEL_RANGES, LoadOptions, MetricOptions
 from modecover.evaluation.features import DINOV2_ARCHS
 from modecover.weights import DownloadError
+
+# the options default to the pipeline's option fields (one home per default)
+_METRICS = {f.name: f.default for f in fields(MetricOptions)}
+_LOAD = {f.name: f.default for f in fields(LoadOptions)}
 
 
 def print_table(results: dict, config: dict) -> None:
@@ -54,49 +59,53 @@ def print_table(results: dict, config: dict) -> None:
 @click.option("--example", is_flag=True,
               help="Built-in example, no files: imbalanced 2D ring vs a mode-dropping fake "
                    "(implies --mixture ring-imbalanced).")
-@click.option("--extractor", type=click.Choice(EXTRACTOR_CHOICES), default="auto", show_default=True,
+@click.option("--extractor", type=click.Choice(EXTRACTOR_CHOICES), default=_LOAD["extractor"], show_default=True,
               help="Feature space. auto: identity for (N, D) arrays, pixels for images; inception (InceptionV3 "
                    "pool, torch-fidelity's) or dinov2 (DINOv2 CLS token, dgm-eval's) for images.")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="Local InceptionV3 weights file (else $MODECOVER_INCEPTION_WEIGHTS, else torch-fidelity's "
                    "file, downloaded once into the cache folder).")
 @click.option("--dinov2-arch", type=click.Choice(DINOV2_ARCHS), default=None,
-              help="DINOv2 size for --extractor dinov2 (default vitl14, as dgm-eval).")
+              help=f"DINOv2 size for --extractor dinov2 (default {_LOAD['dinov2_arch']}, as dgm-eval).")
 @click.option("--dinov2-weights", type=click.Path(dir_okay=False), default=None,
               help="Local official DINOv2 weights file (dinov2_<arch>_pretrain.pth) for --extractor dinov2 "
                    "(else the official file, downloaded once into the cache folder).")
 @click.option("--offline", is_flag=True,
               help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
-@click.option("--k-pr", type=click.IntRange(min=1), default=3, show_default=True, help="k of precision/recall.")
-@click.option("--k-dc", type=click.IntRange(min=1), default=5, show_default=True, help="k of density/coverage.")
+@click.option("--k-pr", type=click.IntRange(min=1), default=_METRICS["k_pr"], show_default=True,
+              help="k of precision/recall.")
+@click.option("--k-dc", type=click.IntRange(min=1), default=_METRICS["k_dc"], show_default=True,
+              help="k of density/coverage.")
 @click.option("--inclusive", is_flag=True,
               help="Count a point on a ball's boundary as inside (<=); default strict < as prdc.")
-@click.option("--prdc/--no-prdc", "prdc", default=True,
+@click.option("--prdc/--no-prdc", "prdc", default=_METRICS["prdc"],
               help="Precision, recall, density and coverage (on by default: skipped with the reason when the input "
                    "does not allow them, an error when --prdc is given).")
-@click.option("--fid/--no-fid", "fid", default=True,
+@click.option("--fid/--no-fid", "fid", default=_METRICS["fid"],
               help="FID (on by default, skipped with the reason when it cannot be computed, an error when --fid is "
                    "given); --no-fid e.g. for very wide features, whose d x d covariances may not fit in memory.")
 @click.option("--kid", "want_kid", is_flag=True, help="Also compute KID (mean and std over subsets).")
-@click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
+@click.option("--kid-subsets", type=click.IntRange(min=1), default=_METRICS["kid_subsets"], show_default=True)
+@click.option("--kid-subset-size", type=click.IntRange(min=2), default=_METRICS["kid_subset_size"], show_default=True,
               help="Capped at the smaller set size.")
 @click.option("--is", "want_is", is_flag=True, help="Also compute the Inception Score of the fakes (needs logits).")
-@click.option("--is-splits", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--is-splits", type=click.IntRange(min=1), default=_METRICS["is_splits"], show_default=True)
 @click.option("--fake-logits", default=None, metavar="FILE",
               help="Class logits (n, classes) of the fakes for --is when not using --extractor inception.")
-@click.option("--mixture", type=click.Choice(MIXTURE_CHOICES), default=None,
+@click.option("--mixture", type=click.Choice(MIXTURE_CHOICES), default=_METRICS["mixture"],
               help="Also compute 2D mode metrics of the fakes against this built-in mixture.")
 @click.option("--real-range", type=click.Choice(sorted(PIXEL_RANGES)), default=None,
               help="Pixel range of a real image array file: unit [0,1] (default), symmetric [-1,1], byte 0..255.")
 @click.option("--fake-range", type=click.Choice(sorted(PIXEL_RANGES)), default=None,
               help="Pixel range of a fake image array file (e.g. symmetric for tanh generators).")
-@click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
+@click.option("--image-mode", type=click.Choice(["RGB", "L"]), default=_LOAD["image_mode"], show_default=True,
               help="Colour mode image folders are converted to.")
-@click.option("--image-size", type=click.IntRange(min=1), default=None, help="Resize folder images to SIZE x SIZE.")
+@click.option("--image-size", type=click.IntRange(min=1), default=_LOAD["image_size"],
+              help="Resize folder images to SIZE x SIZE.")
 @click.option("--skip-corrupt", is_flag=True, help="Skip unreadable images (counted and listed) instead of failing.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID subsets and of --example data.")
-@click.option("--vendi/--no-vendi", default=True,
+@click.option("--seed", type=int, default=_METRICS["seed"], show_default=True,
+              help="Seed of KID subsets and of --example data.")
+@click.option("--vendi/--no-vendi", default=_METRICS["vendi"],
               help="Vendi score (cosine kernel; all-zero rows count as one sample) of the fakes and of the reals "
                    "(on by default, skipped with the reason when it cannot be computed, an error when --vendi is "
                    "given).")
@@ -117,7 +126,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, di
     """
     from click.core import ParameterSource
 
-    from modecover.evaluation import LoadOptions, MetricOptions, MetricsFailed, evaluate_example, evaluate_files
+    from modecover.evaluation import MetricsFailed, evaluate_example, evaluate_files
 
     context = click.get_current_context()
     named = tuple(name for name, on in (("prdc", prdc), ("fid", fid), ("vendi", vendi))
@@ -140,7 +149,7 @@ def command(real_spec, fake_spec, out, example, extractor, inception_weights, di
             if not real_spec or not fake_spec:
                 raise click.UsageError("give both --real R and --fake F (or --example)")
             load = LoadOptions(extractor=extractor, inception_weights=inception_weights, offline=offline or None,
-                               dinov2_arch=dinov2_arch or "vitl14", dinov2_weights=dinov2_weights,
+                               dinov2_arch=dinov2_arch or _LOAD["dinov2_arch"], dinov2_weights=dinov2_weights,
                                image_mode=image_mode, image_size=image_size, skip_corrupt=skip_corrupt)
             evaluation = evaluate_files(real_spec, fake_spec, load=load, metrics=metrics, real_range=real_range,
                                         fake_range=fake_range, fake_logits=fake_logits, explain_dir=explain_dir)
