@@ -174,7 +174,8 @@ def most_isolated(scores: np.ndarray, count: int) -> np.ndarray:
 
 
 def save_gallery(path: Path, images, scores: np.ndarray, minority: np.ndarray, *,
-                 names: Sequence[str] | None = None, count: int = GALLERY_SIZE, columns: int = 8) -> Path:
+                 names: Sequence[str] | None = None, count: int = GALLERY_SIZE, columns: int = 8,
+                 title: str = "most isolated samples (score; red frame: minority)") -> Path:
     """Grid of the ``count`` most isolated images (highest score first), each titled with its
     score (and name); minority images framed in red."""
     chosen = most_isolated(scores, count)
@@ -193,7 +194,7 @@ def save_gallery(path: Path, images, scores: np.ndarray, minority: np.ndarray, *
         for spine in ax.spines.values():
             spine.set_edgecolor(color)
             spine.set_linewidth(2.0 if minority[i] else 0.5)
-    fig.suptitle("most isolated samples (score; red frame: minority)", fontsize=8)
+    fig.suptitle(title, fontsize=8)
     return _save(fig, path)
 
 
@@ -494,8 +495,10 @@ def _draw_audit(out: Path, x: np.ndarray, columns, summary, source: str, images,
         + (" (PCA)" if x.shape[1] > 2 else ""),
     )}
     if images is not None:
+        title = ("sparsest first (score: log density ratio to the reference; red frame: raised, weight > 1)"
+                 if summary.get("detector") == "density" else "most isolated samples (score; red frame: minority)")
         paths["gallery"] = save_gallery(out / "gallery.png", images, columns["score"], flags,
-                                        names=names, count=gallery_size)
+                                        names=names, count=gallery_size, title=title)
     return paths
 
 
