@@ -38,6 +38,8 @@ B1_METRICS = ("modes", "hq_percent", "reverse_kl", "precision", "recall", "cover
 B1_ROWS = tuple(suites.B1_ROWS)  # GAN, PacGAN2, PacGAN4, Top-k, DPM, LDMD, CFT+MR, DeLiGAN, DMPRA
 B1_BEST_OTHER = json.loads((ROOT / "results/B1-validation/best_other.json").read_text())["best_other"]
 B3_METRICS = ("rare_share", "share_error", "fid", "precision", "recall", "coverage")
+B3_DENSITY_METRICS = ("rare_share", "rare_recall", "share_error", "fid", "precision", "recall", "coverage")
+B3_ROWS = ("GAN", "GAN + DMPRA", "GAN + DMPRA (data space)", "GAN + oracle")
 MAGNET_METRICS = tuple(f"magnet_rho{rho:g}_{m}" for m in ("rare_share", "fid", "recall") for rho in suites.MAGNET_RHOS)
 
 TABLES = [
@@ -64,6 +66,12 @@ TABLES = [
               n_minority=2),
     TableSpec("B2-grid-families", "results/B2/per_seed.csv", ("grid-imbalanced",), B2_METRICS, FAMILY_ROWS,
               n_minority=5),
+    TableSpec("B2-ring-fresh", "results/B2-fresh/per_seed.csv", ("ring-imbalanced",), B2_METRICS, ("GAN", "GAN + DMPRA"),
+              n_minority=2),
+    TableSpec("B2-ring-pooled", "results/B2-ring-pooled/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
+              ("GAN", "GAN + DMPRA"), n_minority=2),
+    TableSpec("B3", "results/B3/per_seed.csv", ("digits-rare3",), B3_DENSITY_METRICS, B3_ROWS),
+    TableSpec("B3-magnet", "results/B3/per_seed.csv", ("digits-rare3",), MAGNET_METRICS, B3_ROWS),
     TableSpec("B3-loci", "results/B3-loci/per_seed.csv", ("digits-rare3",), B3_METRICS),
     TableSpec("B3-loci-magnet", "results/B3-loci/per_seed.csv", ("digits-rare3",), MAGNET_METRICS),
 ]

@@ -196,6 +196,7 @@ VAE_DIGITS = {"family": "vae", "latent_dim": 16, "channels": 32, "output_activat
 B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
     "GAN": (DCGAN_DIGITS, []),
     "GAN + DMPRA": (DCGAN_DIGITS, [{"name": "dmpra"}]),
+    "GAN + DMPRA (data space)": (DCGAN_DIGITS, [{"name": "dmpra", "space": "data"}]),
     "GAN + oracle": (DCGAN_DIGITS, [ORACLE]),
     "VAE": (VAE_DIGITS, []),
     "VAE + DMPRA": (VAE_DIGITS, [{"name": "dmpra"}]),
