@@ -3,10 +3,13 @@ pytest's ``pythonpath``). Fixtures built on them live in tests/conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.server
 import importlib
 import os
 import sys
+import threading
 import types
 
 import numpy as np
@@ -121,3 +124,44 @@ def import_reference(name: str):
         return importlib.import_module(name)
     except ImportError as err:
         reference_missing(name, err)
+
+
+class FileHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files``: path -> (body, how); how is ``ok``, ``short`` (a Content-Length
+    larger than the body, then the connection closes) or an HTTP error status. Every request's
+    path is appended to ``server.requests``."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.server.requests.append(self.path)
+        body, how = self.server.files.get(self.path, (b"", 404))
+        if isinstance(how, int):
+            self.send_error(how)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body) + (1000 if how == "short" else 0)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@contextlib.contextmanager
+def local_http_server(files: dict | None = None):
+    """An HTTP server on 127.0.0.1 (a free port) in a thread serving ``files`` (see
+    :class:`FileHandler`), with its base URL as ``.url``; shut down on exit. No test reaches
+    outside this machine."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
+    httpd.files, httpd.requests = dict(files or {}), []
+    httpd.timeout = 10
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)

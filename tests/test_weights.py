@@ -3,55 +3,23 @@ and stop: first use downloads and checks, later uses read the cache without a re
 offline mode, checksum mismatches, interrupted transfers and unwritable cache folders."""
 
 import hashlib
-import http.server
 import os
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
+from helpers import local_http_server
 from modecover import weights
 from modecover.weights import ChecksumError, DownloadError, cache_dir, cached_file
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files``: path -> (body, how); how is ``ok``, ``short`` (a Content-Length
-    larger than the body, then the connection closes) or an HTTP error status."""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        self.server.requests.append(self.path)
-        body, how = self.server.files.get(self.path, (b"", 404))
-        if isinstance(how, int):
-            self.send_error(how)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body) + (1000 if how == "short" else 0)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-        self.close_connection = True
-
-    def log_message(self, *args):  # keep the test output clean
-        pass
 
 
 @pytest.fixture
 def server():
     """An HTTP server on 127.0.0.1 (a free port) in a thread, shut down after the test."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.files, httpd.requests = {}, []
-    httpd.timeout = 10
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with local_http_server() as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(autouse=True)

@@ -6,16 +6,14 @@ path (an HTTP server on 127.0.0.1 that the test starts, into a cache folder in t
 from __future__ import annotations
 
 import hashlib
-import http.server
 import sys
-import threading
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from helpers import import_reference, stub_torchvision
+from helpers import import_reference, local_http_server, stub_torchvision
 from modecover import weights
 from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
 from modecover.features import inception as inception_mod
@@ -74,39 +72,18 @@ def reference_features(folder, net) -> torch.Tensor:
         return net(torch.from_numpy(images))[0]
 
 
-class WeightsServer(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
-        self.server.requests += 1
-        body = self.server.body
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def served_weights(fidelity, tmp_path, monkeypatch):
     """The random weights file at a URL on 127.0.0.1, pinned by its sha256 as the real file's
     URL and hash are; an empty cache folder; no weights path in the environment."""
-    path = fidelity[0]
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WeightsServer)
-    httpd.body, httpd.requests = path.read_bytes(), 0
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    monkeypatch.setattr(inception_mod, "WEIGHTS_URL", f"http://127.0.0.1:{httpd.server_address[1]}/w.pth")
-    monkeypatch.setattr(inception_mod, "WEIGHTS_SHA256", hashlib.sha256(httpd.body).hexdigest())
-    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
-    monkeypatch.delenv(inception_mod.WEIGHTS_ENV, raising=False)
-    try:
+    body = fidelity[0].read_bytes()
+    with local_http_server({"/w.pth": (body, "ok")}) as httpd:
+        monkeypatch.setattr(inception_mod, "WEIGHTS_URL", f"{httpd.url}/w.pth")
+        monkeypatch.setattr(inception_mod, "WEIGHTS_SHA256", hashlib.sha256(body).hexdigest())
+        monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))
+        monkeypatch.delenv(weights.OFFLINE_ENV, raising=False)
+        monkeypatch.delenv(inception_mod.WEIGHTS_ENV, raising=False)
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.mark.slow  # torch-fidelity's FID takes the eigenvalues of a non-symmetric 2048 x 2048 matrix
@@ -118,8 +95,8 @@ def test_image_folder_fid_equals_torch_fidelity(fidelity, served_weights, tmp_pa
     stub_torchvision(monkeypatch)  # modecover imports torch-fidelity's network module too
     evaluation = evaluate_files(str(tmp_path / "real"), str(tmp_path / "fake"),
                                 load=LoadOptions(extractor="inception"), metrics=MetricOptions())
-    assert served_weights.requests == 1  # fetched into the cache folder on first use
-    assert (tmp_path / "cache" / "w.pth").read_bytes() == served_weights.body
+    assert len(served_weights.requests) == 1  # fetched into the cache folder on first use
+    assert (tmp_path / "cache" / "w.pth").read_bytes() == served_weights.files["/w.pth"][0]
 
     ref_real = reference_features(tmp_path / "real", reference)
     ref_fake = reference_features(tmp_path / "fake", reference)
@@ -136,4 +113,4 @@ def test_image_folder_fid_equals_torch_fidelity(fidelity, served_weights, tmp_pa
     # a second extractor reads the cached file: no request; offline is then fine too
     monkeypatch.setenv(weights.OFFLINE_ENV, "1")
     again = inception_mod.InceptionV3()
-    assert again.weights_path == tmp_path / "cache" / "w.pth" and served_weights.requests == 1
+    assert again.weights_path == tmp_path / "cache" / "w.pth" and len(served_weights.requests) == 1
