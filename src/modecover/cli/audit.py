@@ -126,13 +126,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                 status.update(message)
                 console.log(message)
 
-            if detector == "density" or (detector == "auto" and loaded.kind == "images"):
-                _refuse_loci_options()
-                config, weights = density_config(density_options), None
-                console.log(f"detector: k-NN density ratios ({'chosen' if detector == 'density' else 'images'})")
-            elif density_options:
-                raise ValueError(f"--density applies to the density detector, not {detector!r} for "
-                                 f"{loaded.kind} (add --detector density)")
+            config, weights = _detector_configs(detector, loaded.kind, density_options, config, weights, console)
             claim = claim_run_folder(out_dir, "audit", overwrite=overwrite, resumable=False)
             with claim, warnings.catch_warnings():  # audit() keeps its warnings in the summary; printed below
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -149,6 +143,19 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
         _echo_density(report)
     else:
         _echo_result(report, min_group, weighting)
+
+
+def _detector_configs(detector: str, kind: str, density_options: tuple[str, ...], search_config, weighting, console):
+    """(search config, weighting) of the detector ``detector`` means for data of ``kind``: the
+    density detector's config and no weighting, or the LOCI search's two as given."""
+    if detector == "density" or (detector == "auto" and kind == "images"):
+        _refuse_loci_options()
+        console.log(f"detector: k-NN density ratios ({'chosen' if detector == 'density' else 'images'})")
+        return density_config(density_options), None
+    if density_options:
+        raise ValueError(f"--density applies to the density detector, not {detector!r} for {kind} "
+                         "(add --detector density)")
+    return search_config, weighting
 
 
 LOCI_OPTIONS = ("alpha", "n_min", "k_sigma", "two_sided", "max_neighbors", "reference_size", "weighting", "min_group",
