@@ -165,3 +165,32 @@ def local_http_server(files: dict | None = None):
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def fidelity_inception_module():
+    """torch-fidelity's InceptionV3 module, imported against empty torchvision stand-ins (only
+    this module is used, and it does not need torchvision); on exit the stand-ins go and the
+    torch-fidelity modules imported against them are forgotten, so later tests see the real
+    environment."""
+    mp = pytest.MonkeyPatch()
+    loaded_before = set(sys.modules)
+    stub_torchvision(mp)
+    try:
+        yield import_reference("torch_fidelity.feature_extractor_inceptionv3")
+    finally:
+        mp.undo()
+        for name in set(sys.modules) - loaded_before:
+            if name.startswith("torch_fidelity"):
+                del sys.modules[name]
+
+
+def random_fidelity_inception(module, name: str, outputs: list[str], seed: int):
+    """torch-fidelity's InceptionV3 of ``module`` with its random initial weights (torch seeded
+    with ``seed``): the real weights are not downloaded in tests."""
+    cls = module.FeatureExtractorInceptionV3
+    with pytest.MonkeyPatch.context() as build:
+        build.setattr(cls, "load_state_dict", lambda self, state, *a, **k: None)
+        build.setattr(module, "load_state_dict_from_url", lambda *a, **k: {})
+        torch.manual_seed(seed)
+        return cls(name, outputs)

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import cli, import_reference, stub_torchvision
+from helpers import cli, fidelity_inception_module, random_fidelity_inception
 from modecover.features import FeatureExtractor, Identity, Pixels, extract, get_extractor
 from modecover.features import inception as inception_mod
 
@@ -410,26 +410,11 @@ def inception_weights(tmp_path_factory):
     """torch-fidelity's InceptionV3 with random weights, saved as a state-dict file
     (the real weights cannot be downloaded here). torchvision is stubbed: only the
     Inception module of torch-fidelity is used and it does not need torchvision."""
-    mp = pytest.MonkeyPatch()
-    loaded_before = set(sys.modules)
-    stub_torchvision(mp)
-    try:
-        module = import_reference("torch_fidelity.feature_extractor_inceptionv3")
-        cls = module.FeatureExtractorInceptionV3
-        with pytest.MonkeyPatch.context() as build:
-            build.setattr(cls, "load_state_dict", lambda self, state, *a, **k: None)
-            build.setattr(module, "load_state_dict_from_url", lambda *a, **k: {})
-            torch.manual_seed(0)
-            net = cls("reference", ["2048", "logits_unbiased"])
+    with fidelity_inception_module() as module:
+        net = random_fidelity_inception(module, "reference", ["2048", "logits_unbiased"], seed=0)
         path = tmp_path_factory.mktemp("inception") / inception_mod.WEIGHTS_FILE
         torch.save(net.state_dict(), path)
         yield path, net
-    finally:
-        mp.undo()
-        # forget torch-fidelity imported against the stubs, so later tests see the real environment
-        for name in set(sys.modules) - loaded_before:
-            if name.startswith("torch_fidelity"):
-                del sys.modules[name]
 
 
 def test_inception_matches_torch_fidelity_network(inception_weights, monkeypatch):

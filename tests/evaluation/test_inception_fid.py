@@ -6,14 +6,19 @@ path (an HTTP server on 127.0.0.1 that the test starts, into a cache folder in t
 from __future__ import annotations
 
 import hashlib
-import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from helpers import import_reference, local_http_server, stub_torchvision
+from helpers import (
+    fidelity_inception_module,
+    import_reference,
+    local_http_server,
+    random_fidelity_inception,
+    stub_torchvision,
+)
 from modecover import weights
 from modecover.evaluation import LoadOptions, MetricOptions, evaluate_files
 from modecover.features import inception as inception_mod
@@ -23,31 +28,18 @@ from modecover.features import inception as inception_mod
 def fidelity(tmp_path_factory):
     """torch-fidelity (imported against empty torchvision stand-ins) and a weights file of
     its InceptionV3 with random weights: the real ones are not downloaded in tests."""
-    mp = pytest.MonkeyPatch()
-    loaded_before = set(sys.modules)
-    stub_torchvision(mp)
-    try:
-        module = import_reference("torch_fidelity.feature_extractor_inceptionv3")
+    with fidelity_inception_module() as module:
         metric_fid = import_reference("torch_fidelity.metric_fid")
-        cls = module.FeatureExtractorInceptionV3
-        with pytest.MonkeyPatch.context() as build:
-            build.setattr(cls, "load_state_dict", lambda self, state, *a, **k: None)
-            build.setattr(module, "load_state_dict_from_url", lambda *a, **k: {})
-            torch.manual_seed(1)
-            random_net = cls("random", ["2048"])
+        random_net = random_fidelity_inception(module, "random", ["2048"], seed=1)
         for layer in random_net.modules():  # He init: the default init shrinks the pool features to ~1e-7
             if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
                 torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         path = tmp_path_factory.mktemp("weights") / "random-inception.pth"
         torch.save(random_net.state_dict(), path)
         # the reference network, loaded from the file as torch-fidelity loads its own weights
-        reference = cls("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)).eval()
+        reference = module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                                       feature_extractor_weights_path=str(path)).eval()
         yield path, reference, metric_fid
-    finally:
-        mp.undo()
-        for name in set(sys.modules) - loaded_before:  # forget modules imported against the stubs
-            if name.startswith("torch_fidelity"):
-                del sys.modules[name]
 
 
 def write_pngs(folder, rng, n, size, shift) -> None:
