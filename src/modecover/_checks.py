@@ -6,6 +6,12 @@ wrong with it, so that bad input never turns into a silent NaN further down.
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
 import numpy as np
 import torch
 
@@ -93,6 +99,79 @@ def is_real_number(value) -> bool:
 def method_option_error(method: str, key: str, rule: str, value) -> ValueError:
     """The error of a method config value: ``[[methods]] 'dpm': 'weight' must be ..., got 'x'``."""
     return ValueError(f"[[methods]] '{method}': '{key}' must be {rule}, got {value!r}")
+
+
+T = TypeVar("T")
+
+
+class TableError(ValueError):
+    """A table (a dict of key = value pairs) that does not fit its dataclass; the message
+    starts with where the table is (``[train]``, ``[[methods]] 'dmpra'.search``)."""
+
+
+def dataclass_from_table(cls: type[T], table: Any, where: str) -> T:
+    """``cls(**table)`` after checking the table's keys against the dataclass ``cls``.
+
+    ``where`` names the table in every message, which has one form: ``{where}: unknown
+    key(s) [...]; known keys: [...]``, ``{where}: missing key(s) [...]`` (fields without a
+    default), ``{where}: expected a table of key = value pairs, got ...``. A field whose
+    type is a dataclass takes a dict too, built by this function with ``where`` extended
+    by ``.field`` (an error its ``__post_init__`` raises then starts with that name); an
+    instance of the class is kept as it is. Errors are :class:`TableError` (a
+    ``ValueError``); the ``__post_init__`` of ``cls`` itself raises its own errors.
+    """
+    if isinstance(table, cls):
+        return table
+    check_table_keys(cls, table, where)
+    init_fields = [f for f in dataclasses.fields(cls) if f.init]
+    missing = sorted(f.name for f in init_fields if f.name not in table and f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise TableError(f"{where}: missing key(s) {missing}")
+    values = dict(table)
+    for name, (sub, optional) in _dataclass_fields(cls).items():
+        if name in values and not isinstance(values[name], sub) and not (optional and values[name] is None):
+            values[name] = _nested(sub, values[name], f"{where}.{name}")
+    return cls(**values)
+
+
+def check_table_keys(cls: type, table: Any, where: str, extra: tuple[str, ...] = ()) -> None:
+    """The checks of :func:`dataclass_from_table` that need no values: ``table`` is a dict
+    whose keys are init fields of dataclass ``cls`` (or in ``extra``), else a
+    :class:`TableError` naming ``where``, the unknown keys and the known ones."""
+    if not isinstance(table, Mapping):
+        raise TableError(f"{where}: expected a table of key = value pairs, got {type(table).__name__} {table!r}")
+    known = sorted({f.name for f in dataclasses.fields(cls) if f.init} | set(extra))
+    unknown = sorted(str(k) for k in table if k not in known)
+    if unknown:
+        raise TableError(f"{where}: unknown key(s) {unknown}; known keys: {known}")
+
+
+def _nested(cls: type[T], table: Any, where: str) -> T:
+    """A nested table's dataclass; an error of its ``__post_init__`` gets ``where`` in front."""
+    try:
+        return dataclass_from_table(cls, table, where)
+    except TableError:
+        raise
+    except ValueError as err:
+        raise TableError(f"{where}: {err}") from None
+
+
+def _dataclass_fields(cls: type) -> dict[str, tuple[type, bool]]:
+    """The fields of dataclass ``cls`` whose type is a dataclass: name -> (that class,
+    whether None is allowed too: ``X | None``)."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # a forward reference that does not resolve: such fields are taken as given
+        hints = {}
+    found = {}
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name, f.type)
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        options = [a for a in typing.get_args(hint) if a is not type(None)] if union else [hint]
+        if len(options) == 1 and isinstance(options[0], type) and dataclasses.is_dataclass(options[0]):
+            found[f.name] = options[0], union
+    return found
 
 
 def check_same_dim(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:

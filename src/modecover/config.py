@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from modecover._checks import TableError, dataclass_from_table
 from modecover.data.registry import DataConfig, data_config
 from modecover.train import TrainConfig
 
@@ -76,14 +77,10 @@ def _table(raw: Any, section: str) -> dict[str, Any]:
 
 
 def _train_config(options: dict[str, Any]) -> TrainConfig:
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(f"[train]: unknown key(s) {unknown}; known keys: {sorted(known)}")
-    missing = sorted({"steps", "batch_size"} - set(options))
-    if missing:
-        raise ConfigError(f"[train]: missing required key(s) {missing}")
-    return TrainConfig(**options)
+    try:
+        return dataclass_from_table(TrainConfig, options, "[train]")
+    except TableError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _model_spec(options: dict[str, Any], data: DataConfig) -> tuple[ModelSpec, dict[str, Any]]:
@@ -93,7 +90,7 @@ def _model_spec(options: dict[str, Any], data: DataConfig) -> tuple[ModelSpec, d
     from modecover.models import make_config
 
     if "family" not in options:
-        raise ConfigError("[model]: missing key 'family' (gan, vae, flow or diffusion)")
+        raise ConfigError("[model]: missing key(s) ['family'] (gan, vae, flow or diffusion)")
     family, rest = options["family"], {k: v for k, v in options.items() if k != "family"}
     shape = expected_shape(data)
     values = rest if "data_shape" in rest or shape is None else {"data_shape": list(shape), **rest}
@@ -119,7 +116,7 @@ def _methods(raw: Any, model_config: dict[str, Any], family: str, train: TrainCo
     for i, entry in enumerate(raw):
         entry = _table(entry, f"[methods] entry {i}")
         if "name" not in entry:
-            raise ConfigError(f"[[methods]] entry {i}: missing key 'name'")
+            raise ConfigError(f"[[methods]] entry {i}: missing key(s) ['name']")
         try:
             config = method_config(entry["name"], {k: v for k, v in entry.items() if k != "name"}, context)
             check_family(entry["name"], family)

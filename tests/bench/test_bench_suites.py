@@ -90,10 +90,10 @@ def test_set_changes_one_setting_of_every_job_and_refuses_a_bad_one():
     assert gan[0].spec["model"]["loss"] == "hinge"  # the suite's own specs are left as they were
     for bad, message in [("model.loss=hing", "'loss' must be one of"), ("loss=hinge", "SECTION.KEY=VALUE"),
                          ("optim.lr=1", "SECTION.KEY=VALUE"),
-                         ("model.losss=hinge", r"unknown config key\(s\) \['losss'\]")]:
+                         ("model.losss=hinge", r"unknown key\(s\) \['losss'\]")]:
         with pytest.raises(click.UsageError, match=message):
             _with_settings(gan, (bad,))
-    with pytest.raises(click.UsageError, match="model 'vae': unknown config key"):  # a GAN setting on a VAE row
+    with pytest.raises(click.UsageError, match="model 'vae': unknown key"):  # a GAN setting on a VAE row
         _with_settings(jobs, ("model.loss=ns",))
     for harness_key in ("train.seed=7", "data.seed=7", "train.sample_every=3", "train.checkpoint_every=5"):
         with pytest.raises(click.UsageError, match=f"the harness sets {harness_key.split('=')[0]} for every job"):

@@ -76,7 +76,7 @@ def test_cli_train_reports_config_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY.format(family="gan", model="hiden = 3", method="cft"))
     result = cli("train", bad, "--out", tmp_path / "run")
-    assert result.exit_code == 1 and "unknown config key(s) ['hiden']" in result.output
+    assert result.exit_code == 1 and "unknown key(s) ['hiden']" in result.output
     assert not (tmp_path / "run").exists()
 
 

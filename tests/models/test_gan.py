@@ -240,7 +240,7 @@ def test_bad_config_shapes_and_unknown_keys():
         GANConfig(data_shape=(1, 12, 12))
     with pytest.raises(ValueError, match="'data_shape'.*dcgan"):
         GANConfig(data_shape=(2,), arch="dcgan")
-    with pytest.raises(ValueError, match="unknown config key.*'hiden'"):
+    with pytest.raises(ValueError, match="unknown key.*'hiden'"):
         build_model("gan", {"hiden": 3})
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, non_negative_int, positive_int
+from modecover._checks import check_table_keys, dataclass_from_table, is_real_number, non_negative_int, positive_int
 from modecover.data.mixtures import integer_list
 
 __all__ = ["DataConfig", "TrainingSet", "DATA_SOURCES", "data_config", "build_dataset", "expected_shape"]
@@ -206,13 +206,10 @@ class TrainingSet:
 
 def data_config(options: dict[str, Any]) -> DataConfig:
     """:class:`DataConfig` from the ``[data]`` table; unknown keys are errors naming them."""
-    known = {f.name for f in dataclasses.fields(DataConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"[data]: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    check_table_keys(DataConfig, options, "[data]")
     if "name" not in options:
-        raise ValueError(f"[data]: missing key 'name' (one of {list(DATA_SOURCES)})")
-    return DataConfig(**options)
+        raise ValueError(f"[data]: missing key(s) ['name'] (one of {list(DATA_SOURCES)})")
+    return dataclass_from_table(DataConfig, options, "[data]")
 
 
 def expected_shape(config: DataConfig) -> tuple[int, ...] | None:

@@ -39,7 +39,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_integer, is_real_number, method_option_error
+from modecover._checks import (TableError, check_table_keys, dataclass_from_table, is_integer, is_real_number,
+                              method_option_error)
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import DEFAULT_REFERENCE_SIZE
@@ -54,6 +55,7 @@ SUMMARY_JSON = "dmpra_summary.json"
 ROUND_COLUMNS = ("score", "radius", "cv", "minority", "group", "group_deficit", "weight", "censored")
 SPACES = ("perception", "data")
 DETECTORS = ("auto", "loci", "density")  # auto: density for image data, loci for vectors
+WHERE = "[[methods]] 'dmpra'"  # how errors name the method's table
 
 
 @dataclass
@@ -88,7 +90,7 @@ class DMPRAConfig:
         _check(isinstance(self.space, str) and self.space in SPACES, "space", f"one of {list(SPACES)}", self.space)
         _check(isinstance(self.detector, str) and self.detector in DETECTORS, "detector", f"one of {list(DETECTORS)}",
                self.detector)
-        self.density = _density_config(self.density)
+        self.density = _table(DensityConfig, self.density, "density")
         _check(isinstance(self.weighting, str) and self.weighting in ("groups", "paper"), "weighting",
                "'groups' or 'paper'", self.weighting)
         for key in ("two_sided", "fine_grained", "informative", "plot"):
@@ -140,20 +142,16 @@ def _check(ok: bool, key: str, rule: str, value) -> None:
         raise method_option_error("dmpra", key, rule, value)
 
 
-def _density_config(density) -> DensityConfig:
-    """``density`` (a dict of its fields or the config) as a checked :class:`DensityConfig`."""
-    if isinstance(density, DensityConfig):
-        return density
-    if not isinstance(density, dict):
-        _check(False, "density", "a table of the DensityConfig fields", density)
-    known = [f.name for f in fields(DensityConfig)]
-    unknown = sorted(set(density) - set(known))
-    if unknown:
-        raise ValueError(f"[[methods]] 'dmpra': density: unknown key(s) {unknown}; known keys: {sorted(known)}")
+def _table(cls: type, value, key: str):
+    """``value`` (a dict of the fields of ``cls`` or a ``cls``) as a checked ``cls``; errors
+    start with ``[[methods]] 'dmpra'.key``."""
+    where = f"{WHERE}.{key}"
     try:
-        return DensityConfig(**density)
+        return dataclass_from_table(cls, value, where)
+    except TableError:
+        raise
     except ValueError as err:
-        raise ValueError(f"[[methods]] 'dmpra': {err}") from None
+        raise TableError(f"{where}: {err}") from None
 
 
 def detector_for(detector: str, data: Tensor) -> str:
@@ -168,14 +166,12 @@ def _classifier_config(classifier) -> PerceptionClassifierConfig:
     """``classifier`` (a dict of its fields or the config) as a checked :class:`PerceptionClassifierConfig`."""
     known = [f.name for f in fields(PerceptionClassifierConfig)]
     if isinstance(classifier, dict):
-        unknown = sorted(set(classifier) - set(known))
-        if unknown:
-            raise ValueError(f"[[methods]] 'dmpra': classifier: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        check_table_keys(PerceptionClassifierConfig, classifier, f"{WHERE}.classifier")
         values = classifier
     elif isinstance(classifier, PerceptionClassifierConfig):
         values = {key: getattr(classifier, key) for key in known}
     else:
-        _check(False, "classifier", "a table of the PerceptionClassifierConfig fields", classifier)
+        check_table_keys(PerceptionClassifierConfig, classifier, f"{WHERE}.classifier")
     for key, value in values.items():
         if key == "lr":
             _check(is_real_number(value) and 0 < value < math.inf, "classifier.lr", "a finite number > 0", value)

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from torch import Tensor
 
+from modecover._checks import check_table_keys, dataclass_from_table
 from modecover.plugins import Hooks, Plugin
 from modecover.plugins import shapes_latents as plugin_shapes_latents
 
@@ -185,24 +186,25 @@ def _qualified(plugin: str | type, module: str) -> str:
 def method_config(name: str, options: dict[str, Any], context: BuildContext | None = None):
     """The typed config of method ``name`` from the options of its ``[[methods]]`` entry.
 
-    Unknown keys are errors naming the key and the method; values the context supplies
-    (``latent_dim``) are filled in when the entry does not set them.
+    Unknown keys are errors naming the key and the method
+    (:func:`modecover._checks.dataclass_from_table`); values the context supplies
+    (``latent_dim``) are filled in when the entry does not set them. A config class with a
+    ``from_table(table, where)`` classmethod (DMPRA's, which still reads its old flat keys)
+    builds itself from the table.
     """
     spec = _spec(name)
     _, config_cls = _classes(spec)
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(options) - fields - set(spec.extra_options))
-    if unknown:
-        raise ValueError(
-            f"[[methods]] '{name}': unknown key(s) {unknown}; known keys: {sorted(fields | set(spec.extra_options))}"
-        )
-    values = {k: v for k, v in options.items() if k in fields}
+    where = f"[[methods]] '{name}'"
+    from_table = getattr(config_cls, "from_table", None)
+    if from_table is None:
+        check_table_keys(config_cls, options, where, spec.extra_options)
+    values = {k: v for k, v in options.items() if k not in spec.extra_options}
     if context is not None:
         values = {**spec.config_from_context(context), **values}
     try:
-        return config_cls(**values)
-    except TypeError as err:  # a missing required field or a bad nested key
-        raise ValueError(f"[[methods]] '{name}': {err}") from err
+        return from_table(values, where) if from_table is not None else dataclass_from_table(config_cls, values, where)
+    except TypeError as err:  # a value of the wrong type that the config's __post_init__ did not name
+        raise ValueError(f"{where}: {err}") from err
 
 
 def check_family(name: str, family: str) -> None:

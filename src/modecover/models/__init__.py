@@ -8,11 +8,12 @@ imports a family only when it is asked for.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from typing import Any, Iterable
 
 import numpy as np
+
+from modecover._checks import check_table_keys
 
 from .base import GenerativeModel
 
@@ -37,10 +38,7 @@ def family_classes(family: str) -> tuple[type[GenerativeModel], type]:
 def make_config(family: str, config: dict[str, Any]):
     """Build a family's dataclass config from a plain dict; unknown keys are errors naming the key."""
     _, config_cls = family_classes(family)
-    known = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ValueError(f"model '{family}': unknown config key(s) {unknown}; known keys: {sorted(known)}")
+    check_table_keys(config_cls, config, f"model '{family}'")
     values = dict(config)
     if "data_shape" in values:
         shape = values["data_shape"]
