@@ -14,13 +14,22 @@ message starts with the file (and key) it is about. A ``.npy`` / ``.npz`` file t
 neither (text, a pickle, an image saved under that name) is named for what it is, from
 its first bytes, before numpy reads it: numpy would call anything unknown "pickled
 (object) data" and suggest loading it unsafely.
+
+Writing: :func:`write_atomic` (a file that is never left half written), :func:`write_csv`
+(per-sample columns, floats at full precision) and :func:`json_safe` (numpy values,
+dataclasses and paths as plain JSON values), shared by the audit, the DMPRA plug-in's round
+files and the evaluation's explanation files.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import os
 import zipfile
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -204,4 +213,40 @@ def write_atomic(path, payload: bytes | str) -> Path:
     return path
 
 
-__all__ = ["SUFFIXES", "load_array", "load_features", "split_key", "write_atomic"]
+def json_safe(obj: Any) -> Any:
+    """``obj`` with numpy scalars/arrays, tuples and dataclasses turned into plain JSON values
+    (non-finite floats become None, so the file stays valid JSON)."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return json_safe(asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_csv(path: Path, key_name: str, keys: Sequence, columns: dict[str, np.ndarray]) -> Path:
+    """A CSV with header ``key_name, *columns``; floats written with full precision (repr)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(columns)
+    as_lists = [np.asarray(columns[c]).tolist() for c in names]
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([key_name, *names])
+        for i, key in enumerate(keys):
+            writer.writerow([key, *(repr(col[i]) if isinstance(col[i], float) else col[i] for col in as_lists)])
+    return path
+
+
+__all__ = ["SUFFIXES", "json_safe", "load_array", "load_features", "split_key", "write_atomic", "write_csv"]

@@ -9,8 +9,10 @@ from PIL import Image
 
 from helpers import cli, read_csv
 from modecover.dmpra import SearchConfig, informative_weights, search, weigh
-from modecover.dmpra.audit import audit, json_safe, most_isolated, project_2d, write_csv
+from modecover.dmpra.audit import audit
 from modecover.dmpra.density import DensityConfig, density_weights
+from modecover.io import json_safe, write_csv
+from modecover.plots import most_isolated, project_2d
 
 
 def planted(seed=0):
@@ -357,3 +359,19 @@ def test_inception_offline_names_the_weights_file(tmp_path, monkeypatch):
     assert inception_mod.WEIGHTS_URL in res.output
     assert str(tmp_path / "cache" / inception_mod.WEIGHTS_FILE) in res.output
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out" / "audit.csv").exists()
+
+
+def test_moved_helpers_keep_their_documented_path_and_matplotlib_stays_lazy():
+    """load_audit_data (docs/dmpra.md) is still importable from the audit, the same object as in
+    modecover.data.files; importing the audit (or the explanation files) loads no matplotlib."""
+    import subprocess
+    import sys
+
+    from modecover.data import files
+    from modecover.dmpra import audit as audit_module
+
+    assert audit_module.load_audit_data is files.load_audit_data and audit_module.AuditData is files.AuditData
+    code = ("import sys, modecover.dmpra.audit, modecover.evaluation.explain_files; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m == 'modecover.plots'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -329,8 +329,8 @@ def test_audit_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
     from PIL import Image
 
     from helpers import cli
+    from modecover.data.files import load_audit_data
     from modecover.data.images import load_image_folder
-    from modecover.dmpra.audit import load_audit_data
 
     monkeypatch.setitem(dinov2_mod.ARCHS, "vits14", tiny_config(offset=0.1))
     folder = tmp_path / "imgs"

@@ -101,7 +101,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
 
     from rich.console import Console
 
-    from modecover.dmpra.audit import audit, load_audit_data
+    from modecover.data.files import load_audit_data
+    from modecover.dmpra.audit import audit
     from modecover.runs import RunFolderError, claim_run_folder
     from modecover.weights import DownloadError
 

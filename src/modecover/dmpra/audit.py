@@ -18,48 +18,29 @@ neighbourhood sampling) and the weights on the samples' features and write:
   samples highlighted;
 - ``gallery.png`` (images only): the most isolated samples, highest score first.
 
-The same helpers write the per-round files of the DMPRA plug-in
-(:mod:`modecover.dmpra.plugin`).
+The per-sample columns (:func:`score_columns`, :func:`density_columns`) are those of the DMPRA
+plug-in's round files too (:mod:`modecover.dmpra.plugin`). The files are written by
+:func:`modecover.io.write_csv` and :func:`modecover.io.json_safe`, the drawings by
+:func:`modecover.plots.audit_figures`; the data are read by
+:func:`modecover.data.files.load_audit_data` (importable from here too).
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import warnings
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from modecover._checks import as_features, is_integer
+from modecover.data.files import AuditData, load_audit_data
+from modecover.io import json_safe, write_csv
 
-GALLERY_SIZE = 32
-POINT_SUFFIXES = (".csv", ".txt")
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with numpy scalars/arrays, tuples and dataclasses turned into plain JSON values
-    (non-finite floats become None, so the file stays valid JSON)."""
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return json_safe(asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+GALLERY_SIZE = 32  # images in gallery.png
+DENSITY_GALLERY_TITLE = "sparsest first (score: log density ratio to the reference; red frame: raised, weight > 1)"
 
 
 def score_columns(result, weighed) -> dict[str, np.ndarray]:
@@ -90,204 +71,6 @@ def density_columns(result) -> dict[str, np.ndarray]:
         "radius": np.asarray(result.radius, dtype=np.float64),
         "dim": np.asarray(result.dim, dtype=np.float64),
     }
-
-
-def write_csv(path: Path, key_name: str, keys: Sequence, columns: dict[str, np.ndarray]) -> Path:
-    """A CSV with header ``key_name, *columns``; floats written with full precision (repr)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    names = list(columns)
-    as_lists = [np.asarray(columns[c]).tolist() for c in names]
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([key_name, *names])
-        for i, key in enumerate(keys):
-            writer.writerow([key, *(repr(col[i]) if isinstance(col[i], float) else col[i] for col in as_lists)])
-    return path
-
-
-def project_2d(features, *, seed: int = 0) -> np.ndarray:
-    """(n, 2) float64: the features themselves when 2D, ``(x, 0)`` when 1D, else the first two
-    principal components (PCA).
-
-    PCA by scikit-learn's randomized SVD (Halko et al. 2011) of the centred (n, d) matrix:
-    O(n * d) time and memory, never a (d, d) matrix, so 300 images of 64 x 64 x 3 pixels
-    project in well under a second. With 10 oversampled directions and 7 power iterations
-    the two axes match the exact SVD's to rounding on data whose third singular value is
-    clearly below the second, and the plot never depends on more than that. ``seed`` fixes
-    the random test matrix (deterministic output); each axis is signed so that its
-    largest-magnitude loading is positive.
-    """
-    from sklearn.utils.extmath import randomized_svd
-
-    x = as_features(features, "features to project").astype(np.float64)
-    if x.shape[1] == 2:
-        return x.copy()
-    if x.shape[1] == 1:
-        return np.concatenate([x, np.zeros_like(x)], axis=1)
-    centred = x - x.mean(axis=0)
-    if not centred.any():
-        return np.zeros((len(x), 2))
-    _, _, vt = randomized_svd(centred, n_components=2, n_oversamples=10, n_iter=7, random_state=seed,
-                              flip_sign=False)
-    axes = vt.T  # (d, 2)
-    signs = np.sign(axes[np.abs(axes).argmax(axis=0), [0, 1]])
-    return np.ascontiguousarray(centred @ (axes * np.where(signs == 0, 1.0, signs)))
-
-
-def _figure(figsize):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize)
-
-
-def _save(fig, path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
-    return path
-
-
-def _to_display(images: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) or (N, H, W) -> (N, H, W, 3) in [0, 1] (values < 0 mean [-1, 1] data, > 1 mean [0, 255])."""
-    x = np.asarray(images, dtype=np.float64)
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"gallery images: expected shape (N, C, H, W) with C in {{1, 3}} or (N, H, W), got {x.shape}")
-    if x.min() < 0:
-        x = (x + 1) / 2
-    elif x.max() > 1:
-        x = x / 255.0
-    x = np.clip(x, 0, 1).transpose(0, 2, 3, 1)
-    return np.repeat(x, 3, axis=3) if x.shape[3] == 1 else x
-
-
-def most_isolated(scores: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the ``count`` highest scores, highest first (ties: lower index first)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.lexsort((np.arange(len(scores)), -np.nan_to_num(scores, nan=-np.inf)))
-    return order[:count]
-
-
-def save_gallery(path: Path, images, scores: np.ndarray, minority: np.ndarray, *,
-                 names: Sequence[str] | None = None, count: int = GALLERY_SIZE, columns: int = 8,
-                 title: str = "most isolated samples (score; red frame: minority)") -> Path:
-    """Grid of the ``count`` most isolated images (highest score first), each titled with its
-    score (and name); minority images framed in red."""
-    chosen = most_isolated(scores, count)
-    shown = _to_display(np.asarray(images)[chosen])
-    rows = max(1, math.ceil(len(chosen) / columns))
-    cols = min(columns, max(1, len(chosen)))
-    fig = _figure((1.3 * cols, 1.45 * rows + 0.3))
-    for slot, (i, img) in enumerate(zip(chosen, shown)):
-        ax = fig.add_subplot(rows, cols, slot + 1)
-        ax.imshow(img, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        label = f"{names[i]}" if names is not None else f"#{i}"
-        ax.set_title(f"{label[-14:]}\n{scores[i]:.3g}", fontsize=6)
-        color = "tab:red" if minority[i] else "0.7"
-        for spine in ax.spines.values():
-            spine.set_edgecolor(color)
-            spine.set_linewidth(2.0 if minority[i] else 0.5)
-    fig.suptitle(title, fontsize=8)
-    return _save(fig, path)
-
-
-@dataclass
-class AuditData:
-    """What :func:`load_audit_data` read: features, and for images the images and file names."""
-
-    features: np.ndarray  # (n, d)
-    source: str  # the path, as given
-    kind: str  # "features", "points" or "images"
-    extractor: str
-    files: list[str] | None = None  # image files relative to the folder
-    images: np.ndarray | None = None  # (n, C, H, W) in [0, 1]
-    skipped: list[str] = field(default_factory=list)  # unreadable image files left out (skip_corrupt)
-
-
-def _load_points(path: Path) -> np.ndarray:
-    """2D (or any-D) points from a CSV/whitespace text file; a non-numeric first line is a header."""
-    text = path.read_text()
-    if not text.strip():
-        raise ValueError(f"{path}: the file is empty")
-    first = text.lstrip().splitlines()[0]
-    delimiter = "," if "," in first else None
-    try:
-        float((first.split(delimiter) if delimiter else first.split())[0])
-        skip = 0
-    except ValueError:
-        skip = 1
-    try:
-        arr = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"{path}: cannot read as numeric columns ({err})") from err
-    return arr
-
-
-def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
-                    batch_size: int = 256, image_mode: str = "RGB",
-                    extractor_options: dict | None = None, skip_corrupt: bool = False) -> AuditData:
-    """Read a feature file (.npy/.npz[:key]/.pt/.pth), a points file (.csv/.txt) or an image
-    folder, and turn it into features.
-
-    ``extractor``: ``identity`` (default for files: the rows are the features) or
-    ``pixels`` (default for image folders: flattened pixels in [0, 1]); any other name of
-    :func:`modecover.features.get_extractor` works for image folders (e.g. ``inception``, ``dinov2``).
-    Image folders are read by :func:`modecover.data.images.load_image_folder` in
-    ``image_mode`` ("RGB" or "L"); ``extractor_options`` go to ``get_extractor`` (e.g.
-    ``weights_path`` of ``inception`` or ``dinov2``). Errors name the path.
-    """
-    from modecover.features import extract, get_extractor
-    from modecover.io import split_key
-
-    if extractor_options and extractor not in ("inception", "dinov2"):
-        raise ValueError(f"extractor options {sorted(extractor_options)} apply to the inception and dinov2 "
-                         f"extractors, not {extractor or 'the default'!r}")
-    path = Path(str(source))
-
-    file_path, _ = split_key(source)
-    if path.is_dir():
-        from modecover.data.images import load_image_folder
-
-        name = extractor or "pixels"
-        if name == "identity":
-            raise ValueError(f"{path}: an image folder needs an image extractor (pixels, inception or dinov2), "
-                             "not identity")
-        with warnings.catch_warnings():  # skipped files are listed in AuditData.skipped
-            warnings.simplefilter("ignore", UserWarning)
-            folder = load_image_folder(path, mode=image_mode, skip_corrupt=skip_corrupt)
-        extractor_fn = get_extractor(name, **(extractor_options or {}))
-        features = extract(extractor_fn, folder.images, batch_size=batch_size, name=str(path))
-        files = [p.relative_to(path).as_posix() for p in folder.files]
-        data = AuditData(features, str(source), "images", name, files, folder.images.numpy(),
-                         [p.relative_to(path).as_posix() for p in folder.skipped])
-    elif file_path.suffix.lower() in POINT_SUFFIXES:
-        if not file_path.exists():
-            raise FileNotFoundError(f"{file_path}: no such file")
-        data = AuditData(_load_points(file_path), str(source), "points", extractor or "identity")
-    else:
-        from modecover.io import load_array
-
-        name = extractor or "identity"
-        if name not in ("identity", "pixels"):
-            raise ValueError(f"{source}: a feature file takes the identity or pixels extractor, not {name!r}")
-        arr = load_array(source, min_ndim=2)
-        if name == "identity" and arr.ndim != 2:
-            raise ValueError(
-                f"{source}: identity needs a 2-D array (n_samples, n_features), got shape {arr.shape}; "
-                "use --extractor pixels for images"
-            )
-        images = arr if arr.ndim in (3, 4) else None
-        data = AuditData(arr.reshape(arr.shape[0], -1), str(source), "images" if images is not None else "features",
-                         name, None, images)
-    data.features = as_features(data.features, str(source), min_rows=min_rows)
-    return data
 
 
 @dataclass
@@ -435,8 +218,15 @@ def _write_audit(out: Path, x: np.ndarray, columns: dict, summary: dict, *, name
     key_name, keys = ("file", list(names)) if names is not None else ("index", range(len(x)))
     paths = {"csv": write_csv(out / "audit.csv", key_name, keys, columns)}
     if plot:
+        from modecover.plots import GALLERY_TITLE, audit_figures
+
         step("drawing")
-        paths.update(_draw_audit(out, x, columns, summary, source, images, names, gallery_size))
+        density = summary.get("detector") == "density"
+        paths.update(audit_figures(
+            out, x, columns["minority"].astype(bool), columns["score"],
+            f"{Path(source).name}: {summary['n_minority']} of {summary['n']} {'raised' if density else 'minority'}",
+            images=images, names=names, gallery_size=gallery_size,
+            gallery_title=DENSITY_GALLERY_TITLE if density else GALLERY_TITLE))
     summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     paths["summary"] = out / "summary.json"
@@ -445,6 +235,8 @@ def _write_audit(out: Path, x: np.ndarray, columns: dict, summary: dict, *, name
 
 def _ranked(columns: dict[str, np.ndarray], top: int) -> dict[str, np.ndarray]:
     """``columns`` with every row's ``rank`` by score (1 = highest) and (``top``) the top marks."""
+    from modecover.plots import most_isolated
+
     n = len(columns["score"])
     columns["rank"] = np.empty(n, dtype=np.int64)
     columns["rank"][most_isolated(columns["score"], n)] = np.arange(1, n + 1)
@@ -483,26 +275,7 @@ def _audit_columns(result, weighed, top: int) -> dict[str, np.ndarray]:
     return {c: columns[c] for c in order + (("top",) if top else ())}
 
 
-def _draw_audit(out: Path, x: np.ndarray, columns, summary, source: str, images, names, gallery_size: int):
-    """``audit.png`` (the 2D projection, flagged samples marked) and, with ``images``, ``gallery.png``."""
-    from modecover.plots import perception_projection
-
-    flags = columns["minority"].astype(bool)
-    paths = {"png": perception_projection(
-        project_2d(x), flags, out / "audit.png",
-        f"{Path(source).name}: {summary['n_minority']} of {summary['n']} "
-        f"{'raised' if summary.get('detector') == 'density' else 'minority'}"
-        + (" (PCA)" if x.shape[1] > 2 else ""),
-    )}
-    if images is not None:
-        title = ("sparsest first (score: log density ratio to the reference; red frame: raised, weight > 1)"
-                 if summary.get("detector") == "density" else "most isolated samples (score; red frame: minority)")
-        paths["gallery"] = save_gallery(out / "gallery.png", images, columns["score"], flags,
-                                        names=names, count=gallery_size, title=title)
-    return paths
-
-
 __all__ = [
-    "Audit", "AuditData", "audit", "audit_summary", "density_columns", "json_safe", "load_audit_data", "most_isolated",
-    "project_2d", "save_gallery", "score_columns", "write_csv",
+    "GALLERY_SIZE", "Audit", "AuditData", "audit", "audit_summary", "density_columns", "load_audit_data",
+    "nothing_flagged_note", "score_columns",
 ]

@@ -275,7 +275,7 @@ def _check_weights(weights: np.ndarray, n: int) -> None:
 
 def round_summary(result, weighed, delta: float, round_index: int) -> dict[str, Any]:
     """Plain-JSON summary of one search: its own summary, the groups and weight statistics."""
-    from modecover.dmpra.audit import json_safe
+    from modecover.io import json_safe
 
     minority = np.asarray(result.minority, dtype=bool)
     weights = weighed.weights
@@ -296,7 +296,7 @@ def round_summary(result, weighed, delta: float, round_index: int) -> dict[str, 
 
 def density_round_summary(result: DensityResult, round_index: int) -> dict[str, Any]:
     """Plain-JSON summary of one density search; ``n_minority`` counts the raised samples."""
-    from modecover.dmpra.audit import json_safe
+    from modecover.io import json_safe
 
     raised = result.raised
     return {
@@ -314,8 +314,9 @@ def density_round_summary(result: DensityResult, round_index: int) -> dict[str, 
 def write_round(out_dir: Path, result, features: np.ndarray, summary: dict, *, plot: bool = True) -> dict[str, Path]:
     """Write one round's CSV, NPZ, summary JSON and (``plot``) projection PNG; return their paths.
     ``result``: a :class:`DensityResult`, or the LOCI search's (SearchResult, GroupWeights)."""
-    from modecover.dmpra.audit import density_columns, project_2d, score_columns, write_csv
-    from modecover.plots import perception_projection
+    from modecover.dmpra.audit import density_columns, score_columns
+    from modecover.io import write_csv
+    from modecover.plots import perception_projection, project_2d
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(result, DensityResult):

@@ -13,7 +13,7 @@
   folder each group's ``medoid_file`` too), the sentence of
   :func:`modecover.explain.describe_missed` and the file names;
 - ``explain.png``: both sets in one 2D projection (the points themselves when 2D, PCA of
-  both sets together otherwise: :func:`modecover.dmpra.audit.project_2d`) with the
+  both sets together otherwise: :func:`modecover.plots.project_2d`) with the
   largest missed groups circled;
 - for images, ``missed_<rank>.png`` (the real images of a missed group: what the model
   never makes) and ``off_manifold_<rank>.png`` (fakes that look like nothing real), for the
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modecover.dmpra.audit import json_safe, project_2d, write_csv
 from modecover.explain import Explanation, describe_missed
+from modecover.io import json_safe, write_csv
 
 __all__ = ["write_explanation", "CIRCLED_GROUPS", "GALLERY_GROUPS"]
 
@@ -108,7 +108,7 @@ def write_explanation(e: Explanation, out_dir, real, fake, *, real_images=None, 
     _name_medoids(summary["missed_groups"], real_names)
     _name_medoids(summary["off_manifold_groups"], fake_names)
     if plot:
-        proj = project_2d(np.concatenate([np.asarray(real, np.float64), np.asarray(fake, np.float64)]))
+        proj = plots.project_2d(np.concatenate([np.asarray(real, np.float64), np.asarray(fake, np.float64)]))
         proj_real, proj_fake = proj[: len(e.real_covered)], proj[len(e.real_covered):]
         pca = " (PCA)" if np.asarray(real).shape[1] > 2 else ""
         paths["plot"] = plots.explain_projection(
