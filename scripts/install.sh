@@ -22,8 +22,9 @@ fi
 if [ "${1:-}" = "--dev" ]; then
   $PIP install -q -e ".[dev]"
   # The reference implementations the tests compare with. Their torchvision dependency has
-  # no build beside this torch, and the tests only use their numpy-level functions.
-  $PIP install -q --no-deps torch-fidelity pytorch-fid
+  # no build beside this torch, and the tests only use their numpy-level functions (nflows:
+  # its rational-quadratic spline, which needs neither tensorboard nor matplotlib).
+  $PIP install -q --no-deps torch-fidelity pytorch-fid nflows
 else
   $PIP install -q -e .
 fi

@@ -92,9 +92,10 @@ def stub_torchvision(mp: pytest.MonkeyPatch) -> None:
 
 
 # Reference implementations the tests compare with that the dev extra cannot list: pip would
-# pull their torchvision dependency, and with it another (CUDA) torch. scripts/install.sh
+# pull their dependencies, torchvision and with it another (CUDA) torch (torch-fidelity,
+# pytorch-fid), or tensorboard and matplotlib, which the tests do not use (nflows). scripts/install.sh
 # --dev installs them without their dependencies.
-OUTSIDE_DEV_EXTRA = {"torch_fidelity": "torch-fidelity", "pytorch_fid": "pytorch-fid"}
+OUTSIDE_DEV_EXTRA = {"torch_fidelity": "torch-fidelity", "pytorch_fid": "pytorch-fid", "nflows": "nflows"}
 
 
 def references_required() -> bool:
@@ -108,7 +109,7 @@ def reference_missing(name: str, err: Exception) -> None:
     top = name.split(".")[0]
     if top in OUTSIDE_DEV_EXTRA:
         how = (f"`bash scripts/install.sh --dev` installs it (or `pip install --no-deps {OUTSIDE_DEV_EXTRA[top]} "
-               "tqdm`: its torchvision dependency would pull another torch)")
+               "tqdm`: the tests need none of its other dependencies, and torchvision's would pull another torch)")
     else:
         how = "`pip install -e .[dev]` installs it"
     message = f"reference implementation {name} does not import ({err}); {how}"

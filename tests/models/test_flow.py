@@ -1,5 +1,6 @@
-"""RealNVP flow: exact log-density against autograd Jacobians and numerical integration,
-exact inverse, dequantisation, the 2-D ring (what every family does alike: test_families.py)."""
+"""RealNVP flow (affine and spline couplings): exact log-density against autograd Jacobians and
+numerical integration, exact inverse, dequantisation, the 2-D ring (what every family does alike:
+test_families.py; the spline itself: test_splines.py)."""
 
 
 import numpy as np
@@ -12,10 +13,12 @@ from modecover.models.flow import Flow, FlowConfig, parity_mask
 from modecover.plugins import Hooks
 
 
-def randomised_flow(data_shape=(2,), seed=0, layers=4, dtype=torch.float64):
+def randomised_flow(data_shape=(2,), seed=0, layers=4, dtype=torch.float64, coupling="affine"):
     """A flow whose coupling outputs are not zero (the constructor starts at the identity)."""
     torch.manual_seed(seed)
-    model = Flow(FlowConfig(data_shape=data_shape, coupling_layers=layers, hidden=16)).to(dtype)
+    config = FlowConfig(data_shape=data_shape, coupling_layers=layers, hidden=16, coupling=coupling, bins=5,
+                        tail_bound=2.0)
+    model = Flow(config).to(dtype)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -23,9 +26,11 @@ def randomised_flow(data_shape=(2,), seed=0, layers=4, dtype=torch.float64):
 
 
 
-def test_log_det_matches_autograd_jacobian_and_inverse_is_exact():
-    model = randomised_flow(data_shape=(3,))
+@pytest.mark.parametrize("coupling", ["affine", "spline"])
+def test_log_det_matches_autograd_jacobian_and_inverse_is_exact(coupling):
+    model = randomised_flow(data_shape=(3,), coupling=coupling)
     x = torch.randn(6, 3, dtype=torch.float64)
+    x[0] = torch.tensor([2.5, -0.3, 1.0], dtype=torch.float64)  # one coordinate in a spline's identity tail
     z, log_det = model.flow(x)
     for i in range(len(x)):
         jac = torch.autograd.functional.jacobian(lambda v: model.flow(v[None])[0][0], x[i])
@@ -33,14 +38,41 @@ def test_log_det_matches_autograd_jacobian_and_inverse_is_exact():
     torch.testing.assert_close(model.flow.inverse(z), x, rtol=0, atol=1e-10)
 
 
-def test_density_integrates_to_one():
-    model = randomised_flow()
+@pytest.mark.parametrize("coupling", ["affine", "spline"])
+def test_density_integrates_to_one(coupling):
+    model = randomised_flow(coupling=coupling)
     grid = torch.linspace(-8, 8, 801, dtype=torch.float64)
     xx, yy = torch.meshgrid(grid, grid, indexing="ij")
     with torch.no_grad():
         density = model.log_prob(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)).exp()
     cell = (grid[1] - grid[0]).item() ** 2
     assert density.sum().item() * cell == pytest.approx(1.0, abs=2e-3)
+
+
+def test_a_new_spline_flow_is_the_identity_and_transforms_the_free_coordinates_only():
+    torch.manual_seed(0)
+    model = Flow(FlowConfig(data_shape=(5,), coupling_layers=3, hidden=8, coupling="spline", bins=4))
+    x = 4 * torch.randn(50, 5)
+    z, log_det = model.flow(x)
+    torch.testing.assert_close(z, x, rtol=0, atol=1e-5)
+    torch.testing.assert_close(log_det, torch.zeros(50), rtol=0, atol=1e-5)
+    layer = randomised_flow(data_shape=(5,), coupling="spline").flow.layers[0]
+    y, _ = layer(x.double())
+    kept = layer.mask.bool()
+    assert torch.equal(y[:, kept], x.double()[:, kept])
+    assert (y[:, ~kept] - x.double()[:, ~kept]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"coupling": "neural"}, "config key 'coupling' must be one of \\['affine', 'spline'\\], got 'neural'"),
+    ({"bins": 0}, "config key 'bins' must be an integer >= 1, got 0"),
+    ({"bins": 1000}, "config key 'bins' must be an integer <= 999, got 1000"),
+    ({"tail_bound": 0.0}, "config key 'tail_bound' must be a finite number > 0.0, got 0.0"),
+    ({"tail_bound": float("inf")}, "config key 'tail_bound' must be a finite number > 0.0, got inf"),
+])
+def test_bad_coupling_settings_are_errors_naming_the_key(changes, message):
+    with pytest.raises(ValueError, match=message):
+        FlowConfig(**changes)
 
 
 def test_parity_masks():
@@ -98,11 +130,12 @@ def test_learns_the_ring(seed):
     assert result["hq_percent"] >= 1.2, result  # seeds 0-7: 2.4-13.9 %; untrained: 0.16-0.32 %
 
 
-def test_magnet_volumes_of_the_inverse_are_minus_the_forward_log_det():
+@pytest.mark.parametrize("coupling", ["affine", "spline"])
+def test_magnet_volumes_of_the_inverse_are_minus_the_forward_log_det(coupling):
     """MaGNET's log-volume of the latent generator is log|det d f^-1/dz| = -log|det d f/dx|."""
     from modecover.methods.magnet import log_volumes
 
-    model = randomised_flow(data_shape=(3,))
+    model = randomised_flow(data_shape=(3,), coupling=coupling)
     inverse, dim = model.latent_generator()
     z = torch.randn(6, dim, dtype=torch.float64)
     with torch.no_grad():

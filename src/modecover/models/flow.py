@@ -42,6 +42,7 @@ from modecover.models.common import (
     require_number,
 )
 from modecover.models.nets import mlp
+from modecover.models.splines import MAX_BINS, identity_derivative_parameter, rational_quadratic_spline
 from modecover.plugins import Hooks
 
 SAMPLE_CHUNK = 4096
@@ -54,14 +55,24 @@ class FlowConfig:
     hidden: int = 128  # width of each coupling network
     depth: int = 2  # hidden layers of each coupling network
     dequantize_noise: float = 0.0  # width of uniform noise added to training values (0: continuous data)
+    coupling: str = "affine"  # "affine" (RealNVP) or "spline" (monotone rational-quadratic, Durkan et al. 2019)
+    bins: int = 8  # spline coupling: bins K on [-tail_bound, tail_bound]
+    tail_bound: float = 3.0  # spline coupling: B; the map is the identity outside [-B, B]
     lr: float = 1e-3
     adam_betas: tuple[float, float] = (0.9, 0.999)
 
     def __post_init__(self):
         check_data_shape("flow", self.data_shape)
         self.data_shape = tuple(self.data_shape)
-        for key in ("coupling_layers", "hidden", "depth"):
+        for key in ("coupling_layers", "hidden", "depth", "bins"):
             require_int(self, "flow", key, minimum=1)
+        if self.coupling not in COUPLINGS:
+            raise ValueError(
+                f"model 'flow': config key 'coupling' must be one of {sorted(COUPLINGS)}, got {self.coupling!r}"
+            )
+        if self.bins > MAX_BINS:
+            raise ValueError(f"model 'flow': config key 'bins' must be an integer <= {MAX_BINS}, got {self.bins!r}")
+        require_number(self, "flow", "tail_bound", minimum=0.0, strict=True)
         if math.prod(self.data_shape) < 2:
             raise ValueError(
                 f"model 'flow': config key 'data_shape' must hold at least 2 values for coupling layers, "
@@ -106,15 +117,64 @@ class AffineCoupling(nn.Module):
         return (y - t) * (-s).exp()
 
 
-class RealNVP(nn.Module):
-    """Alternating-mask coupling stack on flattened vectors: ``forward`` x -> (z, log|det|), ``inverse`` z -> x."""
+class SplineCoupling(nn.Module):
+    """One monotone rational-quadratic spline coupling layer (Durkan et al. 2019) with a fixed binary mask:
 
-    def __init__(self, data_shape: tuple[int, ...], layers: int, hidden: int, depth: int):
+        y = m * x + (1 - m) * g(x; theta),    theta = net(m * x),
+
+    g the elementwise spline of ``modecover.models.splines`` (K bins on [-B, B], the identity
+    outside), log-det = sum over the free coordinates of log g'(x). The net's last layer starts
+    at the parameters of the identity map, like the affine coupling's."""
+
+    def __init__(self, mask: Tensor, hidden: int, depth: int, bins: int, tail_bound: float):
+        super().__init__()
+        dim = mask.numel()
+        self.bins = bins
+        self.tail_bound = float(tail_bound)
+        self.register_buffer("mask", mask.clone())
+        self.register_buffer("free", torch.nonzero(mask == 0).reshape(-1))  # the transformed coordinates
+        self.net = mlp(dim, len(self.free) * (3 * bins - 1), hidden, depth, nn.SiLU)
+        nn.init.zeros_(self.net[-1].weight)
+        with torch.no_grad():  # equal bins, slope 1 at every knot: g is the identity
+            bias = self.net[-1].bias.view(len(self.free), 3 * bins - 1)
+            bias.zero_()
+            bias[:, 2 * bins:] = identity_derivative_parameter()
+
+    def _transform(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
+        raw = self.net(x * self.mask).view(x.shape[0], len(self.free), 3 * self.bins - 1)
+        widths, heights, derivatives = raw.split([self.bins, self.bins, self.bins - 1], dim=-1)
+        y, log_det = rational_quadratic_spline(x[:, self.free], widths, heights, derivatives, self.tail_bound,
+                                               inverse=inverse)
+        return x.index_copy(1, self.free, y), log_det.sum(dim=1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x -> (y, log|det|) with log|det| (B,)."""
+        return self._transform(x, inverse=False)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        return self._transform(y, inverse=True)[0]  # kept coordinates are unchanged by forward
+
+
+COUPLINGS = {"affine", "spline"}
+
+
+class RealNVP(nn.Module):
+    """Alternating-mask coupling stack on flattened vectors: ``forward`` x -> (z, log|det|), ``inverse`` z -> x.
+
+    ``coupling`` picks the layer: ``"affine"`` (RealNVP) or ``"spline"`` (rational-quadratic, with
+    ``bins`` and ``tail_bound``)."""
+
+    def __init__(self, data_shape: tuple[int, ...], layers: int, hidden: int, depth: int,
+                 coupling: str = "affine", bins: int = 8, tail_bound: float = 3.0):
         super().__init__()
         mask = parity_mask(data_shape)
-        self.layers = nn.ModuleList(
-            AffineCoupling(mask if i % 2 == 0 else 1.0 - mask, hidden, depth) for i in range(layers)
-        )
+
+        def layer(m: Tensor) -> nn.Module:
+            if coupling == "spline":
+                return SplineCoupling(m, hidden, depth, bins, tail_bound)
+            return AffineCoupling(m, hidden, depth)
+
+        self.layers = nn.ModuleList(layer(mask if i % 2 == 0 else 1.0 - mask) for i in range(layers))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         log_det = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
@@ -151,7 +211,8 @@ class Flow(GenerativeModel):
         super().__init__(dataclasses.asdict(config))
         self.settings = config
         self.dim = math.prod(config.data_shape)
-        self.flow = RealNVP(tuple(config.data_shape), config.coupling_layers, config.hidden, config.depth)
+        self.flow = RealNVP(tuple(config.data_shape), config.coupling_layers, config.hidden, config.depth,
+                            config.coupling, config.bins, config.tail_bound)
         self.plugin_parameters = list(plugin_parameters)
         self._optimizer = torch.optim.Adam(
             list(self.parameters()) + self.plugin_parameters, lr=config.lr, betas=config.adam_betas
@@ -201,4 +262,4 @@ class Flow(GenerativeModel):
         return p.device, p.dtype
 
 
-__all__ = ["AffineCoupling", "Flow", "FlowConfig", "RealNVP", "parity_mask"]
+__all__ = ["AffineCoupling", "Flow", "FlowConfig", "RealNVP", "SplineCoupling", "parity_mask"]
