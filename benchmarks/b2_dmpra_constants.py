@@ -5,7 +5,11 @@ on validation seeds only (100 on), through the benchmark harness (resumable, res
 under OUT/B2/<data>/<label>/), and prints the per-seed result lines and a summary: how
 many seeds captured all / some / none of the minority modes, mean minority modes and HQ %.
 
-    .venv/bin/python benchmarks/b2_dmpra_constants.py runs/val-constants '{"gamma": 1.5}' '{"min_group": 20}'
+    .venv/bin/python benchmarks/b2_dmpra_constants.py runs/val-constants \
+        '{"weights": {"gamma": 1.5}}' '{"weights": {"min_group": 20}}'
+
+(The row label, and so the result folder, is the JSON text as given: results of earlier
+flat options such as '{"gamma": 1.5}' resume when given that text again.)
 """
 
 from __future__ import annotations

@@ -203,9 +203,15 @@ def test_topk_whose_nu_keeps_k_at_the_batch_size_is_refused(nu, batch_size):
     parse_config(raw)
 
 
-def test_string_bools_in_a_run_config_are_refused_naming_method_and_key():
-    for method, key in (("dmpra", "two_sided"), ("dmpra", "plot"), ("mean_rescaling", "per_dimension")):
-        raw = {**MINIMAL, "methods": [{"name": method, key: "false"}]}
-        with pytest.raises(ConfigError,
-                           match=rf"\[\[methods\]\] '{method}': '{key}' must be true or false, got 'false'"):
-            parse_config(raw)
+@pytest.mark.parametrize("entry, message", [
+    ({"name": "dmpra", "search": {"two_sided": "false"}},
+     r"\[\[methods\]\] 'dmpra'\.search: SearchConfig\.two_sided must be true or false, got 'false'"),
+    ({"name": "dmpra", "weights": {"fine_grained": "false"}},
+     r"\[\[methods\]\] 'dmpra'\.weights: DMPRA 'fine_grained' must be true or false, got 'false'"),
+    ({"name": "dmpra", "plot": "false"}, r"\[\[methods\]\] 'dmpra': 'plot' must be true or false, got 'false'"),
+    ({"name": "mean_rescaling", "per_dimension": "false"},
+     r"\[\[methods\]\] 'mean_rescaling': 'per_dimension' must be true or false, got 'false'"),
+])
+def test_string_bools_in_a_run_config_are_refused_naming_method_and_key(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**MINIMAL, "methods": [entry]})

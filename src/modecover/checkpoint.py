@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import json
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,21 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any],
             for k in keys if saved.get(k, "<absent>") != current.get(k, "<absent>")]
 
 
+def _current_form(plugin, saved: Any) -> Any:
+    """A plug-in config as a checkpoint stored it, in the form this version writes: a config
+    class with ``from_table`` (DMPRA's, whose flat keys moved into tables) rebuilds it,
+    silently; a record it cannot read stays as it is (and then differs, naming the keys)."""
+    from_table = getattr(type(getattr(plugin, "config", None)), "from_table", None)
+    if from_table is None or not isinstance(saved, dict):
+        return saved
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return _json_config(from_table(saved))
+    except (TypeError, ValueError):
+        return saved
+
+
 def restore_checkpoint(path, model: GenerativeModel, hooks: Hooks, *, optimizers: bool = True) -> dict[str, Any]:
     """Load a checkpoint into an existing ``model`` and ``hooks`` (for ``--resume``).
 
@@ -250,8 +266,8 @@ def restore_checkpoint(path, model: GenerativeModel, hooks: Hooks, *, optimizers
     if saved_names != [p["name"] for p in current]:
         raise CheckpointError(f"{path}: checkpoint written with plug-ins {saved_names}, "
                               f"this run has {[p['name'] for p in current]}")
-    for saved, now in zip(ckpt.plugins, current):
-        diffs = (config_differences(saved["config"] or {}, now["config"] or {})
+    for saved, now, plugin in zip(ckpt.plugins, current, hooks.plugins):
+        diffs = (config_differences(_current_form(plugin, saved["config"] or {}), now["config"] or {})
                  if isinstance(now["config"], dict) else [])
         if diffs:
             raise CheckpointError(f"{path}: plug-in '{now['name']}' config differs: " + "; ".join(diffs))

@@ -80,6 +80,20 @@ def test_cli_train_reports_config_errors(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_cli_train_prints_the_warning_of_an_old_flat_dmpra_key(tmp_path):
+    config = tmp_path / "old.toml"
+    config.write_text(TINY.format(family="gan", model="hidden = 16\ndepth = 1", method="dmpra")
+                      .replace('name = "dmpra"', 'name = "dmpra"\ngamma = 2.0\nplot = false'))
+    result = cli("train", config, "--out", tmp_path / "run", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {config}: [[methods]] 'dmpra': 'gamma' is now [methods.weights] gamma" in result.output
+    nested = tmp_path / "new.toml"
+    nested.write_text(config.read_text().replace("gamma = 2.0", "weights = { gamma = 2.0 }"))
+    result = cli("train", nested, "--out", tmp_path / "run2", "--no-progress")
+    assert result.exit_code == 0 and "warning" not in result.output
+    assert read_checkpoint(tmp_path / "run2" / "final.ckpt").plugins[0]["config"]["weights"]["gamma"] == 2.0
+
+
 def test_cli_sample_prior_uses_the_latent_plugins(tmp_path):
     from modecover.checkpoint import load_checkpoint
     from modecover.methods.registry import sampling_hooks

@@ -21,7 +21,8 @@ from modecover.dmpra.perception import (
 from modecover.dmpra.plugin import DMPRA, DMPRAConfig
 from modecover.plugins import GeneratorContext, Hooks
 
-FAST_SEARCH = {"max_neighbors": 320}  # ladder 20..320: the minority modes are found, tests stay fast
+FAST = SearchConfig(max_neighbors=320)  # ladder 20..320: the minority modes are found, tests stay fast
+FAST_SEARCH = {"search": {"max_neighbors": 320}}  # the same as DMPRA options
 
 
 class StandInGAN(nn.Module):
@@ -227,7 +228,7 @@ def test_round_weights_are_the_search_of_the_perception_space(one_round, imbalan
     model, plugin, _ = one_round
     data, _, _ = imbalanced_data
     features = perception_space(model, data)
-    result = search(features, SearchConfig(**FAST_SEARCH))
+    result = search(features, FAST)
     expected = weigh(result).weights  # the default: groups
     weights = plugin.data_weights(len(data))
     assert weights.dtype == torch.float64
@@ -271,12 +272,12 @@ def test_paper_weighting_down_weights_what_the_search_finds(one_round, imbalance
     that made groups the default)."""
     model, _, _ = one_round
     data, _, minority_mode = imbalanced_data
-    paper = DMPRA(weighting="paper", plot=False, **FAST_SEARCH)
+    paper = DMPRA(weights={"weighting": "paper"}, plot=False, **FAST_SEARCH)
     paper.on_round_end(model, data, 0, None)
     weights = paper.weights.numpy()
     assert paper.history[-1]["delta_bar"] < 1
     assert weights[minority_mode].mean() < weights[~minority_mode].mean()
-    result = search(perception_space(model, data), SearchConfig(**FAST_SEARCH))
+    result = search(perception_space(model, data), FAST)
     assert (result.cv[result.minority] < 1 / 3).all()  # the bound behind the finding
 
 
@@ -285,7 +286,7 @@ def test_data_space_searches_the_training_samples(imbalanced_data):
     data, _, minority_mode = imbalanced_data
     plugin = DMPRA(space="data", plot=False, **FAST_SEARCH)
     plugin.on_round_end(StandInGAN(), data, 0, None)
-    result = search(data.double().numpy(), SearchConfig(**FAST_SEARCH))
+    result = search(data.double().numpy(), FAST)
     np.testing.assert_array_equal(plugin.weights.numpy(), weigh(result).weights)
     assert result.minority[minority_mode].all()
 
@@ -316,7 +317,7 @@ def test_round_files(one_round, imbalanced_data):
 
 def test_second_round_uses_weights_and_plot_can_be_off(imbalanced_data, tmp_path):
     data, _, _ = imbalanced_data
-    plugin = DMPRA(plot=False, weighting="paper", informative=False, **FAST_SEARCH)
+    plugin = DMPRA(plot=False, weights=WeightingConfig(weighting="paper", informative=False), **FAST_SEARCH)
     hooks = Hooks([plugin])
     seen = []
     original = plugin.data_weights
@@ -366,72 +367,104 @@ def test_gan_rounds_keep_no_classifier_state(one_round):
     assert not any(k.startswith("classifier.") for k in plugin.state_dict())
 
 
-def test_config():
+def test_config_holds_the_search_and_the_weights_whole():
     config = DMPRAConfig(classifier={"steps": 7})
     assert config.classifier.steps == 7
-    assert config.search_config() == SearchConfig()
-    with pytest.raises(ValueError, match="alpha"):
-        DMPRAConfig(alpha=1.5)
-    with pytest.raises(ValueError, match=r"classifier: unknown key\(s\) \['step'\]"):
-        DMPRAConfig(classifier={"step": 7})
-    with pytest.raises(ValueError, match="feature_batch"):
-        DMPRAConfig(feature_batch=0)
-    with pytest.raises(ValueError, match="max_neighbors"):
-        DMPRA(max_neighbors=5)
-    assert config.weighting_config() == WeightingConfig()
+    assert config.search == SearchConfig() and config.weights == WeightingConfig()
+    nested = DMPRAConfig.from_table({"search": {"k_sigma": 2.0, "seed": 3}, "weights": {"weighting": "paper"}})
+    assert nested.search == SearchConfig(k_sigma=2.0, seed=3) and nested.weights == WeightingConfig(weighting="paper")
+    given = SearchConfig(n_min=10)
+    assert DMPRA(search=given).config.search is given  # an object is used as it is
+    assert DMPRA(search={"k_sigma": 2}).config.search == SearchConfig(k_sigma=2)
+    assert DMPRA(config=nested).config is nested
+    with pytest.raises(TypeError, match="not both"):
+        DMPRA(config=nested, plot=False)
 
 
-@pytest.mark.parametrize("key, value", [("weighting", "inverse"), ("space", "pixels"), ("min_group", 0),
-                                        ("min_group", 2.5), ("gamma", -1.0), ("gamma", float("nan")),
-                                        ("w_max", 0.5), ("outlier_weight", 0.0), ("fine_grained", "yes"),
-                                        ("reference_size", 1)])
-def test_invalid_weighting_and_space_values_name_the_key(key, value):
-    with pytest.raises(ValueError, match=key):
-        DMPRAConfig(**{key: value})
+# Every flat key of earlier versions, a value for it and where it is now.
+FLAT = [("alpha", 0.25, "search"), ("n_min", 10, "search"), ("k_sigma", 2.0, "search"), ("two_sided", True, "search"),
+        ("max_neighbors", 160, "search"), ("reference_size", 300, "search"), ("weighting", "paper", "weights"),
+        ("min_group", 3, "weights"), ("gamma", 2.0, "weights"), ("w_max", 9.0, "weights"),
+        ("outlier_weight", 2.0, "weights"), ("fine_grained", True, "weights"), ("informative", False, "weights")]
 
 
-@pytest.mark.parametrize("key", ["two_sided", "fine_grained", "informative", "plot"])
-@pytest.mark.parametrize("value", ["false", "true", 0, 1, None])
-def test_bool_settings_are_not_read_from_strings_or_numbers(key, value):
-    # two_sided="false" ran the two-sided search and plot="false" still wrote the PNG
-    with pytest.raises(ValueError, match=rf"\[\[methods\]\] 'dmpra': '{key}' must be true or false, got {value!r}"):
-        DMPRA(**{key: value})
+@pytest.mark.parametrize("key, value, table", FLAT)
+def test_flat_keys_are_still_read_with_a_warning_naming_the_new_place(key, value, table):
+    from modecover.config import parse_config
+
+    moved = rf"^\[\[methods\]\] 'dmpra': '{key}' is now \[methods\.{table}\] {key}"
+    with pytest.warns(DeprecationWarning, match=moved):
+        old = DMPRA(**{key: value}).config
+    assert old == DMPRAConfig.from_table({table: {key: value}})
+    assert getattr(getattr(old, table), key) == value
+    raw = {"data": {"name": "ring", "n": 200}, "model": {"family": "gan"}, "train": {"steps": 2, "batch_size": 8}}
+    with pytest.warns(DeprecationWarning, match=rf"'{key}' is now \[methods\.{table}\] {key}"):
+        parse_config({**raw, "methods": [{"name": "dmpra", key: value}]})
 
 
-@pytest.mark.parametrize("key, value", [("alpha", "0.5"), ("alpha", True), ("n_min", 20.0), ("n_min", True),
-                                        ("k_sigma", "3"), ("k_sigma", float("inf")), ("max_neighbors", "320"),
-                                        ("max_neighbors", True), ("reference_size", 5000.0), ("min_group", "5"),
-                                        ("gamma", "1"), ("gamma", True), ("w_max", None), ("outlier_weight", "1"),
-                                        ("feature_batch", 64.0), ("space", 1), ("weighting", ["groups"])])
-def test_wrong_types_are_refused_naming_dmpra_and_the_key(key, value):
-    with pytest.raises(ValueError, match=rf"\[\[methods\]\] 'dmpra': '{key}' must be"):
-        DMPRAConfig(**{key: value})
+def test_the_nested_form_warns_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DMPRA(search={"k_sigma": 2.0}, weights={"gamma": 2.0}, density={"k": 5}, classifier={"steps": 7})
 
 
-@pytest.mark.parametrize("key, value", [("steps", True), ("steps", "300"), ("width", 64.0), ("finetune_steps", -1),
-                                        ("lr", True), ("lr", "1e-3"), ("lr", float("nan")), ("seed", -1),
-                                        ("seed", 1.5), ("feature_dim", None)])
-def test_classifier_values_are_checked_naming_the_key(key, value):
-    with pytest.raises(ValueError, match=rf"\[\[methods\]\] 'dmpra': 'classifier.{key}' must be"):
-        DMPRAConfig(classifier={key: value})
+@pytest.mark.parametrize("options, message", [
+    # a key given both ways
+    ({"gamma": 2.0, "weights": {"gamma": 3.0}},
+     r"'dmpra': 'gamma' is given twice, as a flat key and as \[methods\.weights\] gamma"),
+    ({"alpha": 0.3, "search": SearchConfig()},
+     r"'dmpra': 'alpha' is given twice, as a flat key and in the SearchConfig"),
+    # keys and tables
+    ({"alpah": 1}, r"^\[\[methods\]\] 'dmpra': unknown key\(s\) \['alpah'\]; known keys: \[.*'alpha'.*'search'"),
+    ({"search": {"gamma": 1}}, r"^\[\[methods\]\] 'dmpra'\.search: unknown key\(s\) \['gamma'\]"),
+    ({"weights": 3}, r"^\[\[methods\]\] 'dmpra'\.weights: expected a table of key = value pairs, got int 3"),
+    ({"classifier": {"step": 7}}, r"'dmpra'\.classifier: unknown key\(s\) \['step'\]"),
+    ({"classifier": 3}, r"'dmpra'\.classifier: expected a table"),
+    ({"density": {"kk": 5}}, r"'dmpra'\.density: unknown key\(s\) \['kk'\]"),
+    # values the search checks (SearchConfig.__post_init__)
+    *[({"search": {key: value}}, rf"^\[\[methods\]\] 'dmpra'\.search: SearchConfig\.{key} must be")
+      for key, value in [("alpha", 1.5), ("alpha", "0.5"), ("alpha", True), ("n_min", 20.0), ("n_min", True),
+                         ("k_sigma", "3"), ("k_sigma", float("inf")), ("max_neighbors", "320"),
+                         ("max_neighbors", True), ("reference_size", 5000.0), ("reference_size", 1),
+                         *[("two_sided", v) for v in ("false", "true", 0, 1, None)]]],
+    ({"search": {"max_neighbors": 5}}, r"'dmpra'\.search: SearchConfig\.max_neighbors=5 is smaller than n_min=20"),
+    # values the weighting checks (WeightingConfig.__post_init__)
+    *[({"weights": {key: value}}, rf"^\[\[methods\]\] 'dmpra'\.weights: DMPRA '{key}' must be")
+      for key, value in [("weighting", "inverse"), ("weighting", ["groups"]), ("min_group", 0), ("min_group", 2.5),
+                         ("min_group", "5"), ("gamma", -1.0), ("gamma", float("nan")), ("gamma", "1"),
+                         ("gamma", True), ("w_max", 0.5), ("w_max", None), ("outlier_weight", 0.0),
+                         ("outlier_weight", "1"), *[(k, v) for k in ("fine_grained", "informative")
+                                                    for v in ("false", "true", 0, 1, None)]]],
+    # DMPRA's own keys
+    *[({key: value}, rf"^\[\[methods\]\] 'dmpra': '{key}' must be")
+      for key, value in [("space", "pixels"), ("space", 1), ("detector", "lof"), ("feature_batch", 0),
+                         ("feature_batch", 64.0), *[("plot", v) for v in ("false", "true", 0, 1, None)]]],
+    # weights that are all one re-weight nothing
+    *[({"weights": weights}, rf"'dmpra'\.weights: {which} gives every flagged group weight 1 .* re-weight nothing")
+      for weights, which in [({"gamma": 0}, "'gamma' = 0"), ({"w_max": 1}, "'w_max' = 1"),
+                             ({"gamma": 0.0, "w_max": 10.0}, "'gamma' = 0")]],
+    # the classifier's values
+    # the classifier's values (PerceptionClassifierConfig.__post_init__)
+    *[({"classifier": {key: value}}, rf"^\[\[methods\]\] 'dmpra'\.classifier: perception classifier '{key}' must be")
+      for key, value in [("steps", True), ("steps", "300"), ("width", 64.0), ("finetune_steps", -1), ("lr", True),
+                         ("lr", "1e-3"), ("lr", float("nan")), ("seed", -1), ("seed", 1.5), ("seed", 2**64),
+                         ("feature_dim", None)]],
+])
+def test_config_errors_name_the_table_and_the_key(options, message):
+    import warnings
+
+    with pytest.raises(ValueError, match=message), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the flat keys of the "given twice" rows
+        DMPRAConfig.from_table(options)
 
 
-@pytest.mark.parametrize("key, value", [("steps", True), ("seed", -1), ("lr", True)])
-def test_a_classifier_config_object_is_checked_too(key, value):
-    classifier = PerceptionClassifierConfig(**{key: value})  # that class lets these through
-    with pytest.raises(ValueError, match=rf"'dmpra': 'classifier.{key}' must be"):
-        DMPRAConfig(classifier=classifier)
-
-
-@pytest.mark.parametrize("options, which", [({"gamma": 0}, "'gamma' = 0"), ({"w_max": 1}, "'w_max' = 1"),
-                                            ({"gamma": 0.0, "w_max": 10.0}, "'gamma' = 0")])
-def test_weights_that_are_all_one_are_refused(options, which):
-    with pytest.raises(ValueError, match=rf"'dmpra': {which} gives every flagged group weight 1 .* re-weight nothing"):
-        DMPRAConfig(**options)
-    # they do something with another outlier weight, fine-grained members or the paper's weights
-    DMPRAConfig(**options, outlier_weight=2.0)
-    DMPRAConfig(**options, fine_grained=True)
-    DMPRAConfig(**options, weighting="paper")
+@pytest.mark.parametrize("options", [{"outlier_weight": 2.0}, {"fine_grained": True}, {"weighting": "paper"}])
+def test_weights_of_one_do_something_with_other_settings(options):
+    for flat in ({"gamma": 0}, {"w_max": 1}):
+        DMPRAConfig.from_table({"weights": {**flat, **options}})
+    DMPRAConfig.from_table({"weights": {"gamma": 0}, "detector": "density"})  # the density detector has its own
 
 
 def test_with_the_trainer_gan_and_checkpoint(imbalanced_data, tmp_path):
@@ -463,7 +496,7 @@ def _rank_worker(rank, init_file, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
         torch.manual_seed(100 + rank)  # each rank generates different samples for its classifier
-        plugin = DMPRA(classifier={"steps": 20}, max_neighbors=160)
+        plugin = DMPRA(classifier={"steps": 20}, search={"max_neighbors": 160})
         plugin.on_round_end(NoDiscriminatorModel(), ring_data(300, imbalanced=True), 0, None)
         shared = same_on_every_rank(plugin.data_weights(300), 300)  # what the trainer's sampler gets
         torch.save({"own": plugin.weights, "shared": shared}, f"{out_dir}/w{rank}.pt")

@@ -3,6 +3,7 @@ ValueError naming the method and the key (never coerced, never a Python comparis
 and a value that would make the method a silent no-op is refused with the reason."""
 
 import dataclasses
+import typing
 
 import numpy as np
 import pytest
@@ -15,27 +16,45 @@ BUILT_IN = ["dmpra", "ldmd", "dpm", "cft", "mean_rescaling", "deligan", "edge", 
 CONTEXT = BuildContext(data=None, model_config={"latent_dim": 8, "data_shape": [2]})
 
 
-def fields_of(kind: str) -> list[tuple[str, str]]:
-    """(method, key) of every built-in config field annotated as ``kind`` (bool, int, float, str)."""
+def _keys(config_cls: type, kind: str, prefix: str = "") -> list[str]:
+    """The keys of ``config_cls`` annotated as ``kind``, those of nested config tables as
+    ``table.key`` (DMPRA's ``search.k_sigma``)."""
+    hints = typing.get_type_hints(config_cls)
     out = []
-    for name in BUILT_IN:
-        for f in dataclasses.fields(_classes(METHODS[name])[1]):
-            annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-            base = annotation.replace(" | None", "")
-            if base == kind or (kind == "str" and base in ("Form", "Pairing")):
-                out.append((name, f.name))
+    for f in dataclasses.fields(config_cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += _keys(hints[f.name], kind, f"{prefix}{f.name}.")
+            continue
+        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        base = annotation.replace(" | None", "")
+        if base == kind or (kind == "str" and base in ("Form", "Pairing")):
+            out.append(prefix + f.name)
     return out
 
 
+def fields_of(kind: str) -> list[tuple[str, str]]:
+    """(method, key) of every built-in config field annotated as ``kind`` (bool, int, float, str),
+    the fields of nested tables included (``("dmpra", "search.two_sided")``)."""
+    return [(name, key) for name in BUILT_IN for key in _keys(_classes(METHODS[name])[1], kind)]
+
+
 def refused(name: str, key: str, value, match: str | None = None):
-    with pytest.raises(ValueError, match=match or rf"\[\[methods\]\] '{name}': '{key}' must be") as info:
-        method_config(name, {key: value}, CONTEXT)
+    """The error of ``key = value``; a nested key (``search.alpha``) is given in its table,
+    and the error names the table (``[[methods]] 'dmpra'.search: ...``) and the key."""
+    table, _, leaf = key.rpartition(".")
+    options = {table: {leaf: value}} if table else {key: value}
+    default = (rf"\[\[methods\]\] '{name}'\.{table}: .*\b{leaf}\b" if table
+               else rf"\[\[methods\]\] '{name}': '{key}' must be")
+    with pytest.raises(ValueError, match=match or default) as info:
+        method_config(name, options, CONTEXT)
     return str(info.value)
 
 
 def test_the_field_lists_cover_the_configs():
-    assert ("dmpra", "two_sided") in fields_of("bool") and ("mean_rescaling", "per_dimension") in fields_of("bool")
-    assert len(fields_of("bool")) == 5
+    bools = fields_of("bool")
+    assert ("dmpra", "search.two_sided") in bools and ("mean_rescaling", "per_dimension") in bools
+    assert ("dmpra", "weights.gamma") in fields_of("float") and ("dmpra", "classifier.seed") in fields_of("int")
+    assert len([key for name, key in fields_of("bool") if name == "dmpra"]) == 4
     assert ("ldmd", "replay_mean") in fields_of("float") and ("deligan", "seed") in fields_of("int")
 
 
@@ -69,7 +88,7 @@ def test_choice_fields_refuse_non_strings_naming_the_key(name, key, value):
     ("dpm", "scale", float("inf")), ("edge", "weight", -1.0), ("mean_rescaling", "low", float("-inf")),
     ("deligan", "sigma_init", float("inf")), ("deligan", "regulariser", float("inf")), ("deligan", "seed", 2**64),
     ("topk", "gamma", 0.0), ("topk", "nu", 1.5), ("instance_selection", "ridge", float("inf")),
-    ("class_balance", "power", float("inf")), ("dmpra", "k_sigma", float("inf")),
+    ("class_balance", "power", float("inf")), ("dmpra", "search.k_sigma", float("inf")),
 ])
 def test_out_of_range_numbers_name_the_key(name, key, value):
     refused(name, key, value)

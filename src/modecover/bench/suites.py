@@ -62,7 +62,7 @@ B2_VARIANTS: dict[str, list[dict]] = {
     "": [],
     " + DMPRA": [{"name": "dmpra"}],  # groups weighting, perception space (the defaults)
     " + DMPRA (data space)": [{"name": "dmpra", "space": "data"}],
-    " + DMPRA (paper weights)": [{"name": "dmpra", "weighting": "paper"}],
+    " + DMPRA (paper weights)": [{"name": "dmpra", "weights": {"weighting": "paper"}}],
     " + oracle": [ORACLE],
 }
 

@@ -40,7 +40,7 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
     import torch
 
     from modecover.checkpoint import CheckpointError
-    from modecover.config import ConfigError, Run, load_config
+    from modecover.config import ConfigError, Run
     from modecover.distributed import init_distributed
     from modecover.runs import RunFolderError, claim_run_folder
     from modecover.train import default_threads
@@ -49,7 +49,7 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
         torch.set_num_threads(threads)
     ctx = None
     try:
-        config = load_config(config_path)
+        config = _load_config(config_path)
         overrides = {k: v for k, v in (("steps", steps), ("seed", seed)) if v is not None}
         if overrides:
             config.train = dataclasses.replace(config.train, **overrides)
@@ -82,6 +82,24 @@ def command(config_path: Path, out_dir: Path, resume: bool, overwrite: bool, ste
         raise click.exceptions.Exit(130) from None
     if ctx.is_main:
         click.echo(f"final checkpoint: {result['checkpoint']}")
+
+
+def _load_config(path: Path):
+    """:func:`modecover.config.load_config`, with the ``DeprecationWarning`` of each old key
+    of the config (which Python hides by default) on stderr."""
+    import warnings
+
+    from modecover.config import load_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        config = load_config(path)
+    for warning in caught:
+        if issubclass(warning.category, DeprecationWarning):
+            click.echo(f"warning: {path}: {warning.message}", err=True)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return config
 
 
 def resume_command(config_path: Path, out_dir: Path, steps: int | None, seed: int | None,

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from dataclasses import dataclass, field, fields
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import (TableError, check_table_keys, dataclass_from_table, is_integer, is_real_number,
-                              method_option_error)
+from modecover._checks import TableError, check_table_keys, dataclass_from_table, is_integer, method_option_error
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
-from modecover.dmpra.search import DEFAULT_REFERENCE_SIZE
+from modecover.dmpra.search import SearchConfig
+from modecover.dmpra.weights import WeightingConfig
 from modecover.plugins import Plugin
 
 log = logging.getLogger(__name__)
@@ -58,29 +58,28 @@ DETECTORS = ("auto", "loci", "density")  # auto: density for image data, loci fo
 WHERE = "[[methods]] 'dmpra'"  # how errors name the method's table
 
 
+# The flat keys of the [[methods]] entry before the search and the weighting had tables of
+# their own, and the table each one is in now; still read, with a DeprecationWarning.
+MOVED_KEYS = {**dict.fromkeys(("alpha", "n_min", "k_sigma", "two_sided", "max_neighbors", "reference_size"), "search"),
+              **dict.fromkeys(("weighting", "min_group", "gamma", "w_max", "outlier_weight", "fine_grained",
+                               "informative"), "weights")}
+
+
 @dataclass
 class DMPRAConfig:
-    """Search settings (:class:`modecover.dmpra.SearchConfig`), weighting
-    (:class:`modecover.dmpra.WeightingConfig`), the space searched and outputs."""
+    """The space searched, the detector and its settings, and outputs. The LOCI detector's
+    search is a whole :class:`modecover.dmpra.SearchConfig` (``[methods.search]``) and its
+    weighting a whole :class:`modecover.dmpra.WeightingConfig` (``[methods.weights]``),
+    each checked by its own class; the density detector's settings are ``[methods.density]``.
+
+    :meth:`from_table` builds it from a ``[[methods]]`` entry and still reads the flat keys
+    of earlier versions (:data:`MOVED_KEYS`)."""
 
     space: str = "perception"  # "perception" (D's features / real-vs-generated classifier) or "data"
-    detector: str = "auto"  # "loci" (search + weighting below), "density" (k-NN density ratio), "auto" (by data kind)
+    detector: str = "auto"  # "loci" (search + weights below), "density" (k-NN density ratio), "auto" (by data kind)
+    search: SearchConfig = field(default_factory=SearchConfig)  # LOCI: the search (alpha, n_min, k_sigma, ...)
+    weights: WeightingConfig = field(default_factory=WeightingConfig)  # LOCI: weights of the flagged samples
     density: DensityConfig = field(default_factory=DensityConfig)  # settings of the density detector
-    # LOCI search
-    alpha: float = 0.5  # n(p, alpha r) counting radius as a fraction of the sampling radius r
-    n_min: int = 20  # smallest neighbourhood size of the radius ladder
-    k_sigma: float = 3.0  # minority when the score exceeds k_sigma
-    two_sided: bool = False  # |n - n_hat| > k_sigma sigma_hat (the paper's literal reading)
-    max_neighbors: int | None = None  # cap of the ladder (None: the search's default)
-    reference_size: int | None = DEFAULT_REFERENCE_SIZE  # counts taken in a subsample of this size above it
-    # weights
-    weighting: str = "groups"  # "groups" (raise linked minor groups) or "paper" (Eq. 6-7)
-    min_group: int = 5  # groups: fewer linked flagged samples are outliers
-    gamma: float = 1.0  # groups: weight = deficit ** gamma
-    w_max: float = 50.0  # groups: largest weight
-    outlier_weight: float = 1.0  # groups: weight of flagged samples outside any group
-    fine_grained: bool = False  # groups: scale members by CV_i / mean CV of the group
-    informative: bool = True  # paper: False gives every minority sample delta-bar (ablation)
     # outputs
     plot: bool = True  # write the per-round projection PNG
     feature_batch: int = 1024  # batch size of feature extraction and sampling
@@ -90,50 +89,51 @@ class DMPRAConfig:
         _check(isinstance(self.space, str) and self.space in SPACES, "space", f"one of {list(SPACES)}", self.space)
         _check(isinstance(self.detector, str) and self.detector in DETECTORS, "detector", f"one of {list(DETECTORS)}",
                self.detector)
+        self.search = _table(SearchConfig, self.search, "search")
+        self.weights = _table(WeightingConfig, self.weights, "weights")
         self.density = _table(DensityConfig, self.density, "density")
-        _check(isinstance(self.weighting, str) and self.weighting in ("groups", "paper"), "weighting",
-               "'groups' or 'paper'", self.weighting)
-        for key in ("two_sided", "fine_grained", "informative", "plot"):
-            _check(isinstance(getattr(self, key), bool), key, "true or false", getattr(self, key))
-        for key in ("n_min", "min_group", "feature_batch"):
-            _check(is_integer(getattr(self, key)) and getattr(self, key) >= 1, key, "a positive integer",
-                   getattr(self, key))
-        for key, low in (("max_neighbors", self.n_min), ("reference_size", max(self.n_min, 2))):
-            value = getattr(self, key)
-            _check(value is None or (is_integer(value) and value >= low), key, f"an integer >= {low} or None", value)
-        for key, test, rule in (("alpha", lambda v: 0 < v <= 1, "a number in (0, 1]"),
-                                ("k_sigma", lambda v: 0 < v < math.inf, "a finite number > 0"),
-                                ("gamma", lambda v: 0 <= v < math.inf, "a finite number >= 0"),
-                                ("w_max", lambda v: 1 <= v < math.inf, "a finite number >= 1"),
-                                ("outlier_weight", lambda v: 0 < v < math.inf, "a finite number > 0")):
-            value = getattr(self, key)
-            _check(is_real_number(value) and test(value), key, rule, value)
-        if (self.detector != "density" and self.weighting == "groups" and not self.fine_grained
-                and self.outlier_weight == 1 and (self.gamma == 0 or self.w_max == 1)):
-            which = "'gamma' = 0" if self.gamma == 0 else "'w_max' = 1"
-            raise ValueError(f"[[methods]] 'dmpra': {which} gives every flagged group weight 1 (and 'outlier_weight' "
+        _check(isinstance(self.plot, bool), "plot", "true or false", self.plot)
+        _check(is_integer(self.feature_batch) and self.feature_batch >= 1, "feature_batch", "a positive integer",
+               self.feature_batch)
+        w = self.weights
+        if (self.detector != "density" and w.weighting == "groups" and not w.fine_grained
+                and w.outlier_weight == 1 and (w.gamma == 0 or w.w_max == 1)):
+            which = "'gamma' = 0" if w.gamma == 0 else "'w_max' = 1"
+            raise ValueError(f"{WHERE}.weights: {which} gives every flagged group weight 1 (and 'outlier_weight' "
                              "is 1), so dmpra would re-weight nothing; raise it, or leave the method out")
-        self.classifier = _classifier_config(self.classifier)
-        try:  # the search and the weighting check their own fields too
-            self.search_config()
-            self.weighting_config()
-        except ValueError as err:
-            raise ValueError(f"[[methods]] 'dmpra': {err}") from None
+        self.classifier = _table(PerceptionClassifierConfig, self.classifier, "classifier")
 
-    def search_config(self):
-        """The :class:`modecover.dmpra.SearchConfig` of these settings."""
-        from modecover.dmpra import SearchConfig
+    @classmethod
+    def from_table(cls, table, where: str = WHERE) -> "DMPRAConfig":
+        """The config of a ``[[methods]]`` entry's options (or of ``DMPRA(**kwargs)``): the
+        nested tables ``search``, ``weights``, ``density``, ``classifier`` as dicts or
+        objects; a flat key of :data:`MOVED_KEYS` is moved into its table with a
+        ``DeprecationWarning`` naming its new place, and is an error when given both ways."""
+        check_table_keys(cls, table, where, tuple(MOVED_KEYS))
+        return dataclass_from_table(cls, nest_moved_keys(table, where), where)
 
-        return SearchConfig(alpha=self.alpha, n_min=self.n_min, k_sigma=self.k_sigma, two_sided=self.two_sided,
-                            max_neighbors=self.max_neighbors, reference_size=self.reference_size)
 
-    def weighting_config(self):
-        """The :class:`modecover.dmpra.WeightingConfig` of these settings."""
-        from modecover.dmpra import WeightingConfig
-
-        return WeightingConfig(weighting=self.weighting, min_group=self.min_group, gamma=self.gamma,
-                               w_max=self.w_max, outlier_weight=self.outlier_weight,
-                               fine_grained=self.fine_grained, informative=self.informative)
+def nest_moved_keys(table: dict[str, Any], where: str = WHERE, *, warn: bool = True) -> dict[str, Any]:
+    """``table`` with its flat keys of :data:`MOVED_KEYS` moved into the ``search`` and
+    ``weights`` tables (a ``DeprecationWarning`` for each, unless ``warn`` is False); a key
+    given flat and in its table too is an error naming both places."""
+    values = dict(table)
+    for key, section in MOVED_KEYS.items():
+        if key not in values:
+            continue
+        value = values.pop(key)
+        if warn:
+            warnings.warn(f"{where}: '{key}' is now [methods.{section}] {key} (a flat '{key}' will stop being read)",
+                          DeprecationWarning, stacklevel=4)
+        nested = values.get(section, {})
+        if not isinstance(nested, dict):  # an object, or a non-table that dataclass_from_table names
+            given = f"the {type(nested).__name__} given as '{section}'"
+            raise TableError(f"{where}: '{key}' is given twice, as a flat key and in {given}; keep [methods.{section}]")
+        if key in nested:
+            raise TableError(f"{where}: '{key}' is given twice, as a flat key and as [methods.{section}] {key}; "
+                             f"keep [methods.{section}] {key}")
+        values[section] = {**nested, key: value}
+    return values
 
 
 def _check(ok: bool, key: str, rule: str, value) -> None:
@@ -162,34 +162,17 @@ def detector_for(detector: str, data: Tensor) -> str:
     return "density" if data.dim() >= 3 else "loci"
 
 
-def _classifier_config(classifier) -> PerceptionClassifierConfig:
-    """``classifier`` (a dict of its fields or the config) as a checked :class:`PerceptionClassifierConfig`."""
-    known = [f.name for f in fields(PerceptionClassifierConfig)]
-    if isinstance(classifier, dict):
-        check_table_keys(PerceptionClassifierConfig, classifier, f"{WHERE}.classifier")
-        values = classifier
-    elif isinstance(classifier, PerceptionClassifierConfig):
-        values = {key: getattr(classifier, key) for key in known}
-    else:
-        check_table_keys(PerceptionClassifierConfig, classifier, f"{WHERE}.classifier")
-    for key, value in values.items():
-        if key == "lr":
-            _check(is_real_number(value) and 0 < value < math.inf, "classifier.lr", "a finite number > 0", value)
-        elif key == "seed":
-            _check(is_integer(value) and 0 <= value < 2**64, "classifier.seed", "an integer >= 0 and < 2**64", value)
-        else:
-            low = 0 if key == "finetune_steps" else 1
-            _check(is_integer(value) and value >= low, f"classifier.{key}", f"an integer >= {low}", value)
-    return classifier if isinstance(classifier, PerceptionClassifierConfig) else PerceptionClassifierConfig(**values)
-
-
 class DMPRA(Plugin):
     """Re-weights the training data between rounds by DMPRA's search and its weights (module docstring)."""
 
     name = "dmpra"
 
     def __init__(self, config: DMPRAConfig | None = None, **kwargs):
-        self.config = config or DMPRAConfig(**kwargs)
+        """``config``, or the keyword arguments of :meth:`DMPRAConfig.from_table`
+        (``DMPRA(search={"k_sigma": 2})``; a flat ``k_sigma=2`` still works, with a warning)."""
+        if config is not None and kwargs:
+            raise TypeError(f"DMPRA: give a config or keyword arguments, not both (got {sorted(kwargs)})")
+        self.config = config if config is not None else DMPRAConfig.from_table(kwargs)
         self.weights: Tensor | None = None  # float64 (n,), None until the first search
         self.rounds_searched = 0
         self.classifier: PerceptionClassifier | None = None  # non-GAN families only
@@ -237,8 +220,8 @@ class DMPRA(Plugin):
         """The LOCI search and its weighting: (weights, summary, (result, weighed))."""
         from modecover.dmpra import delta_bar, search, weigh
 
-        result = search(features, self.config.search_config())
-        weighed = weigh(result, self.config.weighting_config())
+        result = search(features, self.config.search)
+        weighed = weigh(result, self.config.weights)
         return weighed.weights, round_summary(result, weighed, delta_bar(result), round_index), (result, weighed)
 
     def state_dict(self) -> dict[str, Any]:

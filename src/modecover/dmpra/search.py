@@ -93,6 +93,8 @@ class SearchConfig:
             raise ValueError(f"SearchConfig.n_min must be a positive integer, got {self.n_min!r}")
         if not (is_real_number(self.k_sigma) and math.isfinite(self.k_sigma) and self.k_sigma > 0):
             raise ValueError(f"SearchConfig.k_sigma must be a finite number > 0, got {self.k_sigma!r}")
+        if not isinstance(self.two_sided, bool):  # "false" would run the two-sided search
+            raise ValueError(f"SearchConfig.two_sided must be true or false, got {self.two_sided!r}")
         if self.max_neighbors is not None:
             if not isinstance(self.max_neighbors, (int, np.integer)) or isinstance(self.max_neighbors, bool):
                 raise ValueError(f"SearchConfig.max_neighbors must be an integer or None, got {self.max_neighbors!r}")

@@ -119,7 +119,7 @@ class WeightingConfig:
     informative: bool = True
 
     def __post_init__(self):
-        if self.weighting not in WEIGHTINGS:
+        if not isinstance(self.weighting, str) or self.weighting not in WEIGHTINGS:
             raise ValueError(f"DMPRA 'weighting' must be one of {list(WEIGHTINGS)}, got {self.weighting!r}")
         if not is_integer(self.min_group) or self.min_group < 1:
             raise ValueError(f"DMPRA 'min_group' must be a positive integer, got {self.min_group!r}")
