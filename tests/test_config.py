@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,8 @@ import torch
 
 from modecover.config import ConfigError, build_run, load_config, parse_config
 from modecover.data.registry import build_dataset, data_config
-from modecover.methods.registry import METHODS, BuildContext, build_plugins, method_config
+from modecover.methods.cft import CFTConfig
+from modecover.methods.registry import METHODS, BuildContext, MethodEntry, build_plugins, method_config
 from modecover.train import TrainConfig
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.toml"))
@@ -49,7 +51,7 @@ def test_yaml_and_toml_give_the_same_config(tmp_path):
     a, b = load_config(tmp_path / "a.yaml"), load_config(tmp_path / "b.toml")
     assert a == b
     assert a.train == TrainConfig(steps=10, batch_size=8)
-    assert a.methods == [{"name": "cft", "feature_differences": 2}]
+    assert a.methods == [MethodEntry("cft", CFTConfig(latent_dim=8, feature_differences=2))]  # latent_dim: the GAN's
 
 
 def _with(section, **changes):
@@ -68,7 +70,7 @@ def _with(section, **changes):
         (_with("model", hiden=3), r"\[model\]: model 'gan': unknown key\(s\) \['hiden'\]; known keys: \[.*'hidden'"),
         ({**MINIMAL, "model": {"hidden": 3}}, r"\[model\]: missing key\(s\) \['family'\]"),
         ({**MINIMAL, "train": {"steps": 3}}, r"\[train\]: missing key\(s\) \['batch_size'\]"),
-        ({**MINIMAL, "train": [1]}, r"\[train\] must be a table"),
+        ({**MINIMAL, "train": [1]}, r"\[train\]: expected a table of key = value pairs, got list \[1\]"),
         (_with("model", family="gpt"), r"\[model\]: unknown model family 'gpt'"),
         (_with("train", step=3), r"\[train\]: unknown key\(s\) \['step'\]"),
         (_with("train", steps=0), r"\[train\]: train.steps must be a positive integer"),
@@ -163,6 +165,54 @@ def test_every_method_builds_from_its_defaults():
         build_plugins([{"name": "ldmd", "features": "pixels"}], context)
 
 
+def test_sections_are_parsed_once_into_typed_objects_and_written_back_whole():
+    from modecover.models.gan import GANConfig
+
+    others = [name for name in METHODS if name != "ldmd"]
+    methods = [{"name": name} for name in others] + [{"name": "ldmd", "features": "perception", "refresh_every": 5}]
+    config = parse_config({**MINIMAL, "methods": methods})
+    assert config.model.config == GANConfig(data_shape=(2,), hidden=16, depth=1) and config.model.shape_from_data
+    assert [m.name for m in config.methods] == [*others, "ldmd"]
+    assert all(type(m.config) is method_config(m.name, {}, BuildContext(None, {"latent_dim": 8})).__class__
+               for m in config.methods)
+    assert config.methods[-1].options == {"features": "perception"}
+    written = config.to_dict()
+    assert "data_shape" not in written["model"] and written["model"]["latent_dim"] == 8  # every field but the data's
+    assert written["methods"][0]["search"]["k_sigma"] == 3.0  # DMPRA's tables nested
+    assert parse_config(written) == config
+    run = build_run(config)  # from the parsed objects: the same plug-in configs
+    assert [p.config for p in run.hooks.plugins] == [m.config for m in config.methods]
+    assert run.model.config == dataclasses.asdict(config.model.config)
+
+
+def test_the_data_shape_comes_from_the_data_when_the_section_leaves_it_out(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("L", (6, 6), color=40 * i).save(folder / f"{i}.png")
+    raw = {"data": {"name": "folder", "path": str(folder), "mode": "L"}, "model": {"family": "vae", "channels": 4},
+           "train": {"steps": 1, "batch_size": 2}}
+    config = parse_config(raw)
+    assert config.model.shape_from_data and "data_shape" not in config.to_dict()["model"]
+    torch.manual_seed(0)
+    assert tuple(build_run(config).model.config["data_shape"]) == (1, 6, 6)  # known from the files only
+
+
+def test_a_run_config_of_an_earlier_version_reads_as_the_same_config():
+    """config.json / a checkpoint's run_config as earlier versions wrote them (the keys as
+    given, DMPRA's flat keys) compare equal to the config this version writes."""
+    from modecover.config import current_form
+
+    old = {**MINIMAL, "methods": [{"name": "dmpra", "gamma": 2.0, "k_sigma": 2.5}]}
+    new = {**MINIMAL, "methods": [{"name": "dmpra", "search": {"k_sigma": 2.5}, "weights": {"gamma": 2.0}}]}
+    assert current_form(old) == parse_config(new).to_dict()
+    assert current_form(parse_config(new).to_dict()) == parse_config(new).to_dict()
+    broken = {**MINIMAL, "methods": [{"name": "gone"}]}
+    assert current_form(broken) == broken  # one this version cannot read stays as it is
+
+
 @pytest.mark.parametrize("method", ["topk", "ldmd", "dpm", "edge", "cft", "deligan", "mean_rescaling"])
 def test_a_gan_only_method_on_a_vae_is_refused_naming_method_and_family(method):
     raw = {"data": {"name": "ring", "n": 100}, "model": {"family": "vae"}, "methods": [{"name": method}],
@@ -190,7 +240,7 @@ def test_class_balance_from_a_round_the_run_never_reaches_is_refused(from_round,
                                           rf"rounds = {rounds} .* its weights would never apply"):
         parse_config(raw)
     raw["train"]["rounds"] = from_round + 1
-    assert parse_config(raw).methods[0]["from_round"] == from_round  # the last round is weighted
+    assert parse_config(raw).methods[0].config.from_round == from_round  # the last round is weighted
 
 
 @pytest.mark.parametrize("nu, batch_size", [(0.5, 1), (0.9, 8), (0.95, 16)])

@@ -7,6 +7,7 @@ wrong with it, so that bad input never turns into a silent NaN further down.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -133,6 +134,16 @@ def dataclass_from_table(cls: type[T], table: Any, where: str) -> T:
         if name in values and not isinstance(values[name], sub) and not (optional and values[name] is None):
             values[name] = _nested(sub, values[name], f"{where}.{name}")
     return cls(**values)
+
+
+def table_values(config: Any) -> dict[str, Any]:
+    """The init fields of the dataclass object ``config`` as plain JSON values, nested
+    dataclasses as tables: ``dataclass_from_table(type(config), table_values(config), ...)``
+    gives ``config`` back (tuples come back as lists where the class keeps them)."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init}
+    plain = {k: table_values(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
+             for k, v in values.items()}
+    return json.loads(json.dumps(plain, default=str))
 
 
 def check_table_keys(cls: type, table: Any, where: str, extra: tuple[str, ...] = ()) -> None:

@@ -21,21 +21,28 @@ A config has four sections, and nothing else::
 
 An unknown key anywhere is an error naming the key and its section; so is a missing
 required key. ``model.data_shape`` may be left out: it is then taken from the data.
+
+Each section is parsed once, into typed objects: ``RunConfig.model`` holds the family's
+dataclass config (:class:`ModelSpec`), ``RunConfig.methods`` one
+:class:`modecover.methods.registry.MethodEntry` (name and typed config) per entry;
+:func:`build_run` builds from them. ``RunConfig.to_dict()`` writes them back as plain
+values (every field), which :func:`parse_config` reads again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from modecover._checks import TableError, dataclass_from_table
+from modecover._checks import TableError, dataclass_from_table, table_values
 from modecover.data.registry import DataConfig, data_config
 from modecover.train import TrainConfig
 
-__all__ = ["RunConfig", "ModelSpec", "ConfigError", "Run", "load_config", "parse_config", "build_run", "model_values"]
+__all__ = ["RunConfig", "ModelSpec", "ConfigError", "Run", "load_config", "parse_config", "build_run", "model_config",
+           "current_form"]
 
 SECTIONS = ("data", "model", "methods", "train")
 
@@ -46,33 +53,47 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelSpec:
+    """The ``[model]`` section: the family and its typed config (``GANConfig``, ...)."""
+
     family: str
-    options: dict[str, Any] = field(default_factory=dict)  # the family config's fields
+    config: Any = None  # the family's dataclass config; None or a dict of its fields: built by make_config
+    shape_from_data: bool = False  # data_shape was left out: build_run takes the data's sample shape
+
+    def __post_init__(self):
+        if self.config is None or isinstance(self.config, dict):
+            from modecover.models import make_config
+
+            self.config = make_config(self.family, self.config or {})
 
     def as_dict(self) -> dict[str, Any]:
-        return {"family": self.family, **self.options}
+        """``{"family": ..., **config fields}`` (without ``data_shape`` when it comes from the data)."""
+        values = table_values(self.config)
+        if self.shape_from_data:
+            values.pop("data_shape", None)
+        return {"family": self.family, **values}
 
 
 @dataclass
 class RunConfig:
     data: DataConfig
     model: ModelSpec
-    methods: list[dict[str, Any]]  # [{"name": ..., **options}]
+    methods: list[Any]  # modecover.methods.registry.MethodEntry, one per [[methods]] entry, in order
     train: TrainConfig
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values; ``parse_config(cfg.to_dict())`` gives an equal config."""
+        """Plain JSON values, every field of every section; ``parse_config(cfg.to_dict())``
+        gives an equal config."""
         return json.loads(json.dumps({
             "data": dataclasses.asdict(self.data),
             "model": self.model.as_dict(),
-            "methods": self.methods,
+            "methods": [m.as_dict() for m in self.methods],
             "train": dataclasses.asdict(self.train),
         }))
 
 
-def _table(raw: Any, section: str) -> dict[str, Any]:
+def _table(raw: Any, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise ConfigError(f"[{section}] must be a table of key = value pairs, got {type(raw).__name__}")
+        raise ConfigError(f"{where}: expected a table of key = value pairs, got {type(raw).__name__} {raw!r}")
     return raw
 
 
@@ -83,9 +104,9 @@ def _train_config(options: dict[str, Any]) -> TrainConfig:
         raise ConfigError(str(err)) from None
 
 
-def _model_spec(options: dict[str, Any], data: DataConfig) -> tuple[ModelSpec, dict[str, Any]]:
+def _model_spec(options: dict[str, Any], data: DataConfig) -> ModelSpec:
     """The model section, checked by building the family's config (with the data's shape
-    when the section leaves it out); returns the spec and the full config as plain values."""
+    when the section leaves it out and the data config tells it)."""
     from modecover.data.registry import expected_shape
     from modecover.models import make_config
 
@@ -100,38 +121,38 @@ def _model_spec(options: dict[str, Any], data: DataConfig) -> tuple[ModelSpec, d
         raise ConfigError(f"[model]: family {family!r} is not available in this build ({err})") from err
     except (ValueError, TypeError) as err:
         raise ConfigError(f"[model]: {err}") from err
-    return ModelSpec(family, rest), json.loads(json.dumps(dataclasses.asdict(config)))
+    return ModelSpec(family, config, shape_from_data="data_shape" not in rest)
 
 
-def _methods(raw: Any, model_config: dict[str, Any], family: str, train: TrainConfig) -> list[dict[str, Any]]:
+def _methods(raw: Any, model_config: dict[str, Any], family: str, train: TrainConfig) -> list[Any]:
     """The [[methods]] entries, each checked: its options (method_config), its family, and,
     where its config defines ``check_schedule(train)``, against the [train] schedule (a
     value that schedule makes a no-op, which the plug-in cannot tell by itself)."""
-    from modecover.methods.registry import BuildContext, check_family, method_config
+    from modecover.methods.registry import BuildContext, check_family, method_entry
 
     if not isinstance(raw, list):
         raise ConfigError("[[methods]] must be an array of tables, each with a 'name'")
     context = BuildContext(data=None, model_config=model_config)
     methods = []
     for i, entry in enumerate(raw):
-        entry = _table(entry, f"[methods] entry {i}")
+        entry = _table(entry, f"[[methods]] entry {i}")
         if "name" not in entry:
             raise ConfigError(f"[[methods]] entry {i}: missing key(s) ['name']")
         try:
-            config = method_config(entry["name"], {k: v for k, v in entry.items() if k != "name"}, context)
+            parsed = method_entry(entry["name"], {k: v for k, v in entry.items() if k != "name"}, context)
             check_family(entry["name"], family)
-            if hasattr(config, "check_schedule"):
-                config.check_schedule(train)
+            if hasattr(parsed.config, "check_schedule"):
+                parsed.config.check_schedule(train)
         except (ValueError, TypeError) as err:
             raise ConfigError(str(err)) from err
-        methods.append(dict(entry))
+        methods.append(parsed)
     return methods
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
     """:class:`RunConfig` from a parsed TOML/YAML document; errors name ``source``."""
     try:
-        raw = _table(raw, "top level")
+        raw = _table(raw, "the config")
         unknown = sorted(set(raw) - set(SECTIONS))
         if unknown:
             raise ConfigError(f"unknown section(s) {unknown}; a config has only {list(SECTIONS)}")
@@ -139,17 +160,17 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
             if section not in raw:
                 raise ConfigError(f"missing section [{section}]")
         try:
-            data = data_config(dict(_table(raw["data"], "data")))
+            data = data_config(dict(_table(raw["data"], "[data]")))
         except (TypeError, ValueError) as err:
             raise ConfigError(str(err) if str(err).startswith("[data]") else f"[data]: {err}") from err
-        model, model_config = _model_spec(dict(_table(raw["model"], "model")), data)
+        model = _model_spec(dict(_table(raw["model"], "[model]")), data)
         try:
-            train = _train_config(dict(_table(raw["train"], "train")))
+            train = _train_config(dict(_table(raw["train"], "[train]")))
         except ConfigError:
             raise
         except (TypeError, ValueError) as err:
             raise ConfigError(f"[train]: {err}") from err
-        methods = _methods(raw.get("methods", []), model_config, model.family, train)
+        methods = _methods(raw.get("methods", []), table_values(model.config), model.family, train)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return RunConfig(data, model, methods, train)
@@ -215,15 +236,34 @@ class Run:
                      progress=progress, metadata=metadata, on_step=on_step)
 
 
-def model_values(config: RunConfig, data_shape: tuple[int, ...]) -> dict[str, Any]:
-    """The model section with ``data_shape`` taken from the data (an error when the section disagrees)."""
-    options = dict(config.model.options)
-    if "data_shape" in options and tuple(int(s) for s in options["data_shape"]) != tuple(data_shape):
-        raise ConfigError(
-            f"[model] data_shape {list(options['data_shape'])} does not match "
-            f"the data's sample shape {list(data_shape)}"
-        )
-    return {**options, "data_shape": list(data_shape)}
+def model_config(config: RunConfig, data_shape: tuple[int, ...]):
+    """The model's typed config for data of sample shape ``data_shape``: the section's own
+    when it gives ``data_shape`` (an error naming both shapes when they differ), else with
+    the data's shape."""
+    model = config.model
+    shape = tuple(int(s) for s in data_shape)
+    if not model.shape_from_data:
+        if tuple(model.config.data_shape) != shape:
+            raise ConfigError(f"[model] data_shape {list(model.config.data_shape)} does not match "
+                              f"the data's sample shape {list(shape)}")
+        return model.config
+    if tuple(model.config.data_shape) == shape:
+        return model.config
+    return dataclasses.replace(model.config, data_shape=shape)
+
+
+def current_form(saved: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """A run config as an earlier version wrote it (``config.json``, a checkpoint's
+    ``run_config``: the keys as given, DMPRA's flat keys) in the form :meth:`RunConfig.to_dict`
+    writes now, so that the two compare key by key; one that does not parse stays as it is."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return parse_config(saved, source).to_dict()
+    except ConfigError:
+        return saved
 
 
 def build_run(config: RunConfig, data=None, plugins: Sequence[Any] = ()) -> Run:
@@ -233,13 +273,13 @@ def build_run(config: RunConfig, data=None, plugins: Sequence[Any] = ()) -> Run:
     (:func:`modecover.train.seed_everything`, or :meth:`Run.from_config`) for a reproducible model."""
     from modecover.data.registry import build_dataset
     from modecover.methods.registry import BuildContext, build_plugins
-    from modecover.models import build_model, make_config
+    from modecover.models import family_classes
     from modecover.plugins import Hooks
 
     data = data if data is not None else build_dataset(config.data)
-    values = model_values(config, data.data_shape)
-    resolved = json.loads(json.dumps(dataclasses.asdict(make_config(config.model.family, values))))
-    context = BuildContext(data.x, resolved, data.labels, config.model.family)
+    resolved = model_config(config, data.data_shape)
+    context = BuildContext(data.x, table_values(resolved), data.labels, config.model.family)
     hooks = Hooks([*plugins, *build_plugins(config.methods, context).plugins])
-    model = build_model(config.model.family, values, hooks.parameters())
+    model_cls, _ = family_classes(config.model.family)
+    model = model_cls(resolved, plugin_parameters=hooks.parameters())
     return Run(data, model, hooks, config)

@@ -98,6 +98,7 @@ def run_config(run_name: str, config: DemoConfig):
     the imbalanced ring, the default GAN, DMPRA or nothing, the demo's schedule."""
     from modecover.config import ModelSpec, RunConfig
     from modecover.data.registry import DataConfig
+    from modecover.methods.registry import method_entry
     from modecover.train import TrainConfig
 
     mixture = _demo_mixture(config)
@@ -105,7 +106,8 @@ def run_config(run_name: str, config: DemoConfig):
                       ratio=config.minority_ratio)
     train = TrainConfig(steps=config.steps, batch_size=config.batch_size, rounds=config.rounds, seed=config.seed,
                         lr_decay=config.lr_decay, checkpoint_every=config.steps)
-    return RunConfig(data, ModelSpec("gan"), [{"name": "dmpra"}] if run_name == "gan+dmpra" else [], train)
+    methods = [method_entry("dmpra", {})] if run_name == "gan+dmpra" else []
+    return RunConfig(data, ModelSpec("gan", shape_from_data=True), methods, train)
 
 
 def evaluation_draw(config: DemoConfig) -> np.ndarray:

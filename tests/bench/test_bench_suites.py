@@ -160,7 +160,7 @@ def test_the_2d_configs_carry_the_converged_recipe(family, data):
     budget = suites.converged_budget(data, family=family)
     assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
         (budget.steps, budget.batch_size, budget.lr_decay)
-    assert make_config(family, {**config.model.options, "data_shape": [2]}) == \
+    assert config.model.config == \
         make_config(family, {**suites.family_model(family, data), "data_shape": [2]})
 
 
@@ -175,7 +175,7 @@ def test_the_digits_configs_carry_the_b3_budget_and_model(family):
     budget = suites.CONVERGED_DIGITS
     assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
         (budget.steps, budget.batch_size, budget.lr_decay)
-    assert make_config(family, {**config.model.options, "data_shape": [1, 8, 8]}) == \
+    assert config.model.config == \
         make_config(family, {**suites.digits_model(family), "data_shape": [1, 8, 8]})
 
 
@@ -363,5 +363,5 @@ def test_the_mnist_configs_carry_the_b4_budget_and_model(family):
     budget = suites.CONVERGED_MNIST
     assert (config.train.steps, config.train.batch_size, config.train.lr_decay) == \
         (budget.steps, budget.batch_size, budget.lr_decay)
-    assert make_config(family, {**config.model.options, "data_shape": [1, 28, 28]}) == \
+    assert config.model.config == \
         make_config(family, {**suites.mnist_model(family), "data_shape": [1, 28, 28]})

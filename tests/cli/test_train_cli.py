@@ -45,7 +45,9 @@ def test_cli_train_writes_final_checkpoint_and_resume_is_a_no_op_when_done(tmp_p
     assert f"final checkpoint: {final}" in result.output
     ckpt = read_checkpoint(final)
     assert ckpt.state["step"] == 8 and [p["name"] for p in ckpt.plugins] == ["cft"]
-    assert ckpt.state["metadata"]["run_config"]["methods"] == [{"name": "cft"}]
+    # every field of the typed config, latent_dim from the model
+    methods = ckpt.state["metadata"]["run_config"]["methods"]
+    assert methods == [{"name": "cft", "latent_dim": 4, "feature_differences": 1}]
     again = cli("train", config, "--out", tmp_path / "run", "--resume", "--no-progress")
     assert again.exit_code == 0, again.output
     assert all(torch.equal(a, b)
@@ -60,10 +62,10 @@ def test_cli_train_resume_with_another_run_config_is_refused_and_changes_no_file
     files = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file() and p.name != ".modecover.lock"}
     text = config.read_text()
     changed = text.replace("n = 300", "n = 200").replace("batch_size = 16", "batch_size = 8\nlr_decay = 0.5")
-    config.write_text(changed.replace('name = "cft"', 'name = "cft"\nlatent_dim = 4'))
+    config.write_text(changed.replace('name = "cft"', 'name = "cft"\nfeature_differences = 2'))
     refused = cli("train", config, "--out", tmp_path / "run", "--resume", "--seed", 3, "--no-progress")
     assert refused.exit_code == 1
-    for diff in ("data.n: 300 vs 200", "methods[0].latent_dim: '<absent>' vs 4", "train.batch_size: 16 vs 8",
+    for diff in ("data.n: 300 vs 200", "methods[0].feature_differences: 1 vs 2", "train.batch_size: 16 vs 8",
                  "train.lr_decay: 0.0 vs 0.5", "train.seed: 0 vs 3"):
         assert diff in refused.output
     assert f"({tmp_path / 'run' / 'last.ckpt'})" in refused.output
@@ -92,6 +94,10 @@ def test_cli_train_prints_the_warning_of_an_old_flat_dmpra_key(tmp_path):
     result = cli("train", nested, "--out", tmp_path / "run2", "--no-progress")
     assert result.exit_code == 0 and "warning" not in result.output
     assert read_checkpoint(tmp_path / "run2" / "final.ckpt").plugins[0]["config"]["weights"]["gamma"] == 2.0
+    # the run of the old config resumes with the new one: the same run
+    resumed = cli("train", nested, "--out", tmp_path / "run", "--resume", "--no-progress")
+    assert resumed.exit_code == 0, resumed.output
+    assert "--resume: continuing from step 8 of 8" in resumed.output
 
 
 def test_cli_sample_prior_uses_the_latent_plugins(tmp_path):

@@ -489,6 +489,21 @@ def test_with_the_trainer_gan_and_checkpoint(imbalanced_data, tmp_path):
     assert fresh.plugins[0].history == plugin.history
 
 
+def test_a_checkpoint_of_the_flat_config_compares_as_the_nested_one():
+    """A checkpoint written before the search and the weights had tables (their keys flat,
+    no search.seed) holds the same config; a value that differs still shows."""
+    from modecover.checkpoint import _current_form, _json_config
+
+    plugin = DMPRA(search={"k_sigma": 2.5}, weights={"gamma": 2.0})
+    nested = _json_config(plugin.config)
+    flat = {k: v for k, v in nested.items() if k not in ("search", "weights")}
+    flat.update({k: v for k, v in nested["search"].items() if k != "seed"} | nested["weights"])
+    assert "gamma" in flat and "search" not in flat
+    assert _current_form(plugin, flat) == nested
+    assert _current_form(plugin, {**flat, "gamma": 3.0})["weights"]["gamma"] == 3.0
+    assert _current_form(plugin, {"unknown": 1}) == {"unknown": 1}  # unreadable: compared as it is
+
+
 def _rank_worker(rank, init_file, out_dir):
     import torch.distributed as dist
 

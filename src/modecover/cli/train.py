@@ -140,6 +140,7 @@ def _check_same_run_config(out_dir: Path, current: dict) -> int:
     config.json and checkpoints describe. --threads and --progress are not in the config.
     Returns the step last.ckpt holds."""
     from modecover.checkpoint import CheckpointError, config_differences, read_checkpoint
+    from modecover.config import current_form
 
     last = out_dir / "last.ckpt"
     state = read_checkpoint(last).state
@@ -154,6 +155,7 @@ def _check_same_run_config(out_dir: Path, current: dict) -> int:
     if saved is None:
         raise CheckpointError(f"{last}: holds no run config and {out_dir} has no config.json; "
                               "cannot check that --resume continues the same run")
+    saved = current_form(saved, str(source))  # a run config of an earlier version: read as this one writes it
     diffs = config_differences(_flat(saved), _flat(current), labels=("", ""))
     if diffs:
         raise CheckpointError(f"{out_dir}: --resume with another config than the run's ({source}); differs in "

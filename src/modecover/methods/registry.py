@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from torch import Tensor
 
-from modecover._checks import check_table_keys, dataclass_from_table
+from modecover._checks import check_table_keys, dataclass_from_table, table_values
 from modecover.plugins import Hooks, Plugin
 from modecover.plugins import shapes_latents as plugin_shapes_latents
 
-__all__ = ["METHODS", "ENTRY_POINTS", "BuildContext", "MethodSpec", "check_family", "method_config", "build_plugin",
-           "build_plugins", "register_method", "sampling_hooks", "shapes_latents"]
+__all__ = ["METHODS", "ENTRY_POINTS", "BuildContext", "MethodEntry", "MethodSpec", "check_family", "method_config",
+           "method_entry", "build_entry", "build_plugin", "build_plugins", "register_method", "sampling_hooks",
+           "shapes_latents"]
 
 
 @dataclass
@@ -40,6 +41,20 @@ class BuildContext:
     model_config: dict[str, Any]  # the model's config as plain values (``latent_dim``, ``data_shape``)
     labels: Tensor | None = None  # the training labels, where the data set has them
     family: str | None = None  # the model family the plug-ins will train with (checked when given)
+
+
+@dataclass
+class MethodEntry:
+    """One ``[[methods]]`` entry, parsed once (:func:`method_entry`): the method's name, its
+    typed config and the options that are not config fields (LDMD's ``features``)."""
+
+    name: str
+    config: Any  # the method's dataclass config
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry as plain values: ``{"name": ..., **config fields, **options}``."""
+        return {"name": self.name, **table_values(self.config), **self.options}
 
 
 @dataclass(frozen=True)
@@ -207,6 +222,14 @@ def method_config(name: str, options: dict[str, Any], context: BuildContext | No
         raise ValueError(f"{where}: {err}") from err
 
 
+def method_entry(name: str, options: dict[str, Any], context: BuildContext | None = None) -> MethodEntry:
+    """The :class:`MethodEntry` of a ``[[methods]]`` entry's name and options (its config:
+    :func:`method_config`)."""
+    config = method_config(name, options, context)
+    extra = _spec(name).extra_options
+    return MethodEntry(name, config, {k: v for k, v in options.items() if k in extra})
+
+
 def check_family(name: str, family: str) -> None:
     """An error naming method, family and why, when method ``name`` does nothing for ``family``."""
     spec = _spec(name)
@@ -218,21 +241,31 @@ def check_family(name: str, family: str) -> None:
 def build_plugin(name: str, options: dict[str, Any], context: BuildContext) -> Plugin:
     """One plug-in from its ``[[methods]]`` entry (``name`` and options); a method that
     does nothing for ``context.family`` is an error (:func:`check_family`)."""
-    spec = _spec(name)
     if context.family is not None:
         check_family(name, context.family)
+    return build_entry(method_entry(name, options, context), context)
+
+
+def build_entry(entry: MethodEntry, context: BuildContext) -> Plugin:
+    """The plug-in of a parsed entry, from its config as it is (no parsing); a method that
+    does nothing for ``context.family`` is an error (:func:`check_family`)."""
+    spec = _spec(entry.name)
+    if context.family is not None:
+        check_family(entry.name, context.family)
     plugin_cls, _ = _classes(spec)
-    config = method_config(name, options, context)
-    extra = {k: v for k, v in options.items() if k in spec.extra_options}
-    return plugin_cls(config=config, **spec.extra_args(context, extra))
+    return plugin_cls(config=entry.config, **spec.extra_args(context, entry.options))
 
 
-def build_plugins(methods: list[dict[str, Any]], context: BuildContext) -> Hooks:
-    """:class:`Hooks` over the plug-ins of ``methods`` (``[{"name": ..., **options}]``), in order."""
+def build_plugins(methods: list[MethodEntry | dict[str, Any]], context: BuildContext) -> Hooks:
+    """:class:`Hooks` over the plug-ins of ``methods``, in order: parsed entries
+    (:class:`MethodEntry`, as :class:`modecover.config.RunConfig` holds them) or plain
+    ``{"name": ..., **options}`` dicts."""
     plugins = []
     for entry in methods:
-        options = {k: v for k, v in entry.items() if k != "name"}
-        plugins.append(build_plugin(entry["name"], options, context))
+        if isinstance(entry, MethodEntry):
+            plugins.append(build_entry(entry, context))
+        else:
+            plugins.append(build_plugin(entry["name"], {k: v for k, v in entry.items() if k != "name"}, context))
     return Hooks(plugins)
 
 
