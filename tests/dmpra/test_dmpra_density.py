@@ -154,12 +154,19 @@ def test_plugin_round_with_the_density_detector_writes_its_columns(tmp_path):
     assert plugin.weights.numpy()[rare].mean() > 2 * plugin.weights.numpy()[~rare].mean()
 
 
-def test_plugin_config_reads_and_checks_the_density_table():
+def test_plugin_config_reads_the_density_table():
     config = DMPRAConfig(detector="density", density={"k": 5, "quantile": 0.5})
     assert config.density == DensityConfig(k=5, quantile=0.5)
-    with pytest.raises(ValueError, match=r"density: unknown key\(s\) \['kk'\]"):
-        DMPRAConfig(density={"kk": 5})
-    with pytest.raises(ValueError, match="'detector'"):
-        DMPRAConfig(detector="lof")
-    with pytest.raises(ValueError, match="'quantile'"):
-        DMPRAConfig(density={"quantile": 2})
+    given = DensityConfig(k=7)
+    assert DMPRAConfig(density=given).density is given
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"density": {"kk": 5}}, r"^\[\[methods\]\] 'dmpra'\.density: unknown key\(s\) \['kk'\]; known keys: \[.*'k'"),
+    ({"density": {"quantile": 2}}, r"^\[\[methods\]\] 'dmpra'\.density: density 'quantile' must be"),
+    ({"density": "k=5"}, r"^\[\[methods\]\] 'dmpra'\.density: expected a table of key = value pairs, got str"),
+    ({"detector": "lof"}, r"^\[\[methods\]\] 'dmpra': 'detector' must be one of \['auto', 'loci', 'density'\]"),
+])
+def test_plugin_config_errors_name_the_density_table_and_key(options, message):
+    with pytest.raises(ValueError, match=message):
+        DMPRAConfig(**options)
