@@ -185,6 +185,27 @@ def test_sections_are_parsed_once_into_typed_objects_and_written_back_whole():
     assert run.model.config == dataclasses.asdict(config.model.config)
 
 
+def test_dmpra_tables_nest_under_their_entry_in_toml_and_yaml(tmp_path):
+    import yaml
+
+    head = '[data]\nname = "ring"\nn = 200\n[model]\nfamily = "gan"\n[train]\nsteps = 10\nbatch_size = 8\n'
+    (tmp_path / "tables.toml").write_text(
+        head + '[[methods]]\nname = "dmpra"\nspace = "data"\n[methods.search]\nk_sigma = 2.0\n'
+        '[methods.weights]\nweighting = "paper"\n[[methods]]\nname = "class_balance"\n')
+    (tmp_path / "inline.toml").write_text(
+        head + '[[methods]]\nname = "dmpra"\nspace = "data"\nsearch = { k_sigma = 2.0 }\n'
+        'weights = { weighting = "paper" }\n[[methods]]\nname = "class_balance"\n')
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({
+        **MINIMAL, "model": {"family": "gan"}, "methods": [
+            {"name": "dmpra", "space": "data", "search": {"k_sigma": 2.0}, "weights": {"weighting": "paper"}},
+            {"name": "class_balance"}]}))
+    configs = [load_config(tmp_path / name) for name in ("tables.toml", "inline.toml", "c.yaml")]
+    dmpra = configs[0].methods[0].config
+    assert dmpra.space == "data" and dmpra.search.k_sigma == 2.0 and dmpra.weights.weighting == "paper"
+    assert [m.name for m in configs[0].methods] == ["dmpra", "class_balance"]
+    assert configs[0].methods == configs[1].methods == configs[2].methods
+
+
 def test_the_data_shape_comes_from_the_data_when_the_section_leaves_it_out(tmp_path):
     from PIL import Image
 

@@ -173,7 +173,8 @@ def register_method(name: str, config: type, *, families: tuple[str, ...] | None
     """Class decorator: make a :class:`Plugin` subclass the method ``name`` of run configs
     (``[[methods]] name = "..."``), with the dataclass ``config`` for its options.
 
-    The plug-in is built as ``cls(config=config(**options), **extra_args(context, extra))``;
+    The plug-in is built as ``cls(config=<the entry's config>, **extra_args(context, extra))``,
+    the config built once from the entry's options (:func:`method_config`);
     the other arguments mean what the fields of :class:`MethodSpec` mean. Registering a
     second, different class under a taken name is an error.
     """
