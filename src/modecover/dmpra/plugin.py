@@ -9,9 +9,10 @@ every round (``on_round_end``):
    GAN's discriminator penultimate features; for other families a real-vs-generated
    classifier kept across rounds and fine-tuned each time); ``space="data"``: the
    training samples themselves (flattened);
-2. **search**: :func:`modecover.dmpra.search` (extended neighbourhood sampling after LOCI,
-   paper Eq. 4-5) flags the minor-group samples;
-3. **evaluation**: :func:`modecover.dmpra.weigh`: ``weighting="groups"`` (default) raises
+2. **search**: :func:`modecover.dmpra.search` with ``config.search`` (extended
+   neighbourhood sampling after LOCI, paper Eq. 4-5) flags the minor-group samples;
+3. **evaluation**: :func:`modecover.dmpra.weigh` with ``config.weights``:
+   ``weighting="groups"`` (default) raises
    linked groups of flagged samples by their density deficit; ``weighting="paper"`` is
    Eq. 6-7 and Algorithm 1 line 12 as written;
 4. **adjustment**: the next round's sampler draws training samples with probability
