@@ -59,7 +59,7 @@ def digits_setup(family: str, seed: int, changes: dict, data: str = "digits"):
     """(balanced digits of ``data`` (digits, mnist-5k) in [-1, 1], B3's model, quality of
     samples: [judge FID, coverage])."""
     from modecover.bench.digits import judge_for
-    from modecover.bench.suites import digits_model
+    from modecover.bench.suites import digits_model, mnist_model
     from modecover.data import load_digits
     from modecover.data.datasets import load_mnist_5k
     from modecover.metrics.fid import fid
@@ -71,7 +71,8 @@ def digits_setup(family: str, seed: int, changes: dict, data: str = "digits"):
     judge = judge_for(data)
     real = judge.features(x.numpy())
     seed_everything(seed)
-    model = build_model(family, {**digits_model(family), **changes, "data_shape": list(x.shape[1:])})
+    settings = digits_model(family) if data == "digits" else mnist_model(family)
+    model = build_model(family, {**settings, **changes, "data_shape": list(x.shape[1:])})
 
     def quality(model) -> list:
         fake = judge.features(model.sample(DIGITS_SAMPLES[data]).numpy())
