@@ -58,6 +58,11 @@ def _measure(job: tuple[str, int, int]) -> dict:
         module = __import__(f"test_{name}")
         r = module.ring_metrics(seed)
         values = {"modes_captured": r["modes_captured"], "hq_percent": r["hq_percent"]}
+    elif name == "flow_spline":
+        import test_flow
+
+        r = test_flow.spline_ring_metrics(seed)
+        values = {"modes_captured": r["modes_captured"], "hq_percent": r["hq_percent"]}
     elif name == "trainer_gan":
         import test_train
 
@@ -69,7 +74,8 @@ def _measure(job: tuple[str, int, int]) -> dict:
     return {"test": name, "seed": seed, "threads": threads, **{k: float(v) for k, v in values.items()}}
 
 
-NAMES = ("gan_ns", "gan_hinge", "gan_wgan_critic", "gan_wgan_generator", "vae", "flow", "diffusion", "trainer_gan")
+NAMES = ("gan_ns", "gan_hinge", "gan_wgan_critic", "gan_wgan_generator", "vae", "flow", "flow_spline", "diffusion",
+         "trainer_gan")
 
 
 def main() -> None:
