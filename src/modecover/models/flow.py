@@ -1,6 +1,6 @@
 """RealNVP-style normalizing flow (docs/models.md; Dinh, Sohl-Dickstein & Bengio 2017).
 
-A stack of affine coupling layers f = f_L o ... o f_1 maps data x (flattened to D values)
+A stack of coupling layers f = f_L o ... o f_1 maps data x (flattened to D values)
 to z with exact log-likelihood
 
     log p(x) = log N(f(x); 0, I) + sum_l log |det d f_l / d y_{l-1}|.
@@ -10,7 +10,13 @@ Coupling layer l keeps the coordinates with ``mask_l = 1`` and transforms the ot
     y = m * x + (1 - m) * (x * exp(s) + t),    (s, t) = net_l(m * x),
     s = scale_l * tanh(raw_s)                   (tanh-bounded log-scales, learnable scale_l)
 
-with log-det sum((1 - m) * s). Masks alternate between the two parities of the sum of a
+with log-det sum((1 - m) * s) (``coupling = "affine"``, the default), or, with ``coupling = "spline"``,
+
+    y = m * x + (1 - m) * g(x; theta),          theta = net_l(m * x),
+
+g a monotone rational-quadratic spline of each free coordinate (Durkan et al. 2019; ``bins``
+bins on [-tail_bound, tail_bound], the identity outside: ``modecover.models.splines``) with
+log-det sum over the free coordinates of log g'. Masks alternate between the two parities of the sum of a
 coordinate's indices: (d,) -> d mod 2 for vectors, (c, h, w) -> (c + h + w) mod 2 for images
 (a checkerboard), so that neighbouring pixels condition each other.
 
