@@ -103,10 +103,11 @@ def test_dequantisation_noise_is_added_in_training_only():
     assert log["nll"] > clean  # N(0, I) is largest at 0
 
 
-def test_image_shaped_latent_generator_is_the_exact_inverse():
+@pytest.mark.parametrize("coupling", ["affine", "spline"])
+def test_image_shaped_latent_generator_is_the_exact_inverse(coupling):
     torch.manual_seed(0)
     model = build_model("flow", {"data_shape": [1, 8, 8], "coupling_layers": 2, "hidden": 32,
-                                 "dequantize_noise": 1 / 16})
+                                 "dequantize_noise": 1 / 16, "coupling": coupling})
     model.train_step(torch.rand(6, 1, 8, 8), Hooks(), 0)
     g, _ = model.latent_generator()
     x = torch.rand(4, 1, 8, 8)
