@@ -97,6 +97,50 @@ def is_real_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
+def int_in_range(value, name: str, low: int, high: int | None = None) -> int:
+    """``value`` as an int if it is an integer (numpy's too, never a bool) with ``low <= value``
+    and, when ``high`` is given, ``value <= high``; else a ``ValueError`` of one shape:
+    ``{name} must be an integer >= {low}, got {value!r}`` or ``... an integer in [low, high], got ...``."""
+    if not is_integer(value) or value < low or (high is not None and value > high):
+        rule = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {rule}, got {value!r}")
+    return int(value)
+
+
+def real_in_range(value, name: str, low: float | None = None, high: float | None = None, *,
+                  low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a float if it is a finite real number (numpy's too, never a bool) within the
+    bounds given (``low_open`` / ``high_open``: the bound itself is outside), else a
+    ``ValueError`` of one shape: ``{name} must be a finite number in (0, 1], got {value!r}``,
+    ``... a finite number > 0, got ...`` (one bound) or ``... a finite number, got ...``."""
+    ok = is_real_number(value) and bool(np.isfinite(value))
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise ValueError(f"{name} must be a finite number{_range_words(low, high, low_open, high_open)}, got {value!r}")
+    return float(value)
+
+
+def _range_words(low, high, low_open: bool, high_open: bool) -> str:
+    """`` in (0, 1]``, `` > 0``, `` <= 1`` or nothing, for the bounds given."""
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def no_op_error(where: str, setting: str, why: str, remedy: str) -> ValueError:
+    """The error of a setting that would make its method, key or option do nothing, in one
+    shape: ``{where}: {setting} does nothing ({why}); {remedy}``, e.g. ``[[methods]] 'dpm':
+    'weight' = 0 does nothing (the term is multiplied by 0); leave the method out``."""
+    return ValueError(f"{where}: {setting} does nothing ({why}); {remedy}")
+
+
 def method_option_error(method: str, key: str, rule: str, value) -> ValueError:
     """The error of a method config value: ``[[methods]] 'dpm': 'weight' must be ..., got 'x'``."""
     return ValueError(f"[[methods]] '{method}': '{key}' must be {rule}, got {value!r}")
