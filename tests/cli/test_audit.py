@@ -1,6 +1,7 @@
 """`modecover audit` and the audit helpers, on generated data; bad input gives clear errors."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -175,7 +176,7 @@ def test_no_sample_flagged_is_explained_and_every_sample_still_ranked(tmp_path):
     ("nan", r"x\.npy: 1 non-finite value"),
     ("few", r"x\.npy: needs at least 20 rows, got 5"),
     ("missing", r"nothere\.npy: no such file"),
-    ("alpha", r"alpha must be in \(0, 1\]"),
+    ("alpha", r"alpha must be a finite number in \(0, 1\], got 1\.5"),
     ("identity-images", r"image folder needs an image extractor"),
     ("images-3d", r"identity needs a 2-D array"),
     ("bad-csv", r"x\.csv: cannot read as numeric columns"),
@@ -216,6 +217,15 @@ def test_bad_input_gives_clear_errors(tmp_path, case, message):
     assert res.exit_code != 0
     assert "Error" in res.output and __import__("re").search(message, res.output), res.output
     assert not (tmp_path / "out" / "audit.csv").exists()
+
+
+@pytest.mark.parametrize("top", [-1, 41, True, 2.0, "3"])
+def test_top_is_an_integer_up_to_the_number_of_samples(tmp_path, top):
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    message = rf"^audit: top \(at most the 40 samples\) must be an integer in \[0, 40\], got {re.escape(repr(top))}$"
+    with pytest.raises(ValueError, match=message):
+        audit(x, tmp_path / "out", top=top)
+    assert not (tmp_path / "out").exists()
 
 
 def test_out_folder_is_owned_like_a_run_folder(tmp_path):

@@ -4,6 +4,7 @@ invariances, edge cases and errors, and its use by the DMPRA plug-in and the aud
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -116,6 +117,18 @@ def test_identical_and_equidistant_samples_give_ones_with_a_note():
     assert np.isfinite(density_weights(grid).weights).all()
 
 
+@pytest.mark.parametrize("key, value, rule", [
+    ("k", 0, "an integer >= 1"), ("k", True, "an integer >= 1"), ("k", 2.0, "an integer >= 1"),
+    ("dim_neighbors", 2, "an integer >= 3"), ("smooth", -1, "an integer >= 0"), ("smooth", False, "an integer >= 0"),
+    ("quantile", 1.0, r"a finite number in \[0, 1\)"), ("quantile", "0.5", r"a finite number in \[0, 1\)"),
+    ("gamma", 0, "a finite number > 0"), ("gamma", float("inf"), "a finite number > 0"),
+    ("w_max", 1, "a finite number > 1"), ("w_max", True, "a finite number > 1"),
+])
+def test_density_settings_name_the_key_the_rule_and_the_value(key, value, rule):
+    with pytest.raises(ValueError, match=rf"^density '{key}' must be {rule}, got {re.escape(repr(value))}$"):
+        DensityConfig(**{key: value})
+
+
 def test_bad_input_and_settings_are_named():
     with pytest.raises(ValueError, match="at least 21 rows"):
         density_weights(np.random.default_rng(0).normal(size=(20, 3)))
@@ -123,10 +136,6 @@ def test_bad_input_and_settings_are_named():
     x[7, 1] = np.nan
     with pytest.raises(ValueError, match="row 7, column 1"):
         density_weights(x)
-    for key, value in [("k", 0), ("dim_neighbors", 2), ("smooth", -1), ("quantile", 1.0), ("gamma", 0),
-                       ("w_max", 1), ("k", True), ("quantile", "0.5")]:
-        with pytest.raises(ValueError, match=f"'{key}'"):
-            DensityConfig(**{key: value})
     with pytest.raises(TypeError, match="DensityConfig"):
         density_weights(x, {"k": 3})
 

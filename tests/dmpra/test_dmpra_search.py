@@ -161,25 +161,33 @@ def test_all_identical_points_have_zero_scores_and_no_minority():
     assert not result.minority.any() and np.all(result.n_hat == 40)
 
 
-def test_bad_inputs_raise_clear_errors():
-    with pytest.raises(ValueError, match="at least 20 rows"):
-        search(np.zeros((19, 2)))
+def _nan_at_row_3():
     x = np.random.default_rng(0).normal(size=(30, 2))
     x[3, 1] = np.nan
-    with pytest.raises(ValueError, match="non-finite.*row 3"):
-        search(x)
-    with pytest.raises(ValueError, match="2-D"):
-        search(np.zeros(30))
-    with pytest.raises(ValueError, match="alpha"):
-        SearchConfig(alpha=0)
-    with pytest.raises(ValueError, match="n_min"):
-        SearchConfig(n_min=0)
-    with pytest.raises(ValueError, match="k_sigma"):
-        SearchConfig(k_sigma=-1)
-    with pytest.raises(ValueError, match="max_neighbors"):
-        SearchConfig(n_min=20, max_neighbors=10)
-    with pytest.raises(ValueError, match="alpha must be in .* got True"):
-        SearchConfig(alpha=True)
+    return x
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: search(np.zeros((19, 2))), "at least 20 rows"),
+    (lambda: search(_nan_at_row_3()), "non-finite.*row 3"),
+    (lambda: search(np.zeros(30)), "2-D"),
+    (lambda: SearchConfig(alpha=0), r"^SearchConfig\.alpha must be a finite number in \(0, 1\], got 0$"),
+    (lambda: SearchConfig(alpha=True), r"^SearchConfig\.alpha must be a finite number in \(0, 1\], got True$"),
+    (lambda: SearchConfig(n_min=0), r"^SearchConfig\.n_min must be a positive integer, got 0$"),
+    (lambda: SearchConfig(n_min=True), r"^SearchConfig\.n_min must be a positive integer, got True$"),
+    (lambda: SearchConfig(k_sigma=-1), r"^SearchConfig\.k_sigma must be a finite number > 0, got -1$"),
+    (lambda: SearchConfig(n_min=20, max_neighbors=10), "max_neighbors=10 is smaller than n_min=20"),
+    (lambda: SearchConfig(max_neighbors=True), r"^SearchConfig\.max_neighbors must be an integer or None, got True$"),
+    (lambda: SearchConfig(reference_size=True), r"^SearchConfig\.reference_size must be an integer >= 20, got True$"),
+    (lambda: SearchConfig(seed=-1), r"^SearchConfig\.seed must be an integer >= 0, got -1$"),
+    (lambda: SearchConfig(seed=False), r"^SearchConfig\.seed must be an integer >= 0, got False$"),
+])
+def test_bad_inputs_raise_clear_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_numpy_numbers_are_numbers_and_other_types_are_named():
     assert SearchConfig(alpha=np.float32(0.5), k_sigma=np.int64(3)).alpha == 0.5  # numpy numbers are numbers
     with pytest.raises(TypeError, match="config must be a SearchConfig, got dict"):
         search(np.zeros((30, 2)), {"alpha": 0.5})

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from modecover._checks import as_features, is_integer
+from modecover._checks import as_features, int_in_range
 from modecover.data.files import AuditData, load_audit_data
 from modecover.io import json_safe, write_csv
 
@@ -250,8 +250,7 @@ def _check_audit_inputs(n: int, names, images, top, source: str) -> None:
         raise ValueError(f"audit: {len(names)} names for {n} samples of {source}")
     if images is not None and len(images) != n:
         raise ValueError(f"audit: {len(images)} images for {n} samples of {source}")
-    if not is_integer(top) or not 0 <= top <= n:
-        raise ValueError(f"audit: top must be an integer in 0..{n} (the number of samples), got {top!r}")
+    int_in_range(top, f"audit: top (at most the {n} samples)", 0, n)
 
 
 def _weigh_noting_warnings(result, weighting):

@@ -35,12 +35,11 @@ sparser region and every weight is 1, with a note saying why.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from modecover._checks import as_features, is_integer, is_real_number
+from modecover._checks import as_features, int_in_range, real_in_range
 from modecover.graph import linked_groups
 
 
@@ -57,18 +56,11 @@ class DensityConfig:
     w_max: float = 50.0  # largest weight
 
     def __post_init__(self):
-        for key in ("k", "dim_neighbors"):
-            value = getattr(self, key)
-            if not is_integer(value) or value < (1 if key == "k" else 3):
-                raise ValueError(f"density '{key}' must be an integer >= {1 if key == 'k' else 3}, got {value!r}")
-        if not is_integer(self.smooth) or self.smooth < 0:
-            raise ValueError(f"density 'smooth' must be an integer >= 0, got {self.smooth!r}")
-        for key, test, rule in (("quantile", lambda v: 0 <= v < 1, "a number in [0, 1)"),
-                                ("gamma", lambda v: 0 < v < math.inf, "a finite number > 0"),
-                                ("w_max", lambda v: 1 < v < math.inf, "a finite number > 1")):
-            value = getattr(self, key)
-            if not (is_real_number(value) and test(float(value))):
-                raise ValueError(f"density '{key}' must be {rule}, got {value!r}")
+        for key, low in (("k", 1), ("dim_neighbors", 3), ("smooth", 0)):
+            int_in_range(getattr(self, key), f"density '{key}'", low)
+        real_in_range(self.quantile, "density 'quantile'", 0, 1, high_open=True)
+        real_in_range(self.gamma, "density 'gamma'", 0, low_open=True)
+        real_in_range(self.w_max, "density 'w_max'", 1, low_open=True)
 
     @property
     def neighbors(self) -> int:

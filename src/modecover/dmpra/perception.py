@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from modecover._checks import as_features, is_integer, is_real_number
+from modecover._checks import as_features, int_in_range, non_negative_int, positive_int, real_in_range
 
 
 @dataclass
@@ -45,17 +45,10 @@ class PerceptionClassifierConfig:
 
     def __post_init__(self):
         for name in ("feature_dim", "width", "channels", "steps", "batch_size"):
-            value = getattr(self, name)
-            if not is_integer(value) or value < 1:  # not a bool: steps = true is no step count
-                raise ValueError(f"perception classifier '{name}' must be a positive integer, got {value!r}")
-        if not is_integer(self.finetune_steps) or self.finetune_steps < 0:
-            raise ValueError(
-                f"perception classifier 'finetune_steps' must be a non-negative integer, got {self.finetune_steps!r}"
-            )
-        if not (is_real_number(self.lr) and np.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"perception classifier 'lr' must be a finite number > 0, got {self.lr!r}")
-        if not (is_integer(self.seed) and 0 <= self.seed < 2**64):
-            raise ValueError(f"perception classifier 'seed' must be an integer >= 0 and < 2**64, got {self.seed!r}")
+            positive_int(getattr(self, name), f"perception classifier '{name}'")  # steps = true is no step count
+        non_negative_int(self.finetune_steps, "perception classifier 'finetune_steps'")
+        real_in_range(self.lr, "perception classifier 'lr'", 0, low_open=True)
+        int_in_range(self.seed, "perception classifier 'seed'", 0, 2**64 - 1)
 
 
 def _mlp_body(in_features: int, width: int, feature_dim: int) -> nn.Module:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import TableError, check_table_keys, dataclass_from_table, is_integer, method_option_error
+from modecover._checks import TableError, check_table_keys, dataclass_from_table, method_option_error, positive_int
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import SearchConfig
@@ -94,8 +94,7 @@ class DMPRAConfig:
         self.weights = _table(WeightingConfig, self.weights, "weights")
         self.density = _table(DensityConfig, self.density, "density")
         _check(isinstance(self.plot, bool), "plot", "true or false", self.plot)
-        _check(is_integer(self.feature_batch) and self.feature_batch >= 1, "feature_batch", "a positive integer",
-               self.feature_batch)
+        positive_int(self.feature_batch, f"{WHERE}: 'feature_batch'")
         w = self.weights
         if (self.detector != "density" and w.weighting == "groups" and not w.fine_grained
                 and w.outlier_weight == 1 and (w.gamma == 0 or w.w_max == 1)):

@@ -47,13 +47,12 @@ exactly and the score is one float division of exact integers.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from modecover._checks import as_features, is_real_number
+from modecover._checks import as_features, int_in_range, is_integer, positive_int, real_in_range
 
 DEFAULT_MAX_NEIGHBORS = 1024
 """Default cap K on the neighbourhood size (and the k-NN graph width): min(m, max(1024, 2 n_min))."""
@@ -87,16 +86,13 @@ class SearchConfig:
     """Seed of the reference subsample."""
 
     def __post_init__(self):
-        if not (is_real_number(self.alpha) and 0 < self.alpha <= 1):
-            raise ValueError(f"SearchConfig.alpha must be in (0, 1], got {self.alpha!r}")
-        if not isinstance(self.n_min, (int, np.integer)) or isinstance(self.n_min, bool) or self.n_min < 1:
-            raise ValueError(f"SearchConfig.n_min must be a positive integer, got {self.n_min!r}")
-        if not (is_real_number(self.k_sigma) and math.isfinite(self.k_sigma) and self.k_sigma > 0):
-            raise ValueError(f"SearchConfig.k_sigma must be a finite number > 0, got {self.k_sigma!r}")
+        real_in_range(self.alpha, "SearchConfig.alpha", 0, 1, low_open=True)
+        positive_int(self.n_min, "SearchConfig.n_min")
+        real_in_range(self.k_sigma, "SearchConfig.k_sigma", 0, low_open=True)
         if not isinstance(self.two_sided, bool):  # "false" would run the two-sided search
             raise ValueError(f"SearchConfig.two_sided must be true or false, got {self.two_sided!r}")
         if self.max_neighbors is not None:
-            if not isinstance(self.max_neighbors, (int, np.integer)) or isinstance(self.max_neighbors, bool):
+            if not is_integer(self.max_neighbors):
                 raise ValueError(f"SearchConfig.max_neighbors must be an integer or None, got {self.max_neighbors!r}")
             if self.max_neighbors < self.n_min:
                 raise ValueError(
@@ -107,8 +103,7 @@ class SearchConfig:
             value = getattr(self, key)
             if value is None and key == "reference_size":
                 continue
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < smallest:
-                raise ValueError(f"SearchConfig.{key} must be an integer >= {smallest}, got {value!r}")
+            int_in_range(value, f"SearchConfig.{key}", smallest)
 
 
 def resolve_max_neighbors(config: SearchConfig, n: int) -> int:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modecover._checks import is_integer
+from modecover._checks import positive_int, real_in_range
 from modecover.dmpra.groups import GroupWeights, describe_groups, group_weights, minor_groups
 from modecover.dmpra.search import SearchResult
 
@@ -121,14 +121,9 @@ class WeightingConfig:
     def __post_init__(self):
         if not isinstance(self.weighting, str) or self.weighting not in WEIGHTINGS:
             raise ValueError(f"DMPRA 'weighting' must be one of {list(WEIGHTINGS)}, got {self.weighting!r}")
-        if not is_integer(self.min_group) or self.min_group < 1:
-            raise ValueError(f"DMPRA 'min_group' must be a positive integer, got {self.min_group!r}")
+        positive_int(self.min_group, "DMPRA 'min_group'")
         for key, low, strict in (("gamma", 0.0, False), ("w_max", 1.0, False), ("outlier_weight", 0.0, True)):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) \
-                    or value < low or (strict and value <= low):
-                bound = f"> {low:g}" if strict else f">= {low:g}"
-                raise ValueError(f"DMPRA '{key}' must be a finite number {bound}, got {value!r}")
+            real_in_range(getattr(self, key), f"DMPRA '{key}'", low, low_open=strict)
         for key in ("fine_grained", "informative"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"DMPRA '{key}' must be true or false, got {getattr(self, key)!r}")
