@@ -111,24 +111,32 @@ def test_kid_duplicated_points():
     assert mean == pytest.approx(brute_force_mmd2(x, x), rel=1e-12) and std == pytest.approx(0.0, abs=1e-12)
 
 
+ONES = np.ones((10, 2))
+
+
 @pytest.mark.parametrize(
     "real, fake, kwargs, match",
     [
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=11), "subset_size=11 is larger"),
+        (ONES, ONES, dict(subset_size=11), "subset_size=11 is larger"),
         (np.ones((10, 2)), np.ones((5, 2)), dict(subset_size=6), "fake: 5 rows"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=1), "subset_size"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, subsets=0), "subsets"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, degree=0), "degree"),
+        (ONES, ONES, dict(subset_size=1), "^subset_size must be an integer >= 2, got 1$"),
+        (ONES, ONES, dict(subset_size=True), "^subset_size must be an integer >= 2, got True$"),
+        (ONES, ONES, dict(subset_size=5, subsets=0), "^subsets must be an integer >= 1, got 0$"),
+        (ONES, ONES, dict(subset_size=5, subsets=True), "^subsets must be .* got True$"),
+        (ONES, ONES, dict(subset_size=5, degree=0), "^degree must be an integer >= 1, got 0$"),
+        (ONES, ONES, dict(subset_size=5, degree=True), "^degree must be .* got True$"),
         (np.ones((10, 2)), np.ones((10, 3)), dict(subset_size=5), "feature columns"),
         (np.full((10, 2), np.nan), np.ones((10, 2)), dict(subset_size=5), "real: 20 non-finite"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, gamma=float("inf")), "gamma"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, gamma="x"), "gamma: must be a finite number, got 'x'"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, gamma=True), "gamma: .* got True"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, coef0=None), "coef0: .* got None"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, seed=-1),
-         r"seed: must be an integer in \[0, 2\*\*32 - 1\], got -1"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, seed=2**32), "seed: .* got 4294967296"),
-        (np.ones((10, 2)), np.ones((10, 2)), dict(subset_size=5, seed=1.5), "seed: .* got 1.5"),
+        (ONES, ONES, dict(subset_size=5, gamma=float("inf")), "^gamma must be a finite number, got inf$"),
+        (ONES, ONES, dict(subset_size=5, gamma="x"), "^gamma must be a finite number, got 'x'$"),
+        (ONES, ONES, dict(subset_size=5, gamma=True), "^gamma must be a finite number, got True$"),
+        (ONES, ONES, dict(subset_size=5, coef0=None), "^coef0 must be a finite number, got None$"),
+        (ONES, ONES, dict(subset_size=5, seed=-1),
+         r"^seed must be an integer in \[0, 4294967295\], got -1$"),
+        (ONES, ONES, dict(subset_size=5, seed=2**32),
+         r"^seed must be an integer in \[0, 4294967295\], got 4294967296$"),
+        (ONES, ONES, dict(subset_size=5, seed=1.5), r"^seed must be .* got 1\.5$"),
+        (ONES, ONES, dict(subset_size=5, seed=False), r"^seed must be .* got False$"),
     ],
 )
 def test_kid_bad_input(real, fake, kwargs, match):
@@ -199,12 +207,13 @@ def test_is_split_boundaries_against_loop():
     "logits, kwargs, match",
     [
         (np.zeros((5, 3)), dict(splits=6), "logits: needs at least 6 rows"),
-        (np.zeros((5, 3)), dict(splits=0), "splits"),
+        (np.zeros((5, 3)), dict(splits=0), "^splits must be an integer >= 1, got 0$"),
+        (np.zeros((5, 3)), dict(splits=True), "^splits must be an integer >= 1, got True$"),
         (np.zeros((5, 1)), dict(splits=1), "2 class columns"),
         (np.array([[0.0, np.inf]]), dict(splits=1), "logits: 1 non-finite"),
         (np.zeros(5), dict(splits=1), "logits: expected a 2-D"),
-        (np.zeros((5, 3)), dict(splits=1, seed=-1), r"seed: must be an integer in \[0, 2\*\*32 - 1\], got -1"),
-        (np.zeros((5, 3)), dict(splits=1, seed="0"), "seed: .* got '0'"),
+        (np.zeros((5, 3)), dict(splits=1, seed=-1), r"^seed must be an integer in \[0, 4294967295\], got -1$"),
+        (np.zeros((5, 3)), dict(splits=1, seed="0"), r"^seed must be an integer in \[0, 4294967295\], got '0'$"),
     ],
 )
 def test_is_bad_input(logits, kwargs, match):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.special
 
-from modecover._checks import as_features, is_integer
+from modecover._checks import as_features, int_in_range
 from modecover.metrics.kid import _check_seed
 
 
@@ -30,8 +30,7 @@ def inception_score(logits, *, splits: int = 10, shuffle: bool = True, seed: int
     Raises ``ValueError`` for bad logits, fewer than 2 classes, fewer rows than splits
     (an empty chunk has no score), or a ``seed`` outside [0, 2**32 - 1].
     """
-    if not is_integer(splits) or splits < 1:
-        raise ValueError(f"splits: must be an integer >= 1, got {splits!r}")
+    splits = int_in_range(splits, "splits", 1)
     seed = _check_seed(seed)
     x = as_features(logits, "logits", min_rows=int(splits)).astype(np.float64, copy=False)
     n, n_classes = x.shape

@@ -29,29 +29,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modecover._checks import as_features, check_allocation, check_same_dim, is_integer, is_real_number
+from modecover._checks import as_features, check_allocation, check_same_dim, int_in_range, real_in_range
 
 _BLOCK_BYTES = 32 * 2**20  # float64 column block of both subsets
 
 
-def _check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if not is_integer(value) or value < minimum:
-        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_seed(seed) -> int:
     """A seed ``np.random.RandomState`` takes: an integer in [0, 2**32 - 1], not a bool."""
-    if not is_integer(seed) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed: must be an integer in [0, 2**32 - 1], got {seed!r}")
-    return int(seed)
-
-
-def _check_real(value, name: str) -> float:
-    """A finite int or float (numpy's included), not a bool."""
-    if not (is_real_number(value) and np.isfinite(value)):
-        raise ValueError(f"{name}: must be a finite number, got {value!r}")
-    return float(value)
+    return int_in_range(seed, "seed", 0, 2**32 - 1)
 
 
 def dot_products(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -106,11 +91,11 @@ def kid(
     that is not a finite number, a ``seed`` outside [0, 2**32 - 1], or features so large
     that the kernel overflows float64.
     """
-    subsets = _check_positive_int(subsets, "subsets")
-    subset_size = _check_positive_int(subset_size, "subset_size", minimum=2)
-    degree = _check_positive_int(degree, "degree")
+    subsets = int_in_range(subsets, "subsets", 1)
+    subset_size = int_in_range(subset_size, "subset_size", 2)
+    degree = int_in_range(degree, "degree", 1)
     seed = _check_seed(seed)
-    coef0 = _check_real(coef0, "coef0")
+    coef0 = real_in_range(coef0, "coef0")
     real = as_features(real, "real", min_rows=2)
     fake = as_features(fake, "fake", min_rows=2)
     check_same_dim(real, fake, "real", "fake")
@@ -120,7 +105,7 @@ def kid(
             f"KID subset_size={subset_size} is larger than the feature sets (real: {n_real} rows, "
             f"fake: {n_fake} rows); pass subset_size <= {min(n_real, n_fake)}"
         )
-    gamma = 1.0 / real.shape[1] if gamma is None else _check_real(gamma, "gamma")
+    gamma = 1.0 / real.shape[1] if gamma is None else real_in_range(gamma, "gamma")
 
     check_allocation(8.0 * 4 * subset_size**2 + 2 * _BLOCK_BYTES + 2.0 * subset_size * real.shape[1] * real.itemsize,
                      f"KID's {subset_size} x {subset_size} kernel matrices", "pass a smaller subset_size")

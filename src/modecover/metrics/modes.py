@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from modecover._checks import as_features, check_same_dim, is_real_number, real_values
+from modecover._checks import as_features, check_same_dim, real_in_range, real_values
 
 _BLOCK_ELEMENTS = 1 << 22  # float64 values per block of sample-mode differences (32 MiB)
 
@@ -130,8 +130,7 @@ def mode_metrics(
     samples), ``data_shares`` (list of K), ``share_error``, ``minority_captured``,
     ``n_minority``. See the module docstring for the definitions.
     """
-    if not (is_real_number(n_sigma) and np.isfinite(n_sigma) and n_sigma > 0):
-        raise ValueError(f"n_sigma: must be a positive finite number, got {n_sigma!r}")
+    real_in_range(n_sigma, "n_sigma", 0, low_open=True)
     means = as_features(means, "means")
     n_modes = means.shape[0]
     s = _check_sigmas(sigmas, n_modes)
