@@ -48,6 +48,7 @@ BOUNDS = [  # low, high, low_open, high_open, words
     (1, None, False, False, ">= 1"),
     (None, 0.5, False, True, "< 0.5"),
     (None, 2, False, False, "<= 2"),
+    (0.0, None, True, False, "> 0.0"),  # a bound is written as given
     (None, None, False, False, ""),
 ]
 REALS = [-1.0, 0, 0.0, 1e-300, 0.5, 1, 1.0, 2, np.float32(0.5), np.int64(1), 1e300]

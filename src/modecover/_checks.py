@@ -124,13 +124,14 @@ def real_in_range(value, name: str, low: float | None = None, high: float | None
 
 
 def _range_words(low, high, low_open: bool, high_open: bool) -> str:
-    """`` in (0, 1]``, `` > 0``, `` <= 1`` or nothing, for the bounds given."""
+    """`` in (0, 1]``, `` > 0``, `` <= 1`` or nothing, for the bounds given (written as given:
+    ``0`` or ``0.0``)."""
     if low is not None and high is not None:
-        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
     if low is not None:
-        return f" {'>' if low_open else '>='} {low:g}"
+        return f" {'>' if low_open else '>='} {low}"
     if high is not None:
-        return f" {'<' if high_open else '<='} {high:g}"
+        return f" {'<' if high_open else '<='} {high}"
     return ""
 
 

@@ -44,6 +44,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import Tensor
 
+from modecover._checks import int_in_range, positive_int, real_in_range
 from modecover.checkpoint import restore_checkpoint, save_checkpoint
 from modecover.data.samplers import make_sampler
 from modecover.distributed import (
@@ -83,18 +84,11 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "rounds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"train.{name} must be a positive integer, got {value!r}")
+            setattr(self, name, positive_int(getattr(self, name), f"train.{name}"))
         for name in ("log_every", "sample_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"train.{name} must be an integer >= 0 (0 = never), got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"train.seed must be an integer >= 0, got {self.seed!r}")
-        if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, (int, float)) \
-                or not 0 <= self.lr_decay <= 1:
-            raise ValueError(f"train.lr_decay must be a number in [0, 1], got {self.lr_decay!r}")
+            setattr(self, name, int_in_range(getattr(self, name), f"train.{name} (0 = never)", 0))
+        self.seed = int_in_range(self.seed, "train.seed", 0)
+        real_in_range(self.lr_decay, "train.lr_decay", 0, 1)
         if self.rounds > self.steps:
             raise ValueError(f"train.rounds={self.rounds} exceeds train.steps={self.steps}; every round needs a step")
 

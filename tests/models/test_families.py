@@ -3,6 +3,7 @@ images, the registry round trip of config and state, sampling through the latent
 config errors naming the key, and bad batches. Each family's own checks are in its file."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -119,6 +120,9 @@ BAD_CONFIG = {
         ("gp_weight", -1.0),
         ("gp_weight", True),
         ("betas", [0.5]),
+        ("betas", [False, 0.9]),  # a bool is no number: false was taken as 0
+        ("betas", [0.5, True]),
+        ("lr_g", True),
         ("output", "relu"),
         ("data_shape", [0]),
         ("base_channels", 0),
@@ -132,6 +136,7 @@ BAD_CONFIG = {
         ("output_activation", "relu"),
         ("data_shape", [2, 3]),
         ("adam_betas", [0.9]),
+        ("adam_betas", [False, 0.9]),
         ("depth", True),
     ],
     "flow": [
@@ -149,6 +154,8 @@ BAD_CONFIG = {
         ("sampling_variance", "learned"),
         ("time_embedding", 7),
         ("ema_decay", 1.0),
+        ("ema_decay", True),
+        ("timesteps", True),
         ("hidden", 0),
         ("lr", -1e-3),
         ("data_shape", [3, 8]),
@@ -160,7 +167,8 @@ BAD_CONFIG = {
     "family, key, value", [(family, key, value) for family, cases in BAD_CONFIG.items() for key, value in cases]
 )
 def test_bad_config_names_the_key(family, key, value):
-    with pytest.raises(ValueError, match=f"'{key}'"):
+    shown = {repr(value), *([repr(tuple(value))] if key == "data_shape" else [])}  # as given or as read
+    with pytest.raises(ValueError, match=f"'{key}'.*got ({'|'.join(map(re.escape, shown))})$"):
         make_config(family, {key: value})
 
 

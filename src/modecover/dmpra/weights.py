@@ -122,7 +122,7 @@ class WeightingConfig:
         if not isinstance(self.weighting, str) or self.weighting not in WEIGHTINGS:
             raise ValueError(f"DMPRA 'weighting' must be one of {list(WEIGHTINGS)}, got {self.weighting!r}")
         positive_int(self.min_group, "DMPRA 'min_group'")
-        for key, low, strict in (("gamma", 0.0, False), ("w_max", 1.0, False), ("outlier_weight", 0.0, True)):
+        for key, low, strict in (("gamma", 0, False), ("w_max", 1, False), ("outlier_weight", 0, True)):
             real_in_range(getattr(self, key), f"DMPRA '{key}'", low, low_open=strict)
         for key in ("fine_grained", "informative"):
             if not isinstance(getattr(self, key), bool):

@@ -11,9 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable
 
-import numpy as np
-
-from modecover._checks import check_table_keys
+from modecover._checks import check_table_keys, is_integer
 
 from .base import GenerativeModel
 
@@ -43,7 +41,7 @@ def make_config(family: str, config: dict[str, Any]):
     if "data_shape" in values:
         shape = values["data_shape"]
         sizes_ok = isinstance(shape, (list, tuple)) and all(
-            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in shape)
+            is_integer(s) and s >= 1 for s in shape)
         if not shape or not sizes_ok:  # a float or string would be truncated or parsed silently
             raise ValueError(f"model '{family}': 'data_shape' must be a list of positive integers, got {shape!r}")
         values["data_shape"] = tuple(int(s) for s in shape)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from modecover._checks import non_negative_int
+from modecover._checks import int_in_range, is_real_number, non_negative_int, real_in_range
 
 
 def check_real_batch(family: str, real: Tensor, data_shape, device_dtype) -> Tensor:
@@ -46,22 +45,16 @@ def check_data_shape(family: str, data_shape: Any) -> None:
 
 
 def require_int(config: Any, family: str, key: str, *, minimum: int) -> None:
-    value = getattr(config, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"model '{family}': config key '{key}' must be an integer >= {minimum}, got {value!r}")
+    setattr(config, key, int_in_range(getattr(config, key), f"model '{family}': config key '{key}'", minimum))
 
 
 def require_number(config: Any, family: str, key: str, *, minimum: float, strict: bool = False) -> None:
-    value = getattr(config, key)
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not is_number or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum}" if strict else f">= {minimum}"
-        raise ValueError(f"model '{family}': config key '{key}' must be a finite number {bound}, got {value!r}")
+    real_in_range(getattr(config, key), f"model '{family}': config key '{key}'", minimum, low_open=strict)
 
 
 def check_adam_betas(family: str, betas: Any) -> None:
     ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(
-        isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in betas
+        is_real_number(b) and 0.0 <= b < 1.0 for b in betas
     )
     if not ok:
         raise ValueError(f"model '{family}': config key 'adam_betas' must be two numbers in [0, 1), got {betas!r}")

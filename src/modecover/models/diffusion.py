@@ -41,6 +41,7 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor, nn
 
+from modecover._checks import real_in_range
 from modecover.models.base import GenerativeModel
 from modecover.models.common import (
     check_adam_betas,
@@ -110,9 +111,7 @@ class DiffusionConfig:
                 f"got {self.sampling_variance!r}"
             )
         require_number(self, "diffusion", "lr", minimum=0.0, strict=True)
-        require_number(self, "diffusion", "ema_decay", minimum=0.0)
-        if self.ema_decay >= 1.0:
-            raise ValueError(f"model 'diffusion': config key 'ema_decay' must be in [0, 1), got {self.ema_decay!r}")
+        real_in_range(self.ema_decay, "model 'diffusion': config key 'ema_decay'", 0.0, 1.0, high_open=True)
         check_adam_betas("diffusion", self.adam_betas)
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
 

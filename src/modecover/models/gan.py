@@ -33,6 +33,7 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
+from modecover._checks import is_integer, is_real_number, positive_int, real_in_range
 from modecover.plugins import DiscriminatorContext, GeneratorContext, Hooks
 
 from .base import GenerativeModel
@@ -43,10 +44,6 @@ from .nets import IMAGE_SIZES, DCGANDiscriminator, DCGANGenerator, MLPDiscrimina
 ARCHES = ("auto", "mlp", "dcgan")
 OUTPUTS: dict[str, type[nn.Module]] = {"identity": nn.Identity, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 SAMPLE_CHUNK = 4096
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -78,10 +75,10 @@ class GANConfig:
 
     def __post_init__(self):
         shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else None
-        if not shape or not all(_is_int(s) and s >= 1 for s in shape):
+        if not shape or not all(is_integer(s) and s >= 1 for s in shape):
             raise ValueError(f"GAN config 'data_shape' must be a non-empty list of positive integers, "
                              f"got {self.data_shape!r}")
-        self.data_shape = shape
+        self.data_shape = tuple(int(s) for s in shape)
         if self.arch not in ARCHES:
             raise ValueError(f"GAN config 'arch' must be one of {ARCHES}, got {self.arch!r}")
         if self.arch == "auto":
@@ -96,20 +93,14 @@ class GANConfig:
         if self.output == "auto":
             self.output = "identity" if self.arch == "mlp" else "tanh"
         for key in ("latent_dim", "hidden", "depth", "base_channels", "d_steps", "pack"):
-            value = getattr(self, key)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"GAN config '{key}' must be a positive integer, got {value!r}")
+            setattr(self, key, positive_int(getattr(self, key), f"GAN config '{key}'"))
         if self.loss not in LOSSES:
             raise ValueError(f"GAN config 'loss' must be one of {sorted(LOSSES)}, got {self.loss!r}")
         for key in ("lr_g", "lr_d"):
-            value = getattr(self, key)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
-                raise ValueError(f"GAN config '{key}' must be a positive number, got {value!r}")
-        if isinstance(self.gp_weight, bool) or not isinstance(self.gp_weight, (int, float)) \
-                or not 0 <= self.gp_weight < float("inf"):
-            raise ValueError(f"GAN config 'gp_weight' must be a number >= 0, got {self.gp_weight!r}")
+            real_in_range(getattr(self, key), f"GAN config '{key}'", 0, low_open=True)
+        real_in_range(self.gp_weight, "GAN config 'gp_weight'", 0)
         betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else ()
-        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+        if len(betas) != 2 or not all(is_real_number(b) and 0 <= b < 1 for b in betas):
             raise ValueError(f"GAN config 'betas' must be two numbers in [0, 1), got {self.betas!r}")
         self.betas = tuple(float(b) for b in betas)
 
