@@ -77,17 +77,18 @@ def test_plugin_gradients_reach_generator_only():
     assert all(p.requires_grad for p in model.parameters())  # restored after the hook
 
 
-def test_bad_input_is_named():
-    with pytest.raises(ValueError, match="at least 2"):
-        diversity_penalty(torch.randn(1, 3), torch.randn(1, 2))
-    with pytest.raises(ValueError, match="pair up"):
-        diversity_penalty(torch.randn(4, 3), torch.randn(5, 2))
-    with pytest.raises(ValueError, match="form"):
-        diversity_penalty(torch.randn(4, 3), torch.randn(4, 2), form="cosine")
-    with pytest.raises(ValueError, match="lambda"):
-        DPMConfig(weight=-1.0)
-    with pytest.raises(ValueError, match="scale"):
-        DPMConfig(scale=0.0)
+@pytest.mark.parametrize("make, message", [
+    (lambda: diversity_penalty(torch.randn(1, 3), torch.randn(1, 2)), "at least 2"),
+    (lambda: diversity_penalty(torch.randn(4, 3), torch.randn(5, 2)), "pair up"),
+    (lambda: diversity_penalty(torch.randn(4, 3), torch.randn(4, 2), form="cosine"),
+     "^DPM form must be 'relu' or 'ratio', got 'cosine'$"),
+    (lambda: DPMConfig(weight=-1.0), r"^\[\[methods\]\] 'dpm': 'weight' must be a finite number > 0, got -1\.0$"),
+    (lambda: DPMConfig(weight=True), r"^\[\[methods\]\] 'dpm': 'weight' must be a finite number > 0, got True$"),
+    (lambda: DPMConfig(scale=0.0), r"^\[\[methods\]\] 'dpm': 'scale' must be a finite number > 0, got 0\.0$"),
+])
+def test_bad_input_is_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_dpm_trains_on_the_ring_and_logs_penalty(ring_points, small_gan):

@@ -3,6 +3,7 @@ ValueError naming the method and the key (never coerced, never a Python comparis
 and a value that would make the method a silent no-op is refused with the reason."""
 
 import dataclasses
+import re
 import typing
 
 import numpy as np
@@ -44,7 +45,7 @@ def refused(name: str, key: str, value, match: str | None = None):
     table, _, leaf = key.rpartition(".")
     options = {table: {leaf: value}} if table else {key: value}
     default = (rf"\[\[methods\]\] '{name}'\.{table}: .*\b{leaf}\b" if table
-               else rf"\[\[methods\]\] '{name}': '{key}' must be")
+               else rf"^\[\[methods\]\] '{name}': '{key}' must be .*got {re.escape(repr(value))}$")
     with pytest.raises(ValueError, match=match or default) as info:
         method_config(name, options, CONTEXT)
     return str(info.value)
@@ -101,15 +102,18 @@ def test_integer_fields_take_numpy_integers():
 
 
 @pytest.mark.parametrize("name, options, reason", [
-    ("dpm", {"weight": 0}, "a 'weight' .* of 0 makes dpm do nothing; leave the method out"),
-    ("dpm", {"weight": 0.0, "form": "ratio"}, ".*makes dpm do nothing"),
-    ("edge", {"weight": 0}, "a 'weight' .* of 0 makes edge do nothing; leave the method out"),
-    ("topk", {"gamma": 1}, "a 'gamma' of 1 keeps k at the batch size for ever, so topk would do nothing"),
-    ("topk", {"nu": 1.0}, "a 'nu' of 1 keeps k at the batch size for ever, so topk would do nothing"),
-    ("instance_selection", {"retention": 1}, "a 'retention' of 1 keeps every sample, so instance_selection would do"),
+    ("dpm", {"weight": 0}, r"'weight' \(lambda\) = 0 does nothing \(its loss term is multiplied by 0\); "
+                           "leave the method out"),
+    ("dpm", {"weight": 0.0, "form": "ratio"}, r"'weight' \(lambda\) = 0\.0 does nothing \(its loss term"),
+    ("edge", {"weight": 0}, r"'weight' \(lambda\) = 0 does nothing \(its loss term is multiplied by 0\); "
+                            "leave the method out"),
+    ("topk", {"gamma": 1}, r"'gamma' = 1 does nothing \(k stays at the batch size for ever\); use a value below 1"),
+    ("topk", {"nu": 1.0}, r"'nu' = 1\.0 does nothing \(k stays at the batch size for ever\); use a value below 1"),
+    ("instance_selection", {"retention": 1}, r"'retention' = 1 does nothing \(every sample is kept\); use a ratio "
+                                             "below 1 or leave the method out"),
 ])
 def test_values_that_make_a_method_a_no_op_are_refused_with_the_reason(name, options, reason):
-    with pytest.raises(ValueError, match=rf"\[\[methods\]\] '{name}': {reason}"):
+    with pytest.raises(ValueError, match=rf"^\[\[methods\]\] '{name}': {reason}"):
         method_config(name, options)
 
 
@@ -118,7 +122,8 @@ def test_instance_selection_refuses_a_retention_that_keeps_every_sample_of_this_
 
     x = np.random.default_rng(0).normal(size=(20, 2))
     assert InstanceSelection(x, retention=0.9).kept.sum() == 18
-    with pytest.raises(ValueError, match=r"'retention' of 0.99 keeps all 20 samples .* would do nothing"):
+    with pytest.raises(ValueError, match=r"'retention' = 0\.99 does nothing \(it keeps all 20 samples: "
+                                         r"round\(0\.99 \* 20\)\); use a lower ratio"):
         InstanceSelection(x, retention=0.99)  # round(19.8) = 20
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from modecover._checks import is_integer, method_option_error
+from modecover._checks import int_in_range, method_option_error
 from modecover.plugins import Plugin
 
 
@@ -27,10 +27,7 @@ class CFTConfig:
 
     def __post_init__(self):
         for key, low in (("feature_differences", 1), ("latent_dim", 2)):
-            value = getattr(self, key)
-            if not is_integer(value) or value < low:
-                raise _refused(key, f"an integer >= {low}", value)
-            setattr(self, key, int(value))
+            setattr(self, key, int_in_range(getattr(self, key), f"[[methods]] 'cft': '{key}'", low))
         if self.latent_dim <= self.feature_differences:
             raise _refused("latent_dim", f"> 'feature_differences' (FD) = {self.feature_differences}", self.latent_dim)
 

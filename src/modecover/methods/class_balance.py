@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_integer, is_real_number, method_option_error
+from modecover._checks import int_in_range, no_op_error, real_in_range
 from modecover.plugins import Plugin
 
 
@@ -40,22 +40,18 @@ class ClassBalanceConfig:
     from_round: int = 0  # the weights apply from this round on
 
     def __post_init__(self):
-        if not (is_real_number(self.power) and 0 < self.power <= 4):
-            raise _refused("power", "a number in (0, 4]", self.power)
-        if not is_integer(self.from_round) or self.from_round < 0:
-            raise _refused("from_round", "an integer >= 0 (and below the run's [train] rounds)", self.from_round)
-        self.from_round = int(self.from_round)
+        real_in_range(self.power, f"{WHERE}: 'power'", 0, 4, low_open=True)
+        self.from_round = int_in_range(self.from_round, f"{WHERE}: 'from_round'", 0)
 
     def check_schedule(self, train) -> None:
         """Refuse a ``from_round`` the run's [train] rounds never reach (called when a run config is read)."""
         if self.from_round >= train.rounds:
-            raise ValueError(f"[[methods]] 'class_balance': 'from_round' = {self.from_round} is not below [train] "
-                             f"rounds = {train.rounds} (the last round is {train.rounds - 1}), so its weights would "
-                             "never apply; lower it, raise rounds, or leave the method out")
+            raise no_op_error(WHERE, f"'from_round' = {self.from_round}",
+                              f"not below [train] rounds = {train.rounds}, the last round is {train.rounds - 1}, so "
+                              "its weights never apply", "lower it, raise rounds, or leave the method out")
 
 
-def _refused(key: str, rule: str, value) -> ValueError:
-    return method_option_error("class_balance", key, rule, value)
+WHERE = "[[methods]] 'class_balance'"  # how errors name the method's table
 
 
 class ClassBalance(Plugin):

@@ -10,14 +10,13 @@ of K and d.)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from modecover._checks import is_integer, is_real_number, method_option_error
+from modecover._checks import int_in_range, real_in_range
 from modecover.plugins import GeneratorContext, Plugin
 
 
@@ -30,20 +29,13 @@ class DeLiGANConfig:
     seed: int = 0  # initialisation of mu
 
     def __post_init__(self):
-        for key, low, high in (("latent_dim", 1, None), ("components", 1, None), ("seed", 0, 2**64)):
-            value = getattr(self, key)
-            if not is_integer(value) or value < low \
-                    or (high is not None and value >= high):
-                raise _refused(key, f"an integer >= {low}" + (" and < 2**64" if high else ""), value)
-            setattr(self, key, int(value))
-        if not (is_real_number(self.sigma_init) and 0 < self.sigma_init < math.inf):
-            raise _refused("sigma_init", "a finite number > 0", self.sigma_init)
-        if not (is_real_number(self.regulariser) and 0 <= self.regulariser < math.inf):
-            raise _refused("regulariser", "a finite number >= 0 (c)", self.regulariser)
+        for key, low, high in (("latent_dim", 1, None), ("components", 1, None), ("seed", 0, 2**64 - 1)):
+            setattr(self, key, int_in_range(getattr(self, key), f"{WHERE}: '{key}'", low, high))
+        real_in_range(self.sigma_init, f"{WHERE}: 'sigma_init'", 0, low_open=True)
+        real_in_range(self.regulariser, f"{WHERE}: 'regulariser'", 0)
 
 
-def _refused(key: str, rule: str, value) -> ValueError:
-    return method_option_error("deligan", key, rule, value)
+WHERE = "[[methods]] 'deligan'"  # how errors name the method's table
 
 
 class DeLiGAN(Plugin):

@@ -22,7 +22,6 @@ leaves gradients on the discriminator.
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -31,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from modecover._checks import is_real_number, method_option_error
+from modecover._checks import is_real_number, method_option_error, no_op_error, real_in_range
 from modecover.plugins import GeneratorContext, Plugin
 
 Form = Literal["relu", "ratio"]
@@ -85,14 +84,13 @@ class DPMConfig:
     scale: float = 5.0  # s of the ratio form
 
     def __post_init__(self):
-        if not (is_real_number(self.weight) and 0 <= self.weight < math.inf):
-            raise _refused("weight", "a finite number > 0 (lambda)", self.weight)
-        if self.weight == 0:
-            raise ValueError("[[methods]] 'dpm': a 'weight' (lambda) of 0 makes dpm do nothing; leave the method out")
+        if is_real_number(self.weight) and self.weight == 0:
+            raise no_op_error("[[methods]] 'dpm'", f"'weight' (lambda) = {self.weight!r}",
+                              "its loss term is multiplied by 0", "leave the method out")
+        real_in_range(self.weight, "[[methods]] 'dpm': 'weight'", 0, low_open=True)
         if not (isinstance(self.form, str) and self.form in ("relu", "ratio")):
             raise _refused("form", "'relu' or 'ratio'", self.form)
-        if not (is_real_number(self.scale) and 0 < self.scale < math.inf):
-            raise _refused("scale", "a finite number > 0", self.scale)
+        real_in_range(self.scale, "[[methods]] 'dpm': 'scale'", 0, low_open=True)
 
 
 def _refused(key: str, rule: str, value) -> ValueError:

@@ -15,7 +15,6 @@ so here it is a generator term weight * mean((E(G(z)) - E(x))^2):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from modecover._checks import is_real_number, method_option_error
+from modecover._checks import is_real_number, method_option_error, no_op_error, real_in_range
 from modecover.plugins import GeneratorContext, Plugin
 
 Pairing = Literal["batch", "stats"]
@@ -69,10 +68,10 @@ class EdgeLossConfig:
     pairing: Pairing = "batch"
 
     def __post_init__(self):
-        if not (is_real_number(self.weight) and 0 <= self.weight < math.inf):
-            raise _refused("weight", "a finite number > 0 (lambda)", self.weight)
-        if self.weight == 0:
-            raise ValueError("[[methods]] 'edge': a 'weight' (lambda) of 0 makes edge do nothing; leave the method out")
+        if is_real_number(self.weight) and self.weight == 0:
+            raise no_op_error("[[methods]] 'edge'", f"'weight' (lambda) = {self.weight!r}",
+                              "its loss term is multiplied by 0", "leave the method out")
+        real_in_range(self.weight, "[[methods]] 'edge': 'weight'", 0, low_open=True)
         if not (isinstance(self.pairing, str) and self.pairing in ("batch", "stats")):
             raise _refused("pairing", "'batch' or 'stats'", self.pairing)
 

@@ -12,7 +12,6 @@ than dimensions (or constant features) still give a finite likelihood.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 from scipy.stats import multivariate_normal
 from torch import Tensor
 
-from modecover._checks import as_features, is_real_number, method_option_error
+from modecover._checks import as_features, is_real_number, no_op_error, real_in_range
 from modecover.plugins import Plugin
 
 
@@ -50,17 +49,14 @@ class InstanceSelectionConfig:
     ridge: float = 1e-6
 
     def __post_init__(self):
-        if not (is_real_number(self.retention) and 0 < self.retention <= 1):
-            raise _refused("retention", "a ratio in (0, 1)", self.retention)
-        if self.retention == 1:
-            raise ValueError("[[methods]] 'instance_selection': a 'retention' of 1 keeps every sample, so "
-                             "instance_selection would do nothing; use a ratio below 1 or leave the method out")
-        if not (is_real_number(self.ridge) and 0 <= self.ridge < math.inf):
-            raise _refused("ridge", "a finite number >= 0", self.ridge)
+        if is_real_number(self.retention) and self.retention == 1:
+            raise no_op_error(WHERE, f"'retention' = {self.retention!r}", "every sample is kept",
+                              "use a ratio below 1 or leave the method out")
+        real_in_range(self.retention, f"{WHERE}: 'retention'", 0, 1, low_open=True, high_open=True)
+        real_in_range(self.ridge, f"{WHERE}: 'ridge'", 0)
 
 
-def _refused(key: str, rule: str, value) -> ValueError:
-    return method_option_error("instance_selection", key, rule, value)
+WHERE = "[[methods]] 'instance_selection'"  # how errors name the method's table
 
 
 class InstanceSelection(Plugin):
@@ -73,9 +69,9 @@ class InstanceSelection(Plugin):
         self.scores = gaussian_log_likelihood(features, ridge=self.config.ridge)
         self.kept = selection_mask(self.scores, self.config.retention)
         if self.kept.all():
-            raise ValueError(f"[[methods]] 'instance_selection': a 'retention' of {self.config.retention!r} keeps "
-                             f"all {self.kept.size} samples (round({self.config.retention!r} * {self.kept.size})), so "
-                             "instance_selection would do nothing; use a lower ratio or leave the method out")
+            raise no_op_error(WHERE, f"'retention' = {self.config.retention!r}",
+                              f"it keeps all {self.kept.size} samples: round({self.config.retention!r} * "
+                              f"{self.kept.size})", "use a lower ratio or leave the method out")
 
     def data_weights(self, n: int) -> Tensor:
         if n != self.kept.shape[0]:

@@ -27,7 +27,6 @@ The share of reliable fakes is logged per step as ``ldmd_rfi_share``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import check_k, check_same_dim, is_integer, is_real_number, method_option_error
+from modecover._checks import check_k, check_same_dim, positive_int, real_in_range
 from modecover.plugins import GeneratorContext, Plugin
 
 FeatureFn = Callable[[Tensor], Tensor]
@@ -80,17 +79,13 @@ class LDMDConfig:
     def __post_init__(self):
         for key in ("k", "refresh_every", "feature_batch"):
             value = getattr(self, key)
-            if not (key == "refresh_every" and value is None) and (
-                    not is_integer(value) or value < 1):
-                raise _refused(key, "a positive integer" + (" or None" if key == "refresh_every" else ""), value)
-        if not (is_real_number(self.replay_mean) and -math.inf < self.replay_mean < math.inf):
-            raise _refused("replay_mean", "a finite number", self.replay_mean)
-        if not (is_real_number(self.replay_std) and 0 <= self.replay_std < math.inf):
-            raise _refused("replay_std", "a finite number >= 0", self.replay_std)
+            if not (key == "refresh_every" and value is None):
+                positive_int(value, f"{WHERE}: '{key}'")
+        real_in_range(self.replay_mean, f"{WHERE}: 'replay_mean'")
+        real_in_range(self.replay_std, f"{WHERE}: 'replay_std'", 0)
 
 
-def _refused(key: str, rule: str, value) -> ValueError:
-    return method_option_error("ldmd", key, rule, value)
+WHERE = "[[methods]] 'ldmd'"  # how errors name the method's table
 
 
 class LDMD(Plugin):

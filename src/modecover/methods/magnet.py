@@ -47,7 +47,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import jacfwd, jacrev, vmap
 
-from modecover._checks import is_real_number, positive_int
+from modecover._checks import positive_int, real_in_range
 
 from .jacobian_copy import jacobian_copy
 
@@ -315,8 +315,7 @@ def build_pool(
 
 def _check_finite(**values) -> None:
     for name, value in values.items():
-        if not is_real_number(value) or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite real number, got {value!r}")
+        real_in_range(value, name)
 
 
 def resampling_log_weights(pool: LatentPool, rho: float = 1.0, c: float = 0.0) -> np.ndarray:

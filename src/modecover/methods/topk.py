@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from modecover._checks import is_integer, is_real_number, method_option_error
+from modecover._checks import is_real_number, no_op_error, positive_int, real_in_range
 from modecover.plugins import GeneratorContext, Plugin
 
 
@@ -45,26 +45,23 @@ class TopKConfig:
     nu: float = 0.5
 
     def __post_init__(self):
-        steps = self.steps_per_epoch
-        if not is_integer(steps) or steps < 1:
-            raise _refused("steps_per_epoch", "a positive integer", steps)
+        positive_int(self.steps_per_epoch, f"{WHERE}: 'steps_per_epoch'")
         for key in ("gamma", "nu"):
             value = getattr(self, key)
-            if not (is_real_number(value) and 0 < value <= 1):
-                raise _refused(key, "a number in (0, 1)", value)
-            if value == 1:
-                raise ValueError(f"[[methods]] 'topk': a '{key}' of 1 keeps k at the batch size for ever, so topk "
-                                 "would do nothing; use a value below 1 or leave the method out")
+            if is_real_number(value) and value == 1:
+                raise no_op_error(WHERE, f"'{key}' = {value!r}", "k stays at the batch size for ever",
+                                  "use a value below 1 or leave the method out")
+            real_in_range(value, f"{WHERE}: '{key}'", 0, 1, low_open=True, high_open=True)
 
     def check_schedule(self, train) -> None:
         """Refuse a ``nu`` that keeps k at the run's [train] batch size (called when a run config is read)."""
         if math.ceil(self.nu * train.batch_size - 1e-9) >= train.batch_size:
-            raise ValueError(f"[[methods]] 'topk': 'nu' = {self.nu!r} keeps k = ceil(nu * batch_size) at [train] "
-                             f"batch_size = {train.batch_size}, so topk would do nothing; lower nu or raise batch_size")
+            raise no_op_error(WHERE, f"'nu' = {self.nu!r}",
+                              f"k = ceil(nu * batch_size) stays at [train] batch_size = {train.batch_size}",
+                              "lower nu or raise batch_size")
 
 
-def _refused(key: str, rule: str, value) -> ValueError:
-    return method_option_error("topk", key, rule, value)
+WHERE = "[[methods]] 'topk'"  # how errors name the method's table
 
 
 class TopK(Plugin):
