@@ -3,6 +3,7 @@ imbalance builder), all on tiny files written here."""
 
 import gzip
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -89,6 +90,16 @@ def test_mixed_sizes_resized_to_most_common(tmp_path, rng):
     assert load_image_folder(tmp_path, size=(3, 7)).images.shape == (3, 3, 3, 7)
     with pytest.raises(ValueError, match="positive int"):
         load_image_folder(tmp_path, size=(0, 3))
+
+
+@pytest.mark.parametrize("size", [True, (8, True), (False, 8), 0, (0, 3), (8,), "8", 8.0, np.bool_(True)])
+def test_a_bad_image_size_is_named_and_a_bool_is_no_size(tmp_path, size):
+    _png(tmp_path / "a.png", np.zeros((4, 4)))
+    with pytest.raises(ValueError, match=r"^image size must be a positive int or \(H, W\) of positive ints, got "
+                                         + re.escape(repr(size)) + "$"):
+        load_image_folder(tmp_path, size=size)
+    assert load_image_folder(tmp_path, size=np.int64(3)).images.shape == (1, 3, 3, 3)
+    assert load_image_folder(tmp_path, size=np.array([2, 5])).images.shape == (1, 3, 2, 5)
 
 
 def test_size_tie_goes_to_first_file(tmp_path, rng):
@@ -278,9 +289,6 @@ def test_make_imbalanced_tensors_and_errors():
     assert len(ys) == len(y) - int((y == 7).sum()) + int((ys == 7).sum())
     with pytest.raises(ValueError, match=r"rare_classes \[11\] do not occur"):
         make_imbalanced(x, y, [11], 0.1)
-    for bad in (0, 1.5, -0.1):
-        with pytest.raises(ValueError, match="fraction must be in"):
-            make_imbalanced(x, y, [1], bad)
     with pytest.raises(ValueError, match="x has 1797 samples but labels has 3"):
         make_imbalanced(x, y[:3], [1], 0.5)
 
@@ -318,13 +326,19 @@ def test_make_imbalanced_refuses_coercible_rare_classes(rare, message):
         make_imbalanced(np.arange(30), labels, rare, 0.5)
 
 
-def test_make_imbalanced_bool_fraction_and_bad_seed():
+@pytest.mark.parametrize("fraction, seed, message", [
+    *[(bad, 0, rf"^fraction must be a finite number in \(0, 1\], got {re.escape(repr(bad))}$")
+      for bad in (0, 1.5, -0.1, True, float("nan"), "0.5")],
+    *[(0.5, bad, rf"^seed must be a non-negative integer, got {re.escape(repr(bad))}$") for bad in (-1, 1.5, True)],
+])
+def test_make_imbalanced_bad_fraction_and_seed(fraction, seed, message):
     labels = np.repeat(np.arange(3), 10)
-    with pytest.raises(ValueError, match="fraction must be in"):
-        make_imbalanced(np.arange(30), labels, [1], True)
-    for seed in (-1, 1.5, True):
-        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-            make_imbalanced(np.arange(30), labels, [1], 0.5, seed=seed)
+    with pytest.raises(ValueError, match=message):
+        make_imbalanced(np.arange(30), labels, [1], fraction, seed=seed)
+
+
+def test_make_imbalanced_takes_one_class_as_a_list():
+    labels = np.repeat(np.arange(3), 10)
     one = make_imbalanced(np.arange(30), labels, 1, 0.5, seed=2)[2]
     assert np.array_equal(one, make_imbalanced(np.arange(30), labels, [1], 0.5, seed=2)[2])
     assert np.array_equal(one, make_imbalanced(np.arange(30), labels, torch.tensor([1]), 0.5, seed=2)[2])

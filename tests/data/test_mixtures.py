@@ -96,34 +96,35 @@ def test_mixture_is_immutable():
         mix.name = "other"
 
 
-def test_bad_input_is_named():
-    means = np.zeros((2, 2))
-    with pytest.raises(ValueError, match="weights must sum to 1"):
-        Mixture("m", means, np.ones(2), np.array([0.5, 0.6]))
-    with pytest.raises(ValueError, match="sigmas must be > 0"):
-        Mixture("m", means, np.array([1.0, 0.0]), np.array([0.5, 0.5]))
-    with pytest.raises(ValueError, match=r"means must have shape \(K, 2\)"):
-        Mixture("m", np.zeros((2, 3)), np.ones(2), np.array([0.5, 0.5]))
-    with pytest.raises(ValueError, match="weights must have shape"):
-        Mixture("m", means, np.ones(2), np.array([1.0]))
-    with pytest.raises(ValueError, match="non-finite"):
-        Mixture("m", np.array([[0.0, np.nan], [1, 1]]), np.ones(2), np.array([0.5, 0.5]))
-    with pytest.raises(ValueError, match="minority mode indices \\[2\\]"):
-        Mixture("m", means, np.ones(2), np.array([0.5, 0.5]), minority=(2,))
-    with pytest.raises(ValueError, match="outside 0..7"):
-        imbalanced(ring(), (8,))
-    with pytest.raises(ValueError, match="repeat"):
-        imbalanced(ring(), (1, 1))
-    with pytest.raises(ValueError, match="ratio"):
-        imbalanced(ring(), (1,), ratio=0)
-    with pytest.raises(ValueError, match="every mode"):
-        imbalanced(ring(2), (0, 1))
-    with pytest.raises(ValueError, match="n must be"):
-        ring().sample(-1)
-    with pytest.raises(ValueError, match="n_modes"):
-        ring(0)
-    with pytest.raises(ValueError, match="side"):
-        grid(0)
+def _means():
+    return np.zeros((2, 2))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Mixture("m", _means(), np.ones(2), np.array([0.5, 0.6])), "weights must sum to 1"),
+    (lambda: Mixture("m", _means(), np.array([1.0, 0.0]), np.array([0.5, 0.5])), "sigmas must be > 0"),
+    (lambda: Mixture("m", np.zeros((2, 3)), np.ones(2), np.array([0.5, 0.5])), r"means must have shape \(K, 2\)"),
+    (lambda: Mixture("m", _means(), np.ones(2), np.array([1.0])), "weights must have shape"),
+    (lambda: Mixture("m", np.array([[0.0, np.nan], [1, 1]]), np.ones(2), np.array([0.5, 0.5])), "non-finite"),
+    (lambda: Mixture("m", _means(), np.ones(2), np.array([0.5, 0.5]), minority=(2,)), r"minority mode indices \[2\]"),
+    (lambda: imbalanced(ring(), (8,)), "outside 0..7"),
+    (lambda: imbalanced(ring(), (1, 1)), "repeat"),
+    (lambda: imbalanced(ring(), (1,), ratio=0), r"^imbalanced: ratio must be a finite number in \(0, 1\], got 0$"),
+    (lambda: imbalanced(ring(), (1,), ratio="x"), r"^imbalanced: ratio must be a finite number in \(0, 1\], got 'x'$"),
+    (lambda: imbalanced(ring(), (1,), ratio=True),
+     r"^imbalanced: ratio must be a finite number in \(0, 1\], got True$"),
+    (lambda: imbalanced(ring(2), (0, 1)), "every mode"),
+    (lambda: ring().sample(-1), "n must be"),
+    (lambda: ring(0), "^ring: n_modes must be a positive integer, got 0$"),
+    (lambda: ring(True), "^ring: n_modes must be a positive integer, got True$"),
+    (lambda: ring(radius=0), "^ring: radius must be a finite number > 0, got 0$"),
+    (lambda: ring(radius=True), "^ring: radius must be a finite number > 0, got True$"),  # was taken as 1
+    (lambda: grid(0), "^grid: side must be a positive integer, got 0$"),
+    (lambda: grid(spacing=float("inf")), "^grid: spacing must be a finite number > 0, got inf$"),
+])
+def test_bad_input_is_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 @pytest.mark.parametrize("minority, message", [
@@ -140,10 +141,6 @@ def test_imbalanced_refuses_non_integer_minority_instead_of_coercing(minority, m
 def test_imbalanced_takes_one_int_and_checks_the_ratio_type():
     assert imbalanced(ring(), 3).minority == (3,)
     assert imbalanced(ring(), np.array([1, 5])).minority == (1, 5)
-    with pytest.raises(ValueError, match=r"ratio must be in \(0, 1\], got 'x'"):
-        imbalanced(ring(), (1,), ratio="x")
-    with pytest.raises(ValueError, match=r"ratio must be in \(0, 1\], got True"):
-        imbalanced(ring(), (1,), ratio=True)
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "a"])

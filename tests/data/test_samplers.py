@@ -104,8 +104,10 @@ def test_bad_weights_are_named(weights, message):
 def test_bad_sizes_and_ranks():
     with pytest.raises(ValueError, match="num_samples"):
         WeightedSampler([1.0], 0)
-    with pytest.raises(ValueError, match="rank"):
-        DistributedWeightedSampler([1.0], 4, rank=2, world_size=2)
+    for rank in (2, -1, True, 1.0):
+        message = rf"^rank \(of world_size=2\) must be an integer in \[0, 1\], got {rank!r}$"
+        with pytest.raises(ValueError, match=message):
+            DistributedWeightedSampler([1.0], 4, rank=rank, world_size=2)
     with pytest.raises(ValueError, match="batch_size"):
         UniformSampler(3).take(0)
     with pytest.raises(ValueError, match="length 3, the data set has 4"):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, non_negative_int
+from modecover._checks import non_negative_int, real_in_range
 from modecover.data.mixtures import integer_list
 
 SCALES = ("unit", "symmetric")
@@ -252,8 +252,7 @@ def make_imbalanced(x, labels, rare_classes, fraction: float, seed: int = 0):
         raise ValueError(f"labels: expected a 1-D array, got shape {label_arr.shape}")
     if len(label_arr) != len(x):
         raise ValueError(f"x has {len(x)} samples but labels has {len(label_arr)}")
-    if not (is_real_number(fraction) and 0.0 < float(fraction) <= 1.0):
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    real_in_range(fraction, "fraction", 0, 1, low_open=True)
     rare = sorted(integer_list(rare_classes, "rare_classes"))
     non_negative_int(seed, "seed")
     present = set(np.unique(label_arr).tolist())

@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from modecover._checks import check_allocation
+from modecover._checks import check_allocation, is_integer
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 MODES = {"RGB": 3, "L": 1}
@@ -114,12 +114,10 @@ def _target_size(images: list[Image.Image], files: list[Path], size, resize: boo
 def _check_size(size) -> tuple[int, int] | None:
     if size is None:
         return None
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    size = tuple(size)
-    if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
+    pair = (size, size) if is_integer(size) else tuple(size) if isinstance(size, (tuple, list, np.ndarray)) else ()
+    if len(pair) != 2 or not all(is_integer(s) and s > 0 for s in pair):  # a bool is no size
         raise ValueError(f"image size must be a positive int or (H, W) of positive ints, got {size!r}")
-    return (int(size[0]), int(size[1]))
+    return (int(pair[0]), int(pair[1]))
 
 
 def _check_memory(root: Path, n: int, size: tuple[int, int], channels: int) -> None:

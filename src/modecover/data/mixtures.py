@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from modecover._checks import is_integer, is_real_number, non_negative_int
+from modecover._checks import is_integer, non_negative_int, positive_int, real_in_range
 
 
 def integer_list(value, name: str) -> list[int]:
@@ -113,10 +113,8 @@ class Mixture:
 
 def ring(n_modes: int = 8, radius: float = 1.0, sigma: float = 0.01) -> Mixture:
     """``n_modes`` equal modes at angles 2*pi*k/n_modes on a circle of ``radius``."""
-    if not is_integer(n_modes) or n_modes < 1:
-        raise ValueError(f"ring: n_modes must be a positive integer, got {n_modes!r}")
-    if not radius > 0:
-        raise ValueError(f"ring: radius must be > 0, got {radius!r}")
+    n_modes = positive_int(n_modes, "ring: n_modes")
+    real_in_range(radius, "ring: radius", 0, low_open=True)
     angles = 2 * np.pi * np.arange(n_modes) / n_modes
     means = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     return Mixture("ring", means, np.full(n_modes, float(sigma)), np.full(n_modes, 1.0 / n_modes))
@@ -127,10 +125,8 @@ def grid(side: int = 5, spacing: float = 2.0, sigma: float = 0.05) -> Mixture:
 
     Mode index = row * side + column with x varying fastest: mode 0 is (-4, -4), mode 1 (-2, -4).
     """
-    if not is_integer(side) or side < 1:
-        raise ValueError(f"grid: side must be a positive integer, got {side!r}")
-    if not spacing > 0:
-        raise ValueError(f"grid: spacing must be > 0, got {spacing!r}")
+    side = positive_int(side, "grid: side")
+    real_in_range(spacing, "grid: spacing", 0, low_open=True)
     coords = spacing * (np.arange(side) - (side - 1) / 2)
     ys, xs = np.meshgrid(coords, coords, indexing="ij")
     means = np.stack([xs.ravel(), ys.ravel()], axis=1)
@@ -150,8 +146,7 @@ def imbalanced(mixture: Mixture, minority: Sequence[int], ratio: float = 1 / 20)
     bad = [i for i in minority if not 0 <= i < mixture.n_modes]
     if bad:
         raise ValueError(f"imbalanced: minority mode indices {bad} outside 0..{mixture.n_modes - 1}")
-    if not (is_real_number(ratio) and 0 < ratio <= 1):
-        raise ValueError(f"imbalanced: ratio must be in (0, 1], got {ratio!r}")
+    real_in_range(ratio, "imbalanced: ratio", 0, 1, low_open=True)
     if len(minority) == mixture.n_modes:
         raise ValueError("imbalanced: every mode is a minority mode; leave at least one common mode")
     scale = np.ones(mixture.n_modes)

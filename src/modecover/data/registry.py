@@ -35,7 +35,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import check_table_keys, dataclass_from_table, is_real_number, non_negative_int, positive_int
+from modecover._checks import (
+    check_table_keys,
+    dataclass_from_table,
+    is_real_number,
+    no_op_error,
+    non_negative_int,
+    positive_int,
+    real_in_range,
+)
 from modecover.data.mixtures import integer_list
 
 __all__ = ["DataConfig", "TrainingSet", "DATA_SOURCES", "data_config", "build_dataset", "expected_shape"]
@@ -63,14 +71,14 @@ _SOURCES_OF = {
     "limit": IMAGE_SOURCES,
 }
 _HINTS = {  # (key, the source is a mixture): what to use instead
-    ("n", False): "; an image set has its own size: to keep fewer samples use limit",
-    ("limit", True): "; for a mixture set n (the number of points drawn)",
-    ("minority", False): "; for image sets use rare_classes",
-    ("ratio", False): "; for image sets use rare_classes and fraction",
-    ("rare_classes", True): "; for mixtures use minority",
-    ("fraction", True): "; for mixtures use minority and ratio",
-    ("rare_classes", False): "; an image folder has no labels",
-    ("fraction", False): "; an image folder has no labels",
+    ("n", False): "an image set has its own size: to keep fewer samples use limit",
+    ("limit", True): "for a mixture set n (the number of points drawn)",
+    ("minority", False): "for image sets use rare_classes",
+    ("ratio", False): "for image sets use rare_classes and fraction",
+    ("rare_classes", True): "for mixtures use minority",
+    ("fraction", True): "for mixtures use minority and ratio",
+    ("rare_classes", False): "an image folder has no labels: leave it out",
+    ("fraction", False): "an image folder has no labels: leave it out",
 }
 
 
@@ -87,8 +95,7 @@ def _is_default(value, default) -> bool:
 
 
 def _fraction(value, key: str) -> float:
-    if not (is_real_number(value) and 0 < value <= 1):
-        raise ValueError(f"[data] {key!r}: {key} must be in (0, 1], got {value!r}")
+    real_in_range(value, f"[data] {key!r}: {key}", 0, 1, low_open=True)
     return value
 
 
@@ -126,9 +133,9 @@ class DataConfig:
         for key, sources in _SOURCES_OF.items():
             value = getattr(self, key)
             if self.name not in sources and not self._at_default(key):
-                raise ValueError(f"[data] {key!r}: {key} = {value!r} has no effect on data source {self.name!r} "
-                                 f"(it applies to {', '.join(sources)})"
-                                 f"{_HINTS.get((key, self.name in MIXTURE_SOURCES), '')}")
+                raise no_op_error(f"[data] {key!r}", f"{key} = {value!r}",
+                                  f"on data source {self.name!r}; it applies to {', '.join(sources)}",
+                                  _HINTS.get((key, self.name in MIXTURE_SOURCES), "leave it out"))
         self.n = positive_int(self.n, "[data] 'n': n")
         self.seed = non_negative_int(self.seed, "[data] 'seed':")
         if self.name in ("mnist", "cifar10", "folder") and not self.path:
@@ -170,8 +177,8 @@ class DataConfig:
                 raise ValueError(f"[data] 'minority': all {base.n_modes} modes are minority modes; "
                                  "leave at least one common mode")
         if not _minority_modes(self) and not self._at_default("ratio"):
-            raise ValueError(f"[data] 'ratio': ratio = {self.ratio!r} has no effect on {self.name!r} without "
-                             "minority modes; give minority (mode indices) or use the -imbalanced source")
+            raise no_op_error("[data] 'ratio'", f"ratio = {self.ratio!r}", f"on {self.name!r} without minority modes",
+                              "give minority (mode indices) or use the -imbalanced source")
 
     def _check_images(self):
         self.rare_classes = integer_list(self.rare_classes, "[data] 'rare_classes': classes")
@@ -182,8 +189,9 @@ class DataConfig:
         if not self.rare_classes:
             for key in ("fraction", "seed"):
                 if not self._at_default(key):
-                    raise ValueError(f"[data] {key!r}: {key} = {getattr(self, key)!r} has no effect on "
-                                     f"{self.name!r} without rare_classes (it applies to the rare classes' samples)")
+                    raise no_op_error(f"[data] {key!r}", f"{key} = {getattr(self, key)!r}",
+                                      f"on {self.name!r} without rare_classes; it applies to the rare classes' samples",
+                                      "give rare_classes or leave it out")
 
 
 @dataclass

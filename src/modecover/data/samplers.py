@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_integer, positive_int
+from modecover._checks import int_in_range, is_integer, positive_int
 
 __all__ = [
     "WeightedSampler",
@@ -77,9 +77,7 @@ class _IndexStream(torch.utils.data.Sampler[int]):
 
     def __init__(self, num_samples: int, seed: int, rank: int = 0, world_size: int = 1):
         self.world_size = positive_int(world_size, "world_size")
-        if not is_integer(rank) or not 0 <= rank < world_size:
-            raise ValueError(f"rank must be an integer in [0, world_size={world_size}), got {rank!r}")
-        self.rank = int(rank)
+        self.rank = int_in_range(rank, f"rank (of world_size={world_size})", 0, self.world_size - 1)
         # a global draw is padded up to a multiple of world_size so each rank gets the same count
         self.global_size = math.ceil(positive_int(num_samples, "num_samples") / self.world_size) * self.world_size
         if not is_integer(seed):
