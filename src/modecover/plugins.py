@@ -28,11 +28,12 @@ override a hook their family never calls.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from numbers import Integral
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from modecover._checks import no_op_error, positive_int
 
 
 @dataclass
@@ -135,11 +136,10 @@ def check_hooks_called(hooks: Hooks | None, model) -> None:
         never = [hook for hook in overridden_hooks(type(plugin)) if hook not in called]
         if never:
             calls = ", ".join(hook for hook in HOOKS if hook in model.hooks_called) or "no hook"
-            raise ValueError(
-                f"plug-in '{plugin.name}' overrides {', '.join(never)}, which the '{model.family}' model family never "
-                f"calls (it calls {calls}; the trainer calls data_weights and on_round_end), so it would do nothing "
-                f"there; use the plug-in with a family that calls {'it' if len(never) == 1 else 'them'}"
-            )
+            them = "it" if len(never) == 1 else "them"
+            raise no_op_error(f"plug-in '{plugin.name}'", f"overriding {', '.join(never)}",
+                              f"the '{model.family}' model family never calls {them}: it calls {calls}; the trainer "
+                              "calls data_weights and on_round_end", f"use the plug-in with a family that calls {them}")
 
 
 class Hooks:
@@ -159,10 +159,7 @@ class Hooks:
         width = latent_dim
         for plugin in reversed(self.plugins):
             d = plugin.prior_dim(width)
-            if isinstance(d, bool) or not isinstance(d, Integral) or d < 1:
-                raise ValueError(f"plug-in '{plugin.name}': prior_dim({width}) must return a positive integer, "
-                                 f"got {d!r}")
-            width = int(d)
+            width = positive_int(d, f"plug-in '{plugin.name}': what prior_dim({width}) returns")
         return width
 
     def latents(self, z: Tensor, latent_dim: int | None = None) -> Tensor:
