@@ -40,7 +40,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import TableError, check_table_keys, dataclass_from_table, method_option_error, positive_int
+from modecover._checks import (
+    TableError,
+    check_table_keys,
+    dataclass_from_table,
+    method_option_error,
+    no_op_error,
+    positive_int,
+)
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import SearchConfig
@@ -99,8 +106,8 @@ class DMPRAConfig:
         if (self.detector != "density" and w.weighting == "groups" and not w.fine_grained
                 and w.outlier_weight == 1 and (w.gamma == 0 or w.w_max == 1)):
             which = "'gamma' = 0" if w.gamma == 0 else "'w_max' = 1"
-            raise ValueError(f"{WHERE}.weights: {which} gives every flagged group weight 1 (and 'outlier_weight' "
-                             "is 1), so dmpra would re-weight nothing; raise it, or leave the method out")
+            raise no_op_error(f"{WHERE}.weights", which, "every flagged group gets weight 1, and 'outlier_weight' is 1",
+                              "raise it, or leave the method out")
         self.classifier = _table(PerceptionClassifierConfig, self.classifier, "classifier")
 
     @classmethod
