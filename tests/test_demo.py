@@ -112,8 +112,18 @@ def test_demo_cli_rejects_bad_values(tmp_path):
 
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--steps", "0"])
     assert result.exit_code != 0 and "--steps" in result.output
-    with pytest.raises(ValueError, match="steps"):
-        DemoConfig(steps=2, rounds=5)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"steps": 2, "rounds": 5}, r"^DemoConfig\.steps \(2\) must be at least rounds \(5\)$"),
+    ({"jobs": 0}, r"^DemoConfig\.jobs must be a positive integer, got 0$"),
+    ({"steps": 2.5}, r"^DemoConfig\.steps must be a positive integer, got 2\.5$"),
+    ({"rounds": True}, r"^DemoConfig\.rounds must be a positive integer, got True$"),  # was taken as 1
+    ({"minority_ratio": 0}, r"^DemoConfig\.minority_ratio must be a finite number in \(0, 1\], got 0$"),
+])
+def test_demo_config_errors_name_the_option_and_the_value(options, message):
+    with pytest.raises(ValueError, match=message):
+        DemoConfig(**options)
 
 
 def test_demo_cli_ends_with_the_headline(tmp_path, monkeypatch):

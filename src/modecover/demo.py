@@ -32,6 +32,7 @@ from typing import Callable
 
 import numpy as np
 
+from modecover._checks import positive_int, real_in_range
 from modecover.parallel import Task, run_tasks
 from modecover.plugins import Plugin
 
@@ -52,12 +53,10 @@ class DemoConfig:
 
     def __post_init__(self):
         for name in ("steps", "rounds", "batch_size", "n_train", "n_eval", "jobs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"DemoConfig.{name} must be >= 1, got {getattr(self, name)}")
+            positive_int(getattr(self, name), f"DemoConfig.{name}")
         if self.steps < self.rounds:
             raise ValueError(f"DemoConfig.steps ({self.steps}) must be at least rounds ({self.rounds})")
-        if not 0 < self.minority_ratio <= 1:
-            raise ValueError(f"DemoConfig.minority_ratio must be in (0, 1], got {self.minority_ratio}")
+        real_in_range(self.minority_ratio, "DemoConfig.minority_ratio", 0, 1, low_open=True)
 
 
 def _demo_mixture(config: DemoConfig):

@@ -303,8 +303,9 @@ def test_pixels_identity_and_batched_extract(rng):
         Pixels()(bad)
     with pytest.raises(ValueError, match="batch is empty"):
         Pixels()(torch.zeros(0, 3))
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        extract(Pixels(), x, batch_size=0)
+    for batch_size in (0, True, 2.0):  # True was taken as batches of 1
+        with pytest.raises(ValueError, match=f"^batch_size must be a positive integer, got {batch_size!r}$"):
+            extract(Pixels(), x, batch_size=batch_size)
 
 
 def test_get_extractor_errors():

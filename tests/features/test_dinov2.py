@@ -267,6 +267,18 @@ def test_bad_images_are_named(weights_file):
         extractor(torch.full((1, 3, 28, 28), float("nan")))
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"mlp_ratio": 0}, r"^ViTConfig\.mlp_ratio must be a finite number > 0, got 0$"),
+    ({"mlp_ratio": True}, r"^ViTConfig\.mlp_ratio must be a finite number > 0, got True$"),
+    ({"interpolate_offset": 1.0}, r"^ViTConfig\.interpolate_offset must be a finite number in \[0, 1\), got 1\.0$"),
+    ({"interpolate_offset": "0.1"}, r"^ViTConfig\.interpolate_offset must be a finite number in \[0, 1\), got '0\.1'$"),
+    ({"depth": True}, r"^ViTConfig\.depth must be a positive integer, got True$"),
+])
+def test_vit_config_errors_name_the_option_and_the_value(options, message):
+    with pytest.raises(ValueError, match=message):
+        ViTConfig(**{"embed_dim": 8, "depth": 1, "num_heads": 2, **options})
+
+
 def test_bad_options_and_files_are_named(weights_file, tmp_path):
     with pytest.raises(ValueError, match=r"arch must be one of \['vitb14', 'vitg14', 'vitl14', 'vits14'\]"):
         DINOv2("vith14", weights_file)

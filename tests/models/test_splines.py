@@ -95,8 +95,11 @@ def test_bad_shapes_and_bounds_are_errors_naming_them():
         rational_quadratic_spline(x, w, h[:, :3], d, 1.0)
     with pytest.raises(ValueError, match=r"raw_derivatives must have shape \(10, 3\).*got \(10, 4\)"):
         rational_quadratic_spline(x, w, h, torch.zeros(10, 4, dtype=x.dtype), 1.0)
-    with pytest.raises(ValueError, match="tail bound must be a finite number > 0, got 0.0"):
-        rational_quadratic_spline(x, w, h, d, 0.0)
+    for bound in (0.0, float("inf"), True):
+        with pytest.raises(ValueError, match=rf"^rational-quadratic spline: tail bound must be a finite number > 0, "
+                                             rf"got {bound!r}$"):
+            rational_quadratic_spline(x, w, h, d, bound)
     many = torch.zeros(10, MAX_BINS + 1, dtype=x.dtype)
-    with pytest.raises(ValueError, match=f"bins must be in 1..{MAX_BINS}, got {MAX_BINS + 1}"):
+    with pytest.raises(ValueError, match=rf"^rational-quadratic spline: bins must be an integer in \[1, {MAX_BINS}\], "
+                                         rf"got {MAX_BINS + 1}$"):
         rational_quadratic_spline(x, many, many, many[:, 1:], 1.0)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import as_features
+from modecover._checks import as_features, positive_int
 
 
 @runtime_checkable
@@ -55,8 +55,7 @@ def extract(extractor: FeatureExtractor, x, *, batch_size: int = 256, name: str 
     Returns the concatenated features as a checked 2-D float array (finite values,
     one row per sample); the error message names ``name`` and the extractor.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     x = as_tensor_batch(x, name)
     parts = []
     with torch.no_grad():

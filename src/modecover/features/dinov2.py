@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from modecover._checks import as_features, is_real_number, positive_int
+from modecover._checks import as_features, positive_int, real_in_range
 from modecover.features.base import as_tensor_batch
 
 __all__ = ["ARCHS", "IMAGENET_MEAN", "IMAGENET_STD", "DINOv2", "DinoViT", "ViTConfig", "load_checkpoint",
@@ -66,12 +66,10 @@ class ViTConfig:
             positive_int(getattr(self, key), f"ViTConfig.{key}")
         if self.embed_dim % self.num_heads:
             raise ValueError(f"ViTConfig: embed_dim {self.embed_dim} is not a multiple of num_heads {self.num_heads}")
-        if not (is_real_number(self.mlp_ratio) and self.mlp_ratio > 0):
-            raise ValueError(f"ViTConfig.mlp_ratio must be a positive number, got {self.mlp_ratio!r}")
+        real_in_range(self.mlp_ratio, "ViTConfig.mlp_ratio", 0, low_open=True)
         if self.ffn not in ("mlp", "swiglu"):
             raise ValueError(f"ViTConfig.ffn must be 'mlp' or 'swiglu', got {self.ffn!r}")
-        if not (is_real_number(self.interpolate_offset) and 0 <= self.interpolate_offset < 1):
-            raise ValueError(f"ViTConfig.interpolate_offset must be in [0, 1), got {self.interpolate_offset!r}")
+        real_in_range(self.interpolate_offset, "ViTConfig.interpolate_offset", 0, 1, high_open=True)
 
     @property
     def hidden_dim(self) -> int:

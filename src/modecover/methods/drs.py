@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, positive_int
+from modecover._checks import positive_int, real_in_range
 
 
 @dataclass
@@ -33,10 +33,8 @@ class DRSConfig:
     def __post_init__(self):
         for name in ("burn_in", "batch_size", "max_batches"):
             setattr(self, name, positive_int(getattr(self, name), f"DRS {name}"))
-        if not is_real_number(self.percentile) or not 0 <= self.percentile <= 100:
-            raise ValueError(f"DRS percentile must be a number in [0, 100], got {self.percentile!r}")
-        if not is_real_number(self.eps) or not self.eps > 0:
-            raise ValueError(f"DRS eps must be > 0, got {self.eps!r}")
+        real_in_range(self.percentile, "DRS percentile", 0, 100)
+        real_in_range(self.eps, "DRS eps", 0, low_open=True)
 
 
 def drs_scores(logits: np.ndarray, max_logit: float, *, eps: float = 1e-6, percentile: float = 95.0) -> np.ndarray:

@@ -33,8 +33,7 @@ def gaussian_log_likelihood(features, *, ridge: float = 1e-6) -> np.ndarray:
 
 def selection_mask(scores: np.ndarray, retention: float) -> np.ndarray:
     """Boolean mask keeping the round(retention * n) highest scores (ties: lower index)."""
-    if not 0 < retention <= 1:
-        raise ValueError(f"instance selection retention ratio must be in (0, 1], got {retention!r}")
+    real_in_range(retention, "instance selection retention ratio", 0, 1, low_open=True)
     scores = np.asarray(scores, dtype=np.float64)
     keep = max(1, int(round(retention * scores.shape[0])))
     order = np.argsort(-scores, kind="stable")

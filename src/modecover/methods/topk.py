@@ -16,22 +16,20 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, no_op_error, positive_int, real_in_range
+from modecover._checks import int_in_range, is_real_number, no_op_error, positive_int, real_in_range
 from modecover.plugins import GeneratorContext, Plugin
 
 
 def topk_count(batch_size: int, epoch: int, gamma: float = 0.99, nu: float = 0.5) -> int:
     """k at ``epoch`` (0-based) for a batch of ``batch_size``."""
-    if batch_size < 1:
-        raise ValueError(f"Top-k: batch_size must be >= 1, got {batch_size}")
+    positive_int(batch_size, "Top-k: batch_size")
     k = max(math.floor(gamma**epoch * batch_size + 1e-9), math.ceil(nu * batch_size - 1e-9))
     return max(1, min(batch_size, k))
 
 
 def topk_mask(scores: Tensor, k: int) -> Tensor:
     """Boolean mask of the k largest scores; ties go to the lower index."""
-    if not 1 <= k <= scores.shape[0]:
-        raise ValueError(f"Top-k: k={k} must be in [1, batch size {scores.shape[0]}]")
+    int_in_range(k, f"Top-k: k (of a batch of {scores.shape[0]})", 1, scores.shape[0])
     order = torch.sort(scores.detach().reshape(-1), descending=True, stable=True).indices
     mask = torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
     mask[order[:k]] = True

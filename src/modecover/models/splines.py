@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from modecover._checks import int_in_range, real_in_range
+
 MIN_BIN_SIZE = 1e-3  # m_w = m_h: the least bin width and height, as a share of 2 B
 MIN_DERIVATIVE = 1e-3  # m_d
 MAX_BINS = round(1 / MIN_BIN_SIZE) - 1  # K m_w < 1
@@ -57,10 +59,8 @@ def _check_parameters(x: Tensor, raw_widths: Tensor, raw_heights: Tensor, raw_de
             f"rational-quadratic spline: raw_derivatives must have shape {(*x.shape, bins - 1)} (one per "
             f"interior knot), got {tuple(raw_derivatives.shape)}"
         )
-    if bins < 1 or bins > MAX_BINS:
-        raise ValueError(f"rational-quadratic spline: bins must be in 1..{MAX_BINS}, got {bins}")
-    if not (math.isfinite(bound) and bound > 0):
-        raise ValueError(f"rational-quadratic spline: tail bound must be a finite number > 0, got {bound!r}")
+    int_in_range(bins, "rational-quadratic spline: bins", 1, MAX_BINS)
+    real_in_range(bound, "rational-quadratic spline: tail bound", 0, low_open=True)
 
 
 def rational_quadratic_spline(x: Tensor, raw_widths: Tensor, raw_heights: Tensor, raw_derivatives: Tensor,
