@@ -271,10 +271,13 @@ def test_vendi_counts_distinct_samples(rng):
     (lambda r, f: explain(r[:5], f, k=5), "real: has 5 points"),
     (lambda r, f: explain(np.where(np.arange(3) == 1, np.nan, r), f), "real: 40 non-finite"),
     (lambda r, f: explain(r, f, modes=np.zeros((8, 2))), "real has 3 feature columns but modes has 2"),
-    (lambda r, f: explain(r, f, realism_trim=0), "realism_trim"),
+    (lambda r, f: explain(r, f, realism_trim=0),
+     r"^realism_trim \(a percentile, or None\) must be a finite number in \(0, 100\], got 0$"),
+    (lambda r, f: explain(r, f, realism_trim=True), r"^realism_trim .* got True$"),
     (lambda r, f: explain(r, f, modes=np.zeros((3, 3))),
      "modes: row 0 appears 3 times; each mode mean must be distinct"),
-    (lambda r, f: explain(r, f, realism_trim="50"), "realism_trim: a percentile in .* got '50'"),
+    (lambda r, f: explain(r, f, realism_trim="50"),
+     r"^realism_trim \(a percentile, or None\) must be a finite number in \(0, 100\], got '50'$"),
     (lambda r, f: vendi_score(r, kernel="rbf"), "kernel must be one of"),
 ])
 def test_bad_input_names_the_array(rng, call, message):

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from modecover._checks import check_k, check_same_dim, is_real_number
+from modecover._checks import check_k, check_same_dim, real_in_range
 from modecover.graph import linked_groups
 from modecover.metrics.prdc import SMALLEST_RADIUS as _SMALLEST_RADIUS
 from modecover.neighbors import as_points
@@ -188,8 +188,8 @@ def explain(real, fake, *, k: int = 5, modes=None, realism_trim: float | None = 
     check_same_dim(real, fake, "real", "fake")
     check_k(k, len(real), "real")
     check_k(k, len(fake), "fake")
-    if realism_trim is not None and not (is_real_number(realism_trim) and 0 < realism_trim <= 100):
-        raise ValueError(f"realism_trim: a percentile in (0, 100] or None, got {realism_trim!r}")
+    if realism_trim is not None:
+        real_in_range(realism_trim, "realism_trim (a percentile, or None)", 0, 100, low_open=True)
     mode_means = None
     if modes is not None:
         mode_means = as_points(modes, "modes")

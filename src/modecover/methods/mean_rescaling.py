@@ -8,13 +8,12 @@ list. It is part of the latent distribution, so sampling applies it too.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from modecover._checks import is_real_number, method_option_error
+from modecover._checks import method_option_error, real_in_range
 from modecover.plugins import Plugin
 
 
@@ -26,9 +25,7 @@ class MeanRescalingConfig:
 
     def __post_init__(self):
         for key in ("low", "high"):
-            value = getattr(self, key)
-            if not (is_real_number(value) and -math.inf < value < math.inf):
-                raise _refused(key, "a finite number", value)
+            real_in_range(getattr(self, key), f"[[methods]] 'mean_rescaling': '{key}'")
         if not self.low < self.high:
             raise ValueError(f"[[methods]] 'mean_rescaling': needs 'low' < 'high' (low < high), got low={self.low!r}, "
                              f"high={self.high!r}")
