@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from modecover.models import build_model, make_config
+from modecover.models.nets import MLPDiscriminator, mlp
 from modecover.plugins import Hooks, Plugin
 
 FAMILIES = ("gan", "vae", "flow", "diffusion")
@@ -170,6 +171,17 @@ def test_bad_config_names_the_key(family, key, value):
     shown = {repr(value), *([repr(tuple(value))] if key == "data_shape" else [])}  # as given or as read
     with pytest.raises(ValueError, match=f"'{key}'.*got ({'|'.join(map(re.escape, shown))})$"):
         make_config(family, {key: value})
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: mlp(2, 2, 4, -1), "^mlp: depth must be an integer >= 0, got -1$"),
+    (lambda: mlp(2, 2, 4, True), "^mlp: depth must be an integer >= 0, got True$"),  # was one hidden layer
+    (lambda: MLPDiscriminator(2, depth=0),
+     r"^MLPDiscriminator: depth \(features come from a hidden layer\) must be an integer >= 1, got 0$"),
+])
+def test_the_shared_nets_name_a_bad_depth(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from modecover._checks import int_in_range
+
 IMAGE_SIZES = (8, 16, 28, 32)
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
     """``depth`` hidden layers of width ``hidden`` (each Linear + activation), then Linear to ``out_dim``."""
-    if depth < 0:
-        raise ValueError(f"mlp: depth must be >= 0, got {depth}")
+    int_in_range(depth, "mlp: depth", 0)
     layers: list[nn.Module] = []
     width = in_dim
     for _ in range(depth):
@@ -50,8 +51,7 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, in_dim: int, hidden: int = 128, depth: int = 3):
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"MLPDiscriminator: depth must be >= 1 (features come from a hidden layer), got {depth}")
+        int_in_range(depth, "MLPDiscriminator: depth (features come from a hidden layer)", 1)
         body = mlp(in_dim, hidden, hidden, depth - 1, nn.LeakyReLU)
         self.body = nn.Sequential(*body, nn.LeakyReLU(0.2))
         self.head = nn.Linear(hidden, 1)
