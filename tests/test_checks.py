@@ -79,5 +79,5 @@ def test_real_in_range_refuses_non_finite_and_non_numbers(value):
 def test_no_op_error_has_one_shape():
     err = no_op_error("[[methods]] 'dpm'", "'weight' = 0", "the term is multiplied by 0", "leave the method out")
     assert isinstance(err, ValueError)
-    assert str(err) == ("[[methods]] 'dpm': 'weight' = 0 does nothing (the term is multiplied by 0); "
+    assert str(err) == ("[[methods]] 'dpm': 'weight' = 0 would do nothing (the term is multiplied by 0); "
                         "leave the method out")

@@ -257,7 +257,7 @@ def test_class_balance_from_a_round_the_run_never_reaches_is_refused(from_round,
     raw = {**MINIMAL, "data": {"name": "ring-imbalanced", "n": 100},
            "methods": [{"name": "class_balance", "from_round": from_round}],
            "train": {**MINIMAL["train"], "rounds": rounds}}
-    with pytest.raises(ConfigError, match=rf"'class_balance': 'from_round' = {from_round} does nothing \(not below "
+    with pytest.raises(ConfigError, match=rf"'class_balance': 'from_round' = {from_round} would do nothing \(not below "
                                           rf"\[train\] rounds = {rounds}, .* its weights never apply\)"):
         parse_config(raw)
     raw["train"]["rounds"] = from_round + 1
@@ -267,7 +267,7 @@ def test_class_balance_from_a_round_the_run_never_reaches_is_refused(from_round,
 @pytest.mark.parametrize("nu, batch_size", [(0.5, 1), (0.9, 8), (0.95, 16)])
 def test_topk_whose_nu_keeps_k_at_the_batch_size_is_refused(nu, batch_size):
     raw = {**MINIMAL, "methods": [{"name": "topk", "nu": nu}], "train": {"steps": 10, "batch_size": batch_size}}
-    with pytest.raises(ConfigError, match=rf"'topk': 'nu' = {nu} does nothing \(k = ceil\(nu \* batch_size\) stays "
+    with pytest.raises(ConfigError, match=rf"'topk': 'nu' = {nu} would do nothing \(k = ceil\(nu \* batch_size\) stays "
                                           rf"at \[train\] batch_size = {batch_size}\); lower nu"):
         parse_config(raw)
     raw["train"]["batch_size"] = 64

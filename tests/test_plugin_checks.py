@@ -92,7 +92,7 @@ def test_built_in_methods_pass_on_their_families(name):
 ])
 def test_a_hook_the_family_never_calls_is_refused(family, hook):
     plugin = one(hook, lambda arg: None, name="mine")
-    with pytest.raises(ValueError, match=rf"^plug-in 'mine': overriding {hook} does nothing \(the '{family}' model "
+    with pytest.raises(ValueError, match=rf"^plug-in 'mine': overriding {hook} would do nothing \(the '{family}' model "
                                          rf"family never calls it: it calls .*\); use the plug-in with a family that "
                                          "calls it$"):
         check_hooks_called(Hooks([plugin]), model(family))
@@ -103,7 +103,7 @@ def test_check_hooks_called_names_every_unused_hook_and_takes_the_class():
     from modecover.methods.deligan import DeLiGAN
     from modecover.models.diffusion import Diffusion
 
-    with pytest.raises(ValueError, match=r"overriding parameters, latents, generator_loss does nothing \(the "
+    with pytest.raises(ValueError, match=r"overriding parameters, latents, generator_loss would do nothing \(the "
                                          r"'diffusion' model family never calls them: it calls no hook; the trainer "
                                          r"calls data_weights and on_round_end\); use the plug-in with a family that "
                                          "calls them$"):
@@ -250,7 +250,7 @@ def test_train_refuses_a_plugin_its_family_never_calls(tmp_path):
     from modecover.methods.topk import TopK
     from modecover.train import TrainConfig, train
 
-    with pytest.raises(ValueError, match=r"^plug-in 'topk': overriding generator_weights does nothing \(the 'vae' "
+    with pytest.raises(ValueError, match=r"^plug-in 'topk': overriding generator_weights would do nothing \(the 'vae' "
                                          "model family never calls it"):
         train(model("vae"), torch.randn(64, 2), Hooks([TopK()]), TrainConfig(steps=2, batch_size=8), tmp_path / "run",
               progress=False)

@@ -137,9 +137,9 @@ def _range_words(low, high, low_open: bool, high_open: bool) -> str:
 
 def no_op_error(where: str, setting: str, why: str, remedy: str) -> ValueError:
     """The error of a setting that would make its method, key or option do nothing, in one
-    shape: ``{where}: {setting} does nothing ({why}); {remedy}``, e.g. ``[[methods]] 'dpm':
-    'weight' = 0 does nothing (the term is multiplied by 0); leave the method out``."""
-    return ValueError(f"{where}: {setting} does nothing ({why}); {remedy}")
+    shape: ``{where}: {setting} would do nothing ({why}); {remedy}``, e.g. ``[[methods]] 'dpm':
+    'weight' = 0 would do nothing (the term is multiplied by 0); leave the method out``."""
+    return ValueError(f"{where}: {setting} would do nothing ({why}); {remedy}")
 
 
 def method_option_error(method: str, key: str, rule: str, value) -> ValueError:

@@ -65,7 +65,8 @@ def test_the_data_source_builds_the_set_and_cuts_a_rare_class():
     ({"name": "mnist-5k", "seed": 2}, "seed"),
 ])
 def test_keys_without_effect_on_mnist_5k_are_refused(options, key):
-    with pytest.raises(ValueError, match=rf"^\[data\] '{key}': {key} = .* does nothing \(on (data source )?'mnist-5k'"):
+    with pytest.raises(ValueError, match=rf"^\[data\] '{key}': {key} = .* would do nothing "
+                                         rf"\(on (data source )?'mnist-5k'"):
         data_config(options)
 
 

@@ -19,7 +19,7 @@ def _counts(data):
 @pytest.mark.parametrize("name", ["ring", "grid"])
 def test_ratio_without_minority_is_refused_on_balanced_sources(name):
     with pytest.raises(ValueError,
-                       match=r"^\[data\] 'ratio': ratio = 0\.01 does nothing \(on '%s' without minority modes\); "
+                       match=r"^\[data\] 'ratio': ratio = 0\.01 would do nothing \(on '%s' without minority modes\); "
                              r"give minority" % name):
         data_config({"name": name, "n": 1000, "ratio": 0.01})
     with pytest.raises(ValueError, match=r"\[data\] 'ratio'"):
@@ -63,7 +63,8 @@ def test_ratio_works_with_minority_or_an_imbalanced_source():
     ({"name": "mnist", "path": "/x", "mode": "RGB"}, "mode"),
 ])
 def test_a_key_without_effect_on_the_source_is_refused_naming_it(options, key):
-    with pytest.raises(ValueError, match=rf"^\[data\] '{key}': {key} = {re.escape(repr(options[key]))} does nothing "
+    value = re.escape(repr(options[key]))
+    with pytest.raises(ValueError, match=rf"^\[data\] '{key}': {key} = {value} would do nothing "
                                          rf"\(on (data source )?'{options['name']}'"):
         data_config(options)
 

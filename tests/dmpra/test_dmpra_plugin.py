@@ -442,7 +442,7 @@ def test_the_nested_form_warns_nothing():
       for key, value in [("space", "pixels"), ("space", 1), ("detector", "lof"), ("feature_batch", 0),
                          ("feature_batch", 64.0), *[("plot", v) for v in ("false", "true", 0, 1, None)]]],
     # weights that are all one re-weight nothing
-    *[({"weights": weights}, rf"^\[\[methods\]\] 'dmpra'\.weights: {which} does nothing \(every flagged group gets "
+    *[({"weights": weights}, rf"^\[\[methods\]\] 'dmpra'\.weights: {which} would do nothing \(every flagged group gets "
                              r"weight 1, and 'outlier_weight' is 1\); raise it, or leave the method out$")
       for weights, which in [({"gamma": 0}, "'gamma' = 0"), ({"w_max": 1}, "'w_max' = 1"),
                              ({"gamma": 0.0, "w_max": 10.0}, "'gamma' = 0")]],

@@ -102,14 +102,14 @@ def test_integer_fields_take_numpy_integers():
 
 
 @pytest.mark.parametrize("name, options, reason", [
-    ("dpm", {"weight": 0}, r"'weight' \(lambda\) = 0 does nothing \(its loss term is multiplied by 0\); "
+    ("dpm", {"weight": 0}, r"'weight' \(lambda\) = 0 would do nothing \(its loss term is multiplied by 0\); "
                            "leave the method out"),
-    ("dpm", {"weight": 0.0, "form": "ratio"}, r"'weight' \(lambda\) = 0\.0 does nothing \(its loss term"),
-    ("edge", {"weight": 0}, r"'weight' \(lambda\) = 0 does nothing \(its loss term is multiplied by 0\); "
+    ("dpm", {"weight": 0.0, "form": "ratio"}, r"'weight' \(lambda\) = 0\.0 would do nothing \(its loss term"),
+    ("edge", {"weight": 0}, r"'weight' \(lambda\) = 0 would do nothing \(its loss term is multiplied by 0\); "
                             "leave the method out"),
-    ("topk", {"gamma": 1}, r"'gamma' = 1 does nothing \(k stays at the batch size for ever\); use a value below 1"),
-    ("topk", {"nu": 1.0}, r"'nu' = 1\.0 does nothing \(k stays at the batch size for ever\); use a value below 1"),
-    ("instance_selection", {"retention": 1}, r"'retention' = 1 does nothing \(every sample is kept\); use a ratio "
+    ("topk", {"gamma": 1}, r"'gamma' = 1 would do nothing \(k stays at the batch size for ever\); use a value below 1"),
+    ("topk", {"nu": 1.0}, r"'nu' = 1\.0 would do nothing \(k stays at the batch size for ever\); use a value below 1"),
+    ("instance_selection", {"retention": 1}, r"'retention' = 1 would do nothing \(every sample is kept\); use a ratio "
                                              "below 1 or leave the method out"),
 ])
 def test_values_that_make_a_method_a_no_op_are_refused_with_the_reason(name, options, reason):
@@ -122,7 +122,7 @@ def test_instance_selection_refuses_a_retention_that_keeps_every_sample_of_this_
 
     x = np.random.default_rng(0).normal(size=(20, 2))
     assert InstanceSelection(x, retention=0.9).kept.sum() == 18
-    with pytest.raises(ValueError, match=r"'retention' = 0\.99 does nothing \(it keeps all 20 samples: "
+    with pytest.raises(ValueError, match=r"'retention' = 0\.99 would do nothing \(it keeps all 20 samples: "
                                          r"round\(0\.99 \* 20\)\); use a lower ratio"):
         InstanceSelection(x, retention=0.99)  # round(19.8) = 20
 
