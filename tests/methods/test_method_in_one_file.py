@@ -66,7 +66,8 @@ def test_its_options_and_families_are_checked_when_the_config_is_read():
         parse_config(_raw(wieght=1.0))
     with pytest.raises(ConfigError, match="mode_seeking weight must be >= 0"):
         parse_config(_raw(weight=-1.0))
-    with pytest.raises(ConfigError, match=r"'mode_seeking' works with the gan family only \(it is a generator loss"):
+    with pytest.raises(ConfigError, match=r"'mode_seeking': the method would do nothing \(the model family is 'vae'; "
+                                          r"it works with the gan family only: it is a generator loss"):
         parse_config(_raw(family="vae"))
 
 

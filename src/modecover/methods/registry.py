@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from torch import Tensor
 
-from modecover._checks import check_table_keys, dataclass_from_table, table_values
+from modecover._checks import check_table_keys, dataclass_from_table, no_op_error, table_values
 from modecover.plugins import Hooks, Plugin
 from modecover.plugins import shapes_latents as plugin_shapes_latents
 
@@ -235,8 +235,10 @@ def check_family(name: str, family: str) -> None:
     """An error naming method, family and why, when method ``name`` does nothing for ``family``."""
     spec = _spec(name)
     if spec.families is not None and family not in spec.families:
-        raise ValueError(f"[[methods]] '{name}' works with the {', '.join(spec.families)} family only "
-                         f"({spec.why}); the model family is '{family}'")
+        families = " or ".join(spec.families)
+        raise no_op_error(f"[[methods]] '{name}'", "the method",
+                          f"the model family is '{family}'; it works with the {families} family only: {spec.why}",
+                          f"use the {families} family or leave the method out")
 
 
 def build_plugin(name: str, options: dict[str, Any], context: BuildContext) -> Plugin:
