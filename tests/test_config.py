@@ -239,7 +239,7 @@ def test_a_gan_only_method_on_a_vae_is_refused_naming_method_and_family(method):
     raw = {"data": {"name": "ring", "n": 100}, "model": {"family": "vae"}, "methods": [{"name": method}],
            "train": {"steps": 10, "batch_size": 8}}
     with pytest.raises(ConfigError,
-                       match=rf"^\[\[methods\]\] '{method}': the method would do nothing \(the model family is "
+                       match=rf"^config: \[\[methods\]\] '{method}': the method would do nothing \(the model family is "
                              rf"'vae'; it works with the gan family only: .*\); use the gan family or leave the "
                              "method out$"):
         parse_config(raw)
