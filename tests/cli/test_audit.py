@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from helpers import cli, read_csv
-from modecover.dmpra import SearchConfig, informative_weights, search, weigh
+from modecover.dmpra import SearchConfig, WeightingConfig, informative_weights, search, weigh
 from modecover.dmpra.audit import audit
 from modecover.dmpra.density import DensityConfig, density_weights
 from modecover.io import json_safe, write_csv
@@ -180,7 +180,8 @@ def test_no_sample_flagged_is_explained_and_every_sample_still_ranked(tmp_path):
     ("identity-images", r"image folder needs an image extractor"),
     ("images-3d", r"identity needs a 2-D array"),
     ("bad-csv", r"x\.csv: cannot read as numeric columns"),
-    ("weights-without-inception", r"apply to the inception and dinov2 extractors"),
+    ("weights-without-inception", r"extractor options \['weights_path'\] would do nothing \(they apply to the "
+                                  r"inception and dinov2 extractors"),
     ("inception-weights-missing", r"torch-fidelity|nothere\.pth"),  # whichever is missing first
 ])
 def test_bad_input_gives_clear_errors(tmp_path, case, message):
@@ -225,6 +226,14 @@ def test_top_is_an_integer_up_to_the_number_of_samples(tmp_path, top):
     message = rf"^audit: top \(at most the 40 samples\) must be an integer in \[0, 40\], got {re.escape(repr(top))}$"
     with pytest.raises(ValueError, match=message):
         audit(x, tmp_path / "out", top=top)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_weighting_with_the_density_detector_is_refused(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    with pytest.raises(ValueError, match=r"^audit: a WeightingConfig would do nothing \(the density detector makes its "
+                                         r"own weights; .*\); leave it out$"):
+        audit(x, tmp_path / "out", DensityConfig(), WeightingConfig())
     assert not (tmp_path / "out").exists()
 
 
@@ -292,7 +301,8 @@ def test_image_folder_audit_defaults_to_the_density_detector(tmp_path):
     unknown = invoke(folder, "--out", tmp_path / "o3", "--density", "kk=3")
     assert unknown.exit_code == 1 and "'kk=3'" in unknown.output and "quantile" in unknown.output
     on_features = invoke(folder, "--out", tmp_path / "o4", "--detector", "loci", "--density", "k=3")
-    assert on_features.exit_code == 1 and "--density applies to the density detector" in on_features.output
+    assert on_features.exit_code == 1
+    assert "audit: --density would do nothing (it applies to the density detector" in on_features.output
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -456,4 +456,4 @@ def test_pixel_ranges_of_image_arrays(tmp_path, rng):
     assert json.loads(out.read_text())["precision"] == 1.0
     np.save(tmp_path / "vec.npy", rng.random((20, 3)))
     result = run("--real", tmp_path / "vec.npy", "--real-range", "byte", "--fake", tmp_path / "vec.npy")
-    assert result.exit_code == 1 and "--real-range applies to image arrays" in result.output
+    assert result.exit_code == 1 and "--real-range would do nothing (it applies to image arrays" in result.output

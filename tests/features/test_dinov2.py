@@ -361,9 +361,13 @@ def test_audit_in_dinov2_space(monkeypatch, tmp_path, rng, weights_file):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["extractor"] == "dinov2" and summary["n"] == 40
     refused = cli(*args, "--out", tmp_path / "a", "--dinov2-weights", weights_file)
-    assert refused.exit_code == 1 and "--dinov2-arch and --dinov2-weights apply to --extractor dinov2" in refused.output
+    assert refused.exit_code == 1
+    assert ("audit: --dinov2-arch and --dinov2-weights would do nothing (they apply to --extractor dinov2"
+            in refused.output)
     refused = cli(*args, "--out", tmp_path / "b", "--extractor", "dinov2", "--inception-weights", weights_file)
-    assert refused.exit_code == 1 and "--inception-weights applies to --extractor inception" in refused.output
+    assert refused.exit_code == 1
+    assert ("audit: --inception-weights would do nothing (it applies to --extractor inception, not dinov2); use "
+            "--dinov2-weights") in refused.output
 
 
 def test_cli_choices_are_the_architectures():

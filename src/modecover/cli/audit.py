@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from modecover._checks import no_op_error
 from modecover.dmpra.density import DensityConfig
 from modecover.dmpra.plugin import DETECTORS
 from modecover.dmpra.search import SearchConfig
@@ -154,8 +155,8 @@ def _detector_configs(detector: str, kind: str, density_options: tuple[str, ...]
         console.log(f"detector: k-NN density ratios ({'chosen' if detector == 'density' else 'images'})")
         return density_config(density_options), None
     if density_options:
-        raise ValueError(f"--density applies to the density detector, not {detector!r} for {kind} "
-                         "(add --detector density)")
+        raise no_op_error("audit", "--density", f"it applies to the density detector, not {detector!r} for {kind}",
+                          "add --detector density")
     return search_config, weighting
 
 
@@ -208,12 +209,14 @@ def _extractor_options(extractor: str | None, inception_weights: str | None, din
     """The options of the chosen extractor; another extractor's weight options are refused."""
     if extractor == "dinov2":
         if inception_weights:
-            raise ValueError("--inception-weights applies to --extractor inception, not dinov2 (use --dinov2-weights)")
+            raise no_op_error("audit", "--inception-weights", "it applies to --extractor inception, not dinov2",
+                              "use --dinov2-weights")
         options = {"arch": dinov2_arch or "vitl14", "weights_path": dinov2_weights}
     else:
         if dinov2_arch or dinov2_weights:
-            raise ValueError(f"--dinov2-arch and --dinov2-weights apply to --extractor dinov2, not "
-                             f"{extractor or 'the default'!r}")
+            raise no_op_error("audit", "--dinov2-arch and --dinov2-weights",
+                              f"they apply to --extractor dinov2, not {extractor or 'the default'!r}",
+                              "add --extractor dinov2 or leave them out")
         options = {"weights_path": inception_weights} if inception_weights else {}
     if offline and extractor in ("inception", "dinov2"):  # the other extractors download nothing
         options["offline"] = True

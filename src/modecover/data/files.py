@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modecover._checks import as_features
+from modecover._checks import as_features, no_op_error
 
 POINT_SUFFIXES = (".csv", ".txt")
 
@@ -69,8 +69,9 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
     from modecover.io import split_key
 
     if extractor_options and extractor not in ("inception", "dinov2"):
-        raise ValueError(f"extractor options {sorted(extractor_options)} apply to the inception and dinov2 "
-                         f"extractors, not {extractor or 'the default'!r}")
+        raise no_op_error("features", f"extractor options {sorted(extractor_options)}",
+                          f"they apply to the inception and dinov2 extractors, not {extractor or 'the default'!r}",
+                          "choose one of those extractors or leave the options out")
     path = Path(str(source))
 
     file_path, _ = split_key(source)

@@ -35,7 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from modecover._checks import as_features, int_in_range
+from modecover._checks import as_features, int_in_range, no_op_error
 from modecover.data.files import AuditData, load_audit_data
 from modecover.io import json_safe, write_csv
 
@@ -157,8 +157,8 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
 
     if isinstance(search_config, DensityConfig):
         if weighting is not None:
-            raise ValueError("audit: the density detector makes its own weights; a WeightingConfig applies to the "
-                             "LOCI search (SearchConfig) only")
+            raise no_op_error("audit", "a WeightingConfig", "the density detector makes its own weights; a "
+                              "WeightingConfig applies to the LOCI search (SearchConfig) only", "leave it out")
         return _density_audit(features, out_dir, search_config, names=names, images=images, gallery_size=gallery_size,
                               plot=plot, source=source, stage=stage, extra_summary=extra_summary, top=top)
     config = search_config or SearchConfig()

@@ -59,6 +59,7 @@ def read_samples(spec: str, options: LoadOptions, pixel_range: str | None = None
     from files only; ``role`` ("real" or "fake") names the matching ``--<role>-range`` option
     in errors.
     """
+    from modecover._checks import no_op_error
     from modecover.data.images import load_image_folder
     from modecover.io import load_array
 
@@ -75,8 +76,8 @@ def read_samples(spec: str, options: LoadOptions, pixel_range: str | None = None
     if array.ndim > 2:
         return to_unit_range(array, pixel_range or "unit", spec, role), (), None
     if pixel_range is not None:
-        raise ValueError(f"{spec}: --{role}-range applies to image arrays (N, C, H, W), "
-                         f"not to {array.ndim}-D features")
+        raise no_op_error(str(spec), f"--{role}-range", f"it applies to image arrays (N, C, H, W), not to "
+                          f"{array.ndim}-D features", f"leave --{role}-range out")
     return array, (), None
 
 
