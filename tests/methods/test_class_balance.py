@@ -1,5 +1,7 @@
 """Class-balanced data weights (the oracle row of the imbalanced benchmarks)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -39,10 +41,15 @@ def test_weights_start_at_from_round_and_survive_a_checkpoint():
         plugin.data_weights(5)
 
 
-@pytest.mark.parametrize("options", [{"power": 0}, {"power": "1"}, {"from_round": -1}, {"from_round": 1.5}])
-def test_config_errors_name_the_key(options):
-    (key,) = options
-    with pytest.raises(ValueError, match=f"'{key}'"):
+@pytest.mark.parametrize("options, rule", [
+    ({"power": 0}, r"a finite number in \(0, 4\]"), ({"power": "1"}, r"a finite number in \(0, 4\]"),
+    ({"power": True}, r"a finite number in \(0, 4\]"), ({"from_round": -1}, "an integer >= 0"),
+    ({"from_round": 1.5}, "an integer >= 0"), ({"from_round": False}, "an integer >= 0"),
+])
+def test_config_errors_name_the_key(options, rule):
+    ((key, value),) = options.items()
+    with pytest.raises(ValueError, match=rf"^\[\[methods\]\] 'class_balance': '{key}' must be {rule}, "
+                                         rf"got {re.escape(repr(value))}$"):
         ClassBalanceConfig(**options)
     with pytest.raises(ValueError, match="non-empty 1-D"):
         balancing_weights(np.zeros((2, 2)))

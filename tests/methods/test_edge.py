@@ -57,14 +57,15 @@ def test_plugin_term_and_gradient_to_generator(rng):
     assert weight.grad.abs().sum() > 0
 
 
-def test_bad_input_is_named():
-    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
-        sobel_magnitude(torch.randn(4, 2))
-    with pytest.raises(ValueError, match="equal batch sizes"):
-        edge_loss(torch.randn(3, 1, 4, 4), torch.randn(2, 1, 4, 4))
-    with pytest.raises(ValueError, match="differ in shape"):
-        edge_loss(torch.randn(2, 1, 4, 4), torch.randn(2, 3, 4, 4))
-    with pytest.raises(ValueError, match="pairing"):
-        EdgeLossConfig(pairing="nearest")
-    with pytest.raises(ValueError, match="weight"):
-        EdgeLossConfig(weight=-0.1)
+@pytest.mark.parametrize("make, message", [
+    (lambda: sobel_magnitude(torch.randn(4, 2)), r"\(B, C, H, W\)"),
+    (lambda: edge_loss(torch.randn(3, 1, 4, 4), torch.randn(2, 1, 4, 4)), "equal batch sizes"),
+    (lambda: edge_loss(torch.randn(2, 1, 4, 4), torch.randn(2, 3, 4, 4)), "differ in shape"),
+    (lambda: EdgeLossConfig(pairing="nearest"),
+     r"^\[\[methods\]\] 'edge': 'pairing' must be 'batch' or 'stats', got 'nearest'$"),
+    (lambda: EdgeLossConfig(weight=-0.1), r"^\[\[methods\]\] 'edge': 'weight' must be a finite number > 0, got -0\.1$"),
+    (lambda: EdgeLossConfig(weight=True), r"^\[\[methods\]\] 'edge': 'weight' must be a finite number > 0, got True$"),
+])
+def test_bad_input_is_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

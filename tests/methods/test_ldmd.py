@@ -57,6 +57,19 @@ def test_ties_and_duplicates_match_brute_force(rng):
         np.testing.assert_array_equal(reliable, ref_reliable)
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"k": 0}, "'k' must be a positive integer, got 0"),
+    ({"k": True}, "'k' must be a positive integer, got True"),
+    ({"refresh_every": 0}, "'refresh_every' must be a positive integer, got 0"),
+    ({"feature_batch": 2.0}, r"'feature_batch' must be a positive integer, got 2\.0"),
+    ({"replay_std": -1.0}, r"'replay_std' must be a finite number >= 0, got -1\.0"),
+    ({"replay_mean": float("inf")}, "'replay_mean' must be a finite number, got inf"),
+])
+def test_config_errors_name_the_key_and_the_value(options, message):
+    with pytest.raises(ValueError, match=rf"^\[\[methods\]\] 'ldmd': {message}$"):
+        LDMDConfig(**options)
+
+
 def test_bad_input_is_named(rng):
     with pytest.raises(ValueError, match="memory bank"):
         LocalManifoldDetector(rng.normal(size=(3, 2)), k=3)  # needs k + 1 = 4 points
@@ -65,10 +78,6 @@ def test_bad_input_is_named(rng):
         detector(rng.normal(size=(4, 3)))
     with pytest.raises(ValueError, match="fake features"):
         detector(np.array([[np.nan, 0.0]]))
-    with pytest.raises(ValueError, match="'k' must"):
-        LDMDConfig(k=0)
-    with pytest.raises(ValueError, match="replay_std"):
-        LDMDConfig(replay_std=-1.0)
     with pytest.raises(ValueError, match="refresh_every"):
         LDMD(torch.randn(10, 2), features="perception")
     with pytest.raises(ValueError, match="memory bank"):
