@@ -101,17 +101,16 @@ def test_bad_weights_are_named(weights, message):
         WeightedSampler(np.asarray(weights, dtype=float), 10)
 
 
-def test_bad_sizes_and_ranks():
-    with pytest.raises(ValueError, match="num_samples"):
-        WeightedSampler([1.0], 0)
-    for rank in (2, -1, True, 1.0):
-        message = rf"^rank \(of world_size=2\) must be an integer in \[0, 1\], got {rank!r}$"
-        with pytest.raises(ValueError, match=message):
-            DistributedWeightedSampler([1.0], 4, rank=rank, world_size=2)
-    with pytest.raises(ValueError, match="batch_size"):
-        UniformSampler(3).take(0)
-    with pytest.raises(ValueError, match="length 3, the data set has 4"):
-        make_sampler(torch.ones(3), 4, 8, seed=0)
+@pytest.mark.parametrize("make, message", [
+    (lambda: WeightedSampler([1.0], 0), "^num_samples must be a positive integer, got 0$"),
+    *[(lambda rank=rank: DistributedWeightedSampler([1.0], 4, rank=rank, world_size=2),
+       rf"^rank \(of world_size=2\) must be an integer in \[0, 1\], got {rank!r}$") for rank in (2, -1, True, 1.0)],
+    (lambda: UniformSampler(3).take(0), "batch_size"),
+    (lambda: make_sampler(torch.ones(3), 4, 8, seed=0), "length 3, the data set has 4"),
+])
+def test_bad_sizes_and_ranks(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_make_sampler_picks_uniform_or_weighted():

@@ -239,17 +239,23 @@ def test_pool_file_is_reused_only_for_the_same_generator_and_settings(tmp_path):
         magnet_sample(net, 5, latent_dim=2, pool_size=30, pool_path=path)  # back to the first pool
 
 
-def test_magnet_sample_arguments_are_named():
+@pytest.mark.parametrize("options, message", [
+    ({"latent_dim": 3}, r"latent_dim=3: the generator fails on latents of shape \(4, 3\)"),
+    ({"rho": "1"}, "^rho must be a finite number, got '1'$"),
+    ({"rho": float("nan")}, "^rho must be a finite number, got nan$"),
+    ({"topk": 1}, r"unknown volume option\(s\) \['topk'\]"),
+    ({"top_k": True}, "^top_k must be a positive integer, got True$"),
+    ({"pool_size": True}, "^pool_size must be a positive integer, got True$"),
+    ({"n": np.bool_(True)}, "^n must be a positive integer, got (np.)?True_?$"),
+])
+def test_magnet_sample_arguments_are_named(options, message):
     net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
-    with pytest.raises(ValueError, match=r"latent_dim=3: the generator fails on latents of shape \(4, 3\)"):
-        magnet_sample(net, 5, latent_dim=3, pool_size=20)
-    with pytest.raises(ValueError, match="^rho must be a finite number, got '1'$"):
-        magnet_sample(net, 5, latent_dim=2, pool_size=20, rho="1")
-    with pytest.raises(ValueError, match=r"unknown volume option\(s\) \['topk'\]"):
-        magnet_sample(net, 5, latent_dim=2, pool_size=20, topk=1)
-    for bad in ({"top_k": True}, {"pool_size": True}, {"n": np.bool_(True)}):
-        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be a positive integer"):
-            magnet_sample(**{"generator": net, "n": 5, "latent_dim": 2, "pool_size": 20, **bad})
+    with pytest.raises(ValueError, match=message):
+        magnet_sample(**{"generator": net, "n": 5, "latent_dim": 2, "pool_size": 20, **options})
+
+
+def test_magnet_sample_takes_numpy_integers():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
     samples, _, pool = magnet_sample(net, np.int64(5), latent_dim=np.int64(2), pool_size=np.int32(20),
                                      top_k=np.int64(1))
     assert samples.shape == (5, 3) and len(pool) == 20
