@@ -24,14 +24,14 @@ import subprocess
 import sys
 import time
 
+from _inputs import gaussian_features  # the same chunked float32 Gaussian features as bench_prdc
 from _machine import write_timings
-from bench_prdc import features  # the same chunked float32 Gaussian features
 
 
 def child(which: str, n: int, d: int, k: int, same: bool) -> dict:
     """Time one call in this process; report its peak RSS."""
-    real = features(n, d, 0)
-    fake = features(n, d, 1) if same else features(n, d, 1, scale=1.05, shift=0.02)
+    real = gaussian_features(n, d, 0)
+    fake = gaussian_features(n, d, 1) if same else gaussian_features(n, d, 1, scale=1.05, shift=0.02)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     load_start = os.getloadavg()[0]
     start = time.perf_counter()

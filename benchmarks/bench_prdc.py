@@ -39,6 +39,7 @@ import time
 import numpy as np
 import torch
 
+from _inputs import gaussian_features
 from _machine import write_timings
 from modecover import neighbors
 from modecover.metrics.prdc import prdc
@@ -46,18 +47,6 @@ from modecover.neighbors import _counts, _precision, _symmetric, _tiles
 from modecover.neighbors._machine import _run_tasks, _tile_size, _torch_settings
 
 KEYS = ("precision", "recall", "density", "coverage")
-
-
-def features(n: int, d: int, seed: int, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:
-    """Gaussian float32 features, generated in chunks (no float64 copy of the whole set)."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, d), dtype=np.float32)
-    for s in range(0, n, 4096):
-        part = out[s : s + 4096]
-        rng.standard_normal(part.shape, dtype=np.float32, out=part)
-        part *= scale
-        part += shift
-    return out
 
 
 def product_floor(real: np.ndarray, fake: np.ndarray, threads: int, block_size: int | None = None,
@@ -166,7 +155,7 @@ def prdc_package_compute(real, fake, k, n_jobs: int | None = None):
 
 
 def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
-    real, fake = features(n, d, 0), features(n, d, 1, scale=1.05, shift=0.02)
+    real, fake = gaussian_features(n, d, 0), gaussian_features(n, d, 1, scale=1.05, shift=0.02)
     times = {"modecover": [], "modecover_float32": [], "prdc_same_threads": [], "prdc_shipped": [], "floor": [],
              "floor_bfloat16": []}
     for _ in range(repeats):  # interleaved: the machine may be shared
@@ -194,7 +183,7 @@ def part_small(n: int, d: int, k: int, threads: int, repeats: int) -> dict:
 
 
 def part_big(n: int, d: int, k: int, threads: int, separate_floor: bool) -> dict:
-    real, fake = features(n, d, 2), features(n, d, 3, scale=1.05, shift=0.02)
+    real, fake = gaussian_features(n, d, 2), gaussian_features(n, d, 3, scale=1.05, shift=0.02)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     values, total, products, paired_floor = run_modecover(real, fake, k, threads, paired=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -43,21 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
+from _inputs import gaussian_features  # bench_prdc.py's inputs
+
 N, D, K = 5000, 64, 5  # rows (--n), width, neighbours
 GRAM_ROWS = 1000  # the Gram route's eigendecomposition is O(n^3): 5,000 rows would take 25 s a side
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MODECOVER_TEST_THREADS")
-
-
-def gaussian(n: int, d: int, seed: int, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:
-    """float32 N(shift, scale^2) features, drawn in chunks of 4096 rows (bench_prdc.py's recipe)."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, d), dtype=np.float32)
-    for s in range(0, n, 4096):
-        part = out[s : s + 4096]
-        rng.standard_normal(part.shape, dtype=np.float32, out=part)
-        part *= scale
-        part += shift
-    return out
 
 
 def digest(array) -> str:
@@ -90,7 +80,7 @@ def compute(inputs: Path, n: int) -> dict:
     from modecover.neighbors import knn
 
     saved = np.load(inputs)
-    real, fake = gaussian(n, D, 0), gaussian(n, D, 1, scale=1.05, shift=0.02)
+    real, fake = gaussian_features(n, D, 0), gaussian_features(n, D, 1, scale=1.05, shift=0.02)
     ring, digits = saved["ring"], saved["digits"]
     outputs: dict[str, str] = {}
     values: dict[str, object] = {}
@@ -183,9 +173,9 @@ def main(argv=None) -> None:
         inputs = Path(tmp) / "inputs.npz"
         run_child(args.after.resolve(), "prepare", "--inputs", str(inputs), "--n", str(args.n))
         saved = np.load(inputs)
-        input_hashes = {f"real ({args.n} x {D} float32, seed 0)": digest(gaussian(args.n, D, 0)),
-                        f"fake ({args.n} x {D} float32, seed 1, x1.05 + 0.02)": digest(gaussian(args.n, D, 1, 1.05,
-                                                                                                  0.02)),
+        fake = gaussian_features(args.n, D, 1, 1.05, 0.02)
+        input_hashes = {f"real ({args.n} x {D} float32, seed 0)": digest(gaussian_features(args.n, D, 0)),
+                        f"fake ({args.n} x {D} float32, seed 1, x1.05 + 0.02)": digest(fake),
                         f"imbalanced ring ({args.n} x 2, data seed 0)": digest(saved["ring"]),
                         "digits pixels (1797 x 64)": digest(saved["digits"])}
         runs: dict[str, list[dict]] = {"before": [], "after": []}

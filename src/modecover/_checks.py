@@ -177,7 +177,7 @@ def dataclass_from_table(cls: type[T], table: Any, where: str) -> T:
     values = dict(table)
     for name, (sub, optional) in _dataclass_fields(cls).items():
         if name in values and not isinstance(values[name], sub) and not (optional and values[name] is None):
-            values[name] = _nested(sub, values[name], f"{where}.{name}")
+            values[name] = nested_table(sub, values[name], f"{where}.{name}")
     return cls(**values)
 
 
@@ -203,8 +203,10 @@ def check_table_keys(cls: type, table: Any, where: str, extra: tuple[str, ...] =
         raise TableError(f"{where}: unknown key(s) {unknown}; known keys: {known}")
 
 
-def _nested(cls: type[T], table: Any, where: str) -> T:
-    """A nested table's dataclass; an error of its ``__post_init__`` gets ``where`` in front."""
+def nested_table(cls: type[T], table: Any, where: str) -> T:
+    """:func:`dataclass_from_table` for a table inside another (``where`` names it, e.g.
+    ``[[methods]] 'dmpra'.search``): an error of the class's ``__post_init__`` gets
+    ``where`` in front too."""
     try:
         return dataclass_from_table(cls, table, where)
     except TableError:

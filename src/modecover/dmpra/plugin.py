@@ -45,6 +45,7 @@ from modecover._checks import (
     check_table_keys,
     dataclass_from_table,
     method_option_error,
+    nested_table,
     no_op_error,
     positive_int,
 )
@@ -152,13 +153,7 @@ def _check(ok: bool, key: str, rule: str, value) -> None:
 def _table(cls: type, value, key: str):
     """``value`` (a dict of the fields of ``cls`` or a ``cls``) as a checked ``cls``; errors
     start with ``[[methods]] 'dmpra'.key``."""
-    where = f"{WHERE}.{key}"
-    try:
-        return dataclass_from_table(cls, value, where)
-    except TableError:
-        raise
-    except ValueError as err:
-        raise TableError(f"{where}: {err}") from None
+    return nested_table(cls, value, f"{WHERE}.{key}")
 
 
 def detector_for(detector: str, data: Tensor) -> str:
