@@ -9,7 +9,7 @@ over the last ``--lr-decay`` share of the steps, and evaluates 2,500 samples eve
 RNG, so it never changes the run. ``--data digits`` trains B3's DCGAN or conv VAE
 (``modecover.bench.suites.digits_model``) on the balanced 8x8 digits in [-1, 1] at
 ``--batch-size`` (B3: 64) and evaluates 1,000 samples by FID and coverage in the digits
-judge's feature space (``modecover.bench.digits``); ``--data mnist-5k`` the same models (B4's)
+judge's feature space (``modecover.bench.digits``); ``--data mnist-5k`` B4's 28x28 models (``mnist_model``)
 on the balanced 5,000 28x28 MNIST digits, 2,000 samples judged by the MNIST judge. One line
 of JSON per seed.
 
