@@ -98,8 +98,9 @@ def test_set_changes_one_setting_of_every_job_and_refuses_a_bad_one():
     for harness_key in ("train.seed=7", "data.seed=7", "train.sample_every=3", "train.checkpoint_every=5"):
         with pytest.raises(click.UsageError, match=f"the harness sets {harness_key.split('=')[0]} for every job"):
             _with_settings(gan, (harness_key,))  # job_config overwrote them: the setting did nothing
-    with pytest.raises(click.UsageError, match=r"ratio must be in \(0, 1\], got 0"):  # found building the data,
-        _with_settings(gan, ("data.ratio=0",))  # not by a worker after the folder is claimed
+    # found building the data, not by a worker after the folder is claimed
+    with pytest.raises(click.UsageError, match=r"ratio must be a finite number in \(0, 1\], got 0"):
+        _with_settings(gan, ("data.ratio=0",))
 
 
 def test_bench_and_demo_options_are_checked_before_any_folder_is_claimed(tmp_path):
@@ -133,6 +134,27 @@ def test_a_2d_job_trains_and_returns_the_2d_metrics(tmp_path, row):
     assert sum(said["uncovered_per_mode"]) == said["n_uncovered"]
     assert said["missed_modes"] == [j for j, (u, n) in enumerate(zip(said["uncovered_per_mode"],
                                                                      said["real_per_mode"])) if n and u >= n / 2]
+
+
+@pytest.mark.parametrize("row", ["GAN", "GAN + DMPRA"])
+def test_a_job_stopped_after_training_is_evaluated_from_its_checkpoint_to_the_same_metrics(tmp_path, monkeypatch,
+                                                                                           row):
+    from modecover.bench import jobs
+    from modecover.models.gan import GAN
+
+    job = next(j for j in suites.b2_jobs(1, steps=40, datasets=("ring-imbalanced",)) if j.row == row)
+    spec = dict(job.spec, seed=0, n_eval=300, data=dict(job.spec["data"], n=400),
+                train=dict(job.spec["train"], batch_size=64))
+    whole = run_2d_job(dict(spec, out_dir=str(tmp_path / "whole")))
+    stopped = dict(spec, out_dir=str(tmp_path / "stopped"))
+    jobs._train(stopped)  # trained, then stopped before the evaluation wrote a result
+
+    def no_step(*args, **kwargs):
+        raise AssertionError("a finished job trained again")
+
+    monkeypatch.setattr(GAN, "train_step", no_step)
+    same = json.dumps(run_2d_job(stopped).metrics, sort_keys=True)  # NaN (no mode reached) equals NaN here
+    assert same == json.dumps(whole.metrics, sort_keys=True)
 
 
 def test_the_explain_summary_leaves_the_metrics_as_they_were(tmp_path, monkeypatch):

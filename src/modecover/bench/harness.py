@@ -5,7 +5,8 @@ result is one JSON file ``OUT/<suite>/<dataset>/<row>/seed<k>.json`` holding its
 and, when the job gives a :class:`JobResult`, further keys beside them (e.g. ``explain``:
 what the samples missed, which is no metric and is not averaged). A suite that was
 interrupted resumes by skipping every job whose result file exists (files are written
-atomically, so a killed job leaves none). With a :class:`Batching`, jobs of one key run
+atomically, so a killed job leaves none; the training jobs of ``modecover.bench.jobs``
+then continue from the job folder's last checkpoint). With a :class:`Batching`, jobs of one key run
 together as one task (B1/B2: the seeds of a plain GAN row as one ensemble,
 ``modecover.bench.jobs.run_2d_jobs``), each still writing its own result file. The
 summary groups results by data set and row

@@ -36,8 +36,12 @@ def _build(spec: dict[str, Any]):
 
 
 def _train(spec: dict[str, Any]):
+    """The job's run, trained; a job stopped before its result was written (a killed
+    suite, a failed evaluation) continues from its folder's last checkpoint, and one whose
+    training had finished is only evaluated (the same final state and generators, so the
+    same metrics as in one go)."""
     run = _build(spec)
-    run.train(Path(spec["out_dir"]) / f"seed{int(spec['seed'])}", progress=False)
+    run.train(Path(spec["out_dir"]) / f"seed{int(spec['seed'])}", resume=True, progress=False)
     return run
 
 
