@@ -1,12 +1,13 @@
-"""Did DMPRA raise the rare digits class in B3? (docs/RESULTS.md, B3)
+"""Did DMPRA raise the rare digits class in B3 (or B4, ``--suite B4``)? (docs/RESULTS.md, B3)
 
-Reads a finished B3 run folder (``modecover bench B3 --out OUT``) and prints, per DMPRA row
+Reads a finished B3 or B4 run folder (``modecover bench B3 --out OUT``) and prints, per DMPRA row
 and seed, after every round (``OUT/B3/<data>/<row>/seed<k>/round<r>/dmpra_scores.npz``):
 the median weight of the rare class's training images, the rare class's share of the
 total weight (its share of the images when nothing is raised) and how many images of any
 class the search raised (weight > 1).
 
     .venv/bin/python benchmarks/b3_rare_class_weights.py runs/bench [--csv results/B3/rare_class_weights.csv]
+    .venv/bin/python benchmarks/b3_rare_class_weights.py runs/bench --suite B4 --csv results/B4/rare_class_weights.csv
 
 ``--csv`` also writes one row per DMPRA row, seed and round (the evidence committed beside
 the per-seed results).
@@ -23,15 +24,16 @@ import numpy as np
 
 
 def main() -> None:
-    from modecover.bench.suites import b3_jobs
+    from modecover.bench.suites import b3_jobs, b4_jobs
     from modecover.data.registry import build_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--csv", type=Path, default=None, help="also write every row, seed and round here")
+    parser.add_argument("--suite", choices=["B3", "B4"], default="B3")
     args = parser.parse_args()
     table = []
-    for job in b3_jobs(seeds=1):
+    for job in (b3_jobs if args.suite == "B3" else b4_jobs)(seeds=1):
         if not any(m["name"] == "dmpra" for m in job.spec["methods"]):
             continue
         row_dir = job.result_path(args.out).parent
