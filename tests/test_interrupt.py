@@ -74,6 +74,16 @@ def assert_same_state(a, b):
             assert all(torch.equal(torch.as_tensor(v), torch.as_tensor(other[pid][k])) for k, v in s.items())
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_python():
+    """A terminal's Ctrl-C reaches Python's default handler; a shell that starts the tests in
+    the background without job control (``pytest ... &``) makes the process ignore SIGINT,
+    and training then rightly leaves it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     return run(tmp_path_factory.mktemp("ref") / "run")
