@@ -93,23 +93,35 @@ def main(argv=None) -> None:
                 row = {"data": name, "rare_class": rare_class, "seed": seed, "space": space_name,
                        "detector": detector, **measured}
                 rows.append(row)
-                print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-                      file=sys.stderr, flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "audit_per_seed.csv", "w", newline="") as fh:
+                log_row(row)
+    write_results(args.out, "audit", rows, ("data", "space", "detector"), {
+        "rare raised": lambda group: f"{np.mean([r['rare_raised'] / r['n_rare'] for r in group]):.0%}",
+        "score ROC AUC": lambda group: f"{np.mean([r['score_auc'] for r in group]):.3f}"})
+
+
+def log_row(row: dict) -> None:
+    print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+          file=sys.stderr, flush=True)
+
+
+def write_results(out: Path, name: str, rows: list[dict], keys: tuple[str, ...], columns: dict) -> None:
+    """``out/{name}_per_seed.csv`` (every row) and ``out/{name}_summary.md`` (printed too):
+    one line per value of ``keys``, the rare ratio's min / mean / max over its class-seed
+    pairs, the largest common mean weight, then ``columns`` (header -> text of a group)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"{name}_per_seed.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| data | space | detector | rare ratio min / mean / max | common mean weight max | rare raised | "
-             "score ROC AUC |", "|---|---|---|---|---|---|---|"]
-    for key in dict.fromkeys((r["data"], r["space"], r["detector"]) for r in rows):
-        group = [r for r in rows if (r["data"], r["space"], r["detector"]) == key]
+    headers = [*keys, "rare ratio min / mean / max", "common mean weight max", *columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for key in dict.fromkeys(tuple(r[k] for k in keys) for r in rows):
+        group = [r for r in rows if tuple(r[k] for k in keys) == key]
         ratio = np.array([r["rare_ratio"] for r in group])
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {ratio.min():.2f} / {ratio.mean():.2f} / {ratio.max():.2f} | "
-                     f"{max(r['common_mean'] for r in group):.2f} | "
-                     f"{np.mean([r['rare_raised'] / r['n_rare'] for r in group]):.0%} | "
-                     f"{np.mean([r['score_auc'] for r in group]):.3f} |")
-    (args.out / "audit_summary.md").write_text("\n".join(lines) + "\n")
+        cells = [*key, f"{ratio.min():.2f} / {ratio.mean():.2f} / {ratio.max():.2f}",
+                 f"{max(r['common_mean'] for r in group):.2f}", *(text(group) for text in columns.values())]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    (out / f"{name}_summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

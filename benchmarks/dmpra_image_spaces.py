@@ -27,9 +27,7 @@ writes ``spaces_per_seed.csv`` and ``spaces_summary.md`` (both printed too).
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +39,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
+from dmpra_image_audit import log_row, write_results
 from modecover.data.registry import build_dataset
 from modecover.dmpra.density import DensityConfig, density_weights
 
@@ -142,23 +141,10 @@ def main(argv=None) -> None:
                        "common_mean": weights[~rare].mean(), "score_auc": roc_auc_score(rare, result.score),
                        "knn_accuracy": accuracy}
                 rows.append(row)
-                print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-                      file=sys.stderr, flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "spaces_per_seed.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| space | detector | rare ratio min / mean / max | common mean weight max | score ROC AUC | "
-             "5-NN accuracy |", "|---|---|---|---|---|---|"]
-    for key in dict.fromkeys((r["space"], r["detector"]) for r in rows):
-        group = [r for r in rows if (r["space"], r["detector"]) == key]
-        ratio = np.array([r["rare_ratio"] for r in group])
-        lines.append(f"| {key[0]} | {key[1]} | {ratio.min():.2f} / {ratio.mean():.2f} / {ratio.max():.2f} | "
-                     f"{max(r['common_mean'] for r in group):.2f} | {np.mean([r['score_auc'] for r in group]):.3f} | "
-                     f"{np.mean([r['knn_accuracy'] for r in group]):.3f} |")
-    (args.out / "spaces_summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+                log_row(row)
+    write_results(args.out, "spaces", rows, ("space", "detector"), {
+        "score ROC AUC": lambda group: f"{np.mean([r['score_auc'] for r in group]):.3f}",
+        "5-NN accuracy": lambda group: f"{np.mean([r['knn_accuracy'] for r in group]):.3f}"})
 
 
 if __name__ == "__main__":
