@@ -124,6 +124,25 @@ def test_image_folder_audit_writes_files_and_gallery(tmp_path):
     assert summary["files"]["gallery"] == "gallery.png"
 
 
+def test_image_folders_of_mixed_sizes_say_so_and_of_one_image_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    mixed, one = tmp_path / "mixed", tmp_path / "one"
+    mixed.mkdir()
+    one.mkdir()
+    for i in range(30):
+        side = 6 if i < 20 else 9
+        Image.fromarray(rng.integers(0, 256, (side, side), dtype=np.uint8), "L").save(mixed / f"{i:02d}.png")
+    Image.fromarray(np.zeros((6, 6), np.uint8), "L").save(one / "a.png")
+    res = invoke(mixed, "--out", tmp_path / "out", "--image-mode", "L")
+    assert res.exit_code == 0, res.output
+    assert f"note: {mixed}: resized 10 of 30 images to 6x6 (HxW), the most common size; sizes found: 6x6 (20), " \
+           "9x9 (10)" in res.output
+    assert len(read_csv(tmp_path / "out" / "audit.csv")) == 30
+    res = invoke(one, "--out", tmp_path / "out1", "--image-mode", "L")
+    assert res.exit_code != 0 and re.search(r"one: needs at least \d+ rows, got 1", res.output), res.output
+    assert not (tmp_path / "out1" / "audit.csv").exists()
+
+
 def test_skip_corrupt_leaves_unreadable_images_out_and_lists_them(tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / "imgs"

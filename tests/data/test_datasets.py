@@ -79,7 +79,9 @@ def test_mixed_sizes_resized_to_most_common(tmp_path, rng):
     big = rng.integers(0, 256, (8, 6, 3))
     for name in ["1.png", "2.png"]:
         _png(tmp_path / name, big)
-    out = load_image_folder(tmp_path)
+    with pytest.warns(UserWarning, match=re.escape(f"{tmp_path}: resized 1 of 3 images to 8x6 (HxW), the most "
+                                                   "common size; sizes found: 8x6 (2), 4x4 (1)")):
+        out = load_image_folder(tmp_path)
     assert out.images.shape == (3, 3, 8, 6)
     ref = np.asarray(Image.fromarray(small.astype(np.uint8)).resize((6, 8), Image.Resampling.BICUBIC))
     assert torch.equal(out.images[0], torch.from_numpy(ref.transpose(2, 0, 1).astype(np.float32) / 255))

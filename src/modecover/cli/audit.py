@@ -116,8 +116,12 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                                   informative=not no_informative)
         with console.status(f"reading {data}") as status:
             options = _extractor_options(extractor, inception_weights, dinov2_arch, dinov2_weights, offline)
-            loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
-                                     extractor_options=options, skip_corrupt=skip_corrupt)
+            with warnings.catch_warnings(record=True) as notes:  # e.g. images of mixed sizes resized
+                warnings.simplefilter("always", UserWarning)
+                loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
+                                         extractor_options=options, skip_corrupt=skip_corrupt)
+            for note in notes:
+                click.echo(f"note: {note.message}", err=True)
             console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
                         f"{loaded.features.shape[1]} features ({loaded.extractor})")
             if loaded.skipped:

@@ -82,8 +82,8 @@ def load_audit_data(source, *, extractor: str | None = None, min_rows: int = 1,
         if name == "identity":
             raise ValueError(f"{path}: an image folder needs an image extractor (pixels, inception or dinov2), "
                              "not identity")
-        with warnings.catch_warnings():  # skipped files are listed in AuditData.skipped
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings():  # skipped files are listed in AuditData.skipped; other warnings pass
+            warnings.filterwarnings("ignore", r".*: skipped \d+ unreadable image", UserWarning)
             folder = load_image_folder(path, mode=image_mode, skip_corrupt=skip_corrupt)
         extractor_fn = get_extractor(name, **(extractor_options or {}))
         features = extract(extractor_fn, folder.images, batch_size=batch_size, name=str(path))

@@ -12,9 +12,10 @@ Rules:
   255), repeated to 3 channels for "RGB". 32-bit float images are refused (unknown range).
 - Size: with ``size=(H, W)`` every image is resized to it. Without, images keep their
   size when all agree; when they differ, all are resized to the most common size (ties:
-  the size of the first file in sorted order) unless ``resize=False``, which makes mixed
-  sizes an error naming a file. Resizing uses Pillow's bicubic filter (antialiased when
-  shrinking); it does not keep the aspect ratio.
+  the size of the first file in sorted order), with a ``UserWarning`` giving the sizes
+  found, unless ``resize=False``, which makes mixed sizes an error naming a file.
+  Resizing uses Pillow's bicubic filter (antialiased when shrinking); it does not keep the
+  aspect ratio.
 - Memory: the float32 result (N x C x H x W x 4 bytes) and one image being resized are
   estimated first, before any image is decoded when ``size`` is given; more than the
   memory available is an ``AllocationTooLarge`` naming the size in GiB.
@@ -108,6 +109,10 @@ def _target_size(images: list[Image.Image], files: list[Path], size, resize: boo
             f"{files[odd]}: size {sizes[odd][0]}x{sizes[odd][1]} (HxW) differs from the folder's common "
             f"size {common[0]}x{common[1]}; pass a size or allow resizing"
         )
+    found = ", ".join(f"{h}x{w} ({c})" for (h, w), c in counts.most_common())
+    warnings.warn(f"{files[0].parent if len({f.parent for f in files}) == 1 else 'images'}: resized "
+                  f"{len(sizes) - best} of {len(sizes)} images to {common[0]}x{common[1]} (HxW), the most common "
+                  f"size; sizes found: {found}", UserWarning, stacklevel=3)
     return common
 
 
