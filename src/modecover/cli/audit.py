@@ -102,7 +102,6 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
 
     from rich.console import Console
 
-    from modecover.data.files import load_audit_data
     from modecover.dmpra.audit import audit
     from modecover.runs import RunFolderError, claim_run_folder
     from modecover.weights import DownloadError
@@ -116,12 +115,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                                   informative=not no_informative)
         with console.status(f"reading {data}") as status:
             options = _extractor_options(extractor, inception_weights, dinov2_arch, dinov2_weights, offline)
-            with warnings.catch_warnings(record=True) as notes:  # e.g. images of mixed sizes resized
-                warnings.simplefilter("always", UserWarning)
-                loaded = load_audit_data(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
-                                         extractor_options=options, skip_corrupt=skip_corrupt)
-            for note in notes:
-                click.echo(f"note: {note.message}", err=True)
+            loaded = _load_noting_warnings(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
+                                           extractor_options=options, skip_corrupt=skip_corrupt)
             console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
                         f"{loaded.features.shape[1]} features ({loaded.extractor})")
             if loaded.skipped:
@@ -149,6 +144,21 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
         _echo_density(report)
     else:
         _echo_result(report, min_group, weighting)
+
+
+def _load_noting_warnings(data: str, **options):
+    """:func:`modecover.data.files.load_audit_data`, its warnings (e.g. images of mixed sizes
+    resized) printed as notes."""
+    import warnings
+
+    from modecover.data.files import load_audit_data
+
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", UserWarning)
+        loaded = load_audit_data(data, **options)
+    for note in notes:
+        click.echo(f"note: {note.message}", err=True)
+    return loaded
 
 
 def _detector_configs(detector: str, kind: str, density_options: tuple[str, ...], search_config, weighting, console):
