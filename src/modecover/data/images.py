@@ -93,7 +93,7 @@ def _to_unit_array(img: Image.Image, channels: int) -> np.ndarray:
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-def _target_size(images: list[Image.Image], files: list[Path], size, resize: bool) -> tuple[int, int]:
+def _target_size(images: list[Image.Image], files: list[Path], size, resize: bool, root: Path) -> tuple[int, int]:
     """(H, W) every image gets, per the module rules."""
     if size is not None:
         return size
@@ -110,7 +110,7 @@ def _target_size(images: list[Image.Image], files: list[Path], size, resize: boo
             f"size {common[0]}x{common[1]}; pass a size or allow resizing"
         )
     found = ", ".join(f"{h}x{w} ({c})" for (h, w), c in counts.most_common())
-    warnings.warn(f"{files[0].parent if len({f.parent for f in files}) == 1 else 'images'}: resized "
+    warnings.warn(f"{root}: resized "
                   f"{len(sizes) - best} of {len(sizes)} images to {common[0]}x{common[1]} (HxW), the most common "
                   f"size; sizes found: {found}", UserWarning, stacklevel=3)
     return common
@@ -170,7 +170,7 @@ def load_image_folder(folder: str | os.PathLike, *, mode: str = "RGB", size: int
         warnings.warn(f"{root}: skipped {len(skipped)} unreadable image(s): {names}", UserWarning, stacklevel=2)
     if not images:
         raise ValueError(f"{root}: none of the {len(files)} image file(s) could be read")
-    height, width = _target_size(images, kept, size, resize)
+    height, width = _target_size(images, kept, size, resize, root)
     if size is None:
         _check_memory(root, len(images), (height, width), MODES[mode])
     batch = np.empty((len(images), MODES[mode], height, width), dtype=np.float32)  # filled in place: one copy
