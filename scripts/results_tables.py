@@ -72,6 +72,8 @@ TABLES = [
               ("GAN", "GAN + DMPRA"), n_minority=2),
     TableSpec("B3", "results/B3/per_seed.csv", ("digits-rare3",), B3_DENSITY_METRICS, B3_ROWS),
     TableSpec("B3-magnet", "results/B3/per_seed.csv", ("digits-rare3",), MAGNET_METRICS, B3_ROWS),
+    TableSpec("B4", "results/B4/per_seed.csv", ("mnist-rare3",), B3_DENSITY_METRICS, B3_ROWS),
+    TableSpec("B4-magnet", "results/B4/per_seed.csv", ("mnist-rare3",), MAGNET_METRICS, B3_ROWS),
     TableSpec("B3-loci", "results/B3-loci/per_seed.csv", ("digits-rare3",), B3_METRICS),
     TableSpec("B3-loci-magnet", "results/B3-loci/per_seed.csv", ("digits-rare3",), MAGNET_METRICS),
 ]
