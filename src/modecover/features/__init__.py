@@ -4,6 +4,9 @@
 (flattened images), ``inception`` (InceptionV3 via the optional extra
 ``modecover[inception]``, torch-fidelity's weights cached or from a local file) or ``dinov2`` (DINOv2 ViT CLS
 features, the network in plain torch, official weights cached or from a local file).
+``project_components(features, m)`` projects features onto their first m principal
+components (:mod:`modecover.features.pca`: DMPRA's data space and ``modecover audit
+--components``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import inspect
 
 from modecover.features.base import FeatureExtractor, as_tensor_batch, extract
 from modecover.features.identity import Identity
+from modecover.features.pca import project_components
 from modecover.features.pixels import Pixels
 
 # name -> (module, class); modules are imported only when the extractor is built.
@@ -46,5 +50,6 @@ def get_extractor(name: str, **kw) -> FeatureExtractor:
     return cls(**kw)
 
 
-__all__ = ["EXTRACTORS", "FeatureExtractor", "Identity", "Pixels", "as_tensor_batch", "extract", "get_extractor"]
+__all__ = ["EXTRACTORS", "FeatureExtractor", "Identity", "Pixels", "as_tensor_batch", "extract", "get_extractor",
+           "project_components"]
 
