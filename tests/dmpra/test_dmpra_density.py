@@ -163,6 +163,53 @@ def test_plugin_round_with_the_density_detector_writes_its_columns(tmp_path):
     assert plugin.weights.numpy()[rare].mean() > 2 * plugin.weights.numpy()[~rare].mean()
 
 
+def test_plugin_data_space_with_components_searches_the_principal_components(tmp_path):
+    """components = m: the round's weights are the density detector's on the first m principal
+    components of the flattened samples (scikit-learn's PCA, computed here); the projection is
+    fitted once and reused, a fresh plug-in fits the same one, the checkpoint state is as before."""
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(5)
+    x, _ = cubes(rng, [150, 150, 30], 4, 16)
+    x = x + rng.normal(scale=0.5, size=x.shape)  # off the 4-D subspace: 3 components drop some of the variance
+    images = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), 1, 4, 4)
+    flat = images.reshape(len(x), -1).double().numpy()
+    pca = PCA(3, svd_solver="full").fit(flat)
+    expected = density_weights(pca.transform(flat))
+    plugin = DMPRA(space="data", components=3, plot=False)
+    summary = plugin.on_round_end(None, images, 0, tmp_path)
+    np.testing.assert_allclose(plugin.weights.numpy(), expected.weights, rtol=1e-10, atol=0)
+    assert not np.array_equal(expected.weights, density_weights(flat).weights)  # another space than the pixels
+    ratio = pca.explained_variance_ratio_.sum()
+    assert 0.5 < ratio < 0.999
+    assert summary["projection"] == {"method": "pca", "components": 3, "input_features": 16,
+                                     "explained_variance_ratio": pytest.approx(ratio, rel=1e-12)}
+    assert json.loads((tmp_path / "dmpra_summary.json").read_text())["projection"] == summary["projection"]
+    fitted = plugin.projection
+    plugin.on_round_end(None, images, 1, None)  # the data do not change between rounds: no refit
+    assert plugin.projection is fitted and plugin.history[1]["projection"] == summary["projection"]
+    fresh = DMPRA(space="data", components=3, plot=False)  # a resumed run fits the same projection
+    fresh.on_round_end(None, images, 1, None)
+    np.testing.assert_array_equal(fresh.projection.transform(flat), fitted.transform(flat))
+    np.testing.assert_array_equal(fresh.weights.numpy(), plugin.weights.numpy())
+    assert set(plugin.state_dict()) == {"rounds_searched", "history", "weights"}
+
+
+@pytest.mark.parametrize("shape, m, numbers", [
+    ((330, 1, 4, 4), 17, r"17 principal components asked for, but 330 samples of 16 feature columns have at most "
+                         r"min\(330, 16\) = 16"),
+    ((30, 1, 8, 8), 31, r"31 principal components asked for, but 30 samples of 64 feature columns have at most "
+                        r"min\(30, 64\) = 30"),
+])
+def test_plugin_components_beyond_the_data_is_an_error_naming_both(shape, m, numbers):
+    images = torch.as_tensor(np.random.default_rng(0).normal(size=shape), dtype=torch.float32)
+    plugin = DMPRA(space="data", components=m, plot=False)
+    with pytest.raises(ValueError, match=r"^\[\[methods\]\] 'dmpra': 'components' on the training data "
+                                         r"\(flattened\): " + numbers + "$"):
+        plugin.on_round_end(None, images, 0, None)
+    assert plugin.weights is None and plugin.rounds_searched == 0
+
+
 def test_plugin_config_reads_the_density_table():
     config = DMPRAConfig(detector="density", density={"k": 5, "quantile": 0.5})
     assert config.density == DensityConfig(k=5, quantile=0.5)

@@ -291,6 +291,26 @@ def test_data_space_searches_the_training_samples(imbalanced_data):
     assert result.minority[minority_mode].all()
 
 
+def test_data_space_with_components_searches_the_principal_components(imbalanced_data):
+    """space="data", components=2: the LOCI search of the first 2 principal components of the
+    samples (scikit-learn's PCA, computed here), here of the ring embedded in 6 dimensions."""
+    from sklearn.decomposition import PCA
+
+    data, _, minority_mode = imbalanced_data
+    rng = np.random.default_rng(0)
+    lifted = data.double() @ torch.as_tensor(rng.normal(size=(2, 6))) + 0.02 * torch.as_tensor(
+        rng.normal(size=(len(data), 6)))
+    plugin = DMPRA(space="data", components=2, plot=False, **FAST_SEARCH)
+    summary = plugin.on_round_end(StandInGAN(), lifted, 0, None)
+    flat = lifted.numpy()
+    pca = PCA(2, svd_solver="full").fit(flat)
+    result = search(pca.transform(flat), FAST)
+    np.testing.assert_allclose(plugin.weights.numpy(), weigh(result).weights, rtol=1e-10, atol=0)
+    assert result.minority[minority_mode].mean() > 0.8
+    assert summary["detector"] == "loci" and summary["projection"]["components"] == 2
+    assert summary["projection"]["explained_variance_ratio"] == pytest.approx(pca.explained_variance_ratio_.sum())
+
+
 def test_round_files(one_round, imbalanced_data):
     _, plugin, out = one_round
     data, _, _ = imbalanced_data
@@ -440,7 +460,12 @@ def test_the_nested_form_warns_nothing():
     # DMPRA's own keys
     *[({key: value}, rf"^\[\[methods\]\] 'dmpra': '{key}' must be")
       for key, value in [("space", "pixels"), ("space", 1), ("detector", "lof"), ("feature_batch", 0),
-                         ("feature_batch", 64.0), *[("plot", v) for v in ("false", "true", 0, 1, None)]]],
+                         ("feature_batch", 64.0), *[("plot", v) for v in ("false", "true", 0, 1, None)],
+                         *[("components", v) for v in (-1, True, False, 2.0, "50", None)]]],
+    # a projection of the data space only
+    *[(options, r"^\[\[methods\]\] 'dmpra': 'components' = 50 would do nothing \(it applies to space = \"data\" "
+                r"only, and space is 'perception'\); set space = \"data\", or leave 'components' out$")
+      for options in ({"components": 50}, {"space": "perception", "components": 50, "detector": "density"})],
     # weights that are all one re-weight nothing
     *[({"weights": weights}, rf"^\[\[methods\]\] 'dmpra'\.weights: {which} would do nothing \(every flagged group gets "
                              r"weight 1, and 'outlier_weight' is 1\); raise it, or leave the method out$")

@@ -8,7 +8,9 @@ every round (``on_round_end``):
    current model perceives it (:func:`modecover.dmpra.perception.perception_space`: a
    GAN's discriminator penultimate features; for other families a real-vs-generated
    classifier kept across rounds and fine-tuned each time); ``space="data"``: the
-   training samples themselves (flattened);
+   training samples themselves (flattened), or with ``components=m`` their first m
+   principal components (:func:`modecover.features.pca.fit_components`, fitted once on the
+   training data and reused in later rounds);
 2. **search**: :func:`modecover.dmpra.search` with ``config.search`` (extended
    neighbourhood sampling after LOCI, paper Eq. 4-5) flags the minor-group samples;
 3. **evaluation**: :func:`modecover.dmpra.weigh` with ``config.weights``:
@@ -23,8 +25,8 @@ Every round writes to its ``out_dir`` (when the trainer gives one):
 censored), ``dmpra_scores.npz`` (the same columns as arrays, plus ``proj``, the 2D
 projection), ``dmpra_perception.png`` (the projection with minority samples marked,
 unless ``plot=False``) and ``dmpra_summary.json`` (the search summary, the groups,
-delta-bar, weight range). The summary is also logged, kept in :attr:`DMPRA.history` and
-returned by ``on_round_end``.
+delta-bar, weight range; with ``components``, the ``projection``). The summary is also
+logged, kept in :attr:`DMPRA.history` and returned by ``on_round_end``.
 """
 
 from __future__ import annotations
@@ -47,12 +49,14 @@ from modecover._checks import (
     method_option_error,
     nested_table,
     no_op_error,
+    non_negative_int,
     positive_int,
 )
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import SearchConfig
 from modecover.dmpra.weights import WeightingConfig
+from modecover.features.pca import fit_components, projection_summary
 from modecover.plugins import Plugin
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,8 @@ class DMPRAConfig:
     of earlier versions (:data:`MOVED_KEYS`)."""
 
     space: str = "perception"  # "perception" (D's features / real-vs-generated classifier) or "data"
+    # space "data" only: search the first m principal components of the flattened samples (0: the samples as they are)
+    components: int = 0
     detector: str = "auto"  # "loci" (search + weights below), "density" (k-NN density ratio), "auto" (by data kind)
     search: SearchConfig = field(default_factory=SearchConfig)  # LOCI: the search (alpha, n_min, k_sigma, ...)
     weights: WeightingConfig = field(default_factory=WeightingConfig)  # LOCI: weights of the flagged samples
@@ -98,6 +104,11 @@ class DMPRAConfig:
         _check(isinstance(self.space, str) and self.space in SPACES, "space", f"one of {list(SPACES)}", self.space)
         _check(isinstance(self.detector, str) and self.detector in DETECTORS, "detector", f"one of {list(DETECTORS)}",
                self.detector)
+        non_negative_int(self.components, f"{WHERE}: 'components'")
+        if self.components and self.space != "data":
+            raise no_op_error(WHERE, f"'components' = {self.components}",
+                              f"it applies to space = \"data\" only, and space is {self.space!r}",
+                              "set space = \"data\", or leave 'components' out")
         self.search = _table(SearchConfig, self.search, "search")
         self.weights = _table(WeightingConfig, self.weights, "weights")
         self.density = _table(DensityConfig, self.density, "density")
@@ -179,6 +190,8 @@ class DMPRA(Plugin):
         self.rounds_searched = 0
         self.classifier: PerceptionClassifier | None = None  # non-GAN families only
         self.history: list[dict[str, Any]] = []  # one summary per search
+        self.projection = None  # space "data" with components: the fitted sklearn PCA, reused in later rounds
+        self._fitted_rows = 0  # how many samples the projection was fitted on
 
     @property
     def flag_counts(self) -> list[int]:
@@ -200,6 +213,8 @@ class DMPRA(Plugin):
         data = torch.as_tensor(data)
         if self.config.space == "data":
             features = data.reshape(len(data), -1).double().numpy()
+            if self.config.components:
+                features = self._project(features)
         else:
             if self.classifier is None:  # fitted only if the model has no perception features (not a GAN)
                 self.classifier = PerceptionClassifier(tuple(data.shape[1:]), self.config.classifier)
@@ -209,6 +224,8 @@ class DMPRA(Plugin):
             weights, summary = result.weights, density_round_summary(result, round_index)
         else:
             weights, summary, result = self._loci_round(features, round_index)
+        if self.config.components:
+            summary["projection"] = projection_summary(self.projection)
         self.weights = torch.from_numpy(weights)
         self.rounds_searched += 1
         self.history.append(summary)
@@ -217,6 +234,18 @@ class DMPRA(Plugin):
         if out_dir is not None:
             write_round(Path(out_dir), result, features, summary, plot=self.config.plot)
         return summary
+
+    def _project(self, features: np.ndarray) -> np.ndarray:
+        """The flattened training samples on their first ``components`` principal components:
+        the projection is fitted in the first round and reused (the data do not change
+        between rounds; refitted if their shape does). Fitting is deterministic, so a resumed
+        run fits the same projection and searches the same features."""
+        fitted = self.projection
+        if fitted is None or fitted.n_features_in_ != features.shape[1] or self._fitted_rows != len(features):
+            self.projection = fit_components(features, self.config.components, f"{WHERE}: 'components' on the "
+                                             "training data (flattened)")
+            self._fitted_rows = len(features)
+        return self.projection.transform(features)
 
     def _loci_round(self, features: np.ndarray, round_index: int):
         """The LOCI search and its weighting: (weights, summary, (result, weighed))."""
