@@ -27,6 +27,17 @@ def planted(seed=0):
     return x[order], truth[order]
 
 
+def rare_kind_folder(folder, rng, n=150, size=6):
+    """Grey images of two common kinds (70 each) and a rare one (the first 10, named rare*), as PNG files."""
+    folder.mkdir()
+    centres = rng.uniform(0, 255, size=(3, size, size))
+    for i in range(n):
+        kind = 2 if i < 10 else i % 2
+        image = np.clip(centres[kind] + rng.normal(0, 12 if kind != 2 else 30, (size, size)), 0, 255).astype(np.uint8)
+        Image.fromarray(image, "L").save(folder / f"{'rare' if i < 10 else 'common'}{i:03d}.png")
+    return folder
+
+
 def invoke(*args):
     return cli("audit", *args, "--quiet")
 
@@ -292,14 +303,7 @@ def test_pixels_extractor_on_an_image_array(tmp_path):
 
 
 def test_image_folder_audit_defaults_to_the_density_detector(tmp_path):
-    rng = np.random.default_rng(1)
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    centres = rng.uniform(0, 255, size=(3, 6, 6))
-    for i in range(150):  # two common kinds of 70 images and a rare kind of 10
-        kind = 2 if i < 10 else i % 2
-        image = np.clip(centres[kind] + rng.normal(0, 12 if kind != 2 else 30, (6, 6)), 0, 255).astype(np.uint8)
-        Image.fromarray(image, "L").save(folder / f"{'rare' if i < 10 else 'common'}{i:03d}.png")
+    folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(1))
     res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", "--gallery", 10, "--density", "k=5")
     assert res.exit_code == 0, res.output
     assert "samples raised" in res.output
@@ -322,6 +326,85 @@ def test_image_folder_audit_defaults_to_the_density_detector(tmp_path):
     on_features = invoke(folder, "--out", tmp_path / "o4", "--detector", "loci", "--density", "k=3")
     assert on_features.exit_code == 1
     assert "audit: --density would do nothing (it applies to the density detector" in on_features.output
+
+
+def test_components_search_the_principal_components_of_an_image_folder(tmp_path):
+    """--components 8: the density detector on the first 8 principal components of the
+    pixels (scikit-learn's PCA, computed here on the images read back); summary.json records it."""
+    from sklearn.decomposition import PCA
+
+    folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(2))
+    res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", "--components", 8, "--density", "k=5")
+    assert res.exit_code == 0, res.output
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    names = [r["file"] for r in rows]
+    pixels = np.stack([np.asarray(Image.open(folder / n), dtype=np.float32).reshape(-1) / np.float32(255)
+                       for n in names]).astype(np.float64)
+    pca = PCA(8, svd_solver="full").fit(pixels)
+    expected = density_weights(pca.transform(pixels), DensityConfig(k=5))
+    np.testing.assert_allclose([float(r["weight"]) for r in rows], expected.weights, rtol=1e-9)
+    np.testing.assert_allclose([float(r["score"]) for r in rows], expected.score, rtol=1e-9, atol=1e-12)
+    assert not np.allclose(expected.weights, density_weights(pixels, DensityConfig(k=5)).weights)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    ratio = pca.explained_variance_ratio_.sum()
+    assert summary["projection"] == {"method": "pca", "components": 8, "input_features": 36,
+                                     "explained_variance_ratio": pytest.approx(ratio, rel=1e-12)}
+    assert summary["extractor"] == "pixels" and summary["detector"] == "density"
+    assert f"searched the first 8 principal components of the 36 feature columns ({100 * ratio:.1f}% " in res.output
+    plain = invoke(folder, "--out", tmp_path / "plain", "--image-mode", "L", "--components", 0, "--density", "k=5")
+    assert plain.exit_code == 0 and "projection" not in json.loads((tmp_path / "plain" / "summary.json").read_text())
+
+
+def test_components_of_a_feature_file_with_the_loci_search(tmp_path):
+    """A .npy of features lifted to 6 columns: --components 3 searches their first 3 principal components."""
+    from sklearn.decomposition import PCA
+
+    x, truth = planted()
+    rng = np.random.default_rng(3)
+    lifted = x @ rng.normal(size=(3, 6)) + 0.01 * rng.normal(size=(len(x), 6))
+    np.save(tmp_path / "x.npy", lifted)
+    res = invoke(tmp_path / "x.npy", "--out", tmp_path / "out", "--components", 3)
+    assert res.exit_code == 0, res.output
+    projected = PCA(3, svd_solver="full").fit(lifted).transform(lifted)
+    result = search(projected, SearchConfig())
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    np.testing.assert_allclose([float(r["weight"]) for r in rows], weigh(result).weights, rtol=1e-9)
+    assert result.minority[truth].all()
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["projection"]["components"] == 3
+
+
+@pytest.mark.parametrize("shape, components, numbers", [
+    ((40, 3), 4, "4 principal components asked for, but 40 samples of 3 feature columns have at most "
+                 "min(40, 3) = 3"),
+    ((25, 30), 26, "26 principal components asked for, but 25 samples of 30 feature columns have at most "
+                   "min(25, 30) = 25"),
+])
+def test_components_beyond_the_data_is_an_error_before_any_file(tmp_path, shape, components, numbers):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=shape))
+    res = invoke(tmp_path / "x.npy", "--out", tmp_path / "out", "--components", components, "--n-min", 5)
+    assert res.exit_code == 1
+    assert f"Error: --components on {tmp_path / 'x.npy'}: {numbers}" in res.output
+    assert not (tmp_path / "out").exists()
+    negative = invoke(tmp_path / "x.npy", "--out", tmp_path / "out", "--components", -1)
+    assert negative.exit_code == 2 and "--components" in negative.output
+    with pytest.raises(ValueError, match=re.escape(f"audit: components of features: {numbers}")):
+        audit(np.random.default_rng(0).normal(size=shape), tmp_path / "api", components=components)
+    with pytest.raises(ValueError, match=r"^audit: components must be a non-negative integer, got True$"):
+        audit(np.random.default_rng(0).normal(size=shape), tmp_path / "api", components=True)
+    assert not (tmp_path / "api").exists()
+
+
+def test_audit_api_components_equal_the_audit_of_the_projected_features(tmp_path):
+    from modecover.features import project_components
+
+    x, _ = planted()
+    lifted = x @ np.random.default_rng(4).normal(size=(3, 5))
+    report = audit(lifted, tmp_path / "a", components=2, plot=False)
+    projected, ratio = project_components(lifted, 2)
+    direct = audit(projected, tmp_path / "b", plot=False)
+    np.testing.assert_array_equal(report.weights, direct.weights)
+    assert report.summary["projection"]["explained_variance_ratio"] == ratio
+    assert read_csv(tmp_path / "a" / "audit.csv") == read_csv(tmp_path / "b" / "audit.csv")
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -108,6 +108,18 @@ def test_loci_options_are_the_search_and_weighting_options():
     assert {(WeightingConfig, f.name) for f in fields(WeightingConfig)} <= named
 
 
+def test_components_default_to_no_projection_everywhere():
+    """--components, the Python audit's ``components`` and DMPRA's ``components`` all default to
+    0 (no projection); the option works with either detector, so it is no LOCI option."""
+    from modecover.dmpra.audit import audit
+    from modecover.dmpra.plugin import DMPRAConfig
+
+    value = received(audit_command)["components"]
+    api = inspect.signature(audit).parameters["components"].default
+    assert (value, api, field_default(DMPRAConfig, "components")) == (0, 0, 0)
+    assert type(value) is int and "components" not in LOCI_OPTIONS
+
+
 def test_metric_options_k_are_the_metric_functions_defaults():
     def default(function, name):
         return inspect.signature(function).parameters[name].default

@@ -13,6 +13,7 @@ from modecover.dmpra.plugin import DETECTORS
 from modecover.dmpra.search import SearchConfig
 from modecover.dmpra.weights import WEIGHTINGS, WeightingConfig
 from modecover.evaluation.features import DINOV2_ARCHS
+from modecover.features.pca import check_components
 
 # the LOCI search and weighting options default to the configs' field defaults (one home per default)
 _SEARCH = {f.name: f.default for f in fields(SearchConfig)}
@@ -43,6 +44,9 @@ _WEIGHTING = {f.name: f.default for f in fields(WeightingConfig)}
               help="Never download extractor weights: use local or cached files only (also $MODECOVER_OFFLINE=1).")
 @click.option("--image-mode", type=click.Choice(["RGB", "L"]), default="RGB", show_default=True,
               help="Colour mode image folders are read in (L: one grey channel).")
+@click.option("--components", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Search the features' first N principal components (PCA after extraction, any extractor; at most "
+                   "the number of samples and of feature columns); 0: the features as they are.")
 @click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
               help="How rare samples are found: loci (the LOCI search and a weighting: the options below), density "
                    "(k-NN density ratios, for high-dimensional data: --density KEY=VALUE), auto (density for "
@@ -84,7 +88,7 @@ _WEIGHTING = {f.name: f.default for f in fields(WeightingConfig)}
                    "instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, inception_weights: str | None,
-            dinov2_arch: str | None, dinov2_weights: str | None, offline: bool, detector: str,
+            dinov2_arch: str | None, dinov2_weights: str | None, offline: bool, components: int, detector: str,
             density_options: tuple[str, ...], image_mode: str, alpha: float, n_min: int, k_sigma: float,
             two_sided: bool, max_neighbors: int | None,
             reference_size: int, weighting: str, min_group: int, gamma: float, w_max: float, outlier_weight: float,
@@ -122,6 +126,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
             if loaded.skipped:
                 click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {data}: "
                            + ", ".join(loaded.skipped), err=True)
+            if components:  # before the folder is claimed: a number the data cannot have writes nothing
+                check_components(components, *loaded.features.shape, name=f"--components on {data}")
 
             def stage(message: str) -> None:
                 status.update(message)
@@ -134,12 +140,17 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                 report = audit(
                     loaded.features, out_dir, config, weights, names=loaded.files,
                     images=loaded.images, gallery_size=gallery_size, source=loaded.source, stage=stage, top=top,
+                    components=components,
                     extra_summary={"kind": loaded.kind, "extractor": loaded.extractor,
                                    **({"skipped": loaded.skipped} if skip_corrupt else {})},
                 )
     except (RunFolderError, ValueError, FileNotFoundError, ImportError,  # ImportError: an optional extractor
             DownloadError) as err:
         raise click.ClickException(str(err)) from err
+    if "projection" in report.summary:
+        p = report.summary["projection"]
+        click.echo(f"searched the first {p['components']} principal components of the {p['input_features']} "
+                   f"feature columns ({100 * p['explained_variance_ratio']:.1f}% of the variance)")
     if report.summary.get("detector") == "density":
         _echo_density(report)
     else:

@@ -18,6 +18,10 @@ neighbourhood sampling) and the weights on the samples' features and write:
   samples highlighted;
 - ``gallery.png`` (images only): the most isolated samples, highest score first.
 
+With ``components`` = m > 0 the features are first projected onto their first m principal
+components (:func:`modecover.features.pca.fit_components`), the search runs there and
+``summary.json`` records the ``projection``.
+
 The per-sample columns (:func:`score_columns`, :func:`density_columns`) are those of the DMPRA
 plug-in's round files too (:mod:`modecover.dmpra.plugin`). The files are written by
 :func:`modecover.io.write_csv` and :func:`modecover.io.json_safe`, the drawings by
@@ -35,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from modecover._checks import as_features, int_in_range, no_op_error
+from modecover._checks import as_features, int_in_range, no_op_error, non_negative_int
 from modecover.data.files import AuditData, load_audit_data
 from modecover.io import json_safe, write_csv
 
@@ -143,9 +147,14 @@ def nothing_flagged_note(summary: dict[str, Any], k_sigma: float, identical: boo
 
 def audit(features, out_dir, search_config=None, weighting=None, *, names: Sequence[str] | None = None,
           images=None, gallery_size: int = GALLERY_SIZE, plot: bool = True, source: str = "features",
-          stage: Callable[[str], None] | None = None, extra_summary: dict | None = None, top: int = 0) -> Audit:
+          stage: Callable[[str], None] | None = None, extra_summary: dict | None = None, top: int = 0,
+          components: int = 0) -> Audit:
     """Search ``features`` (n, d), weigh, and write ``audit.csv``, ``summary.json``,
     ``audit.png`` and (with ``images``) ``gallery.png`` into ``out_dir``.
+
+    ``components`` > 0 searches the features' first ``components`` principal components
+    instead (at most min(n, d); recorded as ``projection`` in the summary, and drawn in
+    ``audit.png``).
 
     ``names`` (one per row) replaces the ``index`` column by a ``file`` column. ``stage``
     is called with a short message before each step (for progress display). Every row
@@ -155,6 +164,9 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
     from modecover.dmpra import SearchConfig, WeightingConfig, search
     from modecover.dmpra.density import DensityConfig
 
+    if non_negative_int(components, "audit: components"):
+        features, projection = _project(features, components, source, stage)
+        extra_summary = {"projection": projection, **(extra_summary or {})}
     if isinstance(search_config, DensityConfig):
         if weighting is not None:
             raise no_op_error("audit", "a WeightingConfig", "the density detector makes its own weights; a "
@@ -180,6 +192,17 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
     paths = _write_audit(Path(out_dir), x, _audit_columns(result, weighed, top), summary, names=names, images=images,
                          plot=plot, step=step, source=source, gallery_size=gallery_size)
     return Audit(result, weighed.weights, summary, paths)
+
+
+def _project(features, components: int, source: str, stage) -> tuple[np.ndarray, dict[str, Any]]:
+    """``features`` on their first ``components`` principal components, and the projection's summary."""
+    from modecover.features.pca import fit_components, projection_summary
+
+    x = as_features(features, source)
+    (stage or (lambda message: None))(f"projecting {len(x)} samples of dimension {x.shape[1]} onto {components} "
+                                       "principal components")
+    pca = fit_components(x, components, f"audit: components of {source}")
+    return pca.transform(x.astype(np.float64, copy=False)), projection_summary(pca)
 
 
 def _density_audit(features, out_dir, config, *, names, images, gallery_size: int, plot: bool, source: str,
