@@ -232,7 +232,7 @@ class DMPRA(Plugin):
         log.info("DMPRA round %d: %d of %d samples flagged in %d groups, max weight %.4g",
                  round_index, summary["n_minority"], summary["n"], len(summary["groups"]), summary["max_weight"])
         if out_dir is not None:
-            write_round(Path(out_dir), result, features, summary, plot=self.config.plot)
+            write_round(Path(out_dir), result, features, summary, plot=self.config.plot, space=self.config.space)
         return summary
 
     def _project(self, features: np.ndarray) -> np.ndarray:
@@ -325,9 +325,11 @@ def density_round_summary(result: DensityResult, round_index: int) -> dict[str, 
     }
 
 
-def write_round(out_dir: Path, result, features: np.ndarray, summary: dict, *, plot: bool = True) -> dict[str, Path]:
+def write_round(out_dir: Path, result, features: np.ndarray, summary: dict, *, plot: bool = True,
+                space: str = "perception") -> dict[str, Path]:
     """Write one round's CSV, NPZ, summary JSON and (``plot``) projection PNG; return their paths.
-    ``result``: a :class:`DensityResult`, or the LOCI search's (SearchResult, GroupWeights)."""
+    ``result``: a :class:`DensityResult`, or the LOCI search's (SearchResult, GroupWeights);
+    ``space``: the space searched, named in the projection's title."""
     from modecover.dmpra.audit import density_columns, score_columns
     from modecover.io import write_csv
     from modecover.plots import perception_projection, project_2d
@@ -347,7 +349,7 @@ def write_round(out_dir: Path, result, features: np.ndarray, summary: dict, *, p
     if plot:
         paths["png"] = perception_projection(
             proj, columns["minority"].astype(bool), out_dir / PERCEPTION_PNG,
-            f"{'perception' if features.shape[1] != 2 else 'search'} space{' (PCA)' if features.shape[1] > 2 else ''}, "
+            f"{space} space{' (PCA)' if features.shape[1] > 2 else ''}, "
             f"round {summary['round']}: {summary['n_minority']} of {summary['n']} minority",
         )
     return paths
