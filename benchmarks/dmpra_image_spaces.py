@@ -116,6 +116,13 @@ def space(images: np.ndarray, name: str, seed: int) -> np.ndarray:
     raise ValueError(f"unknown space {name!r}")
 
 
+def validation_pairs(classes, seeds):
+    """(rare class, data seed, training set) of MNIST-5k with the class cut to 25 images, for each pair."""
+    for rare_class, seed in itertools.product(classes, seeds):
+        yield rare_class, seed, build_dataset({"name": "mnist-5k", "scale": "symmetric", "rare_classes": [rare_class],
+                                               "fraction": 0.05, "seed": seed})
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -125,9 +132,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
-    for rare_class, seed in itertools.product(args.classes, args.seeds):
-        data = build_dataset({"name": "mnist-5k", "scale": "symmetric", "rare_classes": [rare_class],
-                              "fraction": 0.05, "seed": seed})
+    for rare_class, seed, data in validation_pairs(args.classes, args.seeds):
         labels = data.labels.numpy()
         rare = labels == rare_class
         for space_name in args.spaces:

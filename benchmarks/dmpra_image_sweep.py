@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmpra_image_spaces import space
-from modecover.data.registry import build_dataset
+from dmpra_image_spaces import space, validation_pairs
 from modecover.dmpra.density import DensityConfig, density_weights
 
 SMOOTH = (5, 10)
@@ -52,11 +51,8 @@ def main(argv=None) -> None:
     parser.add_argument("--classes", nargs="+", type=int, default=[3, 5])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    pairs = []
-    for rare_class, seed in itertools.product(args.classes, args.seeds):
-        data = build_dataset({"name": "mnist-5k", "scale": "symmetric", "rare_classes": [rare_class],
-                              "fraction": 0.05, "seed": seed})
-        pairs.append((space(data.x.numpy(), args.space, seed), data.labels.numpy() == rare_class))
+    pairs = [(space(data.x.numpy(), args.space, seed), data.labels.numpy() == rare_class)
+             for rare_class, seed, data in validation_pairs(args.classes, args.seeds)]
     rows = []
     for smooth in SMOOTH:
         # the score is the smoothed score less a constant, which the reference quantile below takes out again
