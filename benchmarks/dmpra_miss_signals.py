@@ -2,17 +2,19 @@
 
 DMPRA's first search runs on the model after round 0 (2,400 of B4's 12,000 steps, no
 weights yet). On B4's validation data (MNIST-5k with class 3 cut to 25 images, data seeds
-100-102) this script trains the plain GAN of ``modecover bench B4`` through round 0 (or
-reads ``RUNS/seed<k>/round0.ckpt`` when it is there), then scores every real training image
-in three ways and asks how well each ranks the 25 rare images (ROC AUC) and what share of
+100-102) this script trains the plain GAN of ``modecover bench B4`` through round 0 into
+``RUNS/seed<k>`` (or reads what an earlier run left there), then scores every real training
+image in the ways below and asks how well each ranks the 25 rare images (ROC AUC) and what share of
 the weight they get when the score is turned into weights as the density detector does
 (``clip(exp(gamma (s - s_q)), 1, 50)``, smoothed over 5 neighbours, ``q`` = 0.9, gamma = 1):
 
 - ``density``: the density detector at its defaults (how sparse the image's surroundings
   are among the real images), in the discriminator's features (what DMPRA searches),
   in pixels and in the pixels' first 50 principal components;
-- ``d_logit``: the discriminator's logit on the image, its estimate of log p_data / p_model
-  at this one snapshot (the Self-Diagnosing GAN tracks it over many; here one);
+- ``d_logit``: the discriminator's logit on the image, its estimate of log p_data / p_model,
+  at the end of round 0; and as the Self-Diagnosing GAN tracks it, over the round: its mean
+  (``d_logit_round_mean``), its standard deviation (``d_logit_round_std``) and their sum
+  over the 20 snapshots taken every 120 steps of the round;
 - ``knn_ratio``: a k-NN estimate of log p_data / p_model at the image, d_i log(r_model / r_data)
   with r the distance to the 10th nearest generated (as many as real) and the 10th nearest
   other real image and d_i the local dimension of the density detector, in the same three
@@ -46,28 +48,40 @@ from modecover.neighbors import knn
 K, DIM_NEIGHBORS, SMOOTH, QUANTILE, GAMMA, W_MAX = 10, 20, 5, 0.9, 1.0, 50.0
 
 
+SNAPSHOT_EVERY = 120  # steps between the discriminator's logits on every real image during round 0
+
+
 class _StopAfterRound0(Exception):
     pass
 
 
-def round0_checkpoint(runs: Path, seed: int) -> Path:
-    """``runs/seed<seed>/round0.ckpt``, training B4's plain GAN through round 0 when it is missing."""
-    path = runs / f"seed{seed}" / "round0.ckpt"
-    if path.exists():
-        return path
+def train_round0(runs: Path, seed: int) -> tuple[Path, np.ndarray]:
+    """B4's plain GAN trained through round 0 into ``runs/seed<seed>``: its ``round0.ckpt`` and
+    the discriminator's logits on every real training image every :data:`SNAPSHOT_EVERY`
+    steps of the round, (snapshots, n) (``round0_logits.npy``); both are read when there."""
+    folder = runs / f"seed{seed}"
+    path, logits_path = folder / "round0.ckpt", folder / "round0_logits.npy"
+    if path.exists() and logits_path.exists():
+        return path, np.load(logits_path)
     job = next(j for j in b4_jobs(seeds=1, seed_start=seed) if j.row == "GAN")
     run = Run.from_config(job_config({**job.spec, "seed": seed}))
     stop = CONVERGED_MNIST.steps // CONVERGED_MNIST.rounds
+    snapshots = []
 
     def on_step(done: int) -> None:
         if done > stop:  # round 0 and its checkpoint are written before step stop + 1 is reported
             raise _StopAfterRound0
+        if done % SNAPSHOT_EVERY == 0:
+            run.model.eval()
+            snapshots.append(in_batches(run.model.discriminate, run.data.x))
+            run.model.train()
 
     try:
-        run.train(runs / f"seed{seed}", resume=True, progress=False, on_step=on_step)
+        run.train(folder, progress=False, on_step=on_step)
     except _StopAfterRound0:
         pass
-    return path
+    np.save(logits_path, np.stack(snapshots))
+    return path, np.stack(snapshots)
 
 
 def in_batches(fn, x: torch.Tensor, size: int = 1000) -> np.ndarray:
@@ -89,7 +103,7 @@ def knn_log_ratio(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.nd
     return dim * np.log(to_fake[:, K - 1] / dist[:, K - 1]), idx
 
 
-def measure(seed: int, path: Path) -> list[dict]:
+def measure(seed: int, path: Path, logits: np.ndarray) -> list[dict]:
     job = next(j for j in b4_jobs(seeds=1, seed_start=seed) if j.row == "GAN")
     data = Run.from_config(job_config({**job.spec, "seed": seed})).data
     rare = np.isin(data.labels.numpy(), job.spec["data"]["rare_classes"])
@@ -120,6 +134,10 @@ def measure(seed: int, path: Path) -> list[dict]:
         if space == "discriminator":
             logit = in_batches(model.discriminate, data.x)
             row("d_logit", space, logit, as_weights(logit, neighbours))
+            mean, spread = logits.mean(axis=0), logits.std(axis=0)  # over the round's snapshots
+            row("d_logit_round_mean", space, mean, as_weights(mean, neighbours))
+            row("d_logit_round_std", space, spread, as_weights(spread, neighbours))
+            row("d_logit_round_mean_plus_std", space, mean + spread, as_weights(mean + spread, neighbours))
     return rows
 
 
@@ -130,7 +148,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[100, 101, 102])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    rows = [r for seed in args.seeds for r in measure(seed, round0_checkpoint(args.runs, seed))]
+    rows = [r for seed in args.seeds for r in measure(seed, *train_round0(args.runs, seed))]
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "miss_signals_per_seed.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
