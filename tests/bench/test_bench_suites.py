@@ -338,6 +338,10 @@ def test_the_mnist_judge_is_accurate_cached_and_judges_its_hidden_layer():
                                atol=1e-9)
     shares = judge.class_shares(x)
     assert shares.sum() == pytest.approx(1) and np.abs(shares - 0.1).max() < 0.02
+    # class probabilities of images in [-1, 1]: the classifier's on the [0, 1] pixels; their argmax gives the shares
+    probabilities = judge.class_probabilities((x * 2 - 1).reshape(-1, 1, 28, 28))
+    np.testing.assert_allclose(probabilities, clf.predict_proba(x), rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(np.bincount(probabilities.argmax(1), minlength=10) / len(x), shares)
     with pytest.raises(ValueError, match=r"expected 28x28 images \(784 values each\), got 64"):
         judge.features(np.zeros((2, 64)))
     with pytest.raises(ValueError, match=r"no judge for data source 'cifar10'"):

@@ -32,6 +32,10 @@ class Judge:
         x = _pixels(images, self.size)
         return np.maximum(x @ self.classifier.coefs_[0] + self.classifier.intercepts_[0], 0.0)
 
+    def class_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """The classifier's probability of each of the 10 classes for each image, (N, 10)."""
+        return self.classifier.predict_proba(_pixels(images, self.size))
+
     def class_shares(self, images: np.ndarray) -> np.ndarray:
         """The share of ``images`` the classifier puts in each of the 10 classes."""
         labels = self.classifier.predict(_pixels(images, self.size))
