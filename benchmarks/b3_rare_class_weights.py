@@ -16,11 +16,12 @@ the per-seed results).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
+
+from _rows import write_rows
 
 
 def main() -> None:
@@ -54,11 +55,7 @@ def main() -> None:
             table += [{"row": job.row, "seed": seed, "round": int(d.name[5:]), "rare_images": int(is_rare.sum()), **r}
                       for d, r in zip(rounds, per_round)]
     if args.csv is not None and table:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(table[0]))
-            writer.writeheader()
-            writer.writerows(table)
+        write_rows(args.csv, table)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ confident labels look like on real digits.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from _rows import write_rows
 
 THRESHOLDS = (0.9, 0.99)
 
@@ -72,11 +73,7 @@ def main() -> None:
                           "true_share": ""})
             print(table[-1], flush=True)
     if args.csv is not None:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(table[0]))
-            writer.writeheader()
-            writer.writerows(table)
+        write_rows(args.csv, table)
 
 
 if __name__ == "__main__":

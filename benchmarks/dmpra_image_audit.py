@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import itertools
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
+from _rows import write_rows
 from modecover.data.registry import build_dataset
 from modecover.dmpra import SearchConfig, WeightingConfig, density, search, weigh
 from modecover.dmpra.density import DensityConfig, density_weights
@@ -108,11 +108,7 @@ def write_results(out: Path, name: str, rows: list[dict], keys: tuple[str, ...],
     """``out/{name}_per_seed.csv`` (every row) and ``out/{name}_summary.md`` (printed too):
     one line per value of ``keys``, the rare ratio's min / mean / max over its class-seed
     pairs, the largest common mean weight, then ``columns`` (header -> text of a group)."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"{name}_per_seed.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(out / f"{name}_per_seed.csv", rows)
     headers = [*keys, "rare ratio min / mean / max", "common mean weight max", *columns]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for key in dict.fromkeys(tuple(r[k] for k in keys) for r in rows):

@@ -19,13 +19,13 @@ among those that keep the common mean weight at most 1.5.
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from _rows import write_rows
 from dmpra_image_spaces import space, validation_pairs
 from modecover.dmpra.density import DensityConfig, density_weights
 
@@ -67,11 +67,7 @@ def main(argv=None) -> None:
             rows.append({"space": args.space, "smooth": smooth, "quantile": quantile, "gamma": gamma, "w_max": w_max,
                          "rare_ratio_min": min(ratios), "rare_ratio_mean": float(np.mean(ratios)),
                          "common_mean_max": max(commons)})
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / f"sweep_{args.space}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out / f"sweep_{args.space}.csv", rows)
     within = sorted((r for r in rows if r["common_mean_max"] <= COMMON_MAX), key=lambda r: -r["rare_ratio_min"])
     print(f"{len(rows)} settings in {args.space}; {len(within)} keep the common mean weight <= {COMMON_MAX}; "
           "best worst pairs:")

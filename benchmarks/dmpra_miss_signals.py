@@ -29,7 +29,6 @@ the share of 3s the MNIST judge finds among the round-0 model's samples.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
+from _rows import write_rows
 from modecover.bench.digits import judge_for
 from modecover.bench.jobs import job_config
 from modecover.bench.suites import CONVERGED_MNIST, b4_jobs
@@ -149,11 +149,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = [r for seed in args.seeds for r in measure(seed, *train_round0(args.runs, seed))]
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "miss_signals_per_seed.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(args.out / "miss_signals_per_seed.csv", rows)
     lines = ["| signal | space | score ROC AUC per seed | rare ratio per seed | common mean weight per seed |",
              "|---|---|---|---|---|"]
     for key in dict.fromkeys((r["signal"], r["space"]) for r in rows):
