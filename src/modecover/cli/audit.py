@@ -119,15 +119,8 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                                   informative=not no_informative)
         with console.status(f"reading {data}") as status:
             options = _extractor_options(extractor, inception_weights, dinov2_arch, dinov2_weights, offline)
-            loaded = _load_noting_warnings(data, extractor=extractor, min_rows=max(n_min, 2), image_mode=image_mode,
-                                           extractor_options=options, skip_corrupt=skip_corrupt)
-            console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
-                        f"{loaded.features.shape[1]} features ({loaded.extractor})")
-            if loaded.skipped:
-                click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {data}: "
-                           + ", ".join(loaded.skipped), err=True)
-            if components:  # before the folder is claimed: a number the data cannot have writes nothing
-                check_components(components, *loaded.features.shape, name=f"--components on {data}")
+            loaded = _load_checked(data, console, components, extractor=extractor, min_rows=max(n_min, 2),
+                                   image_mode=image_mode, extractor_options=options, skip_corrupt=skip_corrupt)
 
             def stage(message: str) -> None:
                 status.update(message)
@@ -147,6 +140,26 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
     except (RunFolderError, ValueError, FileNotFoundError, ImportError,  # ImportError: an optional extractor
             DownloadError) as err:
         raise click.ClickException(str(err)) from err
+    _echo_report(report, min_group, weighting)
+
+
+def _load_checked(data: str, console, components: int, **options):
+    """DATA read (:func:`_load_noting_warnings`), what was read logged, skipped images named,
+    and ``components`` checked against the features' shape before any folder is claimed (a
+    number the data cannot have writes nothing)."""
+    loaded = _load_noting_warnings(data, **options)
+    console.log(f"{loaded.kind}: {loaded.features.shape[0]} samples, "
+                f"{loaded.features.shape[1]} features ({loaded.extractor})")
+    if loaded.skipped:
+        click.echo(f"skipped {len(loaded.skipped)} unreadable image(s) in {data}: " + ", ".join(loaded.skipped),
+                   err=True)
+    if components:
+        check_components(components, *loaded.features.shape, name=f"--components on {data}")
+    return loaded
+
+
+def _echo_report(report, min_group: int, weighting: str) -> None:
+    """The audit's result on stdout: the projection searched (with --components), then the detector's summary."""
     if "projection" in report.summary:
         p = report.summary["projection"]
         click.echo(f"searched the first {p['components']} principal components of the {p['input_features']} "
