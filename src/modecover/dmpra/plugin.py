@@ -191,7 +191,6 @@ class DMPRA(Plugin):
         self.classifier: PerceptionClassifier | None = None  # non-GAN families only
         self.history: list[dict[str, Any]] = []  # one summary per search
         self.projection = None  # space "data" with components: the fitted sklearn PCA, reused in later rounds
-        self._fitted_rows = 0  # how many samples the projection was fitted on
 
     @property
     def flag_counts(self) -> list[int]:
@@ -241,10 +240,9 @@ class DMPRA(Plugin):
         between rounds; refitted if their shape does). Fitting is deterministic, so a resumed
         run fits the same projection and searches the same features."""
         fitted = self.projection
-        if fitted is None or fitted.n_features_in_ != features.shape[1] or self._fitted_rows != len(features):
+        if fitted is None or (fitted.n_samples_, fitted.n_features_in_) != features.shape:
             self.projection = fit_components(features, self.config.components, f"{WHERE}: 'components' on the "
                                              "training data (flattened)")
-            self._fitted_rows = len(features)
         return self.projection.transform(features)
 
     def _loci_round(self, features: np.ndarray, round_index: int):
