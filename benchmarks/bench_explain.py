@@ -81,7 +81,7 @@ def main() -> None:
           f"({best['prdc']['peak_rss_gib']:.2f} GiB peak), explain {best['explain']['seconds']:.1f} s "
           f"({best['explain']['peak_rss_gib']:.2f} GiB peak): "
           f"{best['explain']['seconds'] / best['prdc']['seconds']:.2f}x")
-    write_timings("bench_explain", {"runs": runs}, settings=vars(args))
+    write_timings(f"bench_explain_n{args.n}", {"runs": runs}, settings=vars(args))
 
 
 if __name__ == "__main__":

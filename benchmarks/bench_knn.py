@@ -117,7 +117,7 @@ def part_knn(args) -> None:
               f"{np.median([w for w, _ in runs['baseline']]) / np.median([w for w, _ in runs['current']]):.2f}x")
     print("\nall runs (s, share): " + "; ".join(f"{k} {[(round(w, 1), round(s, 2)) for w, s in v]}"
                                               for k, v in runs.items()))
-    write_timings("bench_knn", {"knn_wall_s_recheck_share": runs}, settings=vars(args))
+    write_timings(f"bench_knn_n{args.n}_k{args.k}", {"knn_wall_s_recheck_share": runs}, settings=vars(args))
 
 
 def search_child(args) -> None:
@@ -152,7 +152,8 @@ def part_search(args) -> None:
         print(f"| {name} | {row['wall']:.1f} | {row['knn']:.1f} | {row['peak_gb']:.2f} | {row['flagged']} |",
               flush=True)
         rows[name] = row
-    write_timings("bench_knn_search", {"search": rows}, settings=vars(args))
+    reference = "all" if args.no_subsample else "subsample"
+    write_timings(f"bench_knn_search_n{args.n}_{reference}", {"search": rows}, settings=vars(args))
 
 
 def main() -> None:

@@ -115,9 +115,10 @@ def main():
     for b, times in t_batch.items():
         print(f"  log_volumes, batch_size={b:<4d}: {np.median(times) * 1e3:9.2f} ms/latent ({min(times) * 1e3:.2f})")
     print(f"max relative volume difference vs loop: {rel:.2e} (vectorized loop vs loop: {rel_vec:.2e})")
-    write_timings("bench_magnet", {"seconds_per_latent": {"reference_loop": t_ref, "reference_vectorized": t_vec,
-                                                          "log_volumes": t_ours, "log_volumes_by_batch_size": t_batch},
-                                   "max_relative_volume_difference": float(rel)}, settings=vars(args))
+    per_latent = {"reference_loop": t_ref, "reference_vectorized": t_vec, "log_volumes": t_ours,
+                  "log_volumes_by_batch_size": t_batch}
+    write_timings(f"bench_magnet_{args.output}", {"seconds_per_latent": per_latent,
+                                                  "max_relative_volume_difference": float(rel)}, settings=vars(args))
 
 
 if __name__ == "__main__":

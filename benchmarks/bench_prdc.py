@@ -288,7 +288,10 @@ def main(argv=None) -> None:
         big = json.loads(subprocess.run(cmd, check=True, capture_output=True,
                                         text=True).stdout.strip().splitlines()[-1])
     print(markdown(small, big, args.threads))
-    write_timings("bench_prdc", {"small": small, "big": big}, settings=vars(args))
+    if small is not None:
+        write_timings(f"bench_prdc_{args.n}", {"small": small}, settings=vars(args))
+    if big is not None:
+        write_timings(f"bench_prdc_{args.big_n}", {"big": big}, settings=vars(args))
 
 
 if __name__ == "__main__":
