@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 POOLS = {  # pooled CSV: (data set, rows, the per-seed CSVs it pools)
     "results/B2-ring-pooled/per_seed.csv": ("ring-imbalanced", ("GAN", "GAN + DMPRA"),
                                             ("results/B2/per_seed.csv", "results/B2-fresh/per_seed.csv")),
+    "results/B2-grid-pooled/per_seed.csv": ("grid-imbalanced", ("GAN", "GAN + DMPRA"),
+                                            ("results/B2/per_seed.csv", "results/B2-grid-fresh/per_seed.csv")),
 }
 
 
