@@ -67,6 +67,8 @@ TABLES = [
               n_minority=2),
     TableSpec("B2-grid-families", "results/B2/per_seed.csv", ("grid-imbalanced",), B2_METRICS, FAMILY_ROWS,
               n_minority=5),
+    TableSpec("B2-ring-flow-affine", "results/B2-ring-flow-affine/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
+              n_minority=2),
     TableSpec("B2-ring-fresh", "results/B2-fresh/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
               ("GAN", "GAN + DMPRA"), n_minority=2),
     TableSpec("B2-ring-pooled", "results/B2-ring-pooled/per_seed.csv", ("ring-imbalanced",), B2_METRICS,
