@@ -18,7 +18,11 @@ the weight they get when the score is turned into weights as the density detecto
 - ``knn_ratio``: a k-NN estimate of log p_data / p_model at the image, d_i log(r_model / r_data)
   with r the distance to the 10th nearest generated (as many as real) and the 10th nearest
   other real image and d_i the local dimension of the density detector, in the same three
-  spaces.
+  spaces;
+- ``coverage_gap``: per-image coverage by the model's own samples, as ``modecover.explain``
+  measures it (k = 5, as PRDC's coverage): log(distance to the nearest generated image /
+  the image's 5-NN radius among the real ones), positive where no generated image falls
+  inside the image's ball (uncovered), in the same three spaces.
 
     .venv/bin/python benchmarks/dmpra_miss_signals.py --runs runs/b4-round0 --out results/dmpra-images
 
@@ -43,6 +47,7 @@ from modecover.bench.suites import CONVERGED_MNIST, b4_jobs
 from modecover.checkpoint import load_checkpoint
 from modecover.config import Run
 from modecover.dmpra.density import DensityConfig, density_weights, local_dimension
+from modecover.explain import explain
 from modecover.neighbors import knn
 
 K, DIM_NEIGHBORS, SMOOTH, QUANTILE, GAMMA, W_MAX = 10, 20, 5, 0.9, 1.0, 50.0
@@ -131,6 +136,9 @@ def measure(seed: int, path: Path, logits: np.ndarray) -> list[dict]:
         row("density", space, result.score, result.weights)
         log_ratio, neighbours = knn_log_ratio(real, fake)
         row("knn_ratio", space, log_ratio, as_weights(log_ratio, neighbours))
+        coverage = explain(real, fake, k=5)
+        gap = np.log(coverage.real_nearest_fake / coverage.real_radius)
+        row("coverage_gap", space, gap, as_weights(gap, neighbours))
         if space == "discriminator":
             logit = in_batches(model.discriminate, data.x)
             row("d_logit", space, logit, as_weights(logit, neighbours))
