@@ -32,7 +32,7 @@ import torch
 
 from _rows import write_rows
 from dmpra_image_spaces import space, validation_pairs
-from dmpra_image_sweep import COMMON_MAX, GAMMAS, QUANTILES, W_MAX, weights_at
+from dmpra_image_sweep import COMMON_MAX, GAMMAS, QUANTILES, W_MAX, over_pairs
 from modecover.features import project_components
 
 LEVELS = ((25,), (50,), (100,), (200,), (100, 20), (200, 50), (200, 50, 10), (400, 100, 20))
@@ -69,14 +69,9 @@ def measure(pairs: list[tuple[np.ndarray, np.ndarray]], levels: tuple[int, ...])
         as_is.append((w[rare].sum() / w.sum() / rare.mean(), w[~rare].mean()))
     best = {"rare_ratio_min": -np.inf}  # stays so where no setting keeps the common classes' weight low enough
     for quantile, gamma, w_max in itertools.product(QUANTILES, GAMMAS, W_MAX):
-        ratios, commons = [], []
-        for score, rare in scores:
-            w = weights_at(score, quantile, gamma, w_max)
-            ratios.append(w[rare].sum() / w.sum() / rare.mean())
-            commons.append(w[~rare].mean())
-        if max(commons) <= COMMON_MAX and min(ratios) > best["rare_ratio_min"]:
-            best = {"rare_ratio_min": min(ratios), "rare_ratio_mean": float(np.mean(ratios)),
-                    "common_mean_max": max(commons), "quantile": quantile, "gamma": gamma, "w_max": w_max}
+        measured = over_pairs(scores, quantile, gamma, w_max)
+        if measured["common_mean_max"] <= COMMON_MAX and measured["rare_ratio_min"] > best["rare_ratio_min"]:
+            best = {**measured, "quantile": quantile, "gamma": gamma, "w_max": w_max}
     return {"balanced_rare_ratio_min": min(r for r, _ in as_is),
             "balanced_rare_ratio_mean": float(np.mean([r for r, _ in as_is])),
             "balanced_rare_ratio_max": max(r for r, _ in as_is),

@@ -43,6 +43,17 @@ def weights_at(score: np.ndarray, quantile: float, gamma: float, w_max: float) -
         return np.clip(np.exp(gamma * (score - np.quantile(score[finite], quantile))), 1.0, w_max)
 
 
+def over_pairs(scores: list[tuple[np.ndarray, np.ndarray]], quantile: float, gamma: float, w_max: float) -> dict:
+    """Step 5 at one setting on every pair's (score, rare mask): the rare class's share of the
+    weight over its share of the data (worst pair and mean) and the largest common mean weight."""
+    ratios, commons = [], []
+    for score, rare in scores:
+        w = weights_at(score, quantile, gamma, w_max)
+        ratios.append(w[rare].sum() / w.sum() / rare.mean())
+        commons.append(w[~rare].mean())
+    return {"rare_ratio_min": min(ratios), "rare_ratio_mean": float(np.mean(ratios)), "common_mean_max": max(commons)}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -59,14 +70,8 @@ def main(argv=None) -> None:
         scores = [(density_weights(features, DensityConfig(smooth=smooth)).score, rare)
                   for features, rare in pairs]
         for quantile, gamma, w_max in itertools.product(QUANTILES, GAMMAS, W_MAX):
-            ratios, commons = [], []
-            for score, rare in scores:
-                w = weights_at(score, quantile, gamma, w_max)
-                ratios.append(w[rare].sum() / w.sum() / rare.mean())
-                commons.append(w[~rare].mean())
             rows.append({"space": args.space, "smooth": smooth, "quantile": quantile, "gamma": gamma, "w_max": w_max,
-                         "rare_ratio_min": min(ratios), "rare_ratio_mean": float(np.mean(ratios)),
-                         "common_mean_max": max(commons)})
+                         **over_pairs(scores, quantile, gamma, w_max)})
     write_rows(args.out / f"sweep_{args.space}.csv", rows)
     within = sorted((r for r in rows if r["common_mean_max"] <= COMMON_MAX), key=lambda r: -r["rare_ratio_min"])
     print(f"{len(rows)} settings in {args.space}; {len(within)} keep the common mean weight <= {COMMON_MAX}; "

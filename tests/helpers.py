@@ -7,7 +7,9 @@ import contextlib
 import csv
 import http.server
 import importlib
+import importlib.util
 import os
+import pathlib
 import sys
 import threading
 import types
@@ -63,6 +65,20 @@ def cli(*args, catch_exceptions: bool = True):
     from modecover.cli import main
 
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=catch_exceptions)
+
+
+def load_benchmark(name: str) -> types.ModuleType:
+    """``benchmarks/<name>.py`` imported as a module, with ``benchmarks/`` on the path while
+    it loads (the scripts import their neighbours, as when run)."""
+    folder = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(f"{name}_under_test", folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+    return module
 
 
 def read_csv(path) -> list[dict]:

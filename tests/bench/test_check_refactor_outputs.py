@@ -1,28 +1,20 @@
 """benchmarks/check_refactor_outputs.py: two trees, the same inputs, a table of output hashes."""
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "check_refactor_outputs.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(SCRIPT.parent))  # the script imports its neighbour _inputs.py, as when run
-    try:
-        spec = importlib.util.spec_from_file_location("check_refactor_outputs_under_test", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("check_refactor_outputs")
 
 
 def test_digest_sees_bytes_dtype_and_shape(script):

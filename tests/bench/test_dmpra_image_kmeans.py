@@ -1,25 +1,14 @@
 """benchmarks/dmpra_image_kmeans.py: the sampling probability of a balanced k-means hierarchy."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "dmpra_image_kmeans.py"
+from helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(SCRIPT.parent))  # the script imports its neighbours, as when run
-    try:
-        spec = importlib.util.spec_from_file_location("dmpra_image_kmeans_under_test", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return module
+    return load_benchmark("dmpra_image_kmeans")
 
 
 def blobs(sizes, centres, seed=0):
