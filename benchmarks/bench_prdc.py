@@ -288,10 +288,11 @@ def main(argv=None) -> None:
         big = json.loads(subprocess.run(cmd, check=True, capture_output=True,
                                         text=True).stdout.strip().splitlines()[-1])
     print(markdown(small, big, args.threads))
-    if small is not None:
-        write_timings(f"bench_prdc_{args.n}", {"small": small}, settings=vars(args))
+    by_size = {args.n: {"small": small}} if small is not None else {}  # one file per set size
     if big is not None:
-        write_timings(f"bench_prdc_{args.big_n}", {"big": big}, settings=vars(args))
+        by_size.setdefault(args.big_n, {})["big"] = big
+    for n, timings in by_size.items():
+        write_timings(f"bench_prdc_{n}", timings, settings=vars(args))
 
 
 if __name__ == "__main__":
