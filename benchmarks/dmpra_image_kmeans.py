@@ -9,8 +9,7 @@ that weight on the audit's six validation pairs (one class of the 5,000 MNIST im
 25, class 3 or 5, data seeds 100-102) in two spaces: the pixels' first 50 principal
 components and gradient-orientation histograms in 4x4 cells (``dmpra_image_spaces.py``):
 
-- as it is (normalised to mean 1: the rare class's share of the weight against its share of
-  the data, and the common classes' mean weight), and
+- as it is (the rare class's share of the weight against its share of the data), and
 - as a score, -log p, put through the density detector's step 5 (``dmpra_image_sweep.py``'s
   quantile / gamma / w_max grid), keeping the setting with the best worst pair among those
   with the common classes' mean weight at most 1.5.
@@ -32,8 +31,7 @@ import torch
 
 from _rows import write_rows
 from dmpra_image_spaces import space, validation_pairs
-from dmpra_image_sweep import COMMON_MAX, GAMMAS, QUANTILES, W_MAX, over_pairs
-from modecover.features import project_components
+from dmpra_image_sweep import COMMON_MAX, GAMMAS, QUANTILES, W_MAX, over_pairs, rare_ratio
 
 LEVELS = ((25,), (50,), (100,), (200,), (100, 20), (200, 50), (200, 50, 10), (400, 100, 20))
 
@@ -54,27 +52,16 @@ def balanced_log_probability(features: np.ndarray, levels: tuple[int, ...], seed
     return log_p - np.log(levels[-1])
 
 
-def features_of(images: np.ndarray, name: str, seed: int) -> np.ndarray:
-    if name == "pca50":
-        return project_components(images.reshape(len(images), -1).astype(np.float64), 50)[0]
-    return space(images, name, seed)
-
-
 def measure(pairs: list[tuple[np.ndarray, np.ndarray]], levels: tuple[int, ...]) -> dict:
     scores = [(-balanced_log_probability(features, levels), rare) for features, rare in pairs]
-    as_is = []
-    for score, rare in scores:
-        w = np.exp(score - score.max())
-        w /= w.mean()
-        as_is.append((w[rare].sum() / w.sum() / rare.mean(), w[~rare].mean()))
+    as_is = [rare_ratio(np.exp(score - score.max()), rare) for score, rare in scores]  # the sampling weights
     best = {"rare_ratio_min": -np.inf}  # stays so where no setting keeps the common classes' weight low enough
     for quantile, gamma, w_max in itertools.product(QUANTILES, GAMMAS, W_MAX):
         measured = over_pairs(scores, quantile, gamma, w_max)
         if measured["common_mean_max"] <= COMMON_MAX and measured["rare_ratio_min"] > best["rare_ratio_min"]:
             best = {**measured, "quantile": quantile, "gamma": gamma, "w_max": w_max}
-    return {"balanced_rare_ratio_min": min(r for r, _ in as_is),
-            "balanced_rare_ratio_mean": float(np.mean([r for r, _ in as_is])),
-            "balanced_rare_ratio_max": max(r for r, _ in as_is),
+    return {"balanced_rare_ratio_min": min(as_is), "balanced_rare_ratio_mean": float(np.mean(as_is)),
+            "balanced_rare_ratio_max": max(as_is),
             **{f"step5_{k}": v for k, v in best.items()}}
 
 
@@ -88,7 +75,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     rows = []
     for name in args.spaces:
-        pairs = [(features_of(data.x.numpy(), name, seed), data.labels.numpy() == rare_class)
+        pairs = [(space(data.x.numpy(), name, seed), data.labels.numpy() == rare_class)
                  for rare_class, seed, data in validation_pairs(args.classes, args.seeds)]
         for levels in LEVELS:
             rows.append({"space": name, "levels": "-".join(map(str, levels)), **measure(pairs, levels)})

@@ -17,7 +17,9 @@ lower). Spaces:
   (SimCLR: five 3x3 convs of width 16-64, 300 steps of batch 256, random affine
   augmentations with stroke thickening or thinning and noise, NT-Xent at temperature 0.2;
   about a minute of one CPU thread), its pooled 64-d features; ``knn_accuracy`` (5-NN,
-  3-fold, with labels) says how well the space separates the classes.
+  3-fold, with labels) says how well the space separates the classes;
+- ``pca<m>`` (e.g. ``pca50``, not in the default list): the pixels' first m principal
+  components, as DMPRA's ``components = m`` projects them (``modecover.features.project_components``).
 
     .venv/bin/python benchmarks/dmpra_image_spaces.py --out results/dmpra-images
 
@@ -42,6 +44,7 @@ from torch import nn
 from dmpra_image_audit import log_row, write_results
 from modecover.data.registry import build_dataset
 from modecover.dmpra.density import DensityConfig, density_weights
+from modecover.features import project_components
 
 DETECTORS = {"density (default)": DensityConfig(), "density, quantile 0.95": DensityConfig(quantile=0.95)}
 
@@ -111,6 +114,8 @@ def space(images: np.ndarray, name: str, seed: int) -> np.ndarray:
         return blurred(images.astype(np.float64))
     if name.startswith("hog"):
         return orientation_histograms(images.astype(np.float64), int(name[3:]))
+    if name.startswith("pca"):
+        return project_components(images.reshape(len(images), -1).astype(np.float64), int(name[3:]))[0]
     if name == "simclr":
         return simclr_features(torch.as_tensor(images, dtype=torch.float32), seed)
     raise ValueError(f"unknown space {name!r}")

@@ -43,13 +43,18 @@ def weights_at(score: np.ndarray, quantile: float, gamma: float, w_max: float) -
         return np.clip(np.exp(gamma * (score - np.quantile(score[finite], quantile))), 1.0, w_max)
 
 
+def rare_ratio(weights: np.ndarray, rare: np.ndarray) -> float:
+    """The rare class's share of the total weight over its share of the data."""
+    return weights[rare].sum() / weights.sum() / rare.mean()
+
+
 def over_pairs(scores: list[tuple[np.ndarray, np.ndarray]], quantile: float, gamma: float, w_max: float) -> dict:
     """Step 5 at one setting on every pair's (score, rare mask): the rare class's share of the
     weight over its share of the data (worst pair and mean) and the largest common mean weight."""
     ratios, commons = [], []
     for score, rare in scores:
         w = weights_at(score, quantile, gamma, w_max)
-        ratios.append(w[rare].sum() / w.sum() / rare.mean())
+        ratios.append(rare_ratio(w, rare))
         commons.append(w[~rare].mean())
     return {"rare_ratio_min": min(ratios), "rare_ratio_mean": float(np.mean(ratios)), "common_mean_max": max(commons)}
 

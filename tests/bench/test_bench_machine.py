@@ -1,6 +1,5 @@
 """benchmarks/_machine.py: the machine block and raw-timings file every timing benchmark writes."""
 
-import importlib.util
 import json
 import os
 import re
@@ -11,15 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def machine_module():
-    spec = importlib.util.spec_from_file_location("bench_machine_under_test", ROOT / "benchmarks" / "_machine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("_machine")
 
 
 def cpuinfo(tmp_path, flags: str) -> Path:
