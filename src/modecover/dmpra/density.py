@@ -135,19 +135,24 @@ def _smoothed_dimension(dim: np.ndarray, idx: np.ndarray, width: int, cap: int) 
     return np.minimum(out, cap)
 
 
-def density_weights(features, config: DensityConfig | None = None) -> DensityResult:
-    """Sampling weights that raise the sparse regions of ``features`` (n, d) (module docstring).
+@dataclass
+class SmoothedScore:
+    """Steps 1-4 of the density detector on one feature space (module docstring)."""
 
-    Needs more than ``config.neighbors`` samples; NaN or infinite features are an error
-    naming the row. Returns a :class:`DensityResult` whose weights are finite, >= 1 and
-    <= ``w_max``.
-    """
+    score: np.ndarray  # float64, s-bar_i, unreferenced; -inf for exact duplicates, all 0 with a note
+    radius: np.ndarray  # float64, r_i
+    dim: np.ndarray  # float64, d_i (NaN where no estimate exists)
+    neighbors: np.ndarray  # int64 (n, config.neighbors), the k-NN graph, nearest first
+    note: str | None = None  # set when no region is sparser than another (every weight 1)
+
+
+def smoothed_score(features, config: DensityConfig, name: str = "density search features") -> SmoothedScore:
+    """Steps 1-4 (radius, local dimension, log inverse density, smoothing) on ``features``
+    (n, d): needs more than ``config.neighbors`` samples; NaN or infinite features are an
+    error naming ``name`` and the row."""
     from modecover.neighbors import knn
 
-    config = DensityConfig() if config is None else config
-    if not isinstance(config, DensityConfig):
-        raise TypeError(f"density_weights: config must be a DensityConfig, got {type(config).__name__}")
-    x = as_features(features, "density search features", min_rows=config.neighbors + 1)
+    x = as_features(features, name, min_rows=config.neighbors + 1)
     dist, idx = knn(x, None, k=config.neighbors)
     radius = dist[:, config.k - 1].astype(np.float64)
     dim = _smoothed_dimension(local_dimension(dist, config.dim_neighbors), idx, config.dim_neighbors // 2, x.shape[1])
@@ -156,26 +161,57 @@ def density_weights(features, config: DensityConfig | None = None) -> DensityRes
         note = (f"All {n} samples are identical: there is no sparser region to raise." if not (radius > 0).any()
                 else f"Every sample has the same distance to its {config.k}-th neighbour (or no neighbourhood has a "
                      "dimension estimate): no region is sparser than another, so every weight is 1.")
-        return _result(np.zeros(n), radius, dim, config, note, idx)
+        return SmoothedScore(np.zeros(n), radius, dim, idx, note)  # one constant score: every weight 1
     with np.errstate(divide="ignore"):  # radii relative to their median: the weights do not depend on units
         log_radius = np.log(radius / np.median(radius[radius > 0]))  # -inf for duplicates: dense, weight 1
     s = np.where(radius > 0, np.nan_to_num(dim, nan=np.nanmedian(dim)) * log_radius, -np.inf)
     if config.smooth:
         s = np.concatenate([s[:, None], s[idx[:, :config.smooth]]], axis=1).mean(axis=1)
-    finite = np.isfinite(s)
-    reference = np.quantile(s[finite], config.quantile)
-    score = np.where(finite, s - reference, -np.inf)
-    note = None if (score > 0).any() else "No sample is sparser than the reference quantile: every weight is 1."
-    return _result(score, radius, dim, config, note, idx)
+    return SmoothedScore(s, radius, dim, idx)
 
 
-def _result(score, radius, dim, config: DensityConfig, note, idx) -> DensityResult:
+def referenced(score: np.ndarray, quantile: float) -> np.ndarray:
+    """Step 5's s-bar - s_ref: ``score`` less its ``quantile`` over the finite entries
+    (-inf stays -inf; all -inf when no entry is finite)."""
+    finite = np.isfinite(score)
+    if not finite.any():
+        return np.full(len(score), -np.inf)
+    return np.where(finite, score - np.quantile(score[finite], quantile), -np.inf)
+
+
+def density_weights(features, config: DensityConfig | None = None) -> DensityResult:
+    """Sampling weights that raise the sparse regions of ``features`` (n, d) (module docstring).
+
+    Needs more than ``config.neighbors`` samples; NaN or infinite features are an error
+    naming the row. Returns a :class:`DensityResult` whose weights are finite, >= 1 and
+    <= ``w_max``.
+    """
+    config = check_config(config)
+    smoothed = smoothed_score(features, config)
+    return density_result(referenced(smoothed.score, config.quantile), smoothed, config)
+
+
+def check_config(config: DensityConfig | None) -> DensityConfig:
+    """``config``, or the defaults for None; anything else is a TypeError."""
+    config = DensityConfig() if config is None else config
+    if not isinstance(config, DensityConfig):
+        raise TypeError(f"density_weights: config must be a DensityConfig, got {type(config).__name__}")
+    return config
+
+
+def density_result(score: np.ndarray, smoothed: SmoothedScore, config: DensityConfig) -> DensityResult:
+    """Step 5 on a referenced ``score`` (s-bar - s_ref), with the radius, dimension, note and
+    k-NN graph (for the groups) of ``smoothed``."""
+    note = smoothed.note
+    if note is None and not (score > 0).any():
+        note = "No sample is sparser than the reference quantile: every weight is 1."
     with np.errstate(over="ignore"):
         weights = np.clip(np.exp(config.gamma * score), 1.0, config.w_max)
     raised = weights > 1.0
-    labels = linked_groups(raised, idx[:, : max(config.smooth, 1)])
-    return DensityResult(weights.astype(np.float64), np.asarray(score, np.float64), radius, dim, raised, labels,
-                         config, note)
+    labels = linked_groups(raised, smoothed.neighbors[:, : max(config.smooth, 1)])
+    return DensityResult(weights.astype(np.float64), np.asarray(score, np.float64), smoothed.radius, smoothed.dim,
+                         raised, labels, config, note)
 
 
-__all__ = ["DensityConfig", "DensityResult", "density_weights", "local_dimension"]
+__all__ = ["DensityConfig", "DensityResult", "SmoothedScore", "check_config", "density_result", "density_weights",
+           "local_dimension", "referenced", "smoothed_score"]

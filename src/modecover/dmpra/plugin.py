@@ -10,7 +10,9 @@ every round (``on_round_end``):
    classifier kept across rounds and fine-tuned each time); ``space="data"``: the
    training samples themselves (flattened), or with ``components=m`` their first m
    principal components (:func:`modecover.features.pca.fit_components`, fitted once on the
-   training data and reused in later rounds);
+   training data and reused in later rounds), or with ``views=[...]`` several views of the
+   training images (``"pca50"``, ``"hog4"``, ...) whose density scores are combined by rank
+   (:mod:`modecover.dmpra.views`; the density detector only);
 2. **search**: :func:`modecover.dmpra.search` with ``config.search`` (extended
    neighbourhood sampling after LOCI, paper Eq. 4-5) flags the minor-group samples;
 3. **evaluation**: :func:`modecover.dmpra.weigh` with ``config.weights``:
@@ -25,7 +27,8 @@ Every round writes to its ``out_dir`` (when the trainer gives one):
 censored), ``dmpra_scores.npz`` (the same columns as arrays, plus ``proj``, the 2D
 projection), ``dmpra_perception.png`` (the projection with minority samples marked,
 unless ``plot=False``) and ``dmpra_summary.json`` (the search summary, the groups,
-delta-bar, weight range; with ``components``, the ``projection``). The summary is also
+delta-bar, weight range; with ``components``, the ``projection``; with ``views``, each
+view's summary). The summary is also
 logged, kept in :attr:`DMPRA.history` and returned by ``on_round_end``.
 """
 
@@ -55,6 +58,7 @@ from modecover._checks import (
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import SearchConfig
+from modecover.dmpra.views import check_views, view_features, views_density_weights
 from modecover.dmpra.weights import WeightingConfig
 from modecover.features.pca import fit_components, projection_summary
 from modecover.plugins import Plugin
@@ -91,6 +95,9 @@ class DMPRAConfig:
     space: str = "perception"  # "perception" (D's features / real-vs-generated classifier) or "data"
     # space "data" only: search the first m principal components of the flattened samples (0: the samples as they are)
     components: int = 0
+    # space "data" only, density detector: views of the images searched together (modecover.dmpra.views), e.g.
+    # ["pca50", "hog4"]; [] searches one space (the samples, or their `components`)
+    views: list[str] = field(default_factory=list)
     detector: str = "auto"  # "loci" (search + weights below), "density" (k-NN density ratio), "auto" (by data kind)
     search: SearchConfig = field(default_factory=SearchConfig)  # LOCI: the search (alpha, n_min, k_sigma, ...)
     weights: WeightingConfig = field(default_factory=WeightingConfig)  # LOCI: weights of the flagged samples
@@ -109,6 +116,9 @@ class DMPRAConfig:
             raise no_op_error(WHERE, f"'components' = {self.components}",
                               f"it applies to space = \"data\" only, and space is {self.space!r}",
                               "set space = \"data\", or leave 'components' out")
+        self.views = check_views(self.views, f"{WHERE}: 'views'")
+        if self.views:
+            _check_views_apply(self.space, self.components, self.detector)
         self.search = _table(SearchConfig, self.search, "search")
         self.weights = _table(WeightingConfig, self.weights, "weights")
         self.density = _table(DensityConfig, self.density, "density")
@@ -153,6 +163,20 @@ def nest_moved_keys(table: dict[str, Any], where: str = WHERE, *, warn: bool = T
                              f"keep [methods.{section}] {key}")
         values[section] = {**nested, key: value}
     return values
+
+
+def _check_views_apply(space: str, components: int, detector: str) -> None:
+    """'views' is refused where it would do nothing: another space, beside 'components', or
+    with the LOCI detector."""
+    if space != "data":
+        raise no_op_error(WHERE, "'views'", f"views are of the training data: they apply to space = \"data\" only, and "
+                          f"space is {space!r}", "set space = \"data\", or leave 'views' out")
+    if components:
+        raise no_op_error(WHERE, "'components' beside 'views'", "the views replace the one projected space",
+                          "name the projection as a view (\"pca50\") and leave 'components' out")
+    if detector == "loci":
+        raise no_op_error(WHERE, "'views'", "the LOCI detector searches one space", "set detector = \"density\" "
+                          "(or \"auto\" for images), or leave 'views' out")
 
 
 def _check(ok: bool, key: str, rule: str, value) -> None:
@@ -210,19 +234,16 @@ class DMPRA(Plugin):
     def on_round_end(self, model, data: Tensor, round_index: int, out_dir=None) -> dict[str, Any]:
         """Space -> search -> weights for the next round; write the round's files."""
         data = torch.as_tensor(data)
-        if self.config.space == "data":
-            features = data.reshape(len(data), -1).double().numpy()
-            if self.config.components:
-                features = self._project(features)
+        if self.config.views:
+            features, result, summary = self._views_round(data, round_index)
+            weights = result.weights
         else:
-            if self.classifier is None:  # fitted only if the model has no perception features (not a GAN)
-                self.classifier = PerceptionClassifier(tuple(data.shape[1:]), self.config.classifier)
-            features = perception_space(model, data, self.classifier, batch_size=self.config.feature_batch)
-        if detector_for(self.config.detector, data) == "density":
-            result = density_weights(features, self.config.density)
-            weights, summary = result.weights, density_round_summary(result, round_index)
-        else:
-            weights, summary, result = self._loci_round(features, round_index)
+            features = self._features(model, data)
+            if detector_for(self.config.detector, data) == "density":
+                result = density_weights(features, self.config.density)
+                weights, summary = result.weights, density_round_summary(result, round_index)
+            else:
+                weights, summary, result = self._loci_round(features, round_index)
         if self.config.components:
             summary["projection"] = projection_summary(self.projection)
         self.weights = torch.from_numpy(weights)
@@ -233,6 +254,26 @@ class DMPRA(Plugin):
         if out_dir is not None:
             write_round(Path(out_dir), result, features, summary, plot=self.config.plot, space=self.config.space)
         return summary
+
+    def _features(self, model, data: Tensor) -> np.ndarray:
+        """The one space searched: the flattened samples (or their ``components``), or the
+        perception space of ``model``."""
+        if self.config.space == "data":
+            features = data.reshape(len(data), -1).double().numpy()
+            return self._project(features) if self.config.components else features
+        if self.classifier is None:  # fitted only if the model has no perception features (not a GAN)
+            self.classifier = PerceptionClassifier(tuple(data.shape[1:]), self.config.classifier)
+        return perception_space(model, data, self.classifier, batch_size=self.config.feature_batch)
+
+    def _views_round(self, data: Tensor, round_index: int) -> tuple[np.ndarray, DensityResult, dict[str, Any]]:
+        """The density detector over ``views`` of the training data (:mod:`modecover.dmpra.views`;
+        the views are recomputed each round, deterministically): (the first view's features,
+        for the round's projection, the result, the round's summary with the views)."""
+        views = [view_features(data.double().numpy(), name, f"{WHERE}: 'views'") for name in self.config.views]
+        result = views_density_weights([features for features, _ in views], self.config.density)
+        summary = density_round_summary(result, round_index)
+        summary["views"] = [view for _, view in views]
+        return views[0][0], result, summary
 
     def _project(self, features: np.ndarray) -> np.ndarray:
         """The flattened training samples on their first ``components`` principal components:
