@@ -497,3 +497,44 @@ def test_moved_helpers_keep_their_documented_path_and_matplotlib_stays_lazy():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m == 'modecover.plots'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_views_search_several_views_of_an_image_folder_together(tmp_path):
+    """--views pca8,hog3: the density detector in both views, combined by rank, computed here
+    from the images read back; summary.json and the output name the views."""
+    from modecover.dmpra.views import gaussianised_ranks
+    from modecover.features.orientations import orientation_histograms
+    from modecover.features.pca import project_components
+
+    folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(4))
+    res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", "--views", "pca8,hog3", "--density", "k=5",
+                 "--density", "gamma=3")
+    assert res.exit_code == 0, res.output
+    rows = read_csv(tmp_path / "out" / "audit.csv")
+    images = np.stack([np.asarray(Image.open(folder / r["file"]), dtype=np.float32) / np.float32(255) for r in rows])
+    config = DensityConfig(k=5, gamma=3.0)
+    views = [project_components(images.reshape(len(images), -1).astype(np.float64), 8)[0],
+             orientation_histograms(images.astype(np.float64), 3)]
+    z = np.mean([gaussianised_ranks(density_weights(v, config).score) for v in views], axis=0)
+    expected = np.clip(np.exp(3.0 * (z - np.quantile(z, config.quantile))), 1.0, config.w_max)
+    np.testing.assert_allclose([float(r["weight"]) for r in rows], expected, rtol=1e-9)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [v["view"] for v in summary["views"]] == ["pca8", "hog3"] and summary["views"][1]["columns"] == 81
+    assert "searched the views pca8 (8 columns" in res.output and "hog3 (81 columns)" in res.output
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--views", "pca8,sift"], "unknown view 'sift'"),
+    (["--views", "pca8", "--components", "4"], "components beside views"),
+    (["--views", "pca8", "--detector", "loci"], "the LOCI search searches one space"),
+    (["--views", "pca8", "--extractor", "identity"], "--extractor identity beside --views"),
+])
+def test_views_that_would_do_nothing_are_refused_before_any_file(tmp_path, extra, message):
+    folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(5), n=40)
+    res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", *extra)
+    assert res.exit_code != 0 and message in res.output, res.output
+    assert not (tmp_path / "out").exists()
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).normal(size=(40, 3)))
+    res = invoke(tmp_path / "f.npy", "--out", tmp_path / "out", "--views", "pca2")
+    assert res.exit_code != 0 and "views are computed from images, and this data has none" in res.output
+    assert not (tmp_path / "out").exists()

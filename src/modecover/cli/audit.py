@@ -47,6 +47,10 @@ _WEIGHTING = {f.name: f.default for f in fields(WeightingConfig)}
 @click.option("--components", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="Search the features' first N principal components (PCA after extraction, any extractor; at most "
                    "the number of samples and of feature columns); 0: the features as they are.")
+@click.option("--views", "views_text", default="", metavar="V1,V2,...",
+              help="Images, density detector: search these views of the images together, combined by rank (pixels, "
+                   "pca<m>, hog<c>; e.g. pca50,hog4 with --density gamma=3 --density w_max=20, the setting measured "
+                   "on MNIST); they replace the extractor's features and --components.")
 @click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
               help="How rare samples are found: loci (the LOCI search and a weighting: the options below), density "
                    "(k-NN density ratios, for high-dimensional data: --density KEY=VALUE), auto (density for "
@@ -88,8 +92,8 @@ _WEIGHTING = {f.name: f.default for f in fields(WeightingConfig)}
                    "instead of failing.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, inception_weights: str | None,
-            dinov2_arch: str | None, dinov2_weights: str | None, offline: bool, components: int, detector: str,
-            density_options: tuple[str, ...], image_mode: str, alpha: float, n_min: int, k_sigma: float,
+            dinov2_arch: str | None, dinov2_weights: str | None, offline: bool, components: int, views_text: str,
+            detector: str, density_options: tuple[str, ...], image_mode: str, alpha: float, n_min: int, k_sigma: float,
             two_sided: bool, max_neighbors: int | None,
             reference_size: int, weighting: str, min_group: int, gamma: float, w_max: float, outlier_weight: float,
             fine_grained: bool, no_informative: bool,
@@ -106,7 +110,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
 
     from rich.console import Console
 
-    from modecover.dmpra.audit import audit
+    from modecover.dmpra.audit import audit, check_audit_views
     from modecover.runs import RunFolderError, claim_run_folder
     from modecover.weights import DownloadError
 
@@ -117,6 +121,10 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
         weights = WeightingConfig(weighting=weighting, min_group=min_group, gamma=gamma, w_max=w_max,
                                   outlier_weight=outlier_weight, fine_grained=fine_grained,
                                   informative=not no_informative)
+        views = [v.strip() for v in views_text.split(",")] if views_text else []
+        if views and extractor not in (None, "pixels"):
+            raise no_op_error("audit", f"--extractor {extractor} beside --views", "the views are computed from the "
+                              "images, so the extractor's features would go unused", "leave one of them out")
         with console.status(f"reading {data}") as status:
             options = _extractor_options(extractor, inception_weights, dinov2_arch, dinov2_weights, offline)
             loaded = _load_checked(data, console, components, extractor=extractor, min_rows=max(n_min, 2),
@@ -127,13 +135,15 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                 console.log(message)
 
             config, weights = _detector_configs(detector, loaded.kind, density_options, config, weights, console)
+            if views:  # refused before the folder is claimed: a bad --views writes nothing
+                check_audit_views(views, loaded.images, config, components)
             claim = claim_run_folder(out_dir, "audit", overwrite=overwrite, resumable=False)
             with claim, warnings.catch_warnings():  # audit() keeps its warnings in the summary; printed below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 report = audit(
                     loaded.features, out_dir, config, weights, names=loaded.files,
                     images=loaded.images, gallery_size=gallery_size, source=loaded.source, stage=stage, top=top,
-                    components=components,
+                    components=components, views=views,
                     extra_summary={"kind": loaded.kind, "extractor": loaded.extractor,
                                    **({"skipped": loaded.skipped} if skip_corrupt else {})},
                 )
@@ -164,6 +174,11 @@ def _echo_report(report, min_group: int, weighting: str) -> None:
         p = report.summary["projection"]
         click.echo(f"searched the first {p['components']} principal components of the {p['input_features']} "
                    f"feature columns ({100 * p['explained_variance_ratio']:.1f}% of the variance)")
+    if "views" in report.summary:
+        click.echo("searched the views " + ", ".join(
+            f"{v['view']} ({v['columns']} columns" + (f", {100 * v['explained_variance_ratio']:.1f}% of the pixels' "
+                                                     "variance)" if "explained_variance_ratio" in v else ")")
+            for v in report.summary["views"]) + " together (their density scores combined by rank)")
     if report.summary.get("detector") == "density":
         _echo_density(report)
     else:

@@ -148,13 +148,17 @@ def nothing_flagged_note(summary: dict[str, Any], k_sigma: float, identical: boo
 def audit(features, out_dir, search_config=None, weighting=None, *, names: Sequence[str] | None = None,
           images=None, gallery_size: int = GALLERY_SIZE, plot: bool = True, source: str = "features",
           stage: Callable[[str], None] | None = None, extra_summary: dict | None = None, top: int = 0,
-          components: int = 0) -> Audit:
+          components: int = 0, views: Sequence[str] = ()) -> Audit:
     """Search ``features`` (n, d), weigh, and write ``audit.csv``, ``summary.json``,
     ``audit.png`` and (with ``images``) ``gallery.png`` into ``out_dir``.
 
     ``components`` > 0 searches the features' first ``components`` principal components
     instead (at most min(n, d); recorded as ``projection`` in the summary, and drawn in
     ``audit.png``).
+
+    ``views`` (e.g. ``["pca50", "hog4"]``, with the density detector and ``images``) searches
+    those views of the images together (:mod:`modecover.dmpra.views`; recorded as ``views``
+    in the summary; ``audit.png`` draws the first).
 
     ``names`` (one per row) replaces the ``index`` column by a ``file`` column. ``stage``
     is called with a short message before each step (for progress display). Every row
@@ -167,12 +171,17 @@ def audit(features, out_dir, search_config=None, weighting=None, *, names: Seque
     if non_negative_int(components, "audit: components"):
         features, projection = _project(features, components, source, stage)
         extra_summary = {"projection": projection, **(extra_summary or {})}
+    view_features = []
+    if views:
+        view_features, view_summaries = _views(views, images, search_config, components, stage)
+        features, extra_summary = view_features[0], {"views": view_summaries, **(extra_summary or {})}
     if isinstance(search_config, DensityConfig):
         if weighting is not None:
             raise no_op_error("audit", "a WeightingConfig", "the density detector makes its own weights; a "
                               "WeightingConfig applies to the LOCI search (SearchConfig) only", "leave it out")
         return _density_audit(features, out_dir, search_config, names=names, images=images, gallery_size=gallery_size,
-                              plot=plot, source=source, stage=stage, extra_summary=extra_summary, top=top)
+                              plot=plot, source=source, stage=stage, extra_summary=extra_summary, top=top,
+                              views=view_features)
     config = search_config or SearchConfig()
     weighting = weighting or WeightingConfig()
     step = stage or (lambda message: None)
@@ -205,17 +214,48 @@ def _project(features, components: int, source: str, stage) -> tuple[np.ndarray,
     return pca.transform(x.astype(np.float64, copy=False)), projection_summary(pca)
 
 
+def check_audit_views(views, images, config, components: int) -> list[str]:
+    """``views`` checked (:func:`modecover.dmpra.views.check_views`) and refused where they
+    would do nothing: without images, with the LOCI search, beside ``components``."""
+    from modecover.dmpra.density import DensityConfig
+    from modecover.dmpra.views import check_views
+
+    views = check_views(list(views), "audit: views")
+    if images is None:
+        raise ValueError("audit: views are computed from images, and this data has none (a feature or points "
+                         "file); audit an image folder or an image array (n, H, W) / (n, C, H, W)")
+    if not isinstance(config, DensityConfig):
+        raise no_op_error("audit", "views", "the LOCI search searches one space", "use the density detector")
+    if components:
+        raise no_op_error("audit", "components beside views", "the views replace the one projected space",
+                          "name the projection as a view ('pca50') and leave components out")
+    return views
+
+
+def _views(views, images, config, components: int, stage) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """The features and summaries of ``views`` of ``images`` (:func:`check_audit_views` first)."""
+    from modecover.dmpra.views import view_features
+
+    views = check_audit_views(views, images, config, components)
+    (stage or (lambda message: None))(f"computing views {', '.join(views)} of {len(images)} images")
+    computed = [view_features(images, view, "audit: views") for view in views]
+    return [features for features, _ in computed], [summary for _, summary in computed]
+
+
 def _density_audit(features, out_dir, config, *, names, images, gallery_size: int, plot: bool, source: str,
-                   stage, extra_summary, top: int) -> Audit:
+                   stage, extra_summary, top: int, views: list[np.ndarray]) -> Audit:
     """:func:`audit` with the k-NN density detector (:mod:`modecover.dmpra.density`): the same
-    files, with ``score`` the log density ratio and ``minority`` the raised samples."""
+    files, with ``score`` the log density ratio (with several ``views``, their combined
+    rank score) and ``minority`` the raised samples."""
     from modecover.dmpra.density import density_weights
+    from modecover.dmpra.views import views_density_weights
 
     step = stage or (lambda message: None)
     x = as_features(features, source, min_rows=config.neighbors + 1)
     _check_audit_inputs(len(x), names, images, top, source)
-    step(f"estimating the density of {len(x)} samples of dimension {x.shape[1]}")
-    result = density_weights(x, config)
+    step(f"estimating the density of {len(x)} samples of dimension {x.shape[1]}"
+         + (f" in {len(views)} views" if views else ""))
+    result = views_density_weights(views, config) if views else density_weights(x, config)
     found = result.summary()
     summary = {"source": source, "detector": "density", "n": found["n"], "n_minority": found["n_raised"],
                "minority_share": float(result.raised.mean()),
