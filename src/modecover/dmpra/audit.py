@@ -45,6 +45,8 @@ from modecover.io import json_safe, write_csv
 
 GALLERY_SIZE = 32  # images in gallery.png
 DENSITY_GALLERY_TITLE = "sparsest first (score: log density ratio to the reference; red frame: raised, weight > 1)"
+VIEWS_GALLERY_TITLE = ("sparsest first (score: the views' mean Gaussianised rank, to the reference; red frame: raised, "
+                       "weight > 1)")
 
 
 def score_columns(result, weighed) -> dict[str, np.ndarray]:
@@ -289,7 +291,8 @@ def _write_audit(out: Path, x: np.ndarray, columns: dict, summary: dict, *, name
             out, x, columns["minority"].astype(bool), columns["score"],
             f"{Path(source).name}: {summary['n_minority']} of {summary['n']} {'raised' if density else 'minority'}",
             images=images, names=names, gallery_size=gallery_size,
-            gallery_title=DENSITY_GALLERY_TITLE if density else GALLERY_TITLE))
+            gallery_title=(VIEWS_GALLERY_TITLE if "views" in summary else DENSITY_GALLERY_TITLE) if density
+            else GALLERY_TITLE))
     summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     paths["summary"] = out / "summary.json"
