@@ -142,3 +142,12 @@ def test_the_plugin_searches_its_views_each_round_and_says_which(tmp_path):
 def test_the_plugin_refuses_views_that_would_do_nothing(options, match):
     with pytest.raises(ValueError, match=match):
         DMPRA(**options)
+
+
+def test_a_degenerate_first_view_does_not_speak_for_a_view_that_ranks():
+    """The first view holds one point repeated, the second a sparse group: the weights come
+    from the second view's ranks and no note says that nothing could be raised."""
+    views, rare = planted_views()
+    result = views_density_weights([np.ones((400, 3)), views[1]], DensityConfig(gamma=3.0, w_max=20.0))
+    assert result.note is None and result.raised.any()
+    assert result.weights[rare].mean() > 2 * result.weights[~rare].mean()

@@ -188,7 +188,7 @@ def density_weights(features, config: DensityConfig | None = None) -> DensityRes
     """
     config = check_config(config)
     smoothed = smoothed_score(features, config)
-    return density_result(referenced(smoothed.score, config.quantile), smoothed, config)
+    return density_result(referenced(smoothed.score, config.quantile), smoothed, config, smoothed.note)
 
 
 def check_config(config: DensityConfig | None) -> DensityConfig:
@@ -199,10 +199,11 @@ def check_config(config: DensityConfig | None) -> DensityConfig:
     return config
 
 
-def density_result(score: np.ndarray, smoothed: SmoothedScore, config: DensityConfig) -> DensityResult:
-    """Step 5 on a referenced ``score`` (s-bar - s_ref), with the radius, dimension, note and
-    k-NN graph (for the groups) of ``smoothed``."""
-    note = smoothed.note
+def density_result(score: np.ndarray, smoothed: SmoothedScore, config: DensityConfig,
+                   note: str | None = None) -> DensityResult:
+    """Step 5 on a referenced ``score`` (s-bar - s_ref), with the radius, dimension and k-NN
+    graph (for the groups) of ``smoothed``; ``note`` says why nothing is raised (when no
+    score is positive and no note is given, that no sample is sparser than the reference)."""
     if note is None and not (score > 0).any():
         note = "No sample is sparser than the reference quantile: every weight is 1."
     with np.errstate(over="ignore"):

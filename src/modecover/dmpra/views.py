@@ -115,12 +115,10 @@ def views_density_weights(views: Sequence, config: DensityConfig | None = None) 
     if len(sizes) > 1:
         raise ValueError(f"views_density_weights: the views hold different numbers of samples {sorted(sizes)}")
     if len(smoothed) == 1:
-        return density_result(referenced(smoothed[0].score, config.quantile), smoothed[0], config)
+        return density_result(referenced(smoothed[0].score, config.quantile), smoothed[0], config, smoothed[0].note)
     combined = np.mean([gaussianised_ranks(s.score) for s in smoothed], axis=0)
-    result = density_result(referenced(combined, config.quantile), smoothed[0], config)
-    if all(s.note for s in smoothed):
-        result.note = smoothed[0].note
-    return result
+    note = smoothed[0].note if all(s.note for s in smoothed) else None  # a view without a note still ranks
+    return density_result(referenced(combined, config.quantile), smoothed[0], config, note)
 
 
 __all__ = ["check_view", "check_views", "gaussianised_ranks", "view_features", "views_density_weights"]
