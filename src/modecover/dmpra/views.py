@@ -4,8 +4,10 @@ On 28x28 MNIST no single space lets the density detector (:mod:`modecover.dmpra.
 give a rare class 3x its share of the weight on every validation pair while the common
 classes stay near weight 1: the pixels' principal components and the histograms of
 gradient orientation each rank the rare class well, but each lets a different set of
-common images look as sparse (docs/dmpra.md, "Images"). Averaged, the two rankings cancel
-much of each other's noise. So a *view* is one feature space of the images:
+common images look as sparse. Averaged, the two rankings cancel much of each other's
+noise: PCA-50 with 4x4-cell histograms gives the rare class 3.4-6.1x its share on the
+validation pairs and 4.8-6.8x on fresh ones, at a common mean weight of 1.37 (docs/dmpra.md,
+"Two views of the images"). So a *view* is one feature space of the images:
 
 - ``pixels``: the flattened images;
 - ``pca<m>`` (e.g. ``pca50``): their first m principal components
