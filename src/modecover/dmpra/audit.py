@@ -220,28 +220,24 @@ def check_audit_views(views, images, config, components: int) -> list[str]:
     """``views`` checked (:func:`modecover.dmpra.views.check_views`) and refused where they
     would do nothing: without images, with the LOCI search, beside ``components``."""
     from modecover.dmpra.density import DensityConfig
-    from modecover.dmpra.views import check_views
+    from modecover.dmpra.views import check_views, refuse_unused_views
 
     views = check_views(list(views), "audit: views")
     if images is None:
         raise ValueError("audit: views are computed from images, and this data has none (a feature or points "
                          "file); audit an image folder or an image array (n, H, W) / (n, C, H, W)")
-    if not isinstance(config, DensityConfig):
-        raise no_op_error("audit", "views", "the LOCI search searches one space", "use the density detector")
-    if components:
-        raise no_op_error("audit", "components beside views", "the views replace the one projected space",
-                          "name the projection as a view ('pca50') and leave components out")
+    refuse_unused_views("audit", components=components, loci=not isinstance(config, DensityConfig),
+                        beside="components")
     return views
 
 
 def _views(views, images, config, components: int, stage) -> tuple[list[np.ndarray], list[dict[str, Any]]]:
     """The features and summaries of ``views`` of ``images`` (:func:`check_audit_views` first)."""
-    from modecover.dmpra.views import view_features
+    from modecover.dmpra.views import compute_views
 
     views = check_audit_views(views, images, config, components)
     (stage or (lambda message: None))(f"computing views {', '.join(views)} of {len(images)} images")
-    computed = [view_features(images, view, "audit: views") for view in views]
-    return [features for features, _ in computed], [summary for _, summary in computed]
+    return compute_views(images, views, "audit: views")
 
 
 def _density_audit(features, out_dir, config, *, names, images, gallery_size: int, plot: bool, source: str,

@@ -58,7 +58,7 @@ from modecover._checks import (
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import SearchConfig
-from modecover.dmpra.views import check_views, view_features, views_density_weights
+from modecover.dmpra.views import check_views, compute_views, refuse_unused_views, views_density_weights
 from modecover.dmpra.weights import WeightingConfig
 from modecover.features.pca import fit_components, projection_summary
 from modecover.plugins import Plugin
@@ -171,12 +171,7 @@ def _check_views_apply(space: str, components: int, detector: str) -> None:
     if space != "data":
         raise no_op_error(WHERE, "'views'", f"views are of the training data: they apply to space = \"data\" only, and "
                           f"space is {space!r}", "set space = \"data\", or leave 'views' out")
-    if components:
-        raise no_op_error(WHERE, "'components' beside 'views'", "the views replace the one projected space",
-                          "name the projection as a view (\"pca50\") and leave 'components' out")
-    if detector == "loci":
-        raise no_op_error(WHERE, "'views'", "the LOCI detector searches one space", "set detector = \"density\" "
-                          "(or \"auto\" for images), or leave 'views' out")
+    refuse_unused_views(WHERE, components=components, loci=detector == "loci")
 
 
 def _check(ok: bool, key: str, rule: str, value) -> None:
@@ -269,11 +264,11 @@ class DMPRA(Plugin):
         """The density detector over ``views`` of the training data (:mod:`modecover.dmpra.views`;
         the views are recomputed each round, deterministically): (the first view's features,
         for the round's projection, the result, the round's summary with the views)."""
-        views = [view_features(data.double().numpy(), name, f"{WHERE}: 'views'") for name in self.config.views]
-        result = views_density_weights([features for features, _ in views], self.config.density)
+        features, views = compute_views(data.double().numpy(), self.config.views, f"{WHERE}: 'views'")
+        result = views_density_weights(features, self.config.density)
         summary = density_round_summary(result, round_index)
-        summary["views"] = [view for _, view in views]
-        return views[0][0], result, summary
+        summary["views"] = views
+        return features[0], result, summary
 
     def _project(self, features: np.ndarray) -> np.ndarray:
         """The flattened training samples on their first ``components`` principal components:

@@ -90,6 +90,24 @@ def view_features(images, name: str, where: str = "views") -> tuple[np.ndarray, 
     return flat, {"view": kind, "columns": flat.shape[1]}
 
 
+def compute_views(images, names: Sequence[str], where: str = "views") -> tuple[list[np.ndarray], list[dict[str, Any]]]:
+    """:func:`view_features` of every view in ``names``: (the features, the summaries)."""
+    computed = [view_features(images, name, where) for name in names]
+    return [features for features, _ in computed], [summary for _, summary in computed]
+
+
+def refuse_unused_views(where: str, *, components: int, loci: bool, beside: str = "'components'") -> None:
+    """Views would do nothing beside a projected space (``components``) or with the LOCI
+    search, which searches one space: a ``ValueError`` naming ``where``."""
+    from modecover._checks import no_op_error
+
+    if components:
+        raise no_op_error(where, f"{beside} beside views", "the views replace the one projected space",
+                          "name the projection as a view (\"pca50\") and leave it out")
+    if loci:
+        raise no_op_error(where, "views", "the LOCI search searches one space", "use the density detector")
+
+
 def gaussianised_ranks(score: np.ndarray) -> np.ndarray:
     """Phi^-1((rank - 1/2) / n) of the finite entries of ``score`` (ties: their mean rank);
     -inf entries stay -inf and n counts the finite ones."""
@@ -123,4 +141,5 @@ def views_density_weights(views: Sequence, config: DensityConfig | None = None) 
     return density_result(referenced(combined, config.quantile), smoothed[0], config, note)
 
 
-__all__ = ["check_view", "check_views", "gaussianised_ranks", "view_features", "views_density_weights"]
+__all__ = ["check_view", "check_views", "compute_views", "gaussianised_ranks", "refuse_unused_views", "view_features",
+           "views_density_weights"]
