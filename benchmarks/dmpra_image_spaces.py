@@ -11,8 +11,8 @@ lower). Spaces:
 - ``blur1``: pixels after a Gaussian blur of sigma 1 (scipy.ndimage), so that a stroke
   shifted by a pixel stays near;
 - ``hog7``, ``hog4``: histograms of gradient orientation (9 unsigned bins weighted by the
-  gradient magnitude) in 7x7 or 4x4 cells, the whole vector L2-normalised; a simplified
-  HOG written here (no block normalisation; scikit-image is not a dependency);
+  gradient magnitude) in 7x7 or 4x4 cells, the whole vector L2-normalised
+  (``modecover.features.orientations``, a simplified HOG without block normalisation);
 - ``simclr``: a small self-supervised encoder trained on the 5,000 images themselves
   (SimCLR: five 3x3 convs of width 16-64, 300 steps of batch 256, random affine
   augmentations with stroke thickening or thinning and noise, NT-Xent at temperature 0.2;
@@ -20,6 +20,8 @@ lower). Spaces:
   3-fold, with labels) says how well the space separates the classes;
 - ``pca<m>`` (e.g. ``pca50``, not in the default list): the pixels' first m principal
   components, as DMPRA's ``components = m`` projects them (``modecover.features.project_components``).
+
+``pixels``, ``hog<c>`` and ``pca<m>`` are DMPRA's views (``modecover.dmpra.views.view_features``).
 
     .venv/bin/python benchmarks/dmpra_image_spaces.py --out results/dmpra-images
 
@@ -44,28 +46,13 @@ from torch import nn
 from dmpra_image_audit import log_row, write_results
 from modecover.data.registry import build_dataset
 from modecover.dmpra.density import DensityConfig, density_weights
-from modecover.features import project_components
+from modecover.dmpra.views import VIEW_PATTERN, view_features
 
 DETECTORS = {"density (default)": DensityConfig(), "density, quantile 0.95": DensityConfig(quantile=0.95)}
 
 
 def blurred(images: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return np.stack([gaussian_filter(image, sigma) for image in images[:, 0]]).reshape(len(images), -1)
-
-
-def orientation_histograms(images: np.ndarray, cells: int, bins: int = 9) -> np.ndarray:
-    gy, gx = np.gradient(images[:, 0], axis=(1, 2))
-    magnitude, angle = np.hypot(gx, gy), np.mod(np.arctan2(gy, gx), np.pi)
-    which = np.minimum((angle / np.pi * bins).astype(int), bins - 1)
-    n, size = len(images), images.shape[-1] // cells
-    out = np.zeros((n, cells, cells, bins))
-    for i, j in itertools.product(range(cells), range(cells)):
-        cell = np.s_[:, i * size:(i + 1) * size, j * size:(j + 1) * size]
-        m, b = magnitude[cell].reshape(n, -1), which[cell].reshape(n, -1)
-        for k in range(bins):
-            out[:, i, j, k] = (m * (b == k)).sum(1)
-    out = out.reshape(n, -1)
-    return out / (np.linalg.norm(out, axis=1, keepdims=True) + 1e-12)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -108,14 +95,10 @@ def simclr_features(x: torch.Tensor, seed: int, steps: int = 300, batch: int = 2
 
 
 def space(images: np.ndarray, name: str, seed: int) -> np.ndarray:
-    if name == "pixels":
-        return images.reshape(len(images), -1).astype(np.float64)
+    if VIEW_PATTERN.fullmatch(name):  # pixels, pca<m>, hog<c>: as DMPRA's views compute them
+        return view_features(images, name)[0]
     if name == "blur1":
         return blurred(images.astype(np.float64))
-    if name.startswith("hog"):
-        return orientation_histograms(images.astype(np.float64), int(name[3:]))
-    if name.startswith("pca"):
-        return project_components(images.reshape(len(images), -1).astype(np.float64), int(name[3:]))[0]
     if name == "simclr":
         return simclr_features(torch.as_tensor(images, dtype=torch.float32), seed)
     raise ValueError(f"unknown space {name!r}")
