@@ -39,7 +39,7 @@ B1_ROWS = tuple(suites.B1_ROWS)  # GAN, PacGAN2, PacGAN4, Top-k, DPM, LDMD, CFT+
 B1_BEST_OTHER = json.loads((ROOT / "results/B1-validation/best_other.json").read_text())["best_other"]
 B3_METRICS = ("rare_share", "share_error", "fid", "precision", "recall", "coverage")
 B3_DENSITY_METRICS = ("rare_share", "rare_recall", "share_error", "fid", "precision", "recall", "coverage")
-B3_ROWS = ("GAN", "GAN + DMPRA", "GAN + DMPRA (data space)", "GAN + oracle", "VAE", "VAE + DMPRA", "VAE + oracle")
+B3_ROWS = tuple(suites.B3_ROWS)
 B4_ROWS = tuple(suites.B4_ROWS)
 MAGNET_METRICS = tuple(f"magnet_rho{rho:g}_{m}" for m in ("rare_share", "fid", "recall") for rho in suites.MAGNET_RHOS)
 

@@ -32,10 +32,10 @@ def test_suite_rows_are_complete():
     assert len(b2_rows) == 20 and "Diffusion + DMPRA (paper weights)" in b2_rows and "VAE + oracle" in b2_rows
     assert {j.seed for j in suites.b1_jobs(4)} == {0, 1, 2, 3}
     assert {j.seed for j in suites.b2_jobs(3, seed_start=100)} == {100, 101, 102}
-    b3_rows = ["GAN", "GAN + DMPRA", "GAN + DMPRA (data space)", "GAN + oracle", "VAE", "VAE + DMPRA", "VAE + oracle"]
+    b3_rows = ["GAN", "GAN + DMPRA", "GAN + DMPRA (discriminator space)", "GAN + DMPRA (data space)", "GAN + oracle",
+               "VAE", "VAE + DMPRA", "VAE + DMPRA (classifier space)", "VAE + oracle"]
     assert suites.row_order(suites.b3_jobs(1)) == b3_rows
-    assert suites.row_order(suites.b4_jobs(1)) == [*b3_rows[:3], "GAN + DMPRA (data space, PCA-50)",
-                                                  "GAN + DMPRA (data space, PCA-50 + HOG)", *b3_rows[3:]]
+    assert suites.row_order(suites.b4_jobs(1)) == [*b3_rows[:4], "GAN + DMPRA (data space, PCA-50)", *b3_rows[4:]]
     assert {j.seed for j in suites.b4_jobs(2, seed_start=100)} == {100, 101}
 
 
@@ -289,16 +289,14 @@ def test_plain_gan_seeds_train_as_one_ensemble_and_method_rows_alone(tmp_path):
 
 def test_b4_cuts_the_rare_class_of_mnist_5k_and_trains_b3s_rows_on_one_schedule():
     jobs = suites.b4_jobs(2)
-    assert len(jobs) == 18 and {j.suite for j in jobs} == {"B4"} and {j.dataset for j in jobs} == {"mnist-rare3"}
+    assert len(jobs) == 20 and {j.suite for j in jobs} == {"B4"} and {j.dataset for j in jobs} == {"mnist-rare3"}
     for job in jobs:
         assert job.spec["data"] == {"name": "mnist-5k", "scale": "symmetric", "rare_classes": [3], "fraction": 0.05}
         assert job.spec["magnet_rhos"] == list(suites.MAGNET_RHOS) and job.spec["n_eval"] == 2000
         assert (job.spec["train"]["steps"], job.spec["train"]["batch_size"], job.spec["train"]["lr_decay"]) == \
             (suites.CONVERGED_MNIST.steps, suites.CONVERGED_MNIST.batch_size, suites.CONVERGED_MNIST.lr_decay)
         model, methods = suites.B4_ROWS[job.row]
-        b4_only = {suites.B4_PCA_ROW[0]: [{"name": "dmpra", "space": "data", "components": 50}],
-                   suites.B4_VIEWS_ROW[0]: [{"name": "dmpra", "space": "data", "views": ["pca50", "hog4"],
-                                             "density": {"gamma": 3.0, "w_max": 20.0}}]}
+        b4_only = {suites.B4_PCA_ROW[0]: [{"name": "dmpra", "space": "data", "components": 50}]}
         b3_row = suites.B3_ROWS.get(job.row, (suites.DCGAN_DIGITS, b4_only.get(job.row)))
         assert job.spec["model"] == model and job.spec["methods"] == methods == b3_row[1]
         assert model["family"] == b3_row[0]["family"]
@@ -377,7 +375,7 @@ def test_b4_is_a_bench_suite_with_ten_seeds_by_default(tmp_path):
     assert "B4" in SUITES and DEFAULT_SEEDS["B4"] == 10
     jobs, job_fn, metrics = _suite_jobs("B4", DEFAULT_SEEDS["B4"], 300, 0, tmp_path)
     assert job_fn is run_digits_job and metrics == suites.METRICS_DIGITS
-    assert len(jobs) == 90 and {j.spec["train"]["steps"] for j in jobs} == {300}
+    assert len(jobs) == 100 and {j.spec["train"]["steps"] for j in jobs} == {300}
     result = CliRunner().invoke(main, ["bench", "b4", "--row", "Bogus", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "['Bogus'] not in B4; choose from ['GAN', 'GAN + DMPRA'" in result.output
     assert not (tmp_path / "out").exists()

@@ -23,11 +23,13 @@ def test_the_sweeps_combined_score_gives_the_librarys_weights(script, n_views):
     np.testing.assert_allclose(sweep, views_density_weights(views, config).weights, rtol=1e-12)
 
 
-def test_b4s_two_view_row_trains_with_the_chosen_setting(script):
-    from modecover.bench.suites import B4_VIEWS_ROW
-    from modecover.dmpra.plugin import DMPRAConfig
+def test_dmpras_image_default_is_the_chosen_setting(script):
+    """DMPRA's default on MNIST-sized images searches the chosen views at the chosen step 5."""
+    import torch
 
-    (row,) = B4_VIEWS_ROW[1]
-    chosen = DMPRAConfig.from_table({"space": "data", **script.CHOSEN})
-    assert DMPRAConfig.from_table({k: v for k, v in row.items() if k != "name"}) == chosen
-    assert chosen.views == ["pca50", "hog4"] and chosen.density.gamma == 3.0
+    from modecover.dmpra.plugin import DMPRAConfig, searched_space
+
+    space, views = searched_space(DMPRAConfig(), torch.zeros(5000, 1, 28, 28))
+    assert (space, views) == ("data", script.CHOSEN["views"])
+    resolved = DMPRAConfig().density.resolved("views")
+    assert {k: getattr(resolved, k) for k in script.CHOSEN["density"]} == script.CHOSEN["density"]

@@ -302,23 +302,41 @@ def test_pixels_extractor_on_an_image_array(tmp_path):
     assert (tmp_path / "out" / "gallery.png").exists()
 
 
-def test_image_folder_audit_defaults_to_the_density_detector(tmp_path):
+def test_image_folder_audit_defaults_to_the_density_detector_over_the_image_views(tmp_path):
+    """An image folder with no --extractor, --components or --views: the density detector over
+    the image default's views (the 6x6 images keep all 36 principal components, and 4x4-cell
+    orientation histograms), combined by rank, at the views' step 5 (gamma 3, w_max 20), computed
+    here from the images read back; --views pixels searches the pixels alone (gamma 2, w_max 50)."""
+    from modecover.dmpra.density import smoothed_score
+    from modecover.dmpra.views import gaussianised_ranks
+    from modecover.features.orientations import orientation_histograms
+    from modecover.features.pca import project_components
+
     folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(1))
     res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", "--gallery", 10, "--density", "k=5")
     assert res.exit_code == 0, res.output
-    assert "samples raised" in res.output
+    assert "samples raised" in res.output and "searched the views pca36 (36 columns" in res.output
     rows = read_csv(tmp_path / "out" / "audit.csv")
     assert list(rows[0]) == ["file", "score", "minority", "group", "weight", "radius", "dim", "rank"]
     names = [r["file"] for r in rows]
-    pixels = np.stack([np.asarray(Image.open(folder / n), dtype=np.float32).reshape(-1) / np.float32(255)
-                       for n in names])
-    expected = density_weights(pixels, DensityConfig(k=5))
-    np.testing.assert_allclose([float(r["weight"]) for r in rows], expected.weights, rtol=1e-12)
+    images = np.stack([np.asarray(Image.open(folder / n), dtype=np.float32) / np.float32(255) for n in names])
+    pixels = images.reshape(len(images), -1).astype(np.float64)
+    config = DensityConfig(k=5)
+    views = [project_components(pixels, 36)[0], orientation_histograms(images.astype(np.float64), 4)]
+    z = np.mean([gaussianised_ranks(smoothed_score(v, config).score) for v in views], axis=0)
+    weights = np.clip(np.exp(3.0 * (z - np.quantile(z, 0.9))), 1.0, 20.0)
+    np.testing.assert_allclose([float(r["weight"]) for r in rows], weights, rtol=1e-9)
     rare = np.array([n.startswith("rare") for n in names])
-    weights = expected.weights
     assert weights[rare].sum() / weights.sum() > 3 * rare.mean()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["detector"] == "density" and summary["settings"]["k"] == 5
+    assert summary["settings"]["gamma"] == 3.0 and summary["settings"]["w_max"] == 20.0
+    assert [v["view"] for v in summary["views"]] == ["pca36", "hog4"]
+    alone = invoke(folder, "--out", tmp_path / "pixels", "--image-mode", "L", "--views", "pixels", "--density", "k=5")
+    assert alone.exit_code == 0, alone.output
+    expected = density_weights(pixels, DensityConfig(k=5, gamma=2.0, w_max=50.0))
+    np.testing.assert_allclose([float(r["weight"]) for r in read_csv(tmp_path / "pixels" / "audit.csv")],
+                               expected.weights, rtol=1e-12)
     loci_option = invoke(folder, "--out", tmp_path / "o2", "--image-mode", "L", "--alpha", 0.3)
     assert loci_option.exit_code == 1 and "--alpha" in loci_option.output and "--detector loci" in loci_option.output
     unknown = invoke(folder, "--out", tmp_path / "o3", "--density", "kk=3")
@@ -502,6 +520,7 @@ def test_moved_helpers_keep_their_documented_path_and_matplotlib_stays_lazy():
 def test_views_search_several_views_of_an_image_folder_together(tmp_path):
     """--views pca8,hog3: the density detector in both views, combined by rank, computed here
     from the images read back; summary.json and the output name the views."""
+    from modecover.dmpra.density import smoothed_score
     from modecover.dmpra.views import gaussianised_ranks
     from modecover.features.orientations import orientation_histograms
     from modecover.features.pca import project_components
@@ -515,8 +534,8 @@ def test_views_search_several_views_of_an_image_folder_together(tmp_path):
     config = DensityConfig(k=5, gamma=3.0)
     views = [project_components(images.reshape(len(images), -1).astype(np.float64), 8)[0],
              orientation_histograms(images.astype(np.float64), 3)]
-    z = np.mean([gaussianised_ranks(density_weights(v, config).score) for v in views], axis=0)
-    expected = np.clip(np.exp(3.0 * (z - np.quantile(z, config.quantile))), 1.0, config.w_max)
+    z = np.mean([gaussianised_ranks(smoothed_score(v, config).score) for v in views], axis=0)
+    expected = np.clip(np.exp(3.0 * (z - np.quantile(z, config.quantile))), 1.0, 20.0)  # w_max: the views' default
     np.testing.assert_allclose([float(r["weight"]) for r in rows], expected, rtol=1e-9)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [v["view"] for v in summary["views"]] == ["pca8", "hog3"] and summary["views"][1]["columns"] == 81

@@ -42,8 +42,9 @@ def reference_weights(x: np.ndarray, config: DensityConfig) -> np.ndarray:
     s = np.array([dim[i] * np.log(radius[i] / r_med) if radius[i] > 0 else -np.inf for i in range(n)])
     smooth = np.array([np.mean([s[i]] + [s[j] for j in order[i][: config.smooth]]) for i in range(n)])
     ref = np.quantile(smooth[np.isfinite(smooth)], config.quantile)
-    return np.array([min(max(np.exp(config.gamma * (v - ref)), 1.0), config.w_max) if np.isfinite(v) else 1.0
-                     for v in smooth])
+    gamma = 2.0 if config.gamma is None else config.gamma  # one space's defaults: gamma 2, w_max 50
+    w_max = 50.0 if config.w_max is None else config.w_max
+    return np.array([min(max(np.exp(gamma * (v - ref)), 1.0), w_max) if np.isfinite(v) else 1.0 for v in smooth])
 
 
 def clusters(rng, sizes, dim, spread, centres_scale=6.0):
@@ -62,7 +63,7 @@ def test_weights_equal_the_brute_force_reference(config, seed):
     result = density_weights(x, config)
     np.testing.assert_allclose(result.weights, reference_weights(x, config), rtol=1e-10, atol=0)
     assert (result.raised == (result.weights > 1)).all()
-    assert result.weights.min() >= 1 and result.weights.max() <= config.w_max
+    assert result.weights.min() >= 1 and result.weights.max() <= config.resolved().w_max
 
 
 def test_duplicates_and_lattice_ties_match_the_reference():

@@ -465,7 +465,8 @@ def test_the_nested_form_warns_nothing():
     # a projection of the data space only
     *[(options, r"^\[\[methods\]\] 'dmpra': 'components' = 50 would do nothing \(it applies to space = \"data\" "
                 r"only, and space is 'perception'\); set space = \"data\", or leave 'components' out$")
-      for options in ({"components": 50}, {"space": "perception", "components": 50, "detector": "density"})],
+      for options in ({"space": "perception", "components": 50},
+                      {"space": "perception", "components": 50, "detector": "density"})],
     # weights that are all one re-weight nothing
     *[({"weights": weights}, rf"^\[\[methods\]\] 'dmpra'\.weights: {which} would do nothing \(every flagged group gets "
                              r"weight 1, and 'outlier_weight' is 1\); raise it, or leave the method out$")

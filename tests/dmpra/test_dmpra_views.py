@@ -13,7 +13,14 @@ from scipy.stats import norm
 
 from modecover.dmpra.density import DensityConfig, density_weights, smoothed_score
 from modecover.dmpra.plugin import DMPRA
-from modecover.dmpra.views import check_views, gaussianised_ranks, view_features, views_density_weights
+from modecover.dmpra.views import (
+    check_views,
+    compute_views,
+    gaussianised_ranks,
+    image_views,
+    view_features,
+    views_density_weights,
+)
 from modecover.features.orientations import orientation_histograms
 from modecover.features.pca import project_components
 
@@ -134,7 +141,7 @@ def test_the_plugin_searches_its_views_each_round_and_says_which(tmp_path):
 
 
 @pytest.mark.parametrize("options,match", [
-    ({"views": ["pca50"]}, "apply to space = \"data\" only"),
+    ({"space": "perception", "views": ["pca50"]}, "apply to space = \"data\" only"),
     ({"space": "data", "components": 10, "views": ["hog4"]}, "'components' beside views would do nothing"),
     ({"space": "data", "detector": "loci", "views": ["hog4"]}, r"views would do nothing \(the LOCI search"),
     ({"space": "data", "views": ["hog4", "surf"]}, "unknown view 'surf'"),
@@ -151,3 +158,65 @@ def test_a_degenerate_first_view_does_not_speak_for_a_view_that_ranks():
     result = views_density_weights([np.ones((400, 3)), views[1]], DensityConfig(gamma=3.0, w_max=20.0))
     assert result.note is None and result.raised.any()
     assert result.weights[rare].mean() > 2 * result.weights[~rare].mean()
+
+
+@pytest.mark.parametrize("shape,views", [
+    ((5000, 1, 28, 28), ["pca50", "hog4"]),
+    ((1632, 8, 8), ["pca50", "hog4"]),
+    ((30, 3, 8, 8), ["pca30", "hog4"]),  # at most n components
+    ((200, 1, 6, 5), ["pca30", "hog4"]),  # at most the pixels of an image
+    ((200, 1, 3, 9), ["pca27"]),  # too small a side for 4x4 cells
+])
+def test_the_image_default_views_are_cut_to_what_the_images_allow(shape, views):
+    assert image_views(shape) == views
+    images = np.random.default_rng(0).normal(size=shape)
+    computed, _ = compute_views(images, views)  # every default view can be computed
+    assert [c.shape[0] for c in computed] == [shape[0]] * len(views)
+
+
+def test_two_views_weigh_at_their_own_step_5_defaults_and_one_view_at_one_space_s():
+    views, _ = planted_views()
+    config = DensityConfig(smooth=3)
+    np.testing.assert_array_equal(views_density_weights(views, config).weights,
+                                  views_density_weights(views, DensityConfig(smooth=3, gamma=3.0, w_max=20.0)).weights)
+    np.testing.assert_array_equal(views_density_weights(views[:1], config).weights,
+                                  density_weights(views[0], DensityConfig(smooth=3, gamma=2.0, w_max=50.0)).weights)
+    assert views_density_weights(views, DensityConfig(gamma=1.5)).config.w_max == 20.0  # a key given keeps the other
+
+
+def rare_group_images(seed: int = 3, n: int = 160):
+    rng = np.random.default_rng(seed)
+    images = torch.from_numpy(rng.normal(size=(n, 1, 10, 10)))
+    images[:8] += 2.5  # a small group brighter everywhere
+    return images
+
+
+def test_the_plugin_s_default_searches_images_in_the_image_views_and_vectors_in_perception(tmp_path):
+    """DMPRA() on images (space "auto") gives the weights that the views pca50 and hog4 with
+    gamma 3 and w_max 20, spelled out, give (the setting B4 measured before it was the default);
+    no classifier is fitted; explicit space "data" searches the pixels alone."""
+    images = rare_group_images()
+    default = DMPRA(plot=False)
+    summary = default.on_round_end(None, images, 1, tmp_path)
+    spelled = DMPRA(space="data", views=["pca50", "hog4"], density={"gamma": 3.0, "w_max": 20.0}, plot=False)
+    spelled.on_round_end(None, images, 1)
+    np.testing.assert_array_equal(default.weights.numpy(), spelled.weights.numpy())
+    assert [v["view"] for v in summary["views"]] == ["pca50", "hog4"] and summary["space"] == "data"
+    assert default.classifier is None and summary["density"]["settings"]["gamma"] == 3.0
+    pixels = DMPRA(space="data", plot=False)
+    assert "views" not in pixels.on_round_end(None, images, 1)
+    np.testing.assert_array_equal(pixels.weights.numpy(), density_weights(images.reshape(160, -1).numpy()).weights)
+
+
+@pytest.mark.parametrize("options,space,views", [
+    ({}, "perception", []),  # vectors: the paper's perception space
+    ({"components": 2}, "data", []),
+    ({"views": ["pixels"]}, "data", ["pixels"]),
+])
+def test_auto_space_for_vectors_is_perception_unless_the_data_s_own_features_are_named(options, space, views):
+    from modecover.dmpra.plugin import DMPRAConfig, searched_space
+
+    assert searched_space(DMPRAConfig(**options), torch.zeros(50, 2)) == (space, views)
+    images = torch.zeros(50, 1, 8, 8)
+    assert searched_space(DMPRAConfig(detector="loci"), images) == ("data", [])  # LOCI searches one space
+    assert searched_space(DMPRAConfig(space="perception"), images) == ("perception", [])

@@ -49,15 +49,17 @@ _WEIGHTING = {f.name: f.default for f in fields(WeightingConfig)}
                    "the number of samples and of feature columns); 0: the features as they are.")
 @click.option("--views", "views_text", default="", metavar="V1,V2,...",
               help="Images, density detector: search these views of the images together, combined by rank (pixels, "
-                   "pca<m>, hog<c>; e.g. pca50,hog4 with --density gamma=3 --density w_max=20, the setting measured "
-                   "on MNIST); they replace the extractor's features and --components.")
+                   "pca<m>, hog<c>); they replace the extractor's features and --components. Default for images "
+                   "with no --extractor and no --components: pca50,hog4 (measured on MNIST); --views pixels searches "
+                   "the pixels alone.")
 @click.option("--detector", type=click.Choice(DETECTORS), default="auto", show_default=True,
               help="How rare samples are found: loci (the LOCI search and a weighting: the options below), density "
                    "(k-NN density ratios, for high-dimensional data: --density KEY=VALUE), auto (density for "
                    "images, loci for feature and points files).")
 @click.option("--density", "density_options", multiple=True, metavar="KEY=VALUE",
               help="A setting of the density detector (repeatable): " + ", ".join(
-                  f"{f.name} (default {f.default})" for f in fields(DensityConfig)) + ".")
+                  f"{f.name} (default {f.default})" for f in fields(DensityConfig) if f.default is not None)
+                   + ", gamma and w_max (default 2 and 50 in one space, 3 and 20 over several views).")
 @click.option("--alpha", type=float, default=_SEARCH["alpha"], show_default=True,
               help="Counting radius alpha*r of the sub-spheres.")
 @click.option("--n-min", type=int, default=_SEARCH["n_min"], show_default=True,
@@ -111,6 +113,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
     from rich.console import Console
 
     from modecover.dmpra.audit import audit, check_audit_views
+    from modecover.dmpra.views import image_views
     from modecover.runs import RunFolderError, claim_run_folder
     from modecover.weights import DownloadError
 
@@ -135,6 +138,10 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                 console.log(message)
 
             config, weights = _detector_configs(detector, loaded.kind, density_options, config, weights, console)
+            if not views and extractor is None and not components and isinstance(config, DensityConfig) \
+                    and loaded.images is not None:
+                views = image_views(loaded.images.shape)
+                console.log(f"views: {','.join(views)} (the image default; --views pixels searches the pixels alone)")
             if views:  # refused before the folder is claimed: a bad --views writes nothing
                 check_audit_views(views, loaded.images, config, components)
             claim = claim_run_folder(out_dir, "audit", overwrite=overwrite, resumable=False)

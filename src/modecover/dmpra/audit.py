@@ -260,7 +260,7 @@ def _density_audit(features, out_dir, config, *, names, images, gallery_size: in
                "weight": {"min": float(result.weights.min()), "max": float(result.weights.max()),
                           "sum": float(result.weights.sum())},
                **{k: found[k] for k in ("raised_share_of_weight", "median_dimension", "groups")},
-               "settings": json_safe(config), **(extra_summary or {})}
+               "settings": json_safe(result.config), **(extra_summary or {})}
     if result.note:
         summary["note"] = result.note
     if top:

@@ -35,12 +35,17 @@ sparser region and every weight is 1, with a note saying why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from modecover._checks import as_features, int_in_range, real_in_range
 from modecover.graph import linked_groups
+
+# Step 5's defaults by the score it weighs: one space's log density ratio (chosen on the digits' validation
+# pairs, docs/dmpra.md, "Images") or several views' mean Gaussianised rank, a unit of its own (chosen on
+# MNIST's validation pairs, docs/dmpra.md, "Two views of the images"; modecover.dmpra.views).
+STEP5_DEFAULTS = {"one space": {"gamma": 2.0, "w_max": 50.0}, "views": {"gamma": 3.0, "w_max": 20.0}}
 
 
 @dataclass
@@ -52,15 +57,26 @@ class DensityConfig:
     dim_neighbors: int = 20  # L of the Levina-Bickel local dimension
     smooth: int = 5  # s-bar: mean over the sample and its `smooth` nearest neighbours
     quantile: float = 0.9  # s_ref: this quantile of s-bar keeps weight 1
-    gamma: float = 2.0  # weight = (density ratio) ** gamma
-    w_max: float = 50.0  # largest weight
+    # weight = (density ratio) ** gamma, at most w_max; None: the default of the score weighed, gamma 2 and w_max 50
+    # for one space's log density ratio, gamma 3 and w_max 20 for several views' mean rank (STEP5_DEFAULTS)
+    gamma: float | None = None
+    w_max: float | None = None
 
     def __post_init__(self):
         for key, low in (("k", 1), ("dim_neighbors", 3), ("smooth", 0)):
             int_in_range(getattr(self, key), f"density '{key}'", low)
         real_in_range(self.quantile, "density 'quantile'", 0, 1, high_open=True)
-        real_in_range(self.gamma, "density 'gamma'", 0, low_open=True)
-        real_in_range(self.w_max, "density 'w_max'", 1, low_open=True)
+        if self.gamma is not None:
+            real_in_range(self.gamma, "density 'gamma'", 0, low_open=True)
+        if self.w_max is not None:
+            real_in_range(self.w_max, "density 'w_max'", 1, low_open=True)
+
+    def resolved(self, score: str = "one space") -> "DensityConfig":
+        """This config with ``gamma`` and ``w_max`` set: those left None take the defaults of
+        ``score``, a key of :data:`STEP5_DEFAULTS` ("one space" or "views")."""
+        defaults = STEP5_DEFAULTS[score]
+        return replace(self, gamma=defaults["gamma"] if self.gamma is None else self.gamma,
+                       w_max=defaults["w_max"] if self.w_max is None else self.w_max)
 
     @property
     def neighbors(self) -> int:
@@ -191,12 +207,13 @@ def density_weights(features, config: DensityConfig | None = None) -> DensityRes
     return density_result(referenced(smoothed.score, config.quantile), smoothed, config, smoothed.note)
 
 
-def check_config(config: DensityConfig | None) -> DensityConfig:
-    """``config``, or the defaults for None; anything else is a TypeError."""
+def check_config(config: DensityConfig | None, score: str = "one space") -> DensityConfig:
+    """``config`` (the defaults for None) resolved for ``score`` (:meth:`DensityConfig.resolved`);
+    anything else is a TypeError."""
     config = DensityConfig() if config is None else config
     if not isinstance(config, DensityConfig):
         raise TypeError(f"density_weights: config must be a DensityConfig, got {type(config).__name__}")
-    return config
+    return config.resolved(score)
 
 
 def density_result(score: np.ndarray, smoothed: SmoothedScore, config: DensityConfig,
@@ -214,5 +231,5 @@ def density_result(score: np.ndarray, smoothed: SmoothedScore, config: DensityCo
                          raised, labels, config, note)
 
 
-__all__ = ["DensityConfig", "DensityResult", "SmoothedScore", "check_config", "density_result", "density_weights",
-           "local_dimension", "referenced", "smoothed_score"]
+__all__ = ["STEP5_DEFAULTS", "DensityConfig", "DensityResult", "SmoothedScore", "check_config", "density_result",
+           "density_weights", "local_dimension", "referenced", "smoothed_score"]

@@ -4,7 +4,7 @@ Paper Algorithm 1; docs/dmpra.md, "Rounds". The trainer runs T rounds. Round 0 t
 without weights (``data_weights`` returns None until a search has run). At the end of
 every round (``on_round_end``):
 
-1. **space**: ``space="perception"`` (default, the paper): the real training data as the
+1. **space**: ``space="perception"`` (the paper): the real training data as the
    current model perceives it (:func:`modecover.dmpra.perception.perception_space`: a
    GAN's discriminator penultimate features; for other families a real-vs-generated
    classifier kept across rounds and fine-tuned each time); ``space="data"``: the
@@ -12,7 +12,10 @@ every round (``on_round_end``):
    principal components (:func:`modecover.features.pca.fit_components`, fitted once on the
    training data and reused in later rounds), or with ``views=[...]`` several views of the
    training images (``"pca50"``, ``"hog4"``, ...) whose density scores are combined by rank
-   (:mod:`modecover.dmpra.views`; the density detector only);
+   (:mod:`modecover.dmpra.views`; the density detector only); ``space="auto"`` (default,
+   :func:`searched_space`): for images the data, in the image default's views
+   (:func:`modecover.dmpra.views.image_views`: PCA-50 and 4x4 orientation histograms) with
+   the density detector; for vectors (the 2-D mixtures) the perception space;
 2. **search**: :func:`modecover.dmpra.search` with ``config.search`` (extended
    neighbourhood sampling after LOCI, paper Eq. 4-5) flags the minor-group samples;
 3. **evaluation**: :func:`modecover.dmpra.weigh` with ``config.weights``:
@@ -58,7 +61,7 @@ from modecover._checks import (
 from modecover.dmpra.density import DensityConfig, DensityResult, density_weights
 from modecover.dmpra.perception import PerceptionClassifier, PerceptionClassifierConfig, perception_space
 from modecover.dmpra.search import SearchConfig
-from modecover.dmpra.views import check_views, compute_views, refuse_unused_views, views_density_weights
+from modecover.dmpra.views import check_views, compute_views, image_views, refuse_unused_views, views_density_weights
 from modecover.dmpra.weights import WeightingConfig
 from modecover.features.pca import fit_components, projection_summary
 from modecover.plugins import Plugin
@@ -70,7 +73,7 @@ SCORES_NPZ = "dmpra_scores.npz"
 PERCEPTION_PNG = "dmpra_perception.png"
 SUMMARY_JSON = "dmpra_summary.json"
 ROUND_COLUMNS = ("score", "radius", "cv", "minority", "group", "group_deficit", "weight", "censored")
-SPACES = ("perception", "data")
+SPACES = ("auto", "perception", "data")  # auto: the data's views for images, perception for vectors
 DETECTORS = ("auto", "loci", "density")  # auto: density for image data, loci for vectors
 WHERE = "[[methods]] 'dmpra'"  # how errors name the method's table
 
@@ -92,11 +95,15 @@ class DMPRAConfig:
     :meth:`from_table` builds it from a ``[[methods]]`` entry and still reads the flat keys
     of earlier versions (:data:`MOVED_KEYS`)."""
 
-    space: str = "perception"  # "perception" (D's features / real-vs-generated classifier) or "data"
-    # space "data" only: search the first m principal components of the flattened samples (0: the samples as they are)
+    # "perception" (D's features / real-vs-generated classifier), "data", or "auto" (searched_space: the data's
+    # views for images, perception for vectors)
+    space: str = "auto"
+    # space "data" (or "auto") only: search the first m principal components of the flattened samples (0: the
+    # samples as they are)
     components: int = 0
-    # space "data" only, density detector: views of the images searched together (modecover.dmpra.views), e.g.
-    # ["pca50", "hog4"]; [] searches one space (the samples, or their `components`)
+    # space "data" (or "auto") only, density detector: views of the images searched together (modecover.dmpra.views),
+    # e.g. ["pca50", "hog4"]; [] searches one space (the samples, or their `components`; with space "auto", images:
+    # the default views)
     views: list[str] = field(default_factory=list)
     detector: str = "auto"  # "loci" (search + weights below), "density" (k-NN density ratio), "auto" (by data kind)
     search: SearchConfig = field(default_factory=SearchConfig)  # LOCI: the search (alpha, n_min, k_sigma, ...)
@@ -112,7 +119,7 @@ class DMPRAConfig:
         _check(isinstance(self.detector, str) and self.detector in DETECTORS, "detector", f"one of {list(DETECTORS)}",
                self.detector)
         non_negative_int(self.components, f"{WHERE}: 'components'")
-        if self.components and self.space != "data":
+        if self.components and self.space == "perception":
             raise no_op_error(WHERE, f"'components' = {self.components}",
                               f"it applies to space = \"data\" only, and space is {self.space!r}",
                               "set space = \"data\", or leave 'components' out")
@@ -168,7 +175,7 @@ def nest_moved_keys(table: dict[str, Any], where: str = WHERE, *, warn: bool = T
 def _check_views_apply(space: str, components: int, detector: str) -> None:
     """'views' is refused where it would do nothing: another space, beside 'components', or
     with the LOCI detector."""
-    if space != "data":
+    if space == "perception":
         raise no_op_error(WHERE, "'views'", f"views are of the training data: they apply to space = \"data\" only, and "
                           f"space is {space!r}", "set space = \"data\", or leave 'views' out")
     refuse_unused_views(WHERE, components=components, loci=detector == "loci")
@@ -192,6 +199,21 @@ def detector_for(detector: str, data: Tensor) -> str:
     if detector != "auto":
         return detector
     return "density" if data.dim() >= 3 else "loci"
+
+
+def searched_space(config: DMPRAConfig, data: Tensor) -> tuple[str, list[str]]:
+    """(space, views) that ``config`` searches for ``data``. Space "auto" is "data" for images
+    (samples of 2 or more dimensions each) or when ``views`` or ``components`` are given, else
+    "perception"; and searching images' data with the density detector under "auto", with
+    neither views nor components given, means the image default's views
+    (:func:`modecover.dmpra.views.image_views`). Space "data" without views is one space."""
+    space = config.space
+    if space == "auto":
+        space = "data" if (data.dim() >= 3 or config.views or config.components) else "perception"
+        if (space == "data" and data.dim() >= 3 and not config.views and not config.components
+                and detector_for(config.detector, data) == "density"):
+            return space, image_views(tuple(data.shape))
+    return space, list(config.views)
 
 
 class DMPRA(Plugin):
@@ -229,11 +251,12 @@ class DMPRA(Plugin):
     def on_round_end(self, model, data: Tensor, round_index: int, out_dir=None) -> dict[str, Any]:
         """Space -> search -> weights for the next round; write the round's files."""
         data = torch.as_tensor(data)
-        if self.config.views:
-            features, result, summary = self._views_round(data, round_index)
+        space, views = searched_space(self.config, data)
+        if views:
+            features, result, summary = self._views_round(data, views, round_index)
             weights = result.weights
         else:
-            features = self._features(model, data)
+            features = self._features(model, data, space)
             if detector_for(self.config.detector, data) == "density":
                 result = density_weights(features, self.config.density)
                 weights, summary = result.weights, density_round_summary(result, round_index)
@@ -241,30 +264,32 @@ class DMPRA(Plugin):
                 weights, summary, result = self._loci_round(features, round_index)
         if self.config.components:
             summary["projection"] = projection_summary(self.projection)
+        summary["space"] = space
         self.weights = torch.from_numpy(weights)
         self.rounds_searched += 1
         self.history.append(summary)
         log.info("DMPRA round %d: %d of %d samples flagged in %d groups, max weight %.4g",
                  round_index, summary["n_minority"], summary["n"], len(summary["groups"]), summary["max_weight"])
         if out_dir is not None:
-            write_round(Path(out_dir), result, features, summary, plot=self.config.plot, space=self.config.space)
+            write_round(Path(out_dir), result, features, summary, plot=self.config.plot, space=space)
         return summary
 
-    def _features(self, model, data: Tensor) -> np.ndarray:
-        """The one space searched: the flattened samples (or their ``components``), or the
+    def _features(self, model, data: Tensor, space: str) -> np.ndarray:
+        """The one ``space`` searched: the flattened samples (or their ``components``), or the
         perception space of ``model``."""
-        if self.config.space == "data":
+        if space == "data":
             features = data.reshape(len(data), -1).double().numpy()
             return self._project(features) if self.config.components else features
         if self.classifier is None:  # fitted only if the model has no perception features (not a GAN)
             self.classifier = PerceptionClassifier(tuple(data.shape[1:]), self.config.classifier)
         return perception_space(model, data, self.classifier, batch_size=self.config.feature_batch)
 
-    def _views_round(self, data: Tensor, round_index: int) -> tuple[np.ndarray, DensityResult, dict[str, Any]]:
-        """The density detector over ``views`` of the training data (:mod:`modecover.dmpra.views`;
-        the views are recomputed each round, deterministically): (the first view's features,
-        for the round's projection, the result, the round's summary with the views)."""
-        features, views = compute_views(data.double().numpy(), self.config.views, f"{WHERE}: 'views'")
+    def _views_round(self, data: Tensor, names: list[str], round_index: int
+                     ) -> tuple[np.ndarray, DensityResult, dict[str, Any]]:
+        """The density detector over the views ``names`` of the training data
+        (:mod:`modecover.dmpra.views`; recomputed each round, deterministically): (the first
+        view's features, for the round's projection, the result, the round's summary with the views)."""
+        features, views = compute_views(data.double().numpy(), names, f"{WHERE}: 'views'")
         result = views_density_weights(features, self.config.density)
         summary = density_round_summary(result, round_index)
         summary["views"] = views
@@ -390,4 +415,4 @@ def write_round(out_dir: Path, result, features: np.ndarray, summary: dict, *, p
 
 
 __all__ = ["DETECTORS", "DMPRA", "DMPRAConfig", "density_round_summary", "detector_for", "round_summary",
-           "write_round"]
+           "searched_space", "write_round"]

@@ -24,10 +24,15 @@ and with views V_1 ... V_K the search is:
 3. z-bar_i = the mean of z_i^(v) over the views;
 4. step 5 of the detector on z-bar: w_i = clip(exp(gamma (z-bar_i - z_ref)), 1, w_max),
    z_ref the ``quantile`` of z-bar (``gamma`` now acts per standard deviation of rank,
-   not per unit of log density: the settings chosen for two views differ from one view's).
+   not per unit of log density: left unset, gamma is 3 and w_max 20 here, where one
+   space's defaults are 2 and 50; :data:`modecover.dmpra.density.STEP5_DEFAULTS`).
 
 With one view it is that view's density detector, unchanged. The result's radius,
 dimension and groups are those of the first view.
+
+**The image default.** :func:`image_views` gives the views that DMPRA's rounds
+(``space = "auto"``) and ``modecover audit`` search in images when none are named:
+``pca50`` and ``hog4`` (:data:`IMAGE_VIEWS`), each cut to what the images allow.
 """
 
 from __future__ import annotations
@@ -47,6 +52,26 @@ from modecover.dmpra.density import (
 )
 
 VIEW_PATTERN = re.compile(r"pixels|pca[1-9][0-9]*|hog[1-9][0-9]*")
+
+
+# The image default: chosen on the MNIST audit's validation pairs (classes 3 and 5 cut to 25 images, data
+# seeds 100-102) among five spaces alone, in pairs and in threes (docs/dmpra.md, "Two views of the images").
+IMAGE_VIEWS = ("pca50", "hog4")
+
+
+def image_views(shape: Sequence[int]) -> list[str]:
+    """The default views (:data:`IMAGE_VIEWS`) for images of ``shape`` (n, H, W) or (n, C, H, W),
+    each cut to what they allow: ``pca<m>`` keeps at most min(n, pixels per image) components,
+    and ``hog<c>`` is left out of images with fewer than max(c, 2) pixels a side."""
+    n, pixels, side = int(shape[0]), int(np.prod(shape[1:])), min(shape[-2:])
+    views = []
+    for name in IMAGE_VIEWS:
+        size = int(name[3:])
+        if name.startswith("pca"):
+            views.append(f"pca{min(size, n, pixels)}")
+        elif side >= max(size, 2):
+            views.append(name)
+    return views
 
 
 def check_view(name, where: str = "views") -> str:
@@ -126,9 +151,9 @@ def views_density_weights(views: Sequence, config: DensityConfig | None = None) 
     """Sampling weights from the density detector in every one of ``views`` (a sequence of
     (n, d_v) feature arrays of the same n samples), combined as the module docstring says.
     One view: :func:`modecover.dmpra.density.density_weights` on it."""
-    config = check_config(config)
     if not len(views):
         raise ValueError("views_density_weights: no views given")
+    config = check_config(config, "views" if len(views) > 1 else "one space")
     smoothed = [smoothed_score(features, config, f"view {v} of the density search") for v, features in
                 enumerate(views)]
     sizes = {len(s.score) for s in smoothed}
@@ -141,5 +166,5 @@ def views_density_weights(views: Sequence, config: DensityConfig | None = None) 
     return density_result(referenced(combined, config.quantile), smoothed[0], config, note)
 
 
-__all__ = ["check_view", "check_views", "compute_views", "gaussianised_ranks", "refuse_unused_views", "view_features",
-           "views_density_weights"]
+__all__ = ["IMAGE_VIEWS", "check_view", "check_views", "compute_views", "gaussianised_ranks", "image_views",
+           "refuse_unused_views", "view_features", "views_density_weights"]
