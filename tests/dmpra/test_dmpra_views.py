@@ -220,3 +220,8 @@ def test_auto_space_for_vectors_is_perception_unless_the_data_s_own_features_are
     images = torch.zeros(50, 1, 8, 8)
     assert searched_space(DMPRAConfig(detector="loci"), images) == ("data", [])  # LOCI searches one space
     assert searched_space(DMPRAConfig(space="perception"), images) == ("perception", [])
+
+
+def test_too_few_images_for_the_default_views_are_an_error_naming_the_view_and_the_count():
+    with pytest.raises(ValueError, match=r"view 'pca15' of the density search: needs at least 21 rows, got 15"):
+        DMPRA(plot=False).on_round_end(None, torch.randn(15, 1, 8, 8), 1)

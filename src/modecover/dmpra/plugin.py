@@ -290,7 +290,7 @@ class DMPRA(Plugin):
         (:mod:`modecover.dmpra.views`; recomputed each round, deterministically): (the first
         view's features, for the round's projection, the result, the round's summary with the views)."""
         features, views = compute_views(data.double().numpy(), names, f"{WHERE}: 'views'")
-        result = views_density_weights(features, self.config.density)
+        result = views_density_weights(features, self.config.density, names)
         summary = density_round_summary(result, round_index)
         summary["views"] = views
         return features[0], result, summary

@@ -147,15 +147,18 @@ def gaussianised_ranks(score: np.ndarray) -> np.ndarray:
     return out
 
 
-def views_density_weights(views: Sequence, config: DensityConfig | None = None) -> DensityResult:
+def views_density_weights(views: Sequence, config: DensityConfig | None = None,
+                          names: Sequence[str] | None = None) -> DensityResult:
     """Sampling weights from the density detector in every one of ``views`` (a sequence of
     (n, d_v) feature arrays of the same n samples), combined as the module docstring says.
-    One view: :func:`modecover.dmpra.density.density_weights` on it."""
+    One view: :func:`modecover.dmpra.density.density_weights` on it. ``names`` (one per view)
+    name the views in errors."""
     if not len(views):
         raise ValueError("views_density_weights: no views given")
     config = check_config(config, "views" if len(views) > 1 else "one space")
-    smoothed = [smoothed_score(features, config, f"view {v} of the density search") for v, features in
-                enumerate(views)]
+    labels = [f"view {name!r}" for name in names] if names is not None else [f"view {v}" for v in range(len(views))]
+    smoothed = [smoothed_score(features, config, f"{label} of the density search") for label, features in
+                zip(labels, views)]
     sizes = {len(s.score) for s in smoothed}
     if len(sizes) > 1:
         raise ValueError(f"views_density_weights: the views hold different numbers of samples {sorted(sizes)}")
