@@ -207,13 +207,11 @@ def searched_space(config: DMPRAConfig, data: Tensor) -> tuple[str, list[str]]:
     "perception"; and searching images' data with the density detector under "auto", with
     neither views nor components given, means the image default's views
     (:func:`modecover.dmpra.views.image_views`). Space "data" without views is one space."""
-    space = config.space
-    if space == "auto":
-        space = "data" if (data.dim() >= 3 or config.views or config.components) else "perception"
-        if (space == "data" and data.dim() >= 3 and not config.views and not config.components
-                and detector_for(config.detector, data) == "density"):
-            return space, image_views(tuple(data.shape))
-    return space, list(config.views)
+    if config.space != "auto" or config.views or config.components:
+        return ("data" if config.space == "auto" else config.space), list(config.views)
+    if data.dim() < 3:
+        return "perception", []
+    return "data", image_views(tuple(data.shape)) if detector_for(config.detector, data) == "density" else []
 
 
 class DMPRA(Plugin):
