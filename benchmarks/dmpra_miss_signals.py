@@ -149,6 +149,18 @@ def measure(seed: int, path: Path, logits: np.ndarray) -> list[dict]:
     return rows
 
 
+def signal_table(rows: list[dict]) -> list[str]:
+    """The summary's Markdown table: per signal and space, its score's ROC AUC, the rare ratio
+    and the common mean weight, one number per seed."""
+    lines = ["| signal | space | score ROC AUC per seed | rare ratio per seed | common mean weight per seed |",
+             "|---|---|---|---|---|"]
+    for key in dict.fromkeys((r["signal"], r["space"]) for r in rows):
+        group = [r for r in rows if (r["signal"], r["space"]) == key]
+        cells = (", ".join(f"{r[column]:.2f}" for r in group) for column in ("score_auc", "rare_ratio", "common_mean"))
+        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, required=True, help="round-0 checkpoints (read, or trained here)")
@@ -158,12 +170,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     rows = [r for seed in args.seeds for r in measure(seed, *train_round0(args.runs, seed))]
     write_rows(args.out / "miss_signals_per_seed.csv", rows)
-    lines = ["| signal | space | score ROC AUC per seed | rare ratio per seed | common mean weight per seed |",
-             "|---|---|---|---|---|"]
-    for key in dict.fromkeys((r["signal"], r["space"]) for r in rows):
-        group = [r for r in rows if (r["signal"], r["space"]) == key]
-        cells = (", ".join(f"{r[column]:.2f}" for r in group) for column in ("score_auc", "rare_ratio", "common_mean"))
-        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    lines = signal_table(rows)
     per_seed = (r for r in rows if (r["signal"], r["space"]) == ("density", "pixels"))
     lines.append("\nThe judge's share of 3s among the round-0 model's samples, per seed: "
                  + ", ".join(f"{r['model_rare_share']:.4f}" for r in per_seed)

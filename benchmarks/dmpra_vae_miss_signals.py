@@ -48,7 +48,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from _rows import write_rows
-from dmpra_miss_signals import as_weights, in_batches, knn_log_ratio
+from dmpra_miss_signals import as_weights, in_batches, knn_log_ratio, signal_table
 from modecover.bench.digits import judge_for
 from modecover.bench.jobs import job_config
 from modecover.bench.suites import b4_jobs
@@ -177,12 +177,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     rows = [r for seed in args.seeds for r in measure(seed, train_round0(args.runs, seed))]
     write_rows(args.out / "vae_miss_signals_per_seed.csv", rows)
-    lines = ["| signal | space | score ROC AUC per seed | rare ratio per seed | common mean weight per seed |",
-             "|---|---|---|---|---|"]
-    for key in dict.fromkeys((r["signal"], r["space"]) for r in rows):
-        group = [r for r in rows if (r["signal"], r["space"]) == key]
-        cells = (", ".join(f"{r[column]:.2f}" for r in group) for column in ("score_auc", "rare_ratio", "common_mean"))
-        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+    lines = signal_table(rows)
     per_seed = [r for r in rows if (r["signal"], r["space"]) == ("density", "pixels")]
     lines.append("\nThe judge's share of 3s among the round-0 VAE's samples, per seed: "
                  + ", ".join(f"{r['model_rare_share']:.4f}" for r in per_seed)
