@@ -40,9 +40,13 @@ def fit_components(features, m: int, name: str = "features") -> PCA:
     """scikit-learn's ``PCA(m, svd_solver="full")`` fitted on ``features`` (n, d) in float64;
     ``m`` is checked by :func:`check_components` and the features by
     :func:`modecover._checks.as_features` (errors name ``name``)."""
+    return _fitted(as_features(features, name).astype(np.float64, copy=False), m, name)
+
+
+def _fitted(x: np.ndarray, m: int, name: str) -> PCA:
+    """:func:`fit_components` on features ``x`` already checked."""
     from sklearn.decomposition import PCA
 
-    x = as_features(features, name).astype(np.float64, copy=False)
     m = check_components(m, *x.shape, name=name)
     with np.errstate(divide="ignore", invalid="ignore"):  # features without variance: explained_ratio says so
         return PCA(m, svd_solver="full").fit(x)
@@ -60,7 +64,7 @@ def project_components(features, m: int, name: str = "features") -> tuple[np.nda
     ``(projected (n, m) float64, explained_ratio)`` (:func:`fit_components`, then its
     ``transform``; :func:`explained_ratio`)."""
     x = as_features(features, name).astype(np.float64, copy=False)
-    pca = fit_components(x, m, name)
+    pca = _fitted(x, m, name)
     return pca.transform(x), explained_ratio(pca)
 
 
