@@ -225,3 +225,23 @@ def test_auto_space_for_vectors_is_perception_unless_the_data_s_own_features_are
 def test_too_few_images_for_the_default_views_are_an_error_naming_the_view_and_the_count():
     with pytest.raises(ValueError, match=r"view 'pca15' of the density search: needs at least 21 rows, got 15"):
         DMPRA(plot=False).on_round_end(None, torch.randn(15, 1, 8, 8), 1)
+
+
+def test_the_views_and_their_search_are_computed_once_and_again_for_other_data(monkeypatch):
+    from modecover.dmpra import plugin as plugin_module
+
+    calls = []
+    original = plugin_module.compute_views
+    monkeypatch.setattr(plugin_module, "compute_views", lambda *a, **k: calls.append(a[1]) or original(*a, **k))
+    images = rare_group_images()
+    dmpra = DMPRA(plot=False)
+    first = dmpra.on_round_end(None, images, 1)
+    weights = dmpra.weights.clone()
+    second = dmpra.on_round_end(None, images, 2)
+    assert len(calls) == 1 and torch.equal(dmpra.weights, weights)
+    assert (first["round"], second["round"]) == (1, 2) and first["n_minority"] == second["n_minority"]
+    fresh = DMPRA(plot=False)
+    fresh.on_round_end(None, images, 2)  # a resumed run searches again, to the same weights
+    assert torch.equal(fresh.weights, weights)
+    dmpra.on_round_end(None, images[:100], 3)  # other data: searched again
+    assert len(calls) == 3 and dmpra.weights.shape == (100,)

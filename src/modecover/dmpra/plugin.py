@@ -230,6 +230,7 @@ class DMPRA(Plugin):
         self.classifier: PerceptionClassifier | None = None  # non-GAN families only
         self.history: list[dict[str, Any]] = []  # one summary per search
         self.projection = None  # space "data" with components: the fitted sklearn PCA, reused in later rounds
+        self._views = None  # ((view names, data shape), features, summaries, result) of the views searched, reused
 
     @property
     def flag_counts(self) -> list[int]:
@@ -285,10 +286,16 @@ class DMPRA(Plugin):
     def _views_round(self, data: Tensor, names: list[str], round_index: int
                      ) -> tuple[np.ndarray, DensityResult, dict[str, Any]]:
         """The density detector over the views ``names`` of the training data
-        (:mod:`modecover.dmpra.views`; recomputed each round, deterministically): (the first
-        view's features, for the round's projection, the result, the round's summary with the views)."""
-        features, views = compute_views(data.double().numpy(), names, f"{WHERE}: 'views'")
-        result = views_density_weights(features, self.config.density, names)
+        (:mod:`modecover.dmpra.views`). The views do not depend on the model, so the views and
+        their search are computed in the first round and reused while the views and the
+        data's shape stay (as the ``components`` projection is); deterministic, so a resumed
+        run computes the same. Returns (the first view's features, for the round's
+        projection, the result, the round's summary with the views)."""
+        key = (tuple(names), tuple(data.shape))
+        if self._views is None or self._views[0] != key:  # the data do not change between rounds: searched once
+            features, views = compute_views(data.double().numpy(), names, f"{WHERE}: 'views'")
+            self._views = (key, features, views, views_density_weights(features, self.config.density, names))
+        _, features, views, result = self._views
         summary = density_round_summary(result, round_index)
         summary["views"] = views
         return features[0], result, summary
