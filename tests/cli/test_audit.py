@@ -334,6 +334,7 @@ def test_image_folder_audit_defaults_to_the_density_detector_over_the_image_view
     assert [v["view"] for v in summary["views"]] == ["pca36", "hog4"]
     alone = invoke(folder, "--out", tmp_path / "pixels", "--image-mode", "L", "--views", "pixels", "--density", "k=5")
     assert alone.exit_code == 0, alone.output
+    assert "searched the view pixels (36 columns)\n" in alone.output
     expected = density_weights(pixels, DensityConfig(k=5, gamma=2.0, w_max=50.0))
     np.testing.assert_allclose([float(r["weight"]) for r in read_csv(tmp_path / "pixels" / "audit.csv")],
                                expected.weights, rtol=1e-12)

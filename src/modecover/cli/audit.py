@@ -182,10 +182,11 @@ def _echo_report(report, min_group: int, weighting: str) -> None:
         click.echo(f"searched the first {p['components']} principal components of the {p['input_features']} "
                    f"feature columns ({100 * p['explained_variance_ratio']:.1f}% of the variance)")
     if "views" in report.summary:
-        click.echo("searched the views " + ", ".join(
+        views = report.summary["views"]
+        click.echo(f"searched the view{'s' if len(views) > 1 else ''} " + ", ".join(
             f"{v['view']} ({v['columns']} columns" + (f", {100 * v['explained_variance_ratio']:.1f}% of the pixels' "
                                                      "variance)" if "explained_variance_ratio" in v else ")")
-            for v in report.summary["views"]) + " together (their density scores combined by rank)")
+            for v in views) + (" together (their density scores combined by rank)" if len(views) > 1 else ""))
     if report.summary.get("detector") == "density":
         _echo_density(report)
     else:
