@@ -1,0 +1,71 @@
+"""Which classes does DMPRA raise, and which does the trained model then draw? (B3 / B4)
+
+A rare share says how many of the rare class a model draws, not where the rest of its
+samples went. This script reads a finished B3 or B4 run folder (``modecover bench B3 --out
+OUT``) and writes, per row and seed, one line per class:
+
+- ``weight_share``: the class's share of DMPRA's weights after round 0 (``round0/dmpra_scores.npz``,
+  the weights of round 1; empty for rows without DMPRA), beside ``data_share``, its share
+  of the training images;
+- ``sample_share``: the share of ``--n`` samples of the seed's final model that the judge
+  labels with the class.
+
+    .venv/bin/python benchmarks/class_shares.py runs/bench --suite B3 --csv results/B3/class_shares.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _rows import write_rows
+
+
+def class_shares(weights: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """Each class's share of the total of ``weights`` (one per sample, labelled ``labels``)."""
+    return np.bincount(labels, weights=weights, minlength=classes) / weights.sum()
+
+
+def main() -> None:
+    from modecover.bench.digits import judge_for
+    from modecover.bench.suites import b3_jobs, b4_jobs
+    from modecover.checkpoint import load_checkpoint
+    from modecover.data.registry import build_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--suite", choices=["B3", "B4"], default="B3")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--csv", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    jobs = (b3_jobs if args.suite == "B3" else b4_jobs)(seeds=1)
+    judge = judge_for(jobs[0].spec["data"]["name"])
+    table = []
+    for job in jobs:
+        row_dir = job.result_path(args.out).parent
+        for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
+            seed = int(result.stem[4:])
+            labels = build_dataset({**job.spec["data"], "seed": seed}).labels.numpy()
+            classes = 10  # the judge's digit classes
+            data_share = class_shares(np.ones(len(labels)), labels, classes)
+            scores = row_dir / f"seed{seed}" / "round0" / "dmpra_scores.npz"
+            weight_share = class_shares(np.load(scores)["weight"], labels, classes) if scores.exists() else None
+            model = load_checkpoint(row_dir / f"seed{seed}" / "final.ckpt").model.eval()
+            torch.manual_seed(seed)
+            with torch.no_grad():
+                sample_share = judge.class_shares(model.sample(args.n).numpy())
+            for c in range(classes):
+                table.append({"row": job.row, "seed": seed, "class": c, "data_share": round(float(data_share[c]), 4),
+                              "weight_share": "" if weight_share is None else round(float(weight_share[c]), 4),
+                              "sample_share": round(float(sample_share[c]), 4)})
+            print(job.row, seed, "sample shares", np.round(sample_share, 3), flush=True)
+    if args.csv is not None:
+        write_rows(args.csv, table)
+
+
+if __name__ == "__main__":
+    main()
