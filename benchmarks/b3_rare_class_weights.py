@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from _rows import write_rows
+from _runs import finished_seeds
 
 
 def main() -> None:
@@ -39,8 +40,7 @@ def main() -> None:
             continue
         row_dir = job.result_path(args.out).parent
         rare = job.spec["data"]["rare_classes"]
-        for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
-            seed = int(result.stem[4:])
+        for seed in finished_seeds(row_dir):
             labels = build_dataset({**job.spec["data"], "seed": seed}).labels.numpy()
             is_rare = np.isin(labels, rare)
             rounds = sorted((p for p in (row_dir / f"seed{seed}").glob("round*") if p.is_dir()),

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from _rows import write_rows
+from _runs import final_samples, finished_seeds
 
 
 def class_shares(weights: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
@@ -32,7 +33,6 @@ def class_shares(weights: np.ndarray, labels: np.ndarray, classes: int) -> np.nd
 def main() -> None:
     from modecover.bench.digits import judge_for
     from modecover.bench.suites import b3_jobs, b4_jobs
-    from modecover.checkpoint import load_checkpoint
     from modecover.data.registry import build_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,17 +47,13 @@ def main() -> None:
     table = []
     for job in jobs:
         row_dir = job.result_path(args.out).parent
-        for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
-            seed = int(result.stem[4:])
+        for seed in finished_seeds(row_dir):
             labels = build_dataset({**job.spec["data"], "seed": seed}).labels.numpy()
             classes = 10  # the judge's digit classes
             data_share = class_shares(np.ones(len(labels)), labels, classes)
             scores = row_dir / f"seed{seed}" / "round0" / "dmpra_scores.npz"
             weight_share = class_shares(np.load(scores)["weight"], labels, classes) if scores.exists() else None
-            model = load_checkpoint(row_dir / f"seed{seed}" / "final.ckpt").model.eval()
-            torch.manual_seed(seed)
-            with torch.no_grad():
-                sample_share = judge.class_shares(model.sample(args.n).numpy())
+            sample_share = judge.class_shares(final_samples(row_dir, seed, args.n))
             for c in range(classes):
                 table.append({"row": job.row, "seed": seed, "class": c, "data_share": round(float(data_share[c]), 4),
                               "weight_share": "" if weight_share is None else round(float(weight_share[c]), 4),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from _rows import write_rows
+from _runs import final_samples, finished_seeds
 
 THRESHOLDS = (0.9, 0.99)
 
@@ -36,7 +37,6 @@ def main() -> None:
     from modecover.bench.digits import judge_for, reference_set
     from modecover.bench.jobs import job_config
     from modecover.bench.suites import b3_jobs, b4_jobs
-    from modecover.checkpoint import load_checkpoint
     from modecover.config import Run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,18 +57,14 @@ def main() -> None:
     training_done = set()
     for job in jobs:
         row_dir = job.result_path(args.out).parent
-        for result in sorted(row_dir.glob("seed*.json"), key=lambda p: int(p.stem[4:])):
-            seed = int(result.stem[4:])
+        for seed in finished_seeds(row_dir):
             if seed not in training_done:
                 data = Run.from_config(job_config({**job.spec, "seed": seed})).data
                 judged = shares(judge.class_probabilities(data.x.numpy()), rare)
                 table.append({"row": "real training images", "seed": seed, **judged,
                               "true_share": float(np.isin(data.labels.numpy(), rare).mean())})
                 training_done.add(seed)
-            model = load_checkpoint(row_dir / f"seed{seed}" / "final.ckpt").model.eval()
-            torch.manual_seed(seed)
-            with torch.no_grad():
-                samples = model.sample(args.n).numpy()
+            samples = final_samples(row_dir, seed, args.n)
             table.append({"row": job.row, "seed": seed, **shares(judge.class_probabilities(samples), rare),
                           "true_share": ""})
             print(table[-1], flush=True)
