@@ -32,11 +32,12 @@ def test_suite_rows_are_complete():
     assert len(b2_rows) == 20 and "Diffusion + DMPRA (paper weights)" in b2_rows and "VAE + oracle" in b2_rows
     assert {j.seed for j in suites.b1_jobs(4)} == {0, 1, 2, 3}
     assert {j.seed for j in suites.b2_jobs(3, seed_start=100)} == {100, 101, 102}
-    b3_rows = ["GAN", "GAN + DMPRA", "GAN + DMPRA (discriminator space)", "GAN + DMPRA (data space)",
+    b4_rows = ["GAN", "GAN + DMPRA", "GAN + DMPRA (discriminator space)", "GAN + DMPRA (data space)",
                "GAN + DMPRA (data space, PCA-50)", "GAN + oracle", "VAE", "VAE + DMPRA",
                "VAE + DMPRA (classifier space)", "VAE + oracle"]
+    b3_rows = [*b4_rows[:2], "GAN + DMPRA (PCA-50 + HOG)", *b4_rows[2:8], "VAE + DMPRA (PCA-50 + HOG)", *b4_rows[8:]]
     assert suites.row_order(suites.b3_jobs(1)) == b3_rows
-    assert suites.row_order(suites.b4_jobs(1)) == b3_rows
+    assert suites.row_order(suites.b4_jobs(1)) == b4_rows
     assert {j.seed for j in suites.b4_jobs(2, seed_start=100)} == {100, 101}
 
 

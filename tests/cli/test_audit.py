@@ -304,25 +304,26 @@ def test_pixels_extractor_on_an_image_array(tmp_path):
 
 def test_image_folder_audit_defaults_to_the_density_detector_over_the_image_views(tmp_path):
     """An image folder with no --extractor, --components or --views: the density detector over
-    the image default's views (the 6x6 images keep all 36 principal components, and 4x4-cell
+    the image default's views (the 16x16 images' 50 principal components and 4x4-cell
     orientation histograms), combined by rank, at the views' step 5 (gamma 3, w_max 20), computed
-    here from the images read back; --views pixels searches the pixels alone (gamma 2, w_max 50)."""
+    here from the images read back; --views pixels searches the pixels alone (gamma 2, w_max 50),
+    and images too small for the histograms' cells are searched in their principal components alone."""
     from modecover.dmpra.density import smoothed_score
     from modecover.dmpra.views import gaussianised_ranks
     from modecover.features.orientations import orientation_histograms
     from modecover.features.pca import project_components
 
-    folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(1))
+    folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(1), size=16)
     res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", "--gallery", 10, "--density", "k=5")
     assert res.exit_code == 0, res.output
-    assert "samples raised" in res.output and "searched the views pca36 (36 columns" in res.output
+    assert "samples raised" in res.output and "searched the views pca50 (50 columns" in res.output
     rows = read_csv(tmp_path / "out" / "audit.csv")
     assert list(rows[0]) == ["file", "score", "minority", "group", "weight", "radius", "dim", "rank"]
     names = [r["file"] for r in rows]
     images = np.stack([np.asarray(Image.open(folder / n), dtype=np.float32) / np.float32(255) for n in names])
     pixels = images.reshape(len(images), -1).astype(np.float64)
     config = DensityConfig(k=5)
-    views = [project_components(pixels, 36)[0], orientation_histograms(images.astype(np.float64), 4)]
+    views = [project_components(pixels, 50)[0], orientation_histograms(images.astype(np.float64), 4)]
     z = np.mean([gaussianised_ranks(smoothed_score(v, config).score) for v in views], axis=0)
     weights = np.clip(np.exp(3.0 * (z - np.quantile(z, 0.9))), 1.0, 20.0)
     np.testing.assert_allclose([float(r["weight"]) for r in rows], weights, rtol=1e-9)
@@ -331,10 +332,10 @@ def test_image_folder_audit_defaults_to_the_density_detector_over_the_image_view
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["detector"] == "density" and summary["settings"]["k"] == 5
     assert summary["settings"]["gamma"] == 3.0 and summary["settings"]["w_max"] == 20.0
-    assert [v["view"] for v in summary["views"]] == ["pca36", "hog4"]
+    assert [v["view"] for v in summary["views"]] == ["pca50", "hog4"]
     alone = invoke(folder, "--out", tmp_path / "pixels", "--image-mode", "L", "--views", "pixels", "--density", "k=5")
     assert alone.exit_code == 0, alone.output
-    assert "searched the view pixels (36 columns)\n" in alone.output
+    assert "searched the view pixels (256 columns)\n" in alone.output
     expected = density_weights(pixels, DensityConfig(k=5, gamma=2.0, w_max=50.0))
     np.testing.assert_allclose([float(r["weight"]) for r in read_csv(tmp_path / "pixels" / "audit.csv")],
                                expected.weights, rtol=1e-12)
@@ -345,6 +346,9 @@ def test_image_folder_audit_defaults_to_the_density_detector_over_the_image_view
     on_features = invoke(folder, "--out", tmp_path / "o4", "--detector", "loci", "--density", "k=3")
     assert on_features.exit_code == 1
     assert "audit: --density would do nothing (it applies to the density detector" in on_features.output
+    small = rare_kind_folder(tmp_path / "small", np.random.default_rng(1))  # 6x6 images: cells under 4 pixels
+    res = invoke(small, "--out", tmp_path / "small_out", "--image-mode", "L", "--density", "k=5")
+    assert res.exit_code == 0 and "searched the view pca36 (36 columns" in res.output, res.output
 
 
 def test_components_search_the_principal_components_of_an_image_folder(tmp_path):

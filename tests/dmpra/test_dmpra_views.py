@@ -162,10 +162,10 @@ def test_a_degenerate_first_view_does_not_speak_for_a_view_that_ranks():
 
 @pytest.mark.parametrize("shape,views", [
     ((5000, 1, 28, 28), ["pca50", "hog4"]),
-    ((1632, 8, 8), ["pca50", "hog4"]),
-    ((30, 3, 8, 8), ["pca30", "hog4"]),  # at most n components
-    ((200, 1, 6, 5), ["pca30", "hog4"]),  # at most the pixels of an image
-    ((200, 1, 3, 9), ["pca27"]),  # too small a side for 4x4 cells
+    ((40, 3, 16, 20), ["pca40", "hog4"]),  # at most n components; cells of 4 pixels
+    ((1632, 8, 8), ["pca50"]),  # 4x4 cells of 2 pixels: no histograms
+    ((200, 1, 15, 40), ["pca50"]),
+    ((200, 1, 6, 5), ["pca30"]),  # at most the pixels of an image
 ])
 def test_the_image_default_views_are_cut_to_what_the_images_allow(shape, views):
     assert image_views(shape) == views
@@ -186,7 +186,7 @@ def test_two_views_weigh_at_their_own_step_5_defaults_and_one_view_at_one_space_
 
 def rare_group_images(seed: int = 3, n: int = 160):
     rng = np.random.default_rng(seed)
-    images = torch.from_numpy(rng.normal(size=(n, 1, 10, 10)))
+    images = torch.from_numpy(rng.normal(size=(n, 1, 16, 16)))
     images[:8] += 2.5  # a small group brighter everywhere
     return images
 
@@ -206,6 +206,12 @@ def test_the_plugin_s_default_searches_images_in_the_image_views_and_vectors_in_
     pixels = DMPRA(space="data", plot=False)
     assert "views" not in pixels.on_round_end(None, images, 1)
     np.testing.assert_array_equal(pixels.weights.numpy(), density_weights(images.reshape(160, -1).numpy()).weights)
+    small = DMPRA(plot=False)  # images too small for the histograms: their 50 principal components alone,
+    small.on_round_end(None, images[:, :, :8, :8], 1)  # weighed as one space (gamma 2, w_max 50)
+    components = DMPRA(space="data", components=50, plot=False)
+    components.on_round_end(None, images[:, :, :8, :8], 1)
+    np.testing.assert_array_equal(small.weights.numpy(), components.weights.numpy())
+    assert small.history[0]["density"]["settings"]["w_max"] == 50.0
 
 
 @pytest.mark.parametrize("options,space,views", [
@@ -224,7 +230,7 @@ def test_auto_space_for_vectors_is_perception_unless_the_data_s_own_features_are
 
 def test_too_few_images_for_the_default_views_are_an_error_naming_the_view_and_the_count():
     with pytest.raises(ValueError, match=r"view 'pca15' of the density search: needs at least 21 rows, got 15"):
-        DMPRA(plot=False).on_round_end(None, torch.randn(15, 1, 8, 8), 1)
+        DMPRA(plot=False).on_round_end(None, torch.randn(15, 1, 16, 16), 1)
 
 
 def test_the_views_and_their_search_are_computed_once_and_again_for_other_data(monkeypatch):

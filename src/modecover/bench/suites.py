@@ -198,9 +198,13 @@ VAE_DIGITS = {"family": "vae", "latent_dim": 16, "channels": 32, "output_activat
 # orientation histograms (docs/dmpra.md, "Two views of the images"); the rows before it searched one space:
 # the model's perception space (the default until then: the discriminator's features, the VAE's real-vs-generated
 # classifier's) or the pixels (docs/dmpra.md, "Images").
+# On images under 16 pixels a side the default searches the principal components alone
+# (modecover.dmpra.views.image_views); B3's first rows of that default ran with the histograms too:
+B3_VIEWS = {"name": "dmpra", "space": "data", "views": ["pca50", "hog4"]}
 B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
     "GAN": (DCGAN_DIGITS, []),
     "GAN + DMPRA": (DCGAN_DIGITS, [{"name": "dmpra"}]),
+    "GAN + DMPRA (PCA-50 + HOG)": (DCGAN_DIGITS, [B3_VIEWS]),
     "GAN + DMPRA (discriminator space)": (DCGAN_DIGITS, [{"name": "dmpra", "space": "perception"}]),
     "GAN + DMPRA (data space)": (DCGAN_DIGITS, [{"name": "dmpra", "space": "data"}]),
     # the pixels' first 50 principal components alone: on MNIST's round-0 GANs (validation seeds 100-102) the
@@ -210,6 +214,7 @@ B3_ROWS: dict[str, tuple[dict, list[dict]]] = {
     "GAN + oracle": (DCGAN_DIGITS, [ORACLE]),
     "VAE": (VAE_DIGITS, []),
     "VAE + DMPRA": (VAE_DIGITS, [{"name": "dmpra"}]),
+    "VAE + DMPRA (PCA-50 + HOG)": (VAE_DIGITS, [B3_VIEWS]),
     "VAE + DMPRA (classifier space)": (VAE_DIGITS, [{"name": "dmpra", "space": "perception"}]),
     "VAE + oracle": (VAE_DIGITS, [ORACLE]),
 }
@@ -263,8 +268,9 @@ def _rare_class_jobs(suite: str, source: str, dataset: str, rows: dict, seeds: i
 # leaves it (docs/training.md, "MNIST digits (B4)").
 DCGAN_MNIST = {**DCGAN_DIGITS, "base_channels": 16}
 VAE_MNIST = {**VAE_DIGITS, "channels": 16, "logcosh_alpha": 1.0}
-B4_ROWS: dict[str, tuple[dict, list[dict]]] = {
-    row: (DCGAN_MNIST if model["family"] == "gan" else VAE_MNIST, methods) for row, (model, methods) in B3_ROWS.items()}
+B4_ROWS: dict[str, tuple[dict, list[dict]]] = {  # on 28x28 images the default is B3's "(PCA-50 + HOG)" rows
+    row: (DCGAN_MNIST if model["family"] == "gan" else VAE_MNIST, methods) for row, (model, methods) in B3_ROWS.items()
+    if B3_VIEWS not in methods}
 
 # B4's budget (docs/training.md, "MNIST digits (B4)"): the DCGAN's judge coverage flattens by
 # 12,000 steps with the decay over the last half (validation seed 100).
