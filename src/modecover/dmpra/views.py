@@ -176,5 +176,5 @@ def views_density_weights(views: Sequence, config: DensityConfig | None = None,
     return density_result(referenced(combined, config.quantile), smoothed[0], config, note)
 
 
-__all__ = ["IMAGE_VIEWS", "MIN_CELL_PIXELS", "check_view", "check_views", "compute_views", "gaussianised_ranks", "image_views",
-           "refuse_unused_views", "view_features", "views_density_weights"]
+__all__ = ["IMAGE_VIEWS", "MIN_CELL_PIXELS", "check_view", "check_views", "compute_views", "gaussianised_ranks",
+           "image_views", "refuse_unused_views", "view_features", "views_density_weights"]
