@@ -562,3 +562,21 @@ def test_views_that_would_do_nothing_are_refused_before_any_file(tmp_path, extra
     res = invoke(tmp_path / "f.npy", "--out", tmp_path / "out", "--views", "pca2")
     assert res.exit_code != 0 and "views are computed from images, and this data has none" in res.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("views,title", [("pixels", "log density ratio"), ("pca8,hog3", "Gaussianised rank")])
+def test_the_gallery_title_names_the_score_one_view_or_several(tmp_path, monkeypatch, views, title):
+    import modecover.plots
+
+    seen = {}
+    original = modecover.plots.audit_figures
+
+    def capture(*args, **kwargs):
+        seen["title"] = kwargs["gallery_title"]
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(modecover.plots, "audit_figures", capture)
+    folder = rare_kind_folder(tmp_path / "imgs", np.random.default_rng(4))
+    res = invoke(folder, "--out", tmp_path / "out", "--image-mode", "L", "--views", views, "--density", "k=5")
+    assert res.exit_code == 0, res.output
+    assert title in seen["title"]

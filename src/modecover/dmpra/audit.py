@@ -283,12 +283,12 @@ def _write_audit(out: Path, x: np.ndarray, columns: dict, summary: dict, *, name
 
         step("drawing")
         density = summary.get("detector") == "density"
+        title = GALLERY_TITLE if not density else (  # several views: their combined rank score
+            VIEWS_GALLERY_TITLE if len(summary.get("views", ())) > 1 else DENSITY_GALLERY_TITLE)
         paths.update(audit_figures(
             out, x, columns["minority"].astype(bool), columns["score"],
             f"{Path(source).name}: {summary['n_minority']} of {summary['n']} {'raised' if density else 'minority'}",
-            images=images, names=names, gallery_size=gallery_size,
-            gallery_title=(VIEWS_GALLERY_TITLE if "views" in summary else DENSITY_GALLERY_TITLE) if density
-            else GALLERY_TITLE))
+            images=images, names=names, gallery_size=gallery_size, gallery_title=title))
     summary["files"] = {k: p.name for k, p in paths.items()} | {"summary": "summary.json"}
     (out / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
     paths["summary"] = out / "summary.json"
