@@ -112,8 +112,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
 
     from rich.console import Console
 
-    from modecover.dmpra.audit import audit, check_audit_views
-    from modecover.dmpra.views import image_views
+    from modecover.dmpra.audit import audit
     from modecover.runs import RunFolderError, claim_run_folder
     from modecover.weights import DownloadError
 
@@ -138,12 +137,7 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
                 console.log(message)
 
             config, weights = _detector_configs(detector, loaded.kind, density_options, config, weights, console)
-            if not views and extractor is None and not components and isinstance(config, DensityConfig) \
-                    and loaded.images is not None:
-                views = image_views(loaded.images.shape)
-                console.log(f"views: {','.join(views)} (the image default; --views pixels searches the pixels alone)")
-            if views:  # refused before the folder is claimed: a bad --views writes nothing
-                check_audit_views(views, loaded.images, config, components)
+            views = _views_searched(views, loaded.images, config, components, extractor, console)
             claim = claim_run_folder(out_dir, "audit", overwrite=overwrite, resumable=False)
             with claim, warnings.catch_warnings():  # audit() keeps its warnings in the summary; printed below
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -158,6 +152,23 @@ def command(data: str, out_dir: Path, overwrite: bool, extractor: str | None, in
             DownloadError) as err:
         raise click.ClickException(str(err)) from err
     _echo_report(report, min_group, weighting)
+
+
+def _views_searched(views: list[str], images, config, components: int, extractor: str | None, console) -> list[str]:
+    """The views the audit searches: ``--views`` as given, checked before any folder is claimed
+    (a bad one writes nothing); else, for images searched by the density detector with no
+    ``--extractor`` or ``--components``, the image default's
+    (:func:`modecover.dmpra.views.image_views`); else none."""
+    from modecover.dmpra.audit import check_audit_views
+    from modecover.dmpra.views import image_views
+
+    if views:
+        return check_audit_views(views, images, config, components)
+    if images is None or extractor is not None or components or not isinstance(config, DensityConfig):
+        return []
+    views = image_views(images.shape)
+    console.log(f"views: {','.join(views)} (the image default; --views pixels searches the pixels alone)")
+    return views
 
 
 def _load_checked(data: str, console, components: int, **options):
