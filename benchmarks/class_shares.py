@@ -15,14 +15,10 @@ OUT``) and writes, per row and seed, one line per class:
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-import torch
 
 from _rows import write_rows
-from _runs import final_samples, finished_seeds
+from _runs import final_samples, finished_seeds, sampled_run
 
 
 def class_shares(weights: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
@@ -32,17 +28,9 @@ def class_shares(weights: np.ndarray, labels: np.ndarray, classes: int) -> np.nd
 
 def main() -> None:
     from modecover.bench.digits import judge_for
-    from modecover.bench.suites import b3_jobs, b4_jobs
     from modecover.data.registry import build_dataset
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--suite", choices=["B3", "B4"], default="B3")
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--csv", type=Path, default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    jobs = (b3_jobs if args.suite == "B3" else b4_jobs)(seeds=1)
+    args, jobs = sampled_run(__doc__.splitlines()[0], "B3")
     judge = judge_for(jobs[0].spec["data"]["name"])
     table = []
     for job in jobs:

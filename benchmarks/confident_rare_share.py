@@ -13,14 +13,10 @@ confident labels look like on real digits.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-import torch
 
 from _rows import write_rows
-from _runs import final_samples, finished_seeds
+from _runs import final_samples, finished_seeds, sampled_run
 
 THRESHOLDS = (0.9, 0.99)
 
@@ -36,17 +32,9 @@ def shares(probabilities: np.ndarray, rare: list[int]) -> dict[str, float]:
 def main() -> None:
     from modecover.bench.digits import judge_for, reference_set
     from modecover.bench.jobs import job_config
-    from modecover.bench.suites import b3_jobs, b4_jobs
     from modecover.config import Run
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--suite", choices=["B3", "B4"], default="B4")
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--csv", type=Path, default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    jobs = (b3_jobs if args.suite == "B3" else b4_jobs)(seeds=1)
+    args, jobs = sampled_run(__doc__.splitlines()[0], "B4")
     source = jobs[0].spec["data"]["name"]
     judge = judge_for(source)
 

@@ -161,13 +161,19 @@ def signal_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def round0_arguments(description: str, argv=None) -> argparse.Namespace:
+    """The command line of the round-0 miss-signal scripts (--runs, --out, --seeds), torch on one thread."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", type=Path, required=True, help="round-0 checkpoints (read, or trained here)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", nargs="+", type=int, default=[100, 101, 102])
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    return args
+
+
+def main(argv=None) -> None:
+    args = round0_arguments(__doc__.split("\n\n")[0], argv)
     rows = [r for seed in args.seeds for r in measure(seed, *train_round0(args.runs, seed))]
     write_rows(args.out / "miss_signals_per_seed.csv", rows)
     lines = signal_table(rows)

@@ -38,7 +38,6 @@ the share of 3s the MNIST judge finds among the round-0 VAE's samples.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 
 from _rows import write_rows
-from dmpra_miss_signals import as_weights, in_batches, knn_log_ratio, signal_table
+from dmpra_miss_signals import as_weights, in_batches, knn_log_ratio, round0_arguments, signal_table
 from modecover.bench.digits import judge_for
 from modecover.bench.jobs import job_config
 from modecover.bench.suites import b4_jobs
@@ -169,12 +168,7 @@ def measure(seed: int, path: Path) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, required=True, help="round-0 checkpoints (read, or trained here)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[100, 101, 102])
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    args = round0_arguments(__doc__.split("\n\n")[0], argv)
     rows = [r for seed in args.seeds for r in measure(seed, train_round0(args.runs, seed))]
     write_rows(args.out / "vae_miss_signals_per_seed.csv", rows)
     lines = signal_table(rows)
