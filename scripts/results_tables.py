@@ -11,8 +11,9 @@ which CSV, data sets, rows and metrics each one shows. The CSVs are written by
 
 Each number of the prose that compares rows sits between ``<!-- num KIND ARGS -->`` and
 ``<!-- /num -->`` in docs/RESULTS.md and README.md: a mean ± s.e., a difference between two
-rows ± its standard error (paired by seed where both rows ran the same seeds), its z, or
-a count of seeds (modecover.bench.numbers says how to write one).
+rows ± its standard error (paired by seed where both rows ran the same seeds), its z, the
+ratio of two means, a count of seeds, or of the seeds where one row beats another
+(modecover.bench.numbers says how to write one).
 """
 
 from __future__ import annotations

@@ -79,6 +79,11 @@ def test_render_each_kind_against_numpy(tmp_path):
     assert render(words("count hq_percent B9 ring GAN '>=' 96"), source) == "3 of 4"  # 96.0 counts
     assert render(words("count hq_percent B9 ring GAN '>' 96"), source) == "2 of 4"
     assert render(words("count modes B9 ring GAN == 8"), source) == "2 of 4"
+    assert render(words("ratio hq_percent B9 ring 'GAN + DMPRA' B9 ring GAN"), source) == \
+        f"{dmpra.mean() / gan.mean():.2f}×"
+    assert render(words("seeds hq_percent B9 ring 'GAN + DMPRA' < B9 ring GAN"), source) == "4 of 4"
+    assert render(words("seeds hq_percent B9 ring GAN '>=' B9 ring 'GAN + DMPRA'"), source) == "4 of 4"
+    assert render(words("seeds modes B9 ring GAN == B9 ring 'GAN + DMPRA'"), source) == "4 of 4"
     # different seeds: the standard errors combined; another CSV by its name under results/
     unpaired = render(words("diff hq_percent B9 ring Top-k B9-validation/grid ring GAN"), source)
     top = np.array([80.0, 84.0])
@@ -98,6 +103,9 @@ def test_render_each_kind_against_numpy(tmp_path):
     ("count hq_percent B9 ring GAN ~ 3", r"unknown comparison '~'"),
     ("count hq_percent B9 ring GAN < many", r"threshold must be a number, got 'many'"),
     ("z modes B9 ring GAN B9 ring GAN", r"standard error 0"),
+    ("seeds hq_percent B9 ring Top-k > B9 ring GAN", r"no seed in common \(\[7, 8\] and \[0, 1, 2, 3\]\)"),
+    ("seeds hq_percent B9 ring GAN ~ B9 ring Top-k", r"unknown comparison '~'"),
+    ("ratio hq_percent B9 ring GAN B9 ring", r"'ratio' takes 7 words after it, got 6"),
 ])
 def test_bad_spans_are_named(tmp_path, args, message):
     make_results(tmp_path)

@@ -9,6 +9,9 @@ them, ``CSV DATA ROW``:
   seed (the standard error of the per-seed differences) when both sides ran the same
   seeds, else the two standard errors combined (sqrt(se_A² + se_B²));
 - ``z METRIC SIDE_A SIDE_B``: that difference over its standard error, ``7.0``;
+- ``ratio METRIC SIDE_A SIDE_B``: A's mean over B's, ``1.84×``;
+- ``seeds METRIC SIDE_A OP SIDE_B``: in how many of the seeds both sides ran A OP B holds,
+  ``9 of 10`` ("higher in 9 of 10 seeds");
 - ``count METRIC CSV DATA ROW OP VALUE``: how many seeds have METRIC OP VALUE (OP one of
   ``< <= > >= ==``), ``7 of 10``.
 
@@ -34,7 +37,7 @@ from .tables import read_per_seed
 SPAN = re.compile(r"<!-- num (?P<args>[^\n]*?) -->(?P<text>.*?)<!-- /num -->", re.S)
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
-KINDS = {"mean": 4, "diff": 7, "z": 7, "count": 6}  # words after the kind
+KINDS = {"mean": 4, "diff": 7, "z": 7, "ratio": 7, "count": 6, "seeds": 8}  # words after the kind
 
 
 def csv_path(root: Path, name: str) -> Path:
@@ -127,6 +130,20 @@ def render(args: Sequence[str], source: Source) -> str:
             raise ValueError(f"count: the threshold must be a number, got {threshold!r}") from None
         values = source.values(metric, *rest[1:4]).values()
         return f"{sum(COMPARE[op](v, limit) for v in values)} of {len(values)}"
+    if kind == "seeds":
+        a, op, b = source.values(metric, *rest[1:4]), rest[4], source.values(metric, *rest[5:8])
+        common = sorted(set(a) & set(b))
+        if op not in COMPARE:
+            raise ValueError(f"seeds: unknown comparison {op!r} (one of {sorted(COMPARE)})")
+        if not common:
+            raise ValueError(f"seeds: the two sides ran no seed in common ({sorted(a)} and {sorted(b)})")
+        return f"{sum(COMPARE[op](a[s], b[s]) for s in common)} of {len(common)}"
+    if kind == "ratio":
+        (mean_a, _), (mean_b, _) = (_mean_sem(list(source.values(metric, *side).values()))
+                                    for side in (rest[1:4], rest[4:7]))
+        if mean_b == 0:
+            raise ValueError("ratio: the second side's mean is 0")
+        return _minus(f"{mean_a / mean_b:.2f}×")
     diff, sem, _ = difference(source.values(metric, *rest[1:4]), source.values(metric, *rest[4:7]))
     if kind == "diff":
         return format_estimate(diff, sem, signed=True)
