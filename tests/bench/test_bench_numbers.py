@@ -138,8 +138,11 @@ def test_update_then_check_then_a_hand_edit_is_caught(tmp_path):
                                             "words: No closing quotation"]
 
 
+PROSE = ("docs/RESULTS.md", "README.md", "docs/training.md", "docs/dmpra.md")  # the documents the script checks
+
+
 def _copy_of_the_repository(dest: Path) -> Path:
-    for part in ("scripts/results_tables.py", "docs/RESULTS.md", "README.md", "docs/training.md"):
+    for part in ("scripts/results_tables.py", *PROSE):
         (dest / part).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / part, dest / part)
     shutil.copytree(ROOT / "results", dest / "results")
@@ -153,7 +156,7 @@ def test_check_passes_on_the_repository_and_fails_on_a_hand_changed_number(tmp_p
     counts = re.search(r"(\d+) of (\d+) tables and (\d+) of (\d+) prose numbers", done.stdout)
     assert counts and counts[1] == counts[2] and counts[3] == counts[4], done.stdout
     assert int(counts[4]) >= 20  # the comparisons of RESULTS.md and README.md carry computed numbers
-    for doc in ("docs/RESULTS.md", "README.md", "docs/training.md"):
+    for doc in PROSE:
         path = tmp_path / doc
         original = path.read_text()
         match = next(SPAN.finditer(original))
