@@ -110,6 +110,12 @@ def format_estimate(value: float, sem: float, signed: bool = False) -> str:
     return f"{_minus(number)} ± {sem:.{places}f}"
 
 
+def _comparison(kind: str, op: str) -> Callable[[float, float], bool]:
+    if op not in COMPARE:
+        raise ValueError(f"{kind}: unknown comparison {op!r} (one of {sorted(COMPARE)})")
+    return COMPARE[op]
+
+
 def render(args: Sequence[str], source: Source) -> str:
     """The text of one span from its words (``KIND ...``, see the module docstring)."""
     if not args or args[0] not in KINDS:
@@ -121,23 +127,19 @@ def render(args: Sequence[str], source: Source) -> str:
     if kind == "mean":
         return format_estimate(*_mean_sem(list(source.values(metric, *rest[1:4]).values())))
     if kind == "count":
-        op, threshold = rest[4], rest[5]
-        if op not in COMPARE:
-            raise ValueError(f"count: unknown comparison {op!r} (one of {sorted(COMPARE)})")
+        compare, threshold = _comparison(kind, rest[4]), rest[5]
         try:
             limit = float(threshold)
         except ValueError:
             raise ValueError(f"count: the threshold must be a number, got {threshold!r}") from None
         values = source.values(metric, *rest[1:4]).values()
-        return f"{sum(COMPARE[op](v, limit) for v in values)} of {len(values)}"
+        return f"{sum(compare(v, limit) for v in values)} of {len(values)}"
     if kind == "seeds":
-        a, op, b = source.values(metric, *rest[1:4]), rest[4], source.values(metric, *rest[5:8])
+        a, compare, b = source.values(metric, *rest[1:4]), _comparison(kind, rest[4]), source.values(metric, *rest[5:8])
         common = sorted(set(a) & set(b))
-        if op not in COMPARE:
-            raise ValueError(f"seeds: unknown comparison {op!r} (one of {sorted(COMPARE)})")
         if not common:
             raise ValueError(f"seeds: the two sides ran no seed in common ({sorted(a)} and {sorted(b)})")
-        return f"{sum(COMPARE[op](a[s], b[s]) for s in common)} of {len(common)}"
+        return f"{sum(compare(a[s], b[s]) for s in common)} of {len(common)}"
     if kind == "ratio":
         (mean_a, _), (mean_b, _) = (_mean_sem(list(source.values(metric, *side).values()))
                                     for side in (rest[1:4], rest[4:7]))
