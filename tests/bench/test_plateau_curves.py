@@ -8,6 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {  # the table's row label: the curve it shows
     "DCGAN (width 16)": "gan_seed100.jsonl",
+    "DCGAN, validation seed 101": "gan_seed101.jsonl",
     "conv VAE (width 16, `logcosh_alpha` 1)": "vae_seed100.jsonl",
     "conv VAE, validation seed 101": "vae_seed101.jsonl",
 }
