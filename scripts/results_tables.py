@@ -83,6 +83,7 @@ TABLES = [
     TableSpec("B3-magnet", "results/B3/per_seed.csv", ("digits-rare3",), MAGNET_METRICS, B3_ROWS),
     TableSpec("B3-validation", "results/B3-validation/per_seed.csv", ("digits-rare3",), B3_DENSITY_METRICS, B3_ROWS),
     TableSpec("B3-fresh", "results/B3-fresh/per_seed.csv", ("digits-rare3",), B3_DENSITY_METRICS, B3_ROWS),
+    TableSpec("B3-pooled", "results/B3-pooled/per_seed.csv", ("digits-rare3",), B3_DENSITY_METRICS, B3_ROWS),
     TableSpec("B4", "results/B4/per_seed.csv", ("mnist-rare3",), B3_DENSITY_METRICS, B4_ROWS),
     TableSpec("B4-magnet", "results/B4/per_seed.csv", ("mnist-rare3",), MAGNET_METRICS, B4_ROWS),
     TableSpec("B3-loci", "results/B3-loci/per_seed.csv", ("digits-rare3",), B3_METRICS),

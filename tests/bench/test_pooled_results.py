@@ -13,6 +13,8 @@ POOLS = {  # pooled CSV: (data set, rows, the per-seed CSVs it pools)
                                             ("results/B2/per_seed.csv", "results/B2-fresh/per_seed.csv")),
     "results/B2-grid-pooled/per_seed.csv": ("grid-imbalanced", ("GAN", "GAN + DMPRA"),
                                             ("results/B2/per_seed.csv", "results/B2-grid-fresh/per_seed.csv")),
+    "results/B3-pooled/per_seed.csv": ("digits-rare3", ("GAN", "GAN + DMPRA"),
+                                       ("results/B3/per_seed.csv", "results/B3-fresh/per_seed.csv")),
 }
 
 
